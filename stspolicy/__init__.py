@@ -1,0 +1,32 @@
+"""MTA-STS policy host and TLS-RPT report collector."""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+
+from . import cli, snapshot, wellknown
+from .config import load_config
+from .extensions import db, migrate
+
+
+def create_app(config: Mapping[str, str] | None = None) -> Flask:
+    """Build the application from environment-style settings (os.environ when None)."""
+    app = Flask(__name__, instance_relative_config=True)
+    settings = os.environ if config is None else config
+    app.config.update(load_config(settings, Path(app.instance_path)))
+    _init_extensions(app)
+    _register_blueprints(app)
+    cli.init_app(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    snapshot.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    app.register_blueprint(wellknown.bp)

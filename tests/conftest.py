@@ -1,0 +1,129 @@
+"""Test harness: one migrated database per session, one rolled-back transaction per test.
+
+`--database sqlite|postgresql` picks the engine (`make test` runs both). PostgreSQL tests
+use a database of their own, created on the server named by TEST_POSTGRESQL_URL and
+dropped afterwards, so parallel runs never meet. Under CI=true a skipped test fails the
+run: a skip there means a missing package, not an optional feature.
+"""
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from stspolicy import create_app
+from stspolicy.extensions import db
+
+from . import databases
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--database",
+        choices=["sqlite", "postgresql"],
+        default=os.environ.get("TEST_DATABASE", "sqlite"),
+        help="database engine the suite runs on",
+    )
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("CI") == "true" and _skipped and not hasattr(session.config, "workerinput"):
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"CI=true and {len(_skipped)} test(s) were skipped: failing the run", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def database_kind(request) -> str:
+    return request.config.getoption("--database")
+
+
+@pytest.fixture(scope="session")
+def new_database(database_kind, tmp_path_factory):
+    """A factory of empty databases of the chosen kind, removed at the end of the session."""
+    created = []
+
+    def make() -> str:
+        if database_kind == "sqlite":
+            return f"sqlite:///{tmp_path_factory.mktemp('db') / 'stspolicy.db'}"
+        url = databases.create_postgresql_database(f"stspolicy_test_{uuid.uuid4().hex[:12]}")
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        databases.drop_postgresql_database(url)
+
+
+def app_settings(database_url: str, **overrides: str) -> dict[str, str]:
+    settings = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key",
+        "SNAPSHOT_REFRESH_SECONDS": "0",
+        "TLSRPT_RUA": "mailto:tlsrpt@reports.provider.example https://reports.provider.example/tlsrpt",
+        "POLICY_HOST_CNAME": "sts.provider.example",
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def migrated_database(new_database) -> str:
+    url = new_database()
+    databases.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def app(migrated_database):
+    app = create_app(app_settings(migrated_database))
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def session(app):
+    """db.session inside a transaction that is rolled back after the test.
+
+    Commits made by the code under test release savepoints, so they are visible to the
+    test (and to the policy snapshot) but never reach other tests.
+    """
+    with app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        original = db.session
+        db.session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.session = original
+            transaction.rollback()
+            connection.close()
+            app.extensions["policy_snapshot"].mark_stale()
+
+
+@pytest.fixture
+def client(app, session):
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app, session):
+    """Run `flask ...` commands in-process: `cli("domain", "list")` returns the click result."""
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(args=list(args), input=input, catch_exceptions=False)
+
+    return invoke

@@ -1,0 +1,41 @@
+"""Create, migrate and drop test databases."""
+
+import os
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from stspolicy import create_app
+
+POSTGRESQL_URL = os.environ.get("TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _admin_connection():
+    try:
+        return psycopg.connect(POSTGRESQL_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        import pytest
+
+        pytest.skip(f"PostgreSQL at {POSTGRESQL_URL} is not reachable (set TEST_POSTGRESQL_URL): {error}")
+
+
+def create_postgresql_database(name: str) -> str:
+    with _admin_connection() as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_url(POSTGRESQL_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgresql_database(url: str) -> None:
+    name = make_url(url).database
+    with _admin_connection() as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Run the Alembic migrations on `url`, as `flask db upgrade` does."""
+    from flask_migrate import upgrade as flask_upgrade
+
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "migrations"})
+    with app.app_context():
+        flask_upgrade(revision=revision)
