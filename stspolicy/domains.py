@@ -150,7 +150,7 @@ def remove_domain(session: Session, domain: Domain, *, actor: str, force: bool =
     _lock(session, domain)
     if domain.removal_requested_at is None:
         current = current_version(session, domain)
-        none_policy = make_policy("none", [], min(current.max_age, NONE_MODE_MAX_AGE))
+        none_policy = make_policy("none", current.mx_patterns, min(current.max_age, NONE_MODE_MAX_AGE))
         version = None
         if none_policy != current.policy:
             version = _new_version(session, domain, none_policy, current, actor=actor)

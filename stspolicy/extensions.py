@@ -47,13 +47,24 @@ class UTCDateTime(TypeDecorator):
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
-    """SQLite enforces foreign keys only when asked; WAL lets readers run beside a writer."""
+    """SQLite enforces foreign keys only when asked; WAL lets readers run beside a writer.
+
+    The driver's own transaction handling is switched off so that SQLAlchemy's BEGIN
+    (below) starts every transaction: savepoints and transactional DDL then work.
+    """
     if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
 
 
 db = SQLAlchemy(model_class=Base, engine_options={"pool_pre_ping": True})

@@ -88,7 +88,9 @@ def migrated_database(new_database) -> str:
 def app(migrated_database):
     app = create_app(app_settings(migrated_database))
     app.config["TESTING"] = True
-    return app
+    yield app
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from stspolicy import create_app
+from stspolicy.extensions import db
 
 POSTGRESQL_URL = os.environ.get("TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -39,3 +40,4 @@ def upgrade(url: str, revision: str = "head") -> None:
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "migrations"})
     with app.app_context():
         flask_upgrade(revision=revision)
+        db.engine.dispose()
