@@ -65,6 +65,15 @@ class PolicySnapshot:
             raise SnapshotUnavailable("no policy snapshot loaded yet")
         return self._policies.get(domain)
 
+    def start(self) -> int | None:
+        """Load now and start polling, so a new worker has policies before its first request.
+
+        Returns the number of domains loaded, or None if the database could not be read.
+        """
+        with self._app.app_context():
+            self._reload_now()
+        return None if self._policies is None else len(self._policies)
+
     def mark_stale(self) -> None:
         self._stale = True
 

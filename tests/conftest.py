@@ -27,6 +27,16 @@ def pytest_addoption(parser):
     )
 
 
+DATABASE_FIXTURES = {"session", "new_database", "migrated_database", "app"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that touch the chosen database are marked `database`: `make test` runs them on both engines."""
+    for item in items:
+        if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.database)
+
+
 _skipped: list[str] = []
 
 

@@ -2,6 +2,7 @@
 
 import os
 
+import flask_migrate
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
@@ -35,9 +36,15 @@ def drop_postgresql_database(url: str) -> None:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Run the Alembic migrations on `url`, as `flask db upgrade` does."""
-    from flask_migrate import upgrade as flask_upgrade
+    _migrate(url, flask_migrate.upgrade, revision)
 
+
+def downgrade(url: str, revision: str) -> None:
+    _migrate(url, flask_migrate.downgrade, revision)
+
+
+def _migrate(url, command, revision):
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "migrations"})
     with app.app_context():
-        flask_upgrade(revision=revision)
+        command(revision=revision)
         db.engine.dispose()

@@ -1,12 +1,19 @@
 """`flask domain ...`: hosting domains from the command line."""
 
+import functools
 import json
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
 
 from stspolicy.domains import get_domain
 from stspolicy.models import PolicyVersion
+
+from . import databases
+from .conftest import app_settings
+from .servers import ROOT, app_environment
 
 
 def show(cli, name):
@@ -147,3 +154,20 @@ def test_remove_force_deletes_at_once(cli):
     cli("domain", "add", "example.com", "--mx", "mx.example.com")
     assert cli("domain", "remove", "example.com", "--force").exit_code == 0
     assert "0 domain(s)" in cli("domain", "list").output
+
+
+def test_the_installed_flask_command_finds_the_app_through_flaskenv(new_database):
+    url = new_database()
+    databases.upgrade(url)
+    env = app_environment(app_settings(url))
+    run = functools.partial(subprocess.run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    flask = [sys.executable, "-m", "flask"]
+
+    refused = run([*flask, "domain", "add", "example.com", "--mx", "a.*.example.com"])
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "Error: invalid mx pattern 'a.*.example.com': a wildcard may only be the whole leftmost label"
+    ]
+    added = run([*flask, "domain", "add", "example.com", "--mx", "mx.example.com"])
+    assert added.returncode == 0, added.stderr
+    assert json.loads(run([*flask, "domain", "show", "example.com", "--json"]).stdout)["mx"] == ["mx.example.com"]

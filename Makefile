@@ -1,0 +1,36 @@
+# make run   set up a virtual environment, migrate the SQLite database, serve on 127.0.0.1:8000
+# make test  set up, lint, run the suite on SQLite, then the database tests on PostgreSQL
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?= -n auto
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+run: $(VENV)/.runtime-installed
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS) --database sqlite
+	$(BIN)/pytest $(PYTEST_ARGS) --database postgresql -m database
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.policy_fetch
+
+clean:
+	rm -rf $(VENV) .pytest_cache

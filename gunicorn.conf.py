@@ -1,0 +1,31 @@
+"""gunicorn settings; every value can be overridden from the environment.
+
+BIND/PORT (default 127.0.0.1:8000) or GUNICORN_BIND (e.g. unix:/run/stspolicy/gunicorn.sock),
+WEB_CONCURRENCY workers (default 2 per CPU, at most 8), GUNICORN_THREADS per worker.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('BIND', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count(), 8)))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+keepalive = 5
+timeout = 30
+graceful_timeout = 20
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = "-"
+control_socket_disable = True  # no runtime control socket in $HOME; signals do the job
+
+
+def post_worker_init(worker):
+    """Load the policy snapshot before the worker accepts its first request."""
+    snapshot = getattr(worker.wsgi, "extensions", {}).get("policy_snapshot")
+    if snapshot is None:
+        return
+    loaded = snapshot.start()
+    if loaded is None:
+        worker.log.warning("worker %s: policies not loaded, answering 503 until the database is back", worker.pid)
+    else:
+        worker.log.info("worker %s: policies loaded for %d domains", worker.pid, loaded)
