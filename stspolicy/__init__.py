@@ -29,4 +29,4 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    app.register_blueprint(wellknown.bp)
+    wellknown.init_app(app)

@@ -28,6 +28,10 @@ class ServedPolicy:
     policy_id: str
     body: bytes
 
+    @property
+    def etag(self) -> str:
+        return f'"{self.policy_id}"'
+
 
 def load_current_policies() -> dict[str, ServedPolicy]:
     """Every hosted domain's latest policy version, keyed by A-label domain."""

@@ -1,0 +1,92 @@
+"""Policy fetches per second: our endpoint vs a bare Flask view, same gunicorn, same run.
+
+    python -m bench.policy_fetch [--domains 200] [--seconds 10] [--rounds 2]
+
+Hosts 200 domains in a fresh SQLite database, then runs wrk on loopback with a random
+`Host: mta-sts.<domain>` per request against gunicorn serving (a) the application and
+(b) bench/bare_app.py with the same gunicorn.conf.py. Rounds alternate so drift hits both.
+Target: ours / bare >= 0.85.
+"""
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from flask_migrate import upgrade
+
+from stspolicy import create_app
+from stspolicy.domains import add_domain
+from stspolicy.extensions import db
+from stspolicy.policy import make_policy
+
+from .common import require, wrk
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int):
+    settings = os.environ | env | {
+        "BIND": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers), "GUNICORN_ACCESS_LOG": "",
+        "PYTHONPATH": str(ROOT),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app_spec],
+        cwd=ROOT, env=settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3)  # workers import and load their policies
+        if process.poll() is not None:
+            sys.exit(f"gunicorn for {app_spec} exited with {process.returncode}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--domains", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    require("wrk", "wrk")
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = {"DATABASE_URL": f"sqlite:///{folder}/bench.db", "SECRET_KEY": "bench"}
+        app = create_app(settings)
+        domains = [f"customer{n}.example" for n in range(args.domains)]
+        with app.app_context():
+            upgrade()
+            for name in domains:
+                policy = make_policy("enforce", [f"mx1.{name}", f"mx2.{name}"], 604800)
+                add_domain(db.session, name, policy, actor="bench")
+        hosts = [f"mta-sts.{name}" for name in domains]
+
+        results: dict[str, list] = {"stspolicy": [], "bare Flask": []}
+        for round_number in range(args.rounds):
+            for label, spec in (("bare Flask", "bench.bare_app:app"), ("stspolicy", "wsgi:app")):
+                with gunicorn(spec, settings, 18700 + round_number, args.workers) as url:
+                    wrk(url, hosts, "/.well-known/mta-sts.txt", seconds=2, connections=args.connections)  # warm up
+                    result = wrk(url, hosts, "/.well-known/mta-sts.txt", seconds=args.seconds,
+                                 connections=args.connections)
+                print(f"round {round_number + 1}  {label:<11} {result}", flush=True)
+                results[label].append(result)
+
+    ours = max(r.requests_per_second for r in results["stspolicy"])
+    bare = max(r.requests_per_second for r in results["bare Flask"])
+    print(f"\nbest of {args.rounds}: stspolicy {ours:.0f} req/s (p99 "
+          f"{min(r.p99_ms for r in results['stspolicy']):.2f} ms), bare Flask {bare:.0f} req/s "
+          f"(p99 {min(r.p99_ms for r in results['bare Flask']):.2f} ms)")
+    print(f"ratio stspolicy / bare Flask = {ours / bare:.2f}   (target >= 0.85)")
+
+
+if __name__ == "__main__":
+    main()
