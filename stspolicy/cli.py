@@ -1,10 +1,10 @@
-"""`flask domain ...`: host domains and their policies from the command line."""
+"""`flask domain ...` and `flask policy-files ...`: host domains and publish their policies."""
 
 import getpass
 import json
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy.exc import OperationalError
 
 from .domains import (
@@ -21,6 +21,7 @@ from .domains import (
 from .extensions import db
 from .names import to_unicode
 from .policy import PolicyError, make_policy
+from .policyfiles import PublishError, sync_policy_files
 
 
 def _actor() -> str:
@@ -33,7 +34,7 @@ class DomainGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (PolicyError, DomainError) as error:
+        except (PolicyError, DomainError, PublishError) as error:
             raise click.ClickException(error.message) from None
         except OperationalError as error:
             raise click.ClickException(f"database unavailable: {error.orig}") from None
@@ -159,5 +160,21 @@ def _echo_records(domain: str, policy_id: str) -> None:
         click.echo(f"    {record.zone_line()}")
 
 
+@click.group("policy-files", cls=DomainGroup)
+def policy_files_cli():
+    """The policy files nginx serves (POLICY_FILES_DIR)."""
+
+
+@policy_files_cli.command("sync")
+def sync_command():
+    """Write every current policy to its file and remove the files of domains no longer hosted."""
+    root = current_app.config["POLICY_FILES_DIR"]
+    if root is None:
+        raise click.ClickException("POLICY_FILES_DIR is not set: policies are served by the application only")
+    result = sync_policy_files(root)
+    click.echo(f"{root}: {result.written} written, {result.removed} removed, {result.unchanged} unchanged")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(domain_cli)
+    app.cli.add_command(policy_files_cli)

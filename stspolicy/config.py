@@ -77,6 +77,37 @@ def secret_key(env: Mapping[str, str], instance_path: Path) -> str:
         return key
 
 
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = _text(env, name)
+    if raw and not os.path.isabs(raw):
+        raise ConfigError(f"{name}: {raw!r} is not an absolute path")
+    return Path(raw) if raw else None
+
+
+def production_config(env: Mapping[str, str], instance_path: Path) -> dict:
+    """Settings of the production shape: policy files for nginx, ACME certificates, metrics.
+
+    Each feature is off while its setting is empty, so `make run` needs none of them.
+    """
+    acme_url = _text(env, "ACME_DIRECTORY_URL")
+    if acme_url and not acme_url.startswith(("https://", "http://")):
+        raise ConfigError(f"ACME_DIRECTORY_URL: {acme_url!r} is not an http(s) URL")
+    certs_dir, webroot = _path(env, "CERTS_DIR"), _path(env, "ACME_WEBROOT")
+    if acme_url and not (certs_dir and webroot):
+        raise ConfigError("ACME_DIRECTORY_URL needs CERTS_DIR and ACME_WEBROOT")
+    return {
+        "POLICY_FILES_DIR": _path(env, "POLICY_FILES_DIR"),
+        "CERTS_DIR": certs_dir,
+        "ACME_DIRECTORY_URL": acme_url,
+        "ACME_WEBROOT": webroot,
+        "ACME_EMAIL": _text(env, "ACME_EMAIL"),
+        "ACME_CA_BUNDLE": _path(env, "ACME_CA_BUNDLE"),
+        "ACME_ACCOUNT_KEY_FILE": _path(env, "ACME_ACCOUNT_KEY_FILE") or instance_path / "acme-account-key.pem",
+        "METRICS_TOKEN": _secret(env, "METRICS_TOKEN"),
+        "PROMETHEUS_MULTIPROC_DIR": _path(env, "PROMETHEUS_MULTIPROC_DIR"),
+    }
+
+
 def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
     """Flask config from environment-style settings (os.environ, or a mapping in tests)."""
     rua = _words(env, "TLSRPT_RUA")
@@ -98,4 +129,5 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
         "POLICY_HOST_CNAME": _text(env, "POLICY_HOST_CNAME").rstrip(".").lower(),
         "POLICY_HOST_ADDRESSES": addresses,
         "SNAPSHOT_REFRESH_SECONDS": _number(env, "SNAPSHOT_REFRESH_SECONDS", 1.0),
+        **production_config(env, instance_path),
     }

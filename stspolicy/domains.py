@@ -1,7 +1,8 @@
 """Hosting domains: add, change and remove policies as new immutable versions.
 
-Every function takes the session and owns the commit; the policy snapshot that the
-well-known endpoint serves is told after each commit.
+Every function takes the session and owns the commit; after each commit the policy
+snapshot that the well-known endpoint serves is told, and the domain's policy file that
+nginx serves is rewritten.
 """
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from .models import Domain, PolicyVersion, utcnow
 from .names import InvalidName, normalize_domain
 from .policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, render_policy
+from .policyfiles import publish_policy_files
 from .records import DnsRecord, records_to_publish
 from .snapshot import notify_policies_changed
 
@@ -105,7 +107,7 @@ def add_domain(session: Session, name: str, policy: Policy, *, actor: str) -> Po
     domain = Domain(name=normal)
     session.add(domain)
     version = _new_version(session, domain, policy, None, actor=actor)
-    _commit(session)
+    _commit(session, normal)
     return version
 
 
@@ -133,7 +135,7 @@ def update_policy(
         return None
     version = _new_version(session, domain, policy, current, actor=actor)
     domain.removal_requested_at = None
-    _commit(session)
+    _commit(session, domain.name)
     return version
 
 
@@ -155,7 +157,7 @@ def remove_domain(session: Session, domain: Domain, *, actor: str, force: bool =
         if none_policy != current.policy:
             version = _new_version(session, domain, none_policy, current, actor=actor)
         domain.removal_requested_at = now
-        _commit(session)
+        _commit(session, domain.name)
         return Removal("started", _deletable_at(session, domain), version)
     deletable_at = _deletable_at(session, domain)
     if now >= deletable_at:
@@ -169,8 +171,9 @@ def _deletable_at(session: Session, domain: Domain) -> datetime:
 
 
 def _delete(session: Session, domain: Domain) -> Removal:
+    name = domain.name
     session.delete(domain)
-    _commit(session)
+    _commit(session, name)
     return Removal("deleted", None)
 
 
@@ -197,6 +200,8 @@ def _lock(session: Session, domain: Domain) -> None:
     session.execute(select(Domain.id).where(Domain.id == domain.id).with_for_update())
 
 
-def _commit(session: Session) -> None:
+def _commit(session: Session, name: str) -> None:
+    """Commit, then serve the change: this process's snapshot at once, nginx's policy file now."""
     session.commit()
     notify_policies_changed()
+    publish_policy_files([name])

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from flask import Flask, current_app
@@ -33,16 +34,19 @@ class ServedPolicy:
         return f'"{self.policy_id}"'
 
 
-def load_current_policies() -> dict[str, ServedPolicy]:
-    """Every hosted domain's latest policy version, keyed by A-label domain."""
+def load_current_policies(names: Collection[str] | None = None) -> dict[str, ServedPolicy]:
+    """Every hosted domain's latest policy version (or only those of `names`), keyed by A-label domain."""
     latest = (
         select(func.max(PolicyVersion.id).label("id")).group_by(PolicyVersion.domain_id).subquery()
     )
-    rows = db.session.execute(
+    query = (
         select(Domain.name, PolicyVersion.policy_id, PolicyVersion.policy_text)
         .join(PolicyVersion, PolicyVersion.domain_id == Domain.id)
         .join(latest, latest.c.id == PolicyVersion.id)
     )
+    if names is not None:
+        query = query.where(Domain.name.in_(names))
+    rows = db.session.execute(query)
     return {name: ServedPolicy(policy_id, text.encode("ascii")) for name, policy_id, text in rows}
 
 

@@ -1,0 +1,115 @@
+"""Policies published as files that nginx serves, so fetches depend on neither gunicorn nor the database.
+
+One file per hosted domain, `<POLICY_FILES_DIR>/<domain>.txt`, holding exactly the bytes of
+its current policy. A file is replaced atomically (write, fsync, rename), so nginx serves the
+old policy or the new one, never a torn one. Every change made through stspolicy.domains
+publishes its domain's file right after the commit, in whichever process made it; a full
+sync (`flask policy-files sync`, at start and from a timer) repairs anything missed and
+removes the files of deleted domains. Writers hold a lock and read the database after their
+own commit, so when two processes change policies at once the files end with the latest.
+"""
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+
+from .snapshot import load_current_policies
+
+SUFFIX = ".txt"
+LOCK_NAME = ".lock"
+
+
+class PublishError(RuntimeError):
+    """A policy change was committed but its file could not be written."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    written: int
+    removed: int
+    unchanged: int
+
+
+def policy_file(root: Path, domain: str) -> Path:
+    return root / f"{domain}{SUFFIX}"
+
+
+def sync_policy_files(root: Path, names: Collection[str] | None = None) -> SyncResult:
+    """Make the files under `root` say what the database says: for every domain, or only `names`."""
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    with _locked(root):
+        current = load_current_policies(names)
+        if names is None:
+            on_disk = {path.name[: -len(SUFFIX)] for path in root.glob(f"*{SUFFIX}")}
+        else:
+            on_disk = {name for name in names if policy_file(root, name).exists()}
+        written = unchanged = 0
+        for domain, served in current.items():
+            if _write_if_changed(policy_file(root, domain), served.body):
+                written += 1
+            else:
+                unchanged += 1
+        gone = on_disk - current.keys()
+        for domain in gone:
+            policy_file(root, domain).unlink(missing_ok=True)
+        if written or gone:
+            _fsync_directory(root)
+    return SyncResult(written=written, removed=len(gone), unchanged=unchanged)
+
+
+def publish_policy_files(names: Collection[str]) -> None:
+    """Publish the files of `names` after a committed change, when POLICY_FILES_DIR is set."""
+    root = current_app.config["POLICY_FILES_DIR"]
+    if root is None:
+        return
+    try:
+        sync_policy_files(root, names)
+    except OSError as error:
+        raise PublishError(
+            f"the change is saved but its policy file in {root} could not be written ({error.strerror}); "
+            "fix that, then run `flask policy-files sync` before publishing the new _mta-sts id"
+        ) from None
+
+
+def _write_if_changed(path: Path, body: bytes) -> bool:
+    with contextlib.suppress(FileNotFoundError):
+        if path.read_bytes() == body:
+            return False
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(body)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)  # nginx runs as another user
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return True
+
+
+def _fsync_directory(root: Path) -> None:
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    with open(root / LOCK_NAME, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
