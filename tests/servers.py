@@ -34,6 +34,18 @@ def wait_for_port(host: str, port: int, timeout: float = 20, process: subprocess
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+def wait_for_unix_socket(path: str, timeout: float = 20, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening on {path}")
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(path)
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {path} after {timeout}s")
+
+
 def app_environment(settings: dict[str, str]) -> dict[str, str]:
     """os.environ for a child process running the app with `settings`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("FLASK_", "GUNICORN_"))}
@@ -51,9 +63,12 @@ def flask(settings: dict[str, str], *args: str, input: str | None = None) -> sub
 
 
 @contextlib.contextmanager
-def gunicorn(settings: dict[str, str], *, workers: int = 2, extra_args: tuple[str, ...] = ()):
+def gunicorn(
+    settings: dict[str, str], *, workers: int = 2, extra_args: tuple[str, ...] = (), unix_socket: str | None = None
+):
     """gunicorn with the project's gunicorn.conf.py on a free loopback port; yields the base URL.
 
+    With `unix_socket` it listens there instead, as in production, and yields the socket path.
     Returns once every worker has logged that its policies are loaded, so no request
     meets a worker that is still starting.
     """
@@ -61,6 +76,8 @@ def gunicorn(settings: dict[str, str], *, workers: int = 2, extra_args: tuple[st
     env = app_environment(settings) | {
         "BIND": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers), "GUNICORN_ACCESS_LOG": "",
     }
+    if unix_socket:
+        env["GUNICORN_BIND"] = f"unix:{unix_socket}"
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *extra_args, "wsgi:app"],
@@ -68,8 +85,12 @@ def gunicorn(settings: dict[str, str], *, workers: int = 2, extra_args: tuple[st
         )
         try:
             _wait_for_log(log, process, ": policies loaded for ", workers)
-            wait_for_port("127.0.0.1", port, process=process)
-            yield f"http://127.0.0.1:{port}"
+            if unix_socket:
+                wait_for_unix_socket(unix_socket, process=process)
+                yield unix_socket
+            else:
+                wait_for_port("127.0.0.1", port, process=process)
+                yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()
             try:
