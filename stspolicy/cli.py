@@ -1,4 +1,4 @@
-"""`flask domain ...` and `flask policy-files ...`: host domains and publish their policies."""
+"""`flask domain ...`, `flask policy-files ...`, `flask cert ...`: host domains, publish and secure them."""
 
 import getpass
 import json
@@ -7,6 +7,14 @@ import click
 from flask import Flask, current_app
 from sqlalchemy.exc import OperationalError
 
+from .certificates import (
+    CertificateError,
+    acme_issuer,
+    certificate_states,
+    host_for,
+    issue_certificate,
+    renew_certificates,
+)
 from .domains import (
     DomainError,
     add_domain,
@@ -19,6 +27,7 @@ from .domains import (
     update_policy,
 )
 from .extensions import db
+from .models import utcnow
 from .names import to_unicode
 from .policy import PolicyError, make_policy
 from .policyfiles import PublishError, sync_policy_files
@@ -34,7 +43,7 @@ class DomainGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (PolicyError, DomainError, PublishError) as error:
+        except (PolicyError, DomainError, PublishError, CertificateError) as error:
             raise click.ClickException(error.message) from None
         except OperationalError as error:
             raise click.ClickException(f"database unavailable: {error.orig}") from None
@@ -175,6 +184,58 @@ def sync_command():
     click.echo(f"{root}: {result.written} written, {result.removed} removed, {result.unchanged} unchanged")
 
 
+@click.group("cert", cls=DomainGroup)
+def cert_cli():
+    """ACME certificates of mta-sts.<domain> and ACME_EXTRA_HOSTS (files in CERTS_DIR)."""
+
+
+@cert_cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list.")
+def cert_status_command(as_json):
+    """Show each served host's certificate: valid, due for renewal, expired or missing."""
+    states = certificate_states(db.session, utcnow())
+    if as_json:
+        click.echo(json.dumps([
+            {"host": s.host, "state": s.state, "not_after": s.not_after.isoformat() if s.not_after else None,
+             "days_left": round(s.days_left, 2) if s.days_left is not None else None, "failures": s.failures,
+             "last_error": s.last_error, "next_attempt": s.next_attempt.isoformat() if s.next_attempt else None}
+            for s in states], indent=2))
+        return
+    for s in states:
+        expiry = f"until {s.not_after:%Y-%m-%d} ({s.days_left:.0f} days)" if s.not_after else ""
+        failing = f"  last attempt failed ({s.failures}x): {s.last_error}" if s.failures else ""
+        click.echo(f"{s.host:<45} {s.state:<8} {expiry}{failing}")
+    click.echo(f"{len(states)} host(s)")
+
+
+@cert_cli.command("issue")
+@click.argument("name")
+def cert_issue_command(name):
+    """Request a certificate for NAME (a hosted domain or an extra host) now."""
+    host = host_for(db.session, name)
+    outcome = issue_certificate(db.session, acme_issuer(), host, utcnow())
+    _echo_outcome(outcome)
+    if outcome.result == "failed":
+        raise SystemExit(1)
+
+
+@cert_cli.command("renew")
+def cert_renew_command():
+    """Issue missing certificates, renew those due, remove those of hosts no longer served."""
+    outcomes = renew_certificates(db.session, acme_issuer(), utcnow())
+    for outcome in outcomes:
+        _echo_outcome(outcome)
+    failed = sum(outcome.result == "failed" for outcome in outcomes)
+    click.echo(f"{len(outcomes)} change(s), {failed} failed")
+    if failed:
+        raise SystemExit(1)
+
+
+def _echo_outcome(outcome) -> None:
+    click.echo(f"{outcome.host}: {outcome.result}: {outcome.detail}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(domain_cli)
     app.cli.add_command(policy_files_cli)
+    app.cli.add_command(cert_cli)

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from .names import InvalidName, normalize_domain
 from .records import RecordError, check_rua_uri
 
 
@@ -84,6 +85,13 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(raw) if raw else None
 
 
+def _host_names(env: Mapping[str, str], name: str) -> list[str]:
+    try:
+        return [normalize_domain(host) for host in _words(env, name)]
+    except InvalidName as error:
+        raise ConfigError(f"{name}: {error}") from None
+
+
 def production_config(env: Mapping[str, str], instance_path: Path) -> dict:
     """Settings of the production shape: policy files for nginx, ACME certificates, metrics.
 
@@ -101,6 +109,7 @@ def production_config(env: Mapping[str, str], instance_path: Path) -> dict:
         "ACME_DIRECTORY_URL": acme_url,
         "ACME_WEBROOT": webroot,
         "ACME_EMAIL": _text(env, "ACME_EMAIL"),
+        "ACME_EXTRA_HOSTS": _host_names(env, "ACME_EXTRA_HOSTS"),
         "ACME_CA_BUNDLE": _path(env, "ACME_CA_BUNDLE"),
         "ACME_ACCOUNT_KEY_FILE": _path(env, "ACME_ACCOUNT_KEY_FILE") or instance_path / "acme-account-key.pem",
         "METRICS_TOKEN": _secret(env, "METRICS_TOKEN"),

@@ -11,14 +11,13 @@ own commit, so when two processes change policies at once the files end with the
 
 import contextlib
 import fcntl
-import os
-import tempfile
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
 
+from .files import fsync_directory, write_atomically
 from .snapshot import load_current_policies
 
 SUFFIX = ".txt"
@@ -63,7 +62,7 @@ def sync_policy_files(root: Path, names: Collection[str] | None = None) -> SyncR
         for domain in gone:
             policy_file(root, domain).unlink(missing_ok=True)
         if written or gone:
-            _fsync_directory(root)
+            fsync_directory(root)
     return SyncResult(written=written, removed=len(gone), unchanged=unchanged)
 
 
@@ -85,27 +84,8 @@ def _write_if_changed(path: Path, body: bytes) -> bool:
     with contextlib.suppress(FileNotFoundError):
         if path.read_bytes() == body:
             return False
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(body)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)  # nginx runs as another user
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    write_atomically(path, body, 0o644)  # nginx runs as another user
     return True
-
-
-def _fsync_directory(root: Path) -> None:
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
