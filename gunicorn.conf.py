@@ -1,9 +1,12 @@
 """gunicorn settings; every value can be overridden from the environment.
 
-BIND/PORT (default 127.0.0.1:8000) or GUNICORN_BIND (e.g. unix:/run/stspolicy/gunicorn.sock),
-WEB_CONCURRENCY workers (default 2 per CPU, at most 8), GUNICORN_THREADS per worker.
+BIND/PORT (default 127.0.0.1:8000) or GUNICORN_BIND (in production unix:/run/stspolicy/gunicorn.sock,
+behind nginx), WEB_CONCURRENCY workers (default 2 per CPU, at most 8), GUNICORN_THREADS per worker.
+Graceful reload: `kill -HUP <master>` (systemctl reload stspolicy) starts new workers with new
+code and settings, then lets the old ones finish their requests.
 """
 
+import glob
 import multiprocessing
 import os
 
@@ -14,9 +17,31 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 keepalive = 5
 timeout = 30
 graceful_timeout = 20
+max_requests = 10000  # recycle workers now and then; the jitter keeps them from restarting together
+max_requests_jitter = 1000
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+# The client as nginx saw it, the virtual host, and the time taken in milliseconds.
+access_log_format = '%({x-forwarded-for}i)s "%({host}i)s" "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
 errorlog = "-"
 control_socket_disable = True  # no runtime control socket in $HOME; signals do the job
+
+# prometheus_client keeps each process's counters in files here, so any worker answers /metrics for all.
+metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+def on_starting(server):
+    """Start the metrics from zero: files of a previous run belong to processes long gone."""
+    if metrics_dir:
+        os.makedirs(metrics_dir, exist_ok=True)
+        for stale in glob.glob(os.path.join(metrics_dir, "*.db")):
+            os.unlink(stale)
+
+
+def child_exit(server, worker):
+    if metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, metrics_dir)
 
 
 def post_worker_init(worker):

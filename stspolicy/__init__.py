@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import cli, snapshot, wellknown
+from . import cli, metrics, snapshot, wellknown
 from .config import load_config
 from .extensions import db, migrate
 
@@ -30,3 +30,4 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     wellknown.init_app(app)
+    metrics.init_app(app)

@@ -211,3 +211,22 @@ def request(
         connection.request(method, path, body=body, headers={"Host": host, **(headers or {})})
         response = connection.getresponse()
         return Answer(response.status, response.headers, response.read(), tls_version)
+
+
+@contextlib.contextmanager
+def running_mtail(log: Path, port: int):
+    """mtail counting policy fetches from nginx's fetch log with the shipped program; yields its /metrics URL."""
+    mtail = shutil.which("mtail")
+    if not mtail:
+        pytest.skip("needs mtail (Debian package mtail)")
+    log.touch()
+    command = [mtail, "-progs", str(ROOT / "nginx"), "-logs", str(log), "-address", "127.0.0.1", "-port", str(port),
+               "-emit_prog_label=false", "-logtostderr"]
+    with open(log.parent / "mtail.log", "ab") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port("127.0.0.1", port, process=process)
+        yield f"http://127.0.0.1:{port}/metrics"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

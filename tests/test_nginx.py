@@ -2,10 +2,12 @@
 
 import ssl
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import trustme
+from prometheus_client.parser import text_string_to_metric_families
 
 from stspolicy import create_app
 from stspolicy.domains import add_domain
@@ -14,7 +16,16 @@ from stspolicy.policy import make_policy, render_policy
 
 from . import databases
 from .conftest import app_settings
-from .nginx import NginxLayout, layout_folder, nginx_test, render_site, request, running_nginx, write_config
+from .nginx import (
+    NginxLayout,
+    layout_folder,
+    nginx_test,
+    render_site,
+    request,
+    running_mtail,
+    running_nginx,
+    write_config,
+)
 from .servers import free_port, gunicorn
 
 HOSTED = {
@@ -212,3 +223,27 @@ def test_every_policy_fetch_is_logged_with_a_bounded_domain_label(site):
     assert ["example.org", "200"] in lines
     assert ["-", "404"] in lines
     assert not any(domain == "unhosted.example" for domain, _ in lines)
+
+
+def test_mtail_counts_policy_fetches_per_hosted_domain_and_status(site):
+    layout, _ = site
+    with running_mtail(layout.fetch_log, free_port()) as metrics_url:
+        time.sleep(0.5)  # mtail reads from the end of the log: let it open the file first
+        for _ in range(3):
+            fetch(site, "mta-sts.example.com")
+        fetch(site, "mta-sts.unhosted.example")
+        fetch(site, "mta-sts.example.com", method="POST", body=b"x")
+        expected = {("example.com", "200"): 3, ("-", "404"): 1, ("example.com", "405"): 1}
+        deadline = time.monotonic() + 10
+        while True:
+            with urllib.request.urlopen(metrics_url, timeout=5) as response:
+                counted = {
+                    (sample.labels["domain"], sample.labels["status"]): sample.value
+                    for family in text_string_to_metric_families(response.read().decode())
+                    if family.name == "stspolicy_policy_fetches"
+                    for sample in family.samples if sample.name == "stspolicy_policy_fetches_total"
+                }
+            if counted == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert counted == expected

@@ -1,0 +1,106 @@
+"""`/metrics` in the Prometheus text format, for a scraper holding METRICS_TOKEN; 404 when no token is set.
+
+Two kinds of figures. Events (reports taken in or refused, ingest time, DNS check results)
+are counted where they happen through the small `record_*` functions below; under gunicorn
+they go through prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR), so any
+worker answers for all. State (certificate expiry, hosted domains) is read from the
+database at scrape time. Policy fetches are served by nginx from files and counted from
+its fetch log by mtail (nginx/policy_fetches.mtail), on mtail's own port.
+"""
+
+import hmac
+
+from flask import Blueprint, Flask, Response, abort, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import func, select
+
+from .certificates import certificate_states
+from .extensions import db
+from .models import Domain, utcnow
+
+bp = Blueprint("metrics", __name__)
+
+REPORTS_INGESTED = Counter(
+    "stspolicy_reports_ingested_total", "TLS-RPT reports stored, by how they came (https, mail, file)", ["channel"]
+)
+REPORTS_REFUSED = Counter(
+    "stspolicy_reports_refused_total", "TLS-RPT reports refused, by channel and reason code", ["channel", "reason"]
+)
+INGEST_SECONDS = Histogram(
+    "stspolicy_report_ingest_seconds", "Time to take in one report, from bytes to stored or refused", ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DNS_CHECK_OK = Gauge(
+    "stspolicy_dns_check_ok", "Last DNS check of a hosted domain's record: 1 as expected, 0 not",
+    ["domain", "check"], multiprocess_mode="mostrecent",
+)
+
+
+def record_report_ingested(channel: str, seconds: float) -> None:
+    """Call once per report stored (a resend that is a no-op counts too: the sender got its 2xx)."""
+    REPORTS_INGESTED.labels(channel).inc()
+    INGEST_SECONDS.labels(channel).observe(seconds)
+
+
+def record_report_refused(channel: str, reason: str, seconds: float) -> None:
+    """Call once per refused report. `reason` must be one of the intake's fixed codes, never
+    text from the report, so that senders cannot grow the label set."""
+    REPORTS_REFUSED.labels(channel, reason).inc()
+    INGEST_SECONDS.labels(channel).observe(seconds)
+
+
+def record_dns_check(domain: str, check: str, ok: bool) -> None:
+    """Call after each check of a hosted domain's record (`check`: a fixed name such as "sts_txt")."""
+    DNS_CHECK_OK.labels(domain, check).set(1 if ok else 0)
+
+
+class StateCollector:
+    """Figures read from the database when scraped, so every process reports the same."""
+
+    def collect(self):
+        states = certificate_states(db.session, utcnow())
+        days = GaugeMetricFamily(
+            "stspolicy_certificate_days_to_expiry", "Days until the host's certificate expires", labels=["host"]
+        )
+        failures = GaugeMetricFamily(
+            "stspolicy_certificate_failed_attempts", "Consecutive failed ACME attempts for the host", labels=["host"]
+        )
+        for state in states:
+            if state.days_left is not None:
+                days.add_metric([state.host], state.days_left)
+            failures.add_metric([state.host], state.failures)
+        missing = GaugeMetricFamily(
+            "stspolicy_certificates_missing", "Served hosts without a usable certificate file",
+            value=sum(state.state == "missing" for state in states),
+        )
+        domains = GaugeMetricFamily(
+            "stspolicy_hosted_domains", "Domains whose policy is hosted here",
+            value=db.session.scalar(select(func.count(Domain.id))),
+        )
+        return [days, failures, missing, domains]
+
+
+@bp.route("/metrics")
+def metrics():
+    token = current_app.config["METRICS_TOKEN"]
+    if not token:
+        abort(404)
+    offered = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(offered.encode(), f"Bearer {token}".encode()):
+        return Response("a valid bearer token is required\n", status=401, content_type="text/plain; charset=utf-8",
+                        headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    if current_app.config["PROMETHEUS_MULTIPROC_DIR"]:
+        events = CollectorRegistry()
+        MultiProcessCollector(events, path=str(current_app.config["PROMETHEUS_MULTIPROC_DIR"]))
+    else:
+        events = REGISTRY
+    state = CollectorRegistry()
+    state.register(StateCollector())
+    return Response(generate_latest(events) + generate_latest(state), content_type=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

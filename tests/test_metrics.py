@@ -1,0 +1,115 @@
+"""/metrics: Prometheus text for the holder of the token, figures from every process and the database."""
+
+import subprocess
+import sys
+import urllib.request
+from datetime import timedelta
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from stspolicy.domains import add_domain
+from stspolicy.metrics import record_dns_check, record_report_ingested, record_report_refused
+from stspolicy.models import Certificate, utcnow
+from stspolicy.policy import make_policy
+
+from . import databases
+from .conftest import app_settings
+from .servers import ROOT, app_environment, gunicorn
+
+TOKEN = "metrics-token-for-tests"
+
+
+@pytest.fixture
+def metrics_app(app, monkeypatch, tmp_path):
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", TOKEN)
+    monkeypatch.setitem(app.config, "CERTS_DIR", tmp_path)
+    return app
+
+
+def scrape(client, token=TOKEN, host="stspolicy.example.net"):
+    return client.get("/metrics", headers={"Authorization": f"Bearer {token}", "Host": host})
+
+
+def samples(text: str) -> dict[tuple, float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_are_off_without_a_token(client):
+    assert client.get("/metrics").status_code == 404
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x"])
+def test_metrics_need_the_bearer_token(client, metrics_app, header):
+    response = client.get("/metrics", headers={"Authorization": header} if header else {})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert b"stspolicy" not in response.data
+
+
+def test_metrics_are_never_served_on_a_policy_host(client, metrics_app):
+    assert scrape(client, host="mta-sts.example.com").status_code == 404
+
+
+def test_state_figures_come_from_the_database(client, session, metrics_app, tmp_path):
+    add_domain(session, "example.com", make_policy("enforce", ["mx.example.com"], 604800), actor="test")
+    add_domain(session, "example.org", make_policy("enforce", ["mx.example.org"], 604800), actor="test")
+    now = utcnow()
+    session.add(Certificate(host="mta-sts.example.com", serial="1", not_before=now, failures=0,
+                            not_after=now + timedelta(days=60)))
+    session.add(Certificate(host="mta-sts.example.org", failures=3, last_error="validation failed"))
+    session.commit()
+    (tmp_path / "mta-sts.example.com.pem").write_text("key and chain")
+    response = scrape(client)
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain; version=")
+    figures = samples(response.get_data(as_text=True))
+    assert figures[("stspolicy_hosted_domains", ())] == 2
+    assert 59.9 < figures[("stspolicy_certificate_days_to_expiry", (("host", "mta-sts.example.com"),))] <= 60
+    assert ("stspolicy_certificate_days_to_expiry", (("host", "mta-sts.example.org"),)) not in figures
+    assert figures[("stspolicy_certificate_failed_attempts", (("host", "mta-sts.example.org"),))] == 3
+    assert figures[("stspolicy_certificates_missing", ())] == 1
+
+
+def test_recorded_events_show_with_their_labels(client, session, metrics_app):
+    before = samples(scrape(client).get_data(as_text=True))
+    record_report_ingested("https", 0.02)
+    record_report_refused("mail", "invalid_json", 0.001)
+    record_dns_check("example.com", "sts_txt", False)
+    after = samples(scrape(client).get_data(as_text=True))
+
+    def grew(name, labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0)
+
+    assert grew("stspolicy_reports_ingested_total", {"channel": "https"}) == 1
+    assert grew("stspolicy_reports_refused_total", {"channel": "mail", "reason": "invalid_json"}) == 1
+    assert grew("stspolicy_report_ingest_seconds_count", {"channel": "https"}) == 1
+    assert after[("stspolicy_dns_check_ok", (("check", "sts_txt"), ("domain", "example.com")))] == 0
+
+
+RECORDER = """
+from stspolicy.metrics import record_report_ingested
+for _ in range(3):
+    record_report_ingested("mail", 0.01)
+"""
+
+
+def test_under_gunicorn_any_worker_reports_events_from_every_process(new_database, tmp_path):
+    url = new_database()
+    databases.upgrade(url)
+    metrics_dir = tmp_path / "metrics"
+    settings = app_settings(url, METRICS_TOKEN=TOKEN, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    with gunicorn(settings, workers=2) as base_url:
+        # A report piped in by the MTA is taken in by its own short-lived process.
+        subprocess.run([sys.executable, "-c", RECORDER], cwd=ROOT, env=app_environment(settings), check=True)
+        for _ in range(6):  # new connections, so several workers answer
+            request = urllib.request.Request(base_url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                figures = samples(response.read().decode())
+            assert figures[("stspolicy_reports_ingested_total", (("channel", "mail"),))] == 3
+            assert figures[("stspolicy_hosted_domains", ())] == 0
