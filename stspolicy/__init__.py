@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import cli, metrics, snapshot, wellknown
 from .config import load_config
@@ -16,10 +17,18 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     settings = os.environ if config is None else config
     app.config.update(load_config(settings, Path(app.instance_path)))
+    _trust_proxies(app)
     _init_extensions(app)
     _register_blueprints(app)
     cli.init_app(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind nginx (PROXY_HOPS=1) the client address and scheme come from X-Forwarded-For/-Proto."""
+    hops = app.config["PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def _init_extensions(app: Flask) -> None:

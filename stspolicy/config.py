@@ -114,6 +114,7 @@ def production_config(env: Mapping[str, str], instance_path: Path) -> dict:
         "ACME_ACCOUNT_KEY_FILE": _path(env, "ACME_ACCOUNT_KEY_FILE") or instance_path / "acme-account-key.pem",
         "METRICS_TOKEN": _secret(env, "METRICS_TOKEN"),
         "PROMETHEUS_MULTIPROC_DIR": _path(env, "PROMETHEUS_MULTIPROC_DIR"),
+        "PROXY_HOPS": int(_number(env, "PROXY_HOPS", 0)),
     }
 
 

@@ -1,7 +1,9 @@
 """Production settings fail loudly at start when they cannot work."""
 
 import pytest
+from flask import request
 
+from stspolicy import create_app
 from stspolicy.config import ConfigError, load_config
 
 BASE = {"SECRET_KEY": "k"}
@@ -29,3 +31,12 @@ def test_production_features_are_off_until_configured(tmp_path):
 def test_metrics_token_may_come_from_a_file(tmp_path):
     (tmp_path / "token").write_text("s3cret\n")
     assert load_config(BASE | {"METRICS_TOKEN_FILE": str(tmp_path / "token")}, tmp_path)["METRICS_TOKEN"] == "s3cret"
+
+
+@pytest.mark.parametrize(("hops", "seen"), [("0", "http 127.0.0.1"), ("1", "https 203.0.113.9")])
+def test_proxy_hops_decide_whether_forwarded_headers_are_believed(tmp_path, hops, seen):
+    app = create_app(BASE | {"DATABASE_URL": f"sqlite:///{tmp_path}/db", "PROXY_HOPS": hops})
+    app.add_url_rule("/whoami", "whoami", lambda: f"{request.scheme} {request.remote_addr}")
+    response = app.test_client().get("/whoami", headers={
+        "X-Forwarded-For": "198.51.100.1, 203.0.113.9", "X-Forwarded-Proto": "https"})
+    assert response.get_data(as_text=True) == seen
