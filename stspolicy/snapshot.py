@@ -7,6 +7,7 @@ made in this process marks the copy stale at once. If the database cannot be
 reached, the last good copy goes on being served.
 """
 
+import contextlib
 import logging
 import os
 import threading
@@ -14,7 +15,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -78,8 +79,7 @@ class PolicySnapshot:
 
         Returns the number of domains loaded, or None if the database could not be read.
         """
-        with self._app.app_context():
-            self._reload_now()
+        self._reload_now()
         return None if self._policies is None else len(self._policies)
 
     def mark_stale(self) -> None:
@@ -94,7 +94,8 @@ class PolicySnapshot:
                 if self._refresh_seconds > 0:
                     threading.Thread(target=self._poll, name="policy-snapshot", daemon=True).start()
             if self._stale:
-                self._reload()
+                with contextlib.nullcontext() if has_app_context() else self._app.app_context():
+                    self._reload()
 
     def _reload(self) -> None:
         try:

@@ -1,57 +1,55 @@
-"""`/.well-known/mta-sts.txt` for every hosted `mta-sts.<domain>` (RFC 8461 section 3.3)."""
+"""`/.well-known/mta-sts.txt` for every hosted `mta-sts.<domain>` (RFC 8461 section 3.3).
 
-from flask import Blueprint, Flask, Response, current_app, request
-from flask.sessions import SecureCookieSessionInterface
+Requests for a policy host never reach Flask: a small WSGI front answers them from the
+in-process snapshot and passes every other host to the application. So a policy host
+serves its policy and nothing else (no pages, cookies or redirects: HTTP-02, HTTP-11),
+and the hot path stays as short as a bare WSGI handler whatever the rest of the app
+adds to each request.
+"""
+
+from flask import Flask
 
 from .names import policy_domain_from_host
-from .snapshot import SnapshotUnavailable
-
-bp = Blueprint("wellknown", __name__)
+from .snapshot import PolicySnapshot, SnapshotUnavailable
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
+_TEXT = ("Content-Type", "text/plain; charset=utf-8")
 
 
-class NoSessionOnPolicyHosts(SecureCookieSessionInterface):
-    """Policy hosts never read or set cookies; skipping the session keeps the hot path short."""
+class PolicyHosts:
+    def __init__(self, wsgi_app, snapshot: PolicySnapshot):
+        self._wsgi_app = wsgi_app
+        self._snapshot = snapshot
 
-    def open_session(self, app: Flask, request):
-        if policy_domain_from_host(request.headers.get("Host")):
-            return self.make_null_session(app)
-        return super().open_session(app, request)
+    def __call__(self, environ, start_response):
+        domain = policy_domain_from_host(environ.get("HTTP_HOST"))
+        if domain is None:
+            return self._wsgi_app(environ, start_response)
+        if environ.get("PATH_INFO") != POLICY_PATH:
+            return _answer(start_response, "404 Not Found", b"not found\n")
+        method = environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD"):
+            return _answer(start_response, "405 Method Not Allowed", b"GET or HEAD only\n",
+                           [("Allow", "GET, HEAD")])
+        try:
+            served = self._snapshot.get(domain)
+        except SnapshotUnavailable:
+            return _answer(start_response, "503 Service Unavailable", b"policies are not loaded yet\n",
+                           [("Retry-After", "5")])
+        if served is None:
+            return _answer(start_response, "404 Not Found", b"no MTA-STS policy for this host\n")
+        # Senders must not cache over HTTP (section 3.3); intermediaries may revalidate. Never a
+        # 304 or 206 either: senders only accept a 200 with the whole policy.
+        headers = [_TEXT, ("Content-Length", str(len(served.body))), ("ETag", served.etag),
+                   ("Cache-Control", "no-cache")]
+        start_response("200 OK", headers)
+        return [b""] if method == "HEAD" else [served.body]
 
 
-@bp.before_app_request
-def only_the_policy_on_policy_hosts():
-    """A policy host serves its policy and nothing else: no pages, no redirects (HTTP-02, HTTP-11)."""
-    if request.path != POLICY_PATH and policy_domain_from_host(request.headers.get("Host")):
-        return _plain(404, "not found\n")
-    return None
-
-
-@bp.route(POLICY_PATH, methods=["GET"])
-def policy_file():
-    domain = policy_domain_from_host(request.headers.get("Host"))
-    if domain is None:
-        return _plain(404, "no MTA-STS policy for this host\n")
-    try:
-        served = current_app.extensions["policy_snapshot"].get(domain)
-    except SnapshotUnavailable:
-        return _plain(503, "policies are not loaded yet\n")
-    if served is None:
-        return _plain(404, "no MTA-STS policy for this host\n")
-    # Senders must not cache over HTTP (RFC 8461 section 3.3); intermediaries may revalidate.
-    # No 304 or 206: senders only accept a 200 with the whole policy.
-    return Response(
-        served.body,
-        content_type="text/plain; charset=utf-8",
-        headers={"ETag": served.etag, "Cache-Control": "no-cache"},
-    )
+def _answer(start_response, status: str, body: bytes, extra: list | None = None):
+    start_response(status, [_TEXT, ("Content-Length", str(len(body))), *(extra or [])])
+    return [body]
 
 
 def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
-    app.session_interface = NoSessionOnPolicyHosts()
-
-
-def _plain(status: int, text: str) -> Response:
-    return Response(text, status=status, content_type="text/plain; charset=utf-8")
+    app.wsgi_app = PolicyHosts(app.wsgi_app, app.extensions["policy_snapshot"])
