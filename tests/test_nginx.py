@@ -175,9 +175,9 @@ def test_port_80_serves_acme_challenges_and_nothing_else(site):
 
 def test_admin_host_is_proxied_to_gunicorn_with_security_headers(site):
     layout, _ = site
-    answer = fetch(site, layout.admin_host)
-    # The application's own answer for a non-policy host proves the request went through.
-    assert (answer.status, answer.body) == (404, b"no MTA-STS policy for this host\n")
+    answer = fetch(site, layout.admin_host, "/metrics", headers={"Authorization": "Bearer metrics-secret"})
+    assert answer.status == 200
+    assert b"stspolicy_hosted_domains 2.0" in answer.body
     assert answer.headers["Strict-Transport-Security"] == "max-age=31536000"
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert answer.headers["X-Frame-Options"] == "DENY"
@@ -185,9 +185,10 @@ def test_admin_host_is_proxied_to_gunicorn_with_security_headers(site):
 
 
 def test_an_unknown_host_on_a_served_name_gets_nothing_from_the_app(site):
-    answer = fetch(site, "other.example", sni="mta-sts.example.com")
+    answer = fetch(site, "other.example", "/metrics", sni="mta-sts.example.com",
+                   headers={"Authorization": "Bearer metrics-secret"})
     assert answer.status == 404
-    assert answer.body != b"no MTA-STS policy for this host\n"
+    assert b"stspolicy" not in answer.body
 
 
 @pytest.mark.parametrize("path", ["/tlsrpt", "/tlsrpt/abc123"])
