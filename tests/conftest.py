@@ -16,6 +16,7 @@ from stspolicy import create_app
 from stspolicy.extensions import db
 
 from . import databases
+from .lab.fixtures import dns_lab, lab_netns, test_ca  # noqa: F401  (the lab's session fixtures)
 
 pytest_plugins = ["tests.plugins.no_skips_in_ci"]
 
