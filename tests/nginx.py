@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from .lab.netns import Netns
 from .servers import ROOT, wait_for_port
 
 SHIPPED = ROOT / "nginx" / "stspolicy.conf"
@@ -150,15 +151,15 @@ def nginx_test(layout: NginxLayout) -> subprocess.CompletedProcess:
 
 
 @contextlib.contextmanager
-def running_nginx(layout: NginxLayout, netns: str | None = None):
-    """nginx in the foreground (`daemon off`) on the layout's ports; stopped on exit."""
-    prefix = ["ip", "netns", "exec", netns] if netns else []
-    command = [*prefix, nginx_binary(), "-g", "daemon off;", "-e", str(layout.logs / "error.log"),
+def running_nginx(layout: NginxLayout, netns: Netns | None = None):
+    """nginx in the foreground (`daemon off`) on the layout's ports, in `netns` if given; stopped on exit."""
+    command = [nginx_binary(), "-g", "daemon off;", "-e", str(layout.logs / "error.log"),
                "-p", str(layout.root), "-c", str(layout.conf)]
     with open(layout.logs / "stderr.log", "ab") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(netns.command(*command) if netns else command,
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        if netns is None:
+        with netns.entered() if netns else contextlib.nullcontext():
             wait_for_port(layout.address, layout.https_port, process=process)
             wait_for_port(layout.address, layout.http_port, process=process)
         yield process

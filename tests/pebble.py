@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from .lab.netns import Netns
 from .servers import free_port, wait_for_port
 
 
@@ -57,11 +58,14 @@ def _process(command: list[str], log: Path, env: dict[str, str] | None = None):
 
 @contextlib.contextmanager
 def running_pebble(folder: Path, http_port: int, *, address: str = "127.0.0.1", dns_server: str | None = None,
-                   netns: str | None = None):
-    """pebble validating http-01 on `http_port`; without `dns_server`, every name resolves to 127.0.0.1."""
+                   netns: Netns | None = None):
+    """pebble validating http-01 on `http_port`, in `netns` if given.
+
+    Names are resolved by `dns_server`; without one, pebble-challtestsrv answers 127.0.0.1 for every name.
+    """
     pebble, challtestsrv = pebble_binaries()
     folder.mkdir(parents=True, exist_ok=True)
-    prefix = ["ip", "netns", "exec", netns] if netns else []
+    prefix = netns.command() if netns else []
     authority = trustme.CA()
     listener = authority.issue_cert(address, "localhost")
     listener.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
@@ -86,7 +90,7 @@ def running_pebble(folder: Path, http_port: int, *, address: str = "127.0.0.1", 
         process = stack.enter_context(_process(
             [*prefix, pebble, "-config", str(folder / "pebble.json"), "-dnsserver", dns_server],
             folder / "pebble.log", env))
-        if netns is None:
+        with netns.entered() if netns else contextlib.nullcontext():
             wait_for_port(address, port, process=process)
             wait_for_port(address, management, process=process)
         yield Pebble(f"https://{address}:{port}/dir", f"https://{address}:{management}", folder / "listener-ca.pem")

@@ -134,11 +134,12 @@ def postgresql_binary(name: str) -> str | None:
 
 
 @contextlib.contextmanager
-def private_postgresql():
+def private_postgresql(over_unix_socket: bool = False):
     """A PostgreSQL server of our own (initdb in a temporary folder, own port), for tests that stop it.
 
     Never the machine's shared server. As root it runs as the `postgres` user, which
-    PostgreSQL requires. Yields (url, stop) where stop() shuts it down.
+    PostgreSQL requires. Yields (url, stop) where stop() shuts it down; with
+    `over_unix_socket` the url reaches it through its socket file, from any network namespace.
     """
     initdb, pg_ctl = postgresql_binary("initdb"), postgresql_binary("pg_ctl")
     if not initdb or not pg_ctl:
@@ -164,7 +165,10 @@ def private_postgresql():
             state["running"] = False
 
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+        if over_unix_socket:
+            yield f"postgresql://postgres@/postgres?host={folder}&port={port}", stop
+        else:
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
     finally:
         stop()
         shutil.rmtree(folder, ignore_errors=True)
