@@ -31,6 +31,7 @@ test: lint
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.policy_fetch
+	$(BIN)/python -m bench.policy_nginx
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -38,14 +38,16 @@ def require(binary: str, package: str) -> str:
     return path
 
 
-def wrk(url: str, hosts: list[str], path: str, *, seconds: int, connections: int = 16, threads: int = 1) -> WrkResult:
-    """Run wrk against `url`, a random Host from `hosts` on every request."""
+def wrk(url: str, hosts: list[str], path: str, *, seconds: int, connections: int = 16, threads: int = 1,
+        prefix: tuple[str, ...] = ()) -> WrkResult:
+    """Run wrk against `url`, a random Host from `hosts` on every request (`prefix`: e.g. ip netns exec)."""
     script_text = WRK_SCRIPT % {"hosts": ", ".join(f'"{host}"' for host in hosts), "path": path}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(script_text)
     try:
         output = subprocess.run(
-            [require("wrk", "wrk"), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url],
+            [*prefix, require("wrk", "wrk"), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", script.name,
+             url],
             capture_output=True, text=True, check=True,
         ).stdout
     finally:

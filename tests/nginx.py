@@ -102,8 +102,11 @@ def render_site(layout: NginxLayout, text: str | None = None) -> str:
     return text
 
 
-def write_config(layout: NginxLayout, site_text: str | None = None) -> Path:
-    """The rendered site inside a minimal main configuration, with the state folders made."""
+def write_config(layout: NginxLayout, site_text: str | None = None, extra_http: str = "") -> Path:
+    """The rendered site inside a minimal main configuration, with the state folders made.
+
+    `extra_http` goes into the same http {} block (the benchmark's static-file baseline).
+    """
     for folder in (layout.policies, layout.webroot, layout.run, layout.logs, layout.root / "tmp"):
         folder.mkdir(parents=True, exist_ok=True)
     layout.certs.mkdir(parents=True, exist_ok=True)
@@ -130,6 +133,7 @@ http {{
     uwsgi_temp_path {temp}/uwsgi;
     scgi_temp_path {temp}/scgi;
     include {site};
+{extra_http}
 }}
 """)
     return layout.conf

@@ -1,0 +1,123 @@
+"""Policy fetches per second through the production nginx config vs nginx serving one static file.
+
+    python -m bench.policy_nginx [--domains 200] [--seconds 10] [--rounds 3] [--connections 16]
+
+Hosts the domains in a fresh SQLite database (the service writes their policy files), then
+runs one nginx with (a) the shipped nginx/stspolicy.conf on port 443: certificate by SNI
+name, policy file chosen by Host, fetch log; and (b) a bare server on port 8443 serving the
+same policy bytes from one static file with the same certificate. wrk sends HTTPS requests
+with a random `Host: mta-sts.<domain>` to each in turn, rounds alternating so drift hits
+both. Everything runs in a private network namespace (so 443 is free and the names resolve
+through its hosts file): run as root. Target: production / static >= 0.9.
+"""
+
+import argparse
+import contextlib
+import os
+import ssl
+import sys
+import tempfile
+from pathlib import Path
+
+import trustme
+from flask_migrate import upgrade
+
+from stspolicy import create_app
+from stspolicy.domains import add_domain
+from stspolicy.extensions import db
+from stspolicy.policy import make_policy
+from tests.lab.netns import Netns, available
+from tests.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
+
+from .common import require, wrk
+
+PATH = "/.well-known/mta-sts.txt"
+STATIC = """
+    server {{
+        listen 127.0.0.1:8443 ssl;
+        ssl_certificate     {pem};
+        ssl_certificate_key {pem};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location = {path} {{
+            alias {file};
+            default_type text/plain;
+        }}
+    }}
+"""
+
+
+def host_domains(layout: NginxLayout, domains: list[str], folder: Path) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{folder}/bench.db", "SECRET_KEY": "bench",
+                      "POLICY_FILES_DIR": str(layout.policies)})
+    with app.app_context():
+        upgrade()
+        for name in domains:
+            add_domain(db.session, name, make_policy("enforce", [f"mx1.{name}", f"mx2.{name}"], 604800), actor="bench")
+        db.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--domains", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    require("wrk", "wrk")
+    if reason := available():
+        sys.exit(f"bench.policy_nginx: {reason}")
+
+    domains = [f"customer{n}.example" for n in range(args.domains)]
+    hosts = [f"mta-sts.{name}" for name in domains]
+    with layout_folder() as folder, tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as stack:
+        layout = NginxLayout(folder, "127.0.0.1", 443, 80)
+        first = hosts[0]
+        pem = layout.certs / f"{first}.pem"
+        static_file = folder / "static-policy.txt"
+        write_config(layout, extra_http=STATIC.format(pem=pem, path=PATH, file=static_file))
+        host_domains(layout, domains, Path(scratch))
+        static_file.write_bytes((layout.policies / f"{domains[0]}.txt").read_bytes())
+        issued = trustme.CA().issue_cert(first)
+        pem.write_bytes(issued.private_key_pem.bytes() + b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+        pem.chmod(0o640)
+
+        netns = Netns(name=f"stsbench-{os.getpid()}")
+        stack.callback(netns.close)
+        (netns.etc / "hosts").write_text(f"127.0.0.1\tlocalhost {first}\n")
+        stack.enter_context(running_nginx(layout, netns))
+        with netns.entered():  # both answer, with the policy of the Host asked for
+            for port in (443, 8443):
+                answer = request("127.0.0.1", port, first, PATH, sni=first, tls=_unverified())
+                assert answer.status == 200 and answer.body == static_file.read_bytes(), (port, answer)
+            assert b"customer7.example" in request("127.0.0.1", 443, hosts[7], PATH, sni=first,
+                                                   tls=_unverified()).body
+
+        targets = {"static file": f"https://{first}:8443", "production": f"https://{first}:443"}
+        results: dict[str, list] = {label: [] for label in targets}
+        for round_number in range(args.rounds):
+            for label, url in targets.items():
+                prefix = tuple(netns.command())
+                wrk(url, hosts, PATH, seconds=2, connections=args.connections, prefix=prefix)  # warm up
+                result = wrk(url, hosts, PATH, seconds=args.seconds, connections=args.connections, prefix=prefix)
+                if result.errors:
+                    sys.exit(f"{label}: {result.errors} failed requests")
+                print(f"round {round_number + 1}  {label:<12} {result}", flush=True)
+                results[label].append(result)
+
+    ours = max(r.requests_per_second for r in results["production"])
+    static = max(r.requests_per_second for r in results["static file"])
+    print(f"\nbest of {args.rounds}: production {ours:.0f} req/s (p99 "
+          f"{min(r.p99_ms for r in results['production']):.2f} ms), static file {static:.0f} req/s "
+          f"(p99 {min(r.p99_ms for r in results['static file']):.2f} ms)")
+    print(f"ratio production / static file = {ours / static:.2f}   (target >= 0.9)")
+
+
+def _unverified() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+if __name__ == "__main__":
+    main()
