@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from .extensions import db
 from .files import fsync_directory, write_atomically
 from .snapshot import load_current_policies
 
@@ -48,6 +49,7 @@ def sync_policy_files(root: Path, names: Collection[str] | None = None) -> SyncR
     root.mkdir(mode=0o755, parents=True, exist_ok=True)
     with _locked(root):
         current = load_current_policies(names)
+        db.session.commit()  # end the read, so no connection is held while files are written
         if names is None:
             on_disk = {path.name[: -len(SUFFIX)] for path in root.glob(f"*{SUFFIX}")}
         else:
