@@ -55,3 +55,13 @@ def wrk(url: str, hosts: list[str], path: str, *, seconds: int, connections: int
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     figures = dict(re.findall(r"(\w+)=(\d+)", output.split("BENCH", 1)[1]))
     return WrkResult(rate, int(figures["p99_us"]) / 1000, int(figures["errors"]))
+
+
+def summarize(results: dict[str, list[WrkResult]], ours: str, baseline: str, target: float) -> None:
+    """Best of the rounds for each, and the ratio of ours to the baseline measured in the same run."""
+    best = {label: max(r.requests_per_second for r in runs) for label, runs in results.items()}
+    p99 = {label: min(r.p99_ms for r in runs) for label, runs in results.items()}
+    rounds = len(results[ours])
+    print(f"\nbest of {rounds}: {ours} {best[ours]:.0f} req/s (p99 {p99[ours]:.2f} ms), "
+          f"{baseline} {best[baseline]:.0f} req/s (p99 {p99[baseline]:.2f} ms)")
+    print(f"ratio {ours} / {baseline} = {best[ours] / best[baseline]:.2f}   (target >= {target})")

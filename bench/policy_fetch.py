@@ -24,7 +24,7 @@ from stspolicy.domains import add_domain
 from stspolicy.extensions import db
 from stspolicy.policy import make_policy
 
-from .common import require, wrk
+from .common import require, summarize, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,12 +80,7 @@ def main() -> None:
                 print(f"round {round_number + 1}  {label:<11} {result}", flush=True)
                 results[label].append(result)
 
-    ours = max(r.requests_per_second for r in results["stspolicy"])
-    bare = max(r.requests_per_second for r in results["bare Flask"])
-    print(f"\nbest of {args.rounds}: stspolicy {ours:.0f} req/s (p99 "
-          f"{min(r.p99_ms for r in results['stspolicy']):.2f} ms), bare Flask {bare:.0f} req/s "
-          f"(p99 {min(r.p99_ms for r in results['bare Flask']):.2f} ms)")
-    print(f"ratio stspolicy / bare Flask = {ours / bare:.2f}   (target >= 0.85)")
+    summarize(results, "stspolicy", "bare Flask", 0.85)
 
 
 if __name__ == "__main__":

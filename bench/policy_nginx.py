@@ -29,7 +29,7 @@ from stspolicy.policy import make_policy
 from tests.lab.netns import Netns, available
 from tests.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
 
-from .common import require, wrk
+from .common import require, summarize, wrk
 
 PATH = "/.well-known/mta-sts.txt"
 STATIC = """
@@ -104,12 +104,7 @@ def main() -> None:
                 print(f"round {round_number + 1}  {label:<12} {result}", flush=True)
                 results[label].append(result)
 
-    ours = max(r.requests_per_second for r in results["production"])
-    static = max(r.requests_per_second for r in results["static file"])
-    print(f"\nbest of {args.rounds}: production {ours:.0f} req/s (p99 "
-          f"{min(r.p99_ms for r in results['production']):.2f} ms), static file {static:.0f} req/s "
-          f"(p99 {min(r.p99_ms for r in results['static file']):.2f} ms)")
-    print(f"ratio production / static file = {ours / static:.2f}   (target >= 0.9)")
+    summarize(results, "production", "static file", 0.9)
 
 
 def _unverified() -> ssl.SSLContext:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from .lab.netns import Netns
-from .servers import ROOT, wait_for_port
+from .servers import ROOT, stop_process, wait_for_port
 
 SHIPPED = ROOT / "nginx" / "stspolicy.conf"
 ADMIN_HOST = "stspolicy.example.net"
@@ -168,12 +168,7 @@ def running_nginx(layout: NginxLayout, netns: Netns | None = None):
             wait_for_port(layout.address, layout.http_port, process=process)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @dataclass
@@ -233,5 +228,4 @@ def running_mtail(log: Path, port: int):
         wait_for_port("127.0.0.1", port, process=process)
         yield f"http://127.0.0.1:{port}/metrics"
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop_process(process)

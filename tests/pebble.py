@@ -19,7 +19,7 @@ import pytest
 import trustme
 
 from .lab.netns import Netns
-from .servers import free_port, wait_for_port
+from .servers import free_port, stop_process, wait_for_port
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,7 @@ def _process(command: list[str], log: Path, env: dict[str, str] | None = None):
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @contextlib.contextmanager
