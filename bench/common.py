@@ -26,6 +26,7 @@ class WrkResult:
     requests_per_second: float
     p99_ms: float
     errors: int
+    requests: int = 0
 
     def __str__(self) -> str:
         return f"{self.requests_per_second:9.0f} req/s   p99 {self.p99_ms:6.2f} ms   errors {self.errors}"
@@ -54,7 +55,7 @@ def wrk(url: str, hosts: list[str], path: str, *, seconds: int, connections: int
         Path(script.name).unlink()
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     figures = dict(re.findall(r"(\w+)=(\d+)", output.split("BENCH", 1)[1]))
-    return WrkResult(rate, int(figures["p99_us"]) / 1000, int(figures["errors"]))
+    return WrkResult(rate, int(figures["p99_us"]) / 1000, int(figures["errors"]), int(figures["requests"]))
 
 
 def summarize(results: dict[str, list[WrkResult]], ours: str, baseline: str, target: float) -> None:
