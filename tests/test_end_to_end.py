@@ -26,6 +26,7 @@ from .servers import ROOT, app_environment, gunicorn, private_postgresql
 NGINX_ADDRESS = "127.0.0.20"
 ONE = f"e2e-one.{SECURE}"  # signed zone
 TWO = f"e2e-two.{INSECURE}"  # unsigned zone: MTA-STS does not need DNSSEC
+THREE = f"e2e-three.{SECURE}"  # first fetched while gunicorn and PostgreSQL are down
 UNHOSTED = f"e2e-none.{SECURE}"  # publishes MTA-STS records pointing at us, but we do not host it
 
 RESOLVE = """
@@ -98,16 +99,19 @@ def test_a_real_mta_sts_client_gets_what_the_admin_set_through_edits_and_outages
         flask("domain", "add", ONE, "--mode", "enforce", "--mx", f"mx1.{ONE}", "--mx", f"mx2.{ONE}",
               "--max-age", "604800")
         flask("domain", "add", TWO, "--mode", "testing", "--mx", f"*.mx.{TWO}", "--max-age", "86400")
-        ids = {domain: json.loads(flask("domain", "show", domain, "--json"))["policy_id"] for domain in (ONE, TWO)}
+        flask("domain", "add", THREE, "--mode", "enforce", "--mx", f"mx.{THREE}", "--max-age", "31557600")
+        ids = {domain: json.loads(flask("domain", "show", domain, "--json"))["policy_id"]
+               for domain in (ONE, TWO, THREE)}
         for domain, policy_id in ids.items():
             publish(dns_lab, domain, policy_id)
         publish(dns_lab, UNHOSTED, "20260101000000")
         renewed = flask("cert", "renew")
-        assert f"mta-sts.{ONE}: issued" in renewed and f"mta-sts.{TWO}: issued" in renewed
+        assert all(f"mta-sts.{domain}: issued" in renewed for domain in (ONE, TWO, THREE)), renewed
 
         expected = {
             ONE: as_resolver_reads("enforce", [f"mx1.{ONE}", f"mx2.{ONE}"], 604800),
             TWO: as_resolver_reads("testing", [f"*.mx.{TWO}"], 86400),
+            THREE: as_resolver_reads("enforce", [f"mx.{THREE}"], 31557600),
         }
         for domain in (ONE, TWO):
             assert fetch(domain) == {"status": "VALID", "id": ids[domain], "policy": expected[domain]}
@@ -127,8 +131,9 @@ def test_a_real_mta_sts_client_gets_what_the_admin_set_through_edits_and_outages
                                                                          604800)}
         ids[ONE], expected[ONE]["mode"] = new_id, "testing"
 
-        # gunicorn and PostgreSQL stop: every hosted domain's policy is still fetched.
+        # gunicorn and PostgreSQL stop: every hosted domain's policy is still fetched, also one
+        # that nobody fetched before.
         app.close()
         stop_postgresql()
-        for domain in (ONE, TWO):
+        for domain in (ONE, TWO, THREE):
             assert fetch(domain) == {"status": "VALID", "id": ids[domain], "policy": expected[domain]}
