@@ -65,7 +65,7 @@ class AcmeIssuer:
             raise IssueError(f"validation of {host} failed: {_challenge_errors(error)}") from None
         except errors.TimeoutError:
             raise IssueError(f"the CA did not finish the order for {host} within {ORDER_TIMEOUT.seconds}s") from None
-        except (errors.Error, messages.Error) as error:
+        except errors.Error as error:
             raise IssueError(f"the CA refused {host}: {error}") from None
         except OSError as error:  # requests' connection errors are OSErrors too
             raise IssueError(f"cannot reach the ACME server {self._directory_url}: {error}") from None

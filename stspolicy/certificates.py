@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from .acme_client import AcmeIssuer, IssueError
 from .files import fsync_directory, write_atomically
 from .models import Certificate, Domain
-from .names import POLICY_HOST_PREFIX
+from .names import POLICY_HOST_PREFIX, InvalidName, normalize_domain
 from .renewal import certificate_facts, renewal_due, retry_at
 
 
@@ -62,7 +62,10 @@ def wanted_hosts(session: Session) -> list[str]:
 def host_for(session: Session, name: str) -> str:
     """The served host meant by `name`: a hosted domain, its mta-sts host, or an extra host."""
     wanted = wanted_hosts(session)
-    name = name.strip().rstrip(".").lower()
+    try:
+        name = normalize_domain(name)
+    except InvalidName as error:
+        raise CertificateError(str(error)) from None
     for host in (POLICY_HOST_PREFIX + name, name):
         if host in wanted:
             return host
@@ -70,6 +73,8 @@ def host_for(session: Session, name: str) -> str:
 
 
 def certificate_states(session: Session, now: datetime) -> list[CertificateState]:
+    if current_app.config["CERTS_DIR"] is None:
+        raise CertificateError("CERTS_DIR is not set: certificates are not managed here")
     rows = {row.host: row for row in session.scalars(select(Certificate))}
     return [_state(host, rows.get(host), now) for host in wanted_hosts(session)]
 

@@ -61,7 +61,8 @@ class StateCollector:
     """Figures read from the database when scraped, so every process reports the same."""
 
     def collect(self):
-        states = certificate_states(db.session, utcnow())
+        managed = current_app.config["CERTS_DIR"] is not None
+        states = certificate_states(db.session, utcnow()) if managed else []
         days = GaugeMetricFamily(
             "stspolicy_certificate_days_to_expiry", "Days until the host's certificate expires", labels=["host"]
         )
@@ -80,7 +81,7 @@ class StateCollector:
             "stspolicy_hosted_domains", "Domains whose policy is hosted here",
             value=db.session.scalar(select(func.count(Domain.id))),
         )
-        return [days, failures, missing, domains]
+        return [days, failures, missing, domains] if managed else [domains]
 
 
 @bp.route("/metrics")

@@ -149,10 +149,15 @@ def test_removing_a_domain_removes_its_certificate_at_the_next_renew(acme_app, a
         https_fetch(layout, pebble, "example.com", tmp_path)
 
 
-def test_issue_refuses_names_we_do_not_serve_and_missing_acme_settings(acme_app, session, cli, monkeypatch):
+def test_issue_refuses_names_we_do_not_serve_and_missing_acme_settings(acme_app, acme_site, session, cli,
+                                                                        monkeypatch):
     result = cli("cert", "issue", "unhosted.example")
     assert result.exit_code == 1
     assert "unhosted.example is neither a hosted domain nor a host in ACME_EXTRA_HOSTS" in result.output
+    assert "invalid domain name" in cli("cert", "issue", "not a name").output
+    monkeypatch.setitem(acme_app.config, "CERTS_DIR", None)
+    assert "CERTS_DIR is not set" in cli("cert", "status").output
+    monkeypatch.setitem(acme_app.config, "CERTS_DIR", acme_site[0].certs)
     monkeypatch.setitem(acme_app.config, "ACME_DIRECTORY_URL", "")
     host(session, "example.com")
     result = cli("cert", "renew")

@@ -113,3 +113,12 @@ def test_under_gunicorn_any_worker_reports_events_from_every_process(new_databas
                 figures = samples(response.read().decode())
             assert figures[("stspolicy_reports_ingested_total", (("channel", "mail"),))] == 3
             assert figures[("stspolicy_hosted_domains", ())] == 0
+
+
+def test_without_managed_certificates_only_the_other_figures_show(client, session, metrics_app, monkeypatch):
+    monkeypatch.setitem(metrics_app.config, "CERTS_DIR", None)
+    response = scrape(client)
+    assert response.status_code == 200
+    figures = samples(response.get_data(as_text=True))
+    assert ("stspolicy_hosted_domains", ()) in figures
+    assert not any(name.startswith("stspolicy_certificate") for name, _ in figures)
