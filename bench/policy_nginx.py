@@ -112,6 +112,9 @@ def main() -> None:
                 results[label].append(result)
 
     summarize(results, "production", "static file", 0.9)
+    paired = [ours.requests_per_second / static.requests_per_second
+              for ours, static in zip(results["production"], results["static file"], strict=True)]
+    print(f"median of the {len(paired)} rounds' ratios = {statistics.median(paired):.2f}")
     # On a shared machine the CPU time nginx spends per request is steadier than the rate.
     ours, static = (statistics.median(cpu_per_request[label]) for label in ("production", "static file"))
     print(f"nginx CPU per request (median): production {ours:.1f} us, static file {static:.1f} us; "
