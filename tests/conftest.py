@@ -16,7 +16,7 @@ from stspolicy import create_app
 from stspolicy.extensions import db
 
 from . import databases
-from .lab.fixtures import dns_lab, lab_netns, test_ca  # noqa: F401  (the lab's session fixtures)
+from .lab.fixtures import dns_lab, lab_netns, mail_servers, test_ca  # noqa: F401  (the lab's session fixtures)
 
 
 def pytest_addoption(parser):

@@ -43,9 +43,10 @@ def missing() -> str | None:
 
 
 class Postfix:
-    """A private Postfix instance in `netns`; `listeners` maps "address" to (chain file, key file)."""
+    """A private Postfix instance in `netns`; `listeners` maps "address" to (chain file, key file),
+    or to None for a listener that does not offer STARTTLS."""
 
-    def __init__(self, netns: Netns, listeners: dict[str, tuple[Path, Path]]):
+    def __init__(self, netns: Netns, listeners: dict[str, tuple[Path, Path] | None]):
         self.netns = netns
         # Postfix's unprivileged daemons must reach their files: a folder of its own under /tmp.
         self.folder = folder = Path(tempfile.mkdtemp(prefix="stspolicy-postfix-"))
@@ -76,8 +77,9 @@ smtpd_tls_session_cache_database =
 smtpd_tls_received_header = no
 """)
         lines = [
-            f"{address}:25 inet n - n - - smtpd -o smtpd_tls_chain_files={key},{chain}"
-            for address, (chain, key) in listeners.items()
+            f"{address}:25 inet n - n - - smtpd -o smtpd_tls_chain_files={files[1]},{files[0]}" if files
+            else f"{address}:25 inet n - n - - smtpd -o smtpd_tls_security_level=none"
+            for address, files in listeners.items()
         ]
         (self.etc / "master.cf").write_text("\n".join(lines) + "\n" + SERVICES)
         self.process = netns.popen("postfix", "-c", str(self.etc), "start-fg",
