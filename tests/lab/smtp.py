@@ -5,7 +5,10 @@ the good MX, the one with an expired certificate, the one whose names do not mat
 Mail is refused (no relaying, no local domains): only the TLS handshake matters here.
 """
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -88,6 +91,15 @@ smtpd_tls_received_header = no
             self._wait_for_port(address)
 
     def close(self) -> None:
+        """Stop the master (start-fg leaves it running on its own) and remove the instance."""
+        pid_file = self.folder / "queue" / "pid" / "master.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().strip())
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+                time.sleep(0.05)
         self.netns.stop(self.process)
         shutil.rmtree(self.folder, ignore_errors=True)
 
