@@ -131,12 +131,12 @@ def recommended_records(leaf: x509.Certificate, issuer: x509.Certificate | None 
 
 
 def matching_record(records: list[TlsaRecord], chain: list[x509.Certificate]) -> TlsaRecord | None:
-    """The first usable record that the presented chain satisfies, or None.
+    """A usable record that the presented chain satisfies (DANE-EE first), or None.
 
     DANE-EE(3) is compared with the leaf only; DANE-TA(2) with the certificates above it
     (RFC 7671 sections 5.1 and 5.2).
     """
-    for record in records:
+    for record in sorted(records, key=lambda record: -record.usage):
         if unusable_reason(record):
             continue
         candidates = chain[:1] if record.usage == 3 else chain[1:]

@@ -41,6 +41,7 @@ class DnsObservation(db.Model):
     findings: Mapped[list[dict]] = mapped_column(JSON)
     answers: Mapped[list[dict]] = mapped_column(JSON, default=list)
 
+    domain: Mapped[Domain] = relationship()
     mx_hosts: Mapped[list["MxObservation"]] = relationship(
         back_populates="observation", order_by="MxObservation.id", cascade="all, delete-orphan", passive_deletes=True
     )
