@@ -66,7 +66,7 @@ def test_private_addresses_are_not_probed_unless_allowed(lab_netns, mail_servers
 
 @pytest.mark.parametrize(("address", "refused"), [
     ("127.0.0.1", True), ("10.1.2.3", True), ("192.168.1.1", True), ("169.254.1.1", True), ("::1", True),
-    ("fe80::1", True), ("fc00::1", True), ("192.0.2.1", True), ("0.0.0.0", True), ("224.0.0.1", True),
+    ("fe80::1", True), ("fc00::1", True), ("192.0.2.1", True), ("0.0.0.0", True), ("224.0.0.1", True),  # noqa: S104
     ("8.8.8.8", False), ("2a00:1450::1", False),
 ])
 def test_only_public_addresses_are_probed_by_default(address, refused):
