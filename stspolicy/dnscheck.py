@@ -86,7 +86,11 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
         *checks.check_mx_set(mx_answer, expected),
     ]
     hosts = []
-    for preference, host in checks.mx_hosts_of(mx_answer)[:MAX_MX_HOSTS]:
+    mx_hosts = checks.mx_hosts_of(mx_answer)
+    if len(mx_hosts) > MAX_MX_HOSTS:
+        findings.append(Finding(checks.WARNING, "mx-too-many", name,
+                                f"{len(mx_hosts)} MX hosts: only the first {MAX_MX_HOSTS} are looked at"))
+    for preference, host in mx_hosts[:MAX_MX_HOSTS]:
         mx = _look_at_mx(resolver, prober, host, preference, now)
         answers += [mx.addresses, mx.tlsa]
         findings += checks.check_mx_host(mx, mx_answer, expected)

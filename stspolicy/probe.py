@@ -90,7 +90,7 @@ def _expect(sock: socket.socket, command: str | None, code: int, step: str) -> l
         if command:
             sock.sendall(command.encode("ascii") + b"\r\n")
         lines = _read_reply(sock)
-    except (OSError, UnicodeError) as error:
+    except (OSError, ProbeError) as error:
         raise ProbeError(f"{step}: {error}") from None
     if not lines[-1].startswith(str(code)):
         raise ProbeError(f"{step}: server answered {lines[-1][:200]!r}")

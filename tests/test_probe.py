@@ -1,12 +1,14 @@
 """STARTTLS probes against Postfix on loopback in the lab: what a sender sees on port 25."""
 
+import contextlib
 import socket
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from stspolicy.dane import certificate_facts, webpki_error
-from stspolicy.probe import probe_starttls, refusal
+from stspolicy.probe import MAX_REPLY_BYTES, probe_starttls, refusal
 
 LOOPBACK = ["127.0.0.0/8"]
 
@@ -76,3 +78,23 @@ def test_only_public_addresses_are_probed_by_default(address, refused):
 def test_an_allowed_network_opens_only_itself():
     assert refusal("10.1.2.3", ["10.0.0.0/8"]) is None
     assert refusal("192.168.1.1", ["10.0.0.0/8"]) is not None
+
+
+def test_an_endless_reply_is_cut_off(lab_netns):
+    """A hostile server cannot make the probe buffer without limit."""
+    with lab_netns.entered():
+        server = socket.create_server(("127.0.0.97", 25))
+
+    def flood():
+        connection, _ = server.accept()
+        with connection, contextlib.suppress(OSError):
+            connection.sendall(b"220-y\r\n" * 10000)
+    thread = threading.Thread(target=flood)
+    thread.start()
+    try:
+        with lab_netns.entered():
+            result = probe_starttls("mx.example.test", ["127.0.0.97"], timeout=5, allowed_networks=LOOPBACK)
+    finally:
+        thread.join(timeout=10)
+        server.close()
+    assert result.error == f"greeting: reply longer than {MAX_REPLY_BYTES} bytes"
