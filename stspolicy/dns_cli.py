@@ -198,7 +198,7 @@ def generate_command(cert_file, chain_file, key_file, mx_host, as_json):
               help="Or just the key it will have (public or private PEM).")
 @mx_option
 @click.option("--ttl", type=click.IntRange(0, 2**31 - 1),
-              help="TTL of the TLSA RRset (default: from DNS with --mx, else 3600).")
+              help="The zone's TTL of the TLSA RRset (default: what the resolver returns with --mx, else 3600).")
 def rollover_command(cert_file, next_cert, next_key, mx_host, ttl):
     """Plan a key rollover: records to publish now, when to deploy, what to remove (RFC 7671 section 8.1).
 

@@ -22,7 +22,7 @@ from .dane import certificate_facts, parse_tlsa_records, tlsa_name, webpki_error
 from .dns_models import DnsObservation, DnsSetting, MxObservation
 from .models import Domain, PolicyVersion, utcnow
 from .probe import ProbeResult, probe_starttls
-from .resolver import INDETERMINATE, SECURE, Answer, Resolver
+from .resolver import SECURE, Answer, Resolver
 
 MAX_MX_HOSTS = 10  # more MX hosts than this are listed, but only these are looked at
 MAX_CHAIN_CERTIFICATES = 10
@@ -146,7 +146,7 @@ def _mx_observation(mx: MxHost) -> MxObservation:
     match = mx.tlsa_match
     return MxObservation(
         host=mx.host, preference=mx.preference, address=mx.address,
-        tlsa_name=mx.tlsa.name, tlsa_state=mx.tlsa.state if mx.tlsa.rcode != "TIMEOUT" else INDETERMINATE,
+        tlsa_name=mx.tlsa.name, tlsa_state=mx.tlsa.state,
         tlsa_records=list(mx.tlsa.records), tlsa_match=str(match) if match else None,
         starttls=mx.starttls, tls_version=mx.tls_version,
         probe_error=mx.probe_error,

@@ -1,7 +1,9 @@
 """Hosting domains: add, change and remove policies as new immutable versions.
 
 Every function takes the session and owns the commit; the policy snapshot that the
-well-known endpoint serves is told after each commit.
+well-known endpoint serves is told after each commit. A domain whose `_mta-sts` record
+we publish (publishing.py) gets the new id written to DNS after that; if the write
+fails, PublishError says so while the new policy stays served.
 """
 
 from dataclasses import dataclass

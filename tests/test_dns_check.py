@@ -110,3 +110,5 @@ def test_history_lists_checks_newest_first(check, cli, session, dns_lab):
     lines = cli("dns", "history", f"history.{INSECURE}").output.splitlines()
     assert "check   ok" in lines[0]
     assert "check   problems" in lines[1] and "DNS still says id 1" in lines[1]
+    assert cli("domain", "remove", "--force", f"history.{INSECURE}").exit_code == 0  # its history goes with it
+    assert session.query(DnsObservation).count() == 0

@@ -76,9 +76,9 @@ def test_rollover_counts_twice_the_ttl_from_when_checks_first_saw_the_next_recor
     current, upcoming = str(tlsa_record(leaf, 3)), str(key_record(next_key.public_key()))
     dns_lab.set_records(SECURE, f"{tlsa_name(host)}.", "TLSA", [current, upcoming], ttl=600)
     args = ("tlsa", "rollover", "--cert", write(tmp_path, "c.pem", pem(leaf)),
-            "--next-key", write(tmp_path, "n.key", key_pem(next_key)), "--mx", host)
+            "--next-key", write(tmp_path, "n.key", key_pem(next_key)), "--mx", host, "--ttl")
 
-    assert in_lab(*args).output.endswith("not yet\n")  # never seen by a check: counts from now
+    assert in_lab(*args, "600").output.endswith("not yet\n")  # never seen by a check: counts from now
 
     domain = add_domain(session, f"roll.{SECURE}", make_policy("testing", [host], 86400), actor="test").domain
     for minutes_ago, records in ((60, [current]), (30, [current, upcoming]), (5, [current, upcoming])):
@@ -88,9 +88,10 @@ def test_rollover_counts_twice_the_ttl_from_when_checks_first_saw_the_next_recor
             mx_hosts=[MxObservation(host=host, preference=10, tlsa_name=tlsa_name(host), tlsa_state="secure",
                                     tlsa_records=records, starttls=True)]))
     session.commit()
-    result = in_lab(*args)
+    result = in_lab(*args, "600")
     assert result.exit_code == 0, result.output  # seen for 30 minutes > 2 x 600 s
     assert result.output.endswith("ready: the next certificate may be deployed now\n")
+    assert in_lab(*args, "1200").exit_code == 1  # 30 minutes < 2 x 1200 s
 
 
 def test_rollover_warns_when_dns_lacks_the_next_record(in_lab, dns_lab, test_ca, tmp_path):
