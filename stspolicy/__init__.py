@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import cli, snapshot, wellknown
+from . import cli, dns_cli, snapshot, wellknown
 from .config import load_config
 from .extensions import db, migrate
 
@@ -19,6 +19,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
     cli.init_app(app)
+    dns_cli.init_app(app)
     return app
 
 

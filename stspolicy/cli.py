@@ -21,6 +21,7 @@ from .domains import (
 from .extensions import db
 from .names import to_unicode
 from .policy import PolicyError, make_policy
+from .publisher import PublishError
 
 
 def _actor() -> str:
@@ -35,6 +36,8 @@ class DomainGroup(click.Group):
             return super().invoke(ctx)
         except (PolicyError, DomainError) as error:
             raise click.ClickException(error.message) from None
+        except PublishError as error:
+            raise click.ClickException(str(error)) from None
         except OperationalError as error:
             raise click.ClickException(f"database unavailable: {error.orig}") from None
 

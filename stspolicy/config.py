@@ -8,6 +8,8 @@ the embedded SQLite database under the instance folder.
 import ipaddress
 import os
 import secrets
+import socket
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -77,6 +79,52 @@ def secret_key(env: Mapping[str, str], instance_path: Path) -> str:
         return key
 
 
+def _tsig_keys(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """DNS_TSIG_KEYS: `name:algorithm:secret` entries (secret in base64), by key name."""
+    keys = {}
+    for entry in _secret(env, "DNS_TSIG_KEYS").split():
+        name, _, rest = entry.partition(":")
+        algorithm, _, secret = rest.partition(":")
+        if not (name and algorithm and secret):
+            raise ConfigError(f"DNS_TSIG_KEYS: {name or entry[:20]!r} is not name:algorithm:secret")
+        keys[name.rstrip(".").lower()] = (algorithm, secret)
+    return keys
+
+
+def _networks(env: Mapping[str, str], name: str) -> list[str]:
+    networks = _words(env, name)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network)
+        except ValueError:
+            raise ConfigError(f"{name}: {network!r} is not a network") from None
+    return networks
+
+
+def dns_config(env: Mapping[str, str]) -> dict:
+    """Settings of DNS checks, STARTTLS probes and RFC 2136 publishing."""
+    keys = _tsig_keys(env)
+    delegation_zone = _text(env, "DELEGATION_ZONE").rstrip(".").lower()
+    delegation_key = _text(env, "DELEGATION_TSIG_KEY").rstrip(".").lower()
+    if delegation_key and delegation_key not in keys:
+        raise ConfigError(f"DELEGATION_TSIG_KEY: no key {delegation_key!r} in DNS_TSIG_KEYS")
+    if delegation_zone and not _text(env, "DELEGATION_SERVER"):
+        raise ConfigError("DELEGATION_ZONE needs DELEGATION_SERVER, the primary server of that zone")
+    return {
+        "DNS_RESOLVERS": _words(env, "DNS_RESOLVERS"),
+        "DNS_TIMEOUT": _number(env, "DNS_TIMEOUT", 5.0, minimum=0.1),
+        "DNS_TSIG_KEYS": keys,
+        "DNS_RECORD_TTL": int(_number(env, "DNS_RECORD_TTL", 300, minimum=1)),
+        "DELEGATION_ZONE": delegation_zone,
+        "DELEGATION_SERVER": _text(env, "DELEGATION_SERVER"),
+        "DELEGATION_TSIG_KEY": delegation_key,
+        "PROBE_TIMEOUT": _number(env, "PROBE_TIMEOUT", 10.0, minimum=0.1),
+        "PROBE_ALLOWED_NETWORKS": _networks(env, "PROBE_ALLOWED_NETWORKS"),
+        "PROBE_CA_FILE": _text(env, "PROBE_CA_FILE") or ssl.get_default_verify_paths().cafile or "",
+        "PROBE_EHLO_NAME": _text(env, "PROBE_EHLO_NAME") or _text(env, "POLICY_HOST_CNAME") or socket.gethostname(),
+    }
+
+
 def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
     """Flask config from environment-style settings (os.environ, or a mapping in tests)."""
     rua = _words(env, "TLSRPT_RUA")
@@ -98,4 +146,5 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
         "POLICY_HOST_CNAME": _text(env, "POLICY_HOST_CNAME").rstrip(".").lower(),
         "POLICY_HOST_ADDRESSES": addresses,
         "SNAPSHOT_REFRESH_SECONDS": _number(env, "SNAPSHOT_REFRESH_SECONDS", 1.0),
+        **dns_config(env),
     }
