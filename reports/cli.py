@@ -41,7 +41,8 @@ def ingest_mail_command():
     except DATABASE_ERRORS as error:
         _exit(EX_TEMPFAIL, f"database unavailable, try again later: {error.orig}")
     for result in outcome.outcomes:
-        click.echo(f"{result.status}: {_printable(result.report.organization_name)} {_printable(result.report.report_id)}")
+        report = result.report
+        click.echo(f"{result.status}: {_printable(report.organization_name)} {_printable(report.report_id)}")
     for error in outcome.errors:
         click.echo(f"rejected: {_printable(str(error))}", err=True)
     sys.exit(EX_OK if outcome.ok else EX_DATAERR)

@@ -21,6 +21,7 @@ from stspolicy.models import Domain, PolicyVersion, utcnow
 from stspolicy.policy import PolicyError, mx_pattern_matches, parse_policy
 
 from . import schema
+from .mail import MailHeaders, header_notes
 from .models import (
     MATCHED,
     MATCHES_NONE,
@@ -31,7 +32,6 @@ from .models import (
     Report,
     ReportPolicy,
 )
-from .mail import MailHeaders, header_notes
 from .payload import Limits, ReportError, decode_body, is_gzip
 
 STORED = "stored"
@@ -58,7 +58,7 @@ class Outcome:
 class Settings:
     """What the intake accepts, from the TLSRPT_* settings."""
 
-    limits: Limits = Limits()
+    limits: Limits = schema.DEFAULT_LIMITS
     accept_unhosted: bool = False
     max_mail_bytes: int = 10 * 1024 * 1024
     dkim: str = "record"  # off, record or require

@@ -87,7 +87,9 @@ class DailyRollup(db.Model):
 
     __tablename__ = "report_daily_rollup"
     __table_args__ = (
-        UniqueConstraint("day", "policy_domain", "policy_type", "result_type", "mx_host", name="uq_report_daily_rollup_key"),
+        UniqueConstraint(
+            "day", "policy_domain", "policy_type", "result_type", "mx_host", name="uq_report_daily_rollup_key"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -119,7 +119,10 @@ def _check_depth(document, max_depth: int) -> None:
             stack.extend((child, depth + 1) for child in value if isinstance(child, dict | list))
 
 
-def parse_report(data: bytes, limits: Limits = Limits(), now: datetime | None = None) -> Report:
+DEFAULT_LIMITS = Limits()
+
+
+def parse_report(data: bytes, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None) -> Report:
     """Parse the JSON of one report; raises ReportError naming the JSON path at fault.
 
     `now` bounds the date range from above (reports are about the past); None skips that check.
