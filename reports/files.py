@@ -39,8 +39,11 @@ def _keys(path: Path):
         return
     if _is_mbox(path):
         box = mailbox.mbox(path, factory=None, create=False)
-        for number, key in enumerate(box.keys(), start=1):
-            yield f"{path}#{number}", MESSAGE, lambda limit, box=box, key=key: _limited(box.get_bytes(key), limit)
+        try:
+            for number, key in enumerate(box.keys(), start=1):
+                yield f"{path}#{number}", MESSAGE, lambda limit, box=box, key=key: _limited(box.get_bytes(key), limit)
+        finally:
+            box.close()
         return
     kind = MESSAGE if path.suffix.lower() == ".eml" else REPORT
     yield str(path), kind, lambda limit, path=path: _read(path, limit)
