@@ -43,9 +43,8 @@ def test_parallel_overlapping_deliveries_store_each_report_once(postgresql_url):
     bodies = [gz(report(report_id=f"report-{n}")) for n in range(12)]
     deliveries = [(n, body) for n, body in enumerate(bodies) for _ in range(6)]
     random.Random(4).shuffle(deliveries)
-    with gunicorn(settings, workers=3) as base_url:
-        with ThreadPoolExecutor(24) as pool:
-            statuses = list(pool.map(lambda d: (d[0], post(base_url + "/tlsrpt", d[1])[0]), deliveries))
+    with gunicorn(settings, workers=3) as base_url, ThreadPoolExecutor(24) as pool:
+        statuses = list(pool.map(lambda d: (d[0], post(base_url + "/tlsrpt", d[1])[0]), deliveries))
     for n in range(len(bodies)):
         assert sorted(status for number, status in statuses if number == n) == [200] * 5 + [201]
     engine = create_engine(postgresql_url)

@@ -14,6 +14,7 @@ def main(paths: list[str]) -> None:
     for path in paths:
         parsed = parsedmarc.parse_report_file(path, offline=True)
         report = parsed["report"]
+        details = [p.get("failure_details", []) for p in report["policies"]]
         print(json.dumps({
             "file": path,
             "report_type": parsed["report_type"],
@@ -21,8 +22,8 @@ def main(paths: list[str]) -> None:
             "report_id": report["report_id"],
             "policies": [
                 [p["policy_type"], p["policy_domain"], p["successful_session_count"], p["failed_session_count"],
-                 len(p.get("failure_details", [])), sum(d["failed_session_count"] for d in p.get("failure_details", []))]
-                for p in report["policies"]
+                 len(ds), sum(d["failed_session_count"] for d in ds)]
+                for p, ds in zip(report["policies"], details, strict=True)
             ],
         }))
 
