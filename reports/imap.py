@@ -39,8 +39,12 @@ def connect(box: Mailbox) -> imaplib.IMAP4_SSL:
     context = ssl.create_default_context(cafile=box.cafile or None)
     try:
         client = imaplib.IMAP4_SSL(box.host, box.port, ssl_context=context, timeout=box.timeout)
+    except OSError as error:
+        raise ImapError(f"IMAP {box.host}:{box.port}: {error}") from None
+    try:
         client.login(box.user, box.password)
     except (OSError, imaplib.IMAP4.error) as error:
+        client.shutdown()
         raise ImapError(f"IMAP {box.host}:{box.port}: {error}") from None
     return client
 
