@@ -19,7 +19,7 @@ from stspolicy.extensions import db
 from . import imap
 from .files import MESSAGE, count_items, read_items
 from .ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
-from .messages import ingest_message
+from .messages import TemporaryFailure, ingest_message
 from .payload import ReportError
 from .service import create_token, list_reports, list_tokens, report_summary
 
@@ -40,6 +40,8 @@ def ingest_mail_command():
         outcome = ingest_message(db.session, raw, settings, source="mail")
     except DATABASE_ERRORS as error:
         _exit(EX_TEMPFAIL, f"database unavailable, try again later: {error.orig}")
+    except TemporaryFailure as error:
+        _exit(EX_TEMPFAIL, f"{error}, try again later")
     for result in outcome.outcomes:
         report = result.report
         click.echo(f"{result.status}: {_printable(report.organization_name)} {_printable(report.report_id)}")
@@ -80,6 +82,8 @@ def fetch_imap_command():
         _exit(EX_TEMPFAIL, str(error))
     except DATABASE_ERRORS as error:
         _exit(EX_TEMPFAIL, f"database unavailable, stopped: {error.orig}")
+    except TemporaryFailure as error:
+        _exit(EX_TEMPFAIL, f"{error}, stopped")
     click.echo(f"{counts[imap.DONE]} message(s) with reports moved to {box.done_folder}, "
                f"{counts[imap.FAILED]} flagged{_reasons(reasons)}")
 
@@ -106,6 +110,8 @@ def import_command(paths):
                 results, errors = [], [error]
             except DATABASE_ERRORS as error:
                 _exit(EX_TEMPFAIL, f"database unavailable, stopped at {item.label}: {error.orig}")
+            except TemporaryFailure as error:
+                _exit(EX_TEMPFAIL, f"{error}, stopped at {item.label}")
             counts.update(result.status for result in results)
             counts["rejected"] += len(errors)
             reasons.update(str(error) for error in errors)

@@ -12,6 +12,7 @@ import dns.exception
 import dns.resolver
 
 PASS = "pass"  # noqa: S105 (a DKIM result, not a password)
+TEMPERROR = "temperror"
 
 
 def txt_lookup(nameserver: str = "", timeout: float = 5) -> Callable:
@@ -23,7 +24,7 @@ def txt_lookup(nameserver: str = "", timeout: float = 5) -> Callable:
         if port:
             resolver.port = int(port)
 
-    def lookup(name: bytes, timeout: float = timeout) -> bytes | None:
+    def lookup(name: bytes, **_) -> bytes | None:
         try:
             answer = resolver.resolve(name.decode("ascii"), "TXT", lifetime=timeout, raise_on_no_answer=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
@@ -45,19 +46,24 @@ def verify(raw: bytes, submitter: str | None, dnsfunc: Callable) -> str:
     signatures = [value for name, value in checker.headers if name.lower() == b"dkim-signature"]
     if not signatures:
         return "none"
-    result = "fail"
+    timeouts = []
+
+    def tracking(name, **options):  # dkimpy logs a DNS timeout as a failed check; we tell them apart
+        try:
+            return dnsfunc(name, **options)
+        except dkim.DnsTimeoutError:
+            timeouts.append(name)
+            raise
+
     for index in range(len(signatures)):
         try:
-            valid = checker.verify(idx=index, dnsfunc=dnsfunc)
-        except dkim.DnsTimeoutError:
-            result = "temperror"
-            continue
+            valid = checker.verify(idx=index, dnsfunc=tracking)
         except dkim.DKIMException:
             continue
         domain = checker.domain.decode("ascii", "replace").lower()
         if valid and _aligned(domain, submitter):
             return f"{PASS} d={domain}"
-    return result
+    return TEMPERROR if timeouts else "fail"
 
 
 def _aligned(domain: str, submitter: str | None) -> bool:

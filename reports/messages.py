@@ -15,6 +15,10 @@ from .mail import mail_headers, parse_message, report_parts
 from .payload import ReportError, ReportTooLarge
 
 
+class TemporaryFailure(RuntimeError):
+    """The message cannot be judged now (DNS for its DKIM key did not answer): deliver it again later."""
+
+
 @dataclass
 class MessageOutcome:
     """What became of each report part; `ok` when at least one was stored or already stored."""
@@ -38,7 +42,7 @@ def ingest_message(
 ) -> MessageOutcome:
     """Store every report in the RFC 5322 message `raw`; errors are collected, not raised.
 
-    Database errors do propagate: the message must then be kept and delivered again.
+    Database errors and TemporaryFailure propagate: the message must be kept and delivered again.
     """
     result = MessageOutcome()
     if len(raw) > settings.max_mail_bytes:
@@ -53,6 +57,8 @@ def ingest_message(
     dkim_result = None
     if settings.dkim != "off":
         dkim_result = dkim.verify(raw, headers.submitter, dnsfunc or dkim.txt_lookup(settings.dkim_nameserver))
+        if settings.dkim == "require" and dkim_result == dkim.TEMPERROR:
+            raise TemporaryFailure("DKIM key lookup timed out")
         if settings.dkim == "require" and not dkim_result.startswith(dkim.PASS):
             result.errors.append(ReportError(f"DKIM {dkim_result}: no valid signature by the submitter", "mail"))
             return result
