@@ -99,13 +99,13 @@ def test_reports_from_tlsrpt_reporter_arrive_by_https_and_by_mail(tmp_path):
                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             wait_for(lambda: http_log.exists() and mail_log.exists() and "exit" in mail_log.read_text(), 60,
                      "reportd did not deliver by both HTTPS and mail")
+        http_codes = http_log.read_text().split()
+        mail_lines = mail_log.read_text()
     finally:
         for process in processes:
             process.terminate()
             process.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
-    http_codes = http_log.read_text().split()
-    mail_lines = mail_log.read_text()
     assert set(http_codes) <= {"200", "201"}, http_codes
     assert "exit 0" in mail_lines, mail_lines
     # Both deliveries carry the same report: one stored it, the other found it stored.
