@@ -36,8 +36,9 @@ test: lint $(INTEROP)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS) --database sqlite
 	$(BIN)/pytest $(PYTEST_ARGS) --database postgresql -m database
 
-bench: $(VENV)/.dev-installed
+bench: $(VENV)/.dev-installed $(INTEROP)/.installed
 	$(BIN)/python -m bench.policy_fetch
+	$(BIN)/python -m bench.ingest
 
 clean:
 	rm -rf $(VENV) $(INTEROP) .pytest_cache
