@@ -7,6 +7,7 @@ maps a ReportError to its status or exit code and DATABASE_ERRORS to "try again 
 
 import gzip
 import hashlib
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from .models import (
     MATCHED,
     MATCHES_NONE,
     NOT_COMPARED,
+    ROLLUP_SHARDS,
     UNPARSEABLE,
     DailyRollup,
     FailureDetail,
@@ -262,14 +264,15 @@ def _add_rollups(session: Session, report: schema.Report) -> None:
     """Upsert the rollups in key order, so concurrent reports never deadlock on them."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     table = DailyRollup.__table__
+    shard = zlib.crc32(report.report_id.encode()) % ROLLUP_SHARDS
     rows = [
         {"day": day, "policy_domain": domain, "policy_type": policy_type, "result_type": result_type,
-         "mx_host": mx_host, "session_count": count}
+         "mx_host": mx_host, "shard": shard, "session_count": count}
         for (day, domain, policy_type, result_type, mx_host), count in sorted(rollup_counts(report).items())
     ]
     for start in range(0, len(rows), _DETAIL_BATCH):
         statement = insert(table).values(rows[start:start + _DETAIL_BATCH])
         session.execute(statement.on_conflict_do_update(
-            index_elements=["day", "policy_domain", "policy_type", "result_type", "mx_host"],
+            index_elements=["day", "policy_domain", "policy_type", "result_type", "mx_host", "shard"],
             set_={"session_count": table.c.session_count + statement.excluded.session_count},
         ))

@@ -5,7 +5,7 @@ Links into the hosted domains are `ON DELETE SET NULL`: removing a domain keeps 
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, LargeBinary, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stspolicy.extensions import UTCDateTime, db
@@ -77,18 +77,23 @@ class FailureDetail(db.Model):
     failure_reason_code: Mapped[str | None] = mapped_column(Text)
 
 
+ROLLUP_SHARDS = 16
+
+
 class DailyRollup(db.Model):
     """Session counts per UTC day, policy domain, policy type, result type and MX, for dashboards.
 
     `result_type` is a result type from the failure details, or `success` / `failure` for a
     block's summary totals (details may overlap, so they do not add up to the totals);
-    `mx_host` is empty where the report names none.
+    `mx_host` is empty where the report names none. Each key has up to ROLLUP_SHARDS rows
+    (a report adds to the shard its report-id picks) so that concurrent reports about one
+    busy domain do not queue on one row lock; readers sum the shards (service.rollup_totals).
     """
 
     __tablename__ = "report_daily_rollup"
     __table_args__ = (
         UniqueConstraint(
-            "day", "policy_domain", "policy_type", "result_type", "mx_host", name="uq_report_daily_rollup_key"
+            "day", "policy_domain", "policy_type", "result_type", "mx_host", "shard", name="uq_report_daily_rollup_key"
         ),
     )
 
@@ -98,6 +103,7 @@ class DailyRollup(db.Model):
     policy_type: Mapped[str] = mapped_column(String(16))
     result_type: Mapped[str] = mapped_column(String(64))
     mx_host: Mapped[str] = mapped_column(String(253))
+    shard: Mapped[int] = mapped_column(SmallInteger)
     session_count: Mapped[int] = mapped_column(BigInteger)
 
 

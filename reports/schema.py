@@ -6,8 +6,9 @@ real senders do, each tolerance noted with the sender it comes from; a tolerated
 deviation is kept in `Report.notes`. Every error names its JSON path. Pure.
 """
 
-import ipaddress
+import contextlib
 import json
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ POLICY_TYPES = ("sts", "tlsa", "no-policy-found")
 MAX_COUNT = 2**53 - 1  # I-JSON (RFC 7493 section 2.2): integers beyond this lose precision
 MAX_ID_LENGTH = 256  # organization-name and report-id form the unique key, which an index must hold
 MAX_NAME_LENGTH = 253
+_DETAIL_TEXTS = ("receiving-mx-helo", "additional-information", "failure-reason-code")
 EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)  # before the first TLS-RPT drafts
 CLOCK_SKEW = timedelta(days=2)
 
@@ -101,22 +103,23 @@ def load_json(data: bytes, limits: Limits) -> tuple[dict, list[str]]:
         raise ReportError(f"nested deeper than {limits.max_depth} levels") from None
     except ValueError as error:
         raise ReportError(f"not JSON: {error}") from None
-    _check_depth(document, limits.max_depth)
     if not isinstance(document, dict):
         raise ReportError("a report must be a JSON object")
+    _check_depth(document, limits.max_depth)
     return document, notes
 
 
 def _check_depth(document, max_depth: int) -> None:
-    stack = [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
+    level, depth = [document], 1
+    while level:
         if depth > max_depth:
             raise ReportError(f"nested deeper than {max_depth} levels")
-        if isinstance(value, dict):
-            stack.extend((child, depth + 1) for child in value.values() if isinstance(child, dict | list))
-        elif isinstance(value, list):
-            stack.extend((child, depth + 1) for child in value if isinstance(child, dict | list))
+        below = []
+        for value in level:
+            for child in value.values() if type(value) is _Object else value:
+                if type(child) is _Object or type(child) is list:
+                    below.append(child)
+        level, depth = below, depth + 1
 
 
 DEFAULT_LIMITS = Limits()
@@ -256,32 +259,45 @@ class _Reader:
         return tuple(self._name(item, f"{path}.{name}") for item in values)
 
     def _failure_detail(self, detail, path: str) -> FailureDetail:
+        # The hot loop of big reports: plain checks first, the path-naming ones only on a problem.
         if not isinstance(detail, dict):
             raise ReportError("must be an object", path)
         self._no_duplicates(detail, path)
-        result_type = self._string(detail, path, "result-type")
-        if not result_type or len(result_type) > 64:
+        get = detail.get
+        result_type, count = get("result-type"), get("failed-session-count")
+        if type(result_type) is not str or not 0 < len(result_type) <= 64 or "\x00" in result_type:
+            self._string(detail, path, "result-type")
             raise ReportError("must be 1 to 64 characters", f"{path}.result-type")
+        if type(count) is not int or not 0 <= count <= MAX_COUNT:
+            self._count(detail, path, "failed-session-count")
+        texts = [get(name) for name in _DETAIL_TEXTS]
+        for name, value in zip(_DETAIL_TEXTS, texts, strict=True):
+            if value is not None and (type(value) is not str or len(value) > self.limits.max_string
+                                      or "\x00" in value):
+                self._string(detail, path, name)
+        hostname = get("receiving-mx-hostname")
         return FailureDetail(
             result_type=result_type,
-            failed_session_count=self._count(detail, path, "failed-session-count"),
+            failed_session_count=count,
             # Microsoft and Mail.ru send sts-policy-fetch-error details without addresses.
-            sending_mta_ip=self._ip(detail, path, "sending-mta-ip"),
-            receiving_ip=self._ip(detail, path, "receiving-ip"),
-            receiving_mx_hostname=self._optional_name(detail, path, "receiving-mx-hostname"),
-            receiving_mx_helo=self._string(detail, path, "receiving-mx-helo", required=False),
-            additional_information=self._string(detail, path, "additional-information", required=False),
-            failure_reason_code=self._string(detail, path, "failure-reason-code", required=False),
+            sending_mta_ip=self._ip(get("sending-mta-ip"), path, "sending-mta-ip"),
+            receiving_ip=self._ip(get("receiving-ip"), path, "receiving-ip"),
+            receiving_mx_hostname=None if hostname is None else self._name(hostname, f"{path}.receiving-mx-hostname"),
+            receiving_mx_helo=texts[0],
+            additional_information=texts[1],
+            failure_reason_code=texts[2],
         )
 
-    def _ip(self, obj: dict, path: str, name: str) -> str | None:
-        value = self._string(obj, path, name, required=False)
+    def _ip(self, value, path: str, name: str) -> str | None:
+        """The address in RFC 5952 form; IPv4 dotted-quad without leading zeros (section 4.4)."""
         if value is None:
             return None
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            raise ReportError(f"not an IP address: {value!r}", f"{path}.{name}") from None
+        if type(value) is str:
+            for family in (socket.AF_INET, socket.AF_INET6):
+                with contextlib.suppress(OSError, ValueError):
+                    return socket.inet_ntop(family, socket.inet_pton(family, value))
+        text = self._text(value, f"{path}.{name}")
+        raise ReportError(f"not an IP address: {text!r}", f"{path}.{name}")
 
     def _optional_name(self, obj: dict, path: str, name: str) -> str | None:
         value = obj.get(name)

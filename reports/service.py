@@ -1,14 +1,15 @@
 """Reading stored reports, and the per-tenant rua tokens."""
 
 import secrets
+from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from stspolicy.domains import get_domain
 from stspolicy.names import InvalidName, normalize_domain
 
-from .models import Report, ReportPolicy, ReportToken
+from .models import DailyRollup, Report, ReportPolicy, ReportToken
 
 
 def list_reports(session: Session, domain: str | None = None, limit: int | None = None) -> list[Report]:
@@ -53,6 +54,18 @@ def report_summary(report: Report) -> dict:
             for block in report.policies
         ],
     }
+
+
+def rollup_totals(session: Session, policy_domain: str | None = None, since: date | None = None) -> dict:
+    """Session counts keyed by (day, policy domain, policy type, result type, MX host), shards summed."""
+    key = (DailyRollup.day, DailyRollup.policy_domain, DailyRollup.policy_type, DailyRollup.result_type,
+           DailyRollup.mx_host)
+    query = select(*key, func.sum(DailyRollup.session_count)).group_by(*key)
+    if policy_domain is not None:
+        query = query.where(DailyRollup.policy_domain == policy_domain)
+    if since is not None:
+        query = query.where(DailyRollup.day >= since)
+    return {tuple(row[:5]): int(row[5]) for row in session.execute(query)}
 
 
 def create_token(session: Session, domains: list[str], label: str) -> ReportToken:

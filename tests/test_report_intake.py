@@ -1,12 +1,13 @@
 """POST /tlsrpt and /tlsrpt/<token>: status codes, exactly-once storage, domain and version links."""
 
 import gzip
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
 from reports.models import MATCHED, MATCHES_NONE, DailyRollup, FailureDetail, Report, ReportPolicy
-from reports.service import create_token
+from reports.service import create_token, rollup_totals
 from stspolicy import create_app
 from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
 from stspolicy.policy import make_policy
@@ -61,8 +62,7 @@ def test_resend_of_stored_report_is_a_noop(client, session, hosted):
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.get_json()["status"] == "duplicate"
     assert (count(session, Report), count(session, ReportPolicy), count(session, FailureDetail)) == (1, 1, 1)
-    rollup = session.scalar(select(DailyRollup.session_count).where(DailyRollup.result_type == "success"))
-    assert rollup == 10  # counted once
+    assert session.scalar(select(DailyRollup.session_count).where(DailyRollup.result_type == "success")) == 10
 
 
 def test_stored_report_keeps_raw_bytes_source_and_failure_details(client, session, hosted):
@@ -80,8 +80,18 @@ def test_stored_report_keeps_raw_bytes_source_and_failure_details(client, sessio
 def test_rollups_add_up_per_day_domain_type_result_and_mx(client, session, hosted):
     post(client, gz(VALID))
     post(client, gz(report(report_id="report-2")))
-    rows = {(r.result_type, r.mx_host): r.session_count for r in session.scalars(select(DailyRollup))}
-    assert rows == {("success", ""): 20, ("failure", ""): 4, ("certificate-expired", "mx1.example.com"): 4}
+    post(client, gz(report(report_id="report-3", date_range={"start-datetime": "2026-11-02T00:00:00Z",
+                                                           "end-datetime": "2026-11-02T23:59:59Z"})))
+    day = date(2026, 11, 1)
+    assert rollup_totals(session, "example.com", since=day) == {
+        (day, "example.com", "sts", "success", ""): 20,
+        (day, "example.com", "sts", "failure", ""): 4,
+        (day, "example.com", "sts", "certificate-expired", "mx1.example.com"): 4,
+        (date(2026, 11, 2), "example.com", "sts", "success", ""): 10,
+        (date(2026, 11, 2), "example.com", "sts", "failure", ""): 2,
+        (date(2026, 11, 2), "example.com", "sts", "certificate-expired", "mx1.example.com"): 2,
+    }
+    assert rollup_totals(session, "example.org") == {}
 
 
 def test_sts_block_links_the_policy_version_the_sender_applied(client, session, hosted):

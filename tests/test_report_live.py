@@ -53,7 +53,7 @@ def test_parallel_overlapping_deliveries_store_each_report_once(postgresql_url):
             assert connection.execute(text("SELECT count(*) FROM report")).scalar() == 12
             assert connection.execute(text("SELECT count(*) FROM failure_detail")).scalar() == 12
             success = connection.execute(
-                text("SELECT session_count FROM report_daily_rollup WHERE result_type = 'success'")).scalar()
+                text("SELECT sum(session_count) FROM report_daily_rollup WHERE result_type = 'success'")).scalar()
             assert success == 12 * 10  # every report counted exactly once
     finally:
         engine.dispose()

@@ -90,10 +90,11 @@ def upgrade():
         sa.Column("policy_type", sa.String(length=16), nullable=False),
         sa.Column("result_type", sa.String(length=64), nullable=False),
         sa.Column("mx_host", sa.String(length=253), nullable=False),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("session_count", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_report_daily_rollup")),
         sa.UniqueConstraint(
-            "day", "policy_domain", "policy_type", "result_type", "mx_host",
+            "day", "policy_domain", "policy_type", "result_type", "mx_host", "shard",
             name="uq_report_daily_rollup_key",
         ),
     )
