@@ -242,10 +242,12 @@ def main() -> None:
     sizes = sorted(len(gzip.decompress(body)) for body in bodies)
     print(f"typical reports: 50, JSON {sizes[0]}..{sizes[-1]} bytes, gzip {min(map(len, bodies))}.."
           f"{max(map(len, bodies))} bytes")
-    ours = parse_rate_ours(bodies, args.seconds / 2)
-    theirs = parse_rate_parsedmarc(bodies, args.seconds / 2)
-    print(f"parse only: stspolicy {ours:8.0f} reports/s, parsedmarc {theirs:8.0f} reports/s, "
-          f"ratio {ours / theirs:.1f}   (target >= 3)", flush=True)
+    ours, theirs = [], []
+    for _ in range(3):  # alternate, so that load from elsewhere hits both alike; best of three each
+        ours.append(parse_rate_ours(bodies, args.seconds / 3))
+        theirs.append(parse_rate_parsedmarc(bodies, args.seconds / 3))
+    print(f"parse only: stspolicy {max(ours):8.0f} reports/s, parsedmarc {max(theirs):8.0f} reports/s, "
+          f"ratio {max(ours) / max(theirs):.1f}   (target >= 3)", flush=True)
 
     with postgresql_database() as url:
         settings = {"DATABASE_URL": url, "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "100000000 per minute"}

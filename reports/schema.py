@@ -6,7 +6,6 @@ real senders do, each tolerance noted with the sender it comes from; a tolerated
 deviation is kept in `Report.notes`. Every error names its JSON path. Pure.
 """
 
-import contextlib
 import json
 import socket
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)  # before the first TLS-RPT drafts
 CLOCK_SKEW = timedelta(days=2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FailureDetail:
     result_type: str
     failed_session_count: int
@@ -37,7 +36,7 @@ class FailureDetail:
     failure_reason_code: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PolicyResult:
     """One element of `policies`: the policy applied, its summary and failure details."""
 
@@ -85,7 +84,13 @@ def _no_constant(name):
 
 
 def load_json(data: bytes, limits: Limits) -> tuple[dict, list[str]]:
-    """Decode I-JSON bytes into Python values, within the value-count and depth limits."""
+    """Decode I-JSON bytes into Python values, within the value-count and depth limits.
+
+    Duplicate member names are found without a Python hook per object (which costs more
+    than the parse): outside strings a `:` only separates a member name from its value,
+    so a document without duplicates has exactly as many as its objects have members.
+    Only when the counts differ is it parsed again to find where.
+    """
     notes = []
     if data.startswith(b"\xef\xbb\xbf"):
         notes.append("UTF-8 byte order mark removed")
@@ -97,29 +102,48 @@ def load_json(data: bytes, limits: Limits) -> tuple[dict, list[str]]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ReportError(f"not UTF-8 (byte {error.start})") from None
-    try:
-        document = json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_no_constant)
-    except RecursionError:
-        raise ReportError(f"nested deeper than {limits.max_depth} levels") from None
-    except ValueError as error:
-        raise ReportError(f"not JSON: {error}") from None
+    document = _loads(text, None)
     if not isinstance(document, dict):
         raise ReportError("a report must be a JSON object")
-    _check_depth(document, limits.max_depth)
+    members = _walk(document, limits.max_depth)
+    if "\\u" in text or text.count(":") != members:
+        document = _loads(text, _object_pairs)  # escapes can hide a `:`; or there is a duplicate
     return document, notes
 
 
-def _check_depth(document, max_depth: int) -> None:
-    level, depth = [document], 1
+def _loads(text: str, object_pairs_hook):
+    try:
+        return json.loads(text, object_pairs_hook=object_pairs_hook, parse_constant=_no_constant)
+    except RecursionError:
+        raise ReportError("nested too deeply") from None
+    except ValueError as error:
+        raise ReportError(f"not JSON: {error}") from None
+
+
+def _walk(document: dict, max_depth: int) -> int:
+    """Check the nesting depth; return the members of all objects plus the `:` inside names and strings."""
+    level, depth, count = [document], 1, 0
     while level:
         if depth > max_depth:
             raise ReportError(f"nested deeper than {max_depth} levels")
         below = []
         for value in level:
-            for child in value.values() if type(value) is _Object else value:
-                if type(child) is _Object or type(child) is list:
-                    below.append(child)
+            if type(value) is dict:
+                count += len(value)
+                for name, child in value.items():
+                    count += name.count(":")
+                    if type(child) is str:
+                        count += child.count(":")
+                    elif type(child) is dict or type(child) is list:
+                        below.append(child)
+            else:
+                for child in value:
+                    if type(child) is str:
+                        count += child.count(":")
+                    elif type(child) is dict or type(child) is list:
+                        below.append(child)
         level, depth = below, depth + 1
+    return count
 
 
 DEFAULT_LIMITS = Limits()
@@ -292,12 +316,16 @@ class _Reader:
         """The address in RFC 5952 form; IPv4 dotted-quad without leading zeros (section 4.4)."""
         if value is None:
             return None
-        if type(value) is str:
-            for family in (socket.AF_INET, socket.AF_INET6):
-                with contextlib.suppress(OSError, ValueError):
-                    return socket.inet_ntop(family, socket.inet_pton(family, value))
-        text = self._text(value, f"{path}.{name}")
-        raise ReportError(f"not an IP address: {text!r}", f"{path}.{name}")
+        try:
+            socket.inet_pton(socket.AF_INET, value)  # refuses leading zeros, as the section 4.4 ABNF does
+            return value
+        except (OSError, TypeError, ValueError):
+            pass
+        try:
+            return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, value))
+        except (OSError, TypeError, ValueError):
+            text = self._text(value, f"{path}.{name}")
+            raise ReportError(f"not an IP address: {text!r}", f"{path}.{name}") from None
 
     def _optional_name(self, obj: dict, path: str, name: str) -> str | None:
         value = obj.get(name)
