@@ -129,7 +129,7 @@ def receive():
 
 
 @contextlib.contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], workers: int, pythonpath: str):
+def bare_gunicorn(app_spec: str, env: dict[str, str], workers: int, pythonpath: str):
     from tests.servers import free_port, wait_for_port
 
     port = free_port()
@@ -141,7 +141,7 @@ def gunicorn(app_spec: str, env: dict[str, str], workers: int, pythonpath: str):
                                env=settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port("127.0.0.1", port, process=process)
-        time.sleep(2)  # every worker imported and ready
+        time.sleep(5)  # every worker has imported Flask (ours are awaited by their log lines)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -256,10 +256,12 @@ def main() -> None:
         host_domains(settings, ("example.com", "enforce", ["mx1.example.com", "mx2.example.com"]))
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / "bare_post.py").write_text(BARE_POST_APP)
-            with gunicorn("bare_post:app", settings, args.workers, folder) as base:
+            with bare_gunicorn("bare_post:app", settings, args.workers, folder) as base:
                 wrk_post(base, 2, args.connections)
                 bare = wrk_post(base, args.seconds, args.connections)
-        with gunicorn("wsgi:app", settings, args.workers, str(ROOT)) as base:
+        from tests.servers import gunicorn
+
+        with gunicorn(settings, workers=args.workers) as base:
             wrk_post(base, 2, args.connections)
             http = wrk_post(base, args.seconds, args.connections)
         print(f"HTTP ingest (gunicorn {args.workers} workers, PostgreSQL): stspolicy {http[0]:6.0f} reports/s "

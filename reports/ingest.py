@@ -5,6 +5,7 @@ bytes -> bounded decompression -> parse -> link to hosted domains -> one transac
 maps a ReportError to its status or exit code and DATABASE_ERRORS to "try again later".
 """
 
+import functools
 import gzip
 import hashlib
 import zlib
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -113,58 +114,91 @@ def ingest_report(
     if row_id is None:
         session.rollback()
         return Outcome(DUPLICATE, report)
-    for position, result in enumerate(report.policies):
-        domain = links[position]
-        version_id, match = _match_version(session, result, domain, report.end_datetime)
-        block = ReportPolicy(
-            report_row_id=row_id,
-            position=position,
-            policy_type=result.policy_type,
-            policy_domain=result.policy_domain,
-            policy_strings=list(result.policy_strings),
-            mx_hosts=list(result.mx_hosts),
-            successful_session_count=result.successful_session_count,
-            failed_session_count=result.failed_session_count,
-            domain_id=domain.id if domain else None,
-            policy_version_id=version_id,
-            policy_match=match,
-        )
-        session.add(block)
-        session.flush()
-        _insert_details(session, block.id, result.failure_details)
+    blocks = []
+    for position, (result, domain) in enumerate(zip(report.policies, links, strict=True)):
+        version_id, match = _match_version(result, domain, report.end_datetime)
+        blocks.append({
+            "report_row_id": row_id,
+            "position": position,
+            "policy_type": result.policy_type,
+            "policy_domain": result.policy_domain,
+            "policy_strings": list(result.policy_strings),
+            "mx_hosts": list(result.mx_hosts),
+            "successful_session_count": result.successful_session_count,
+            "failed_session_count": result.failed_session_count,
+            "domain_id": domain.id if domain else None,
+            "policy_version_id": version_id,
+            "policy_match": match,
+        })
+    block_ids = session.scalars(_statement(session, "policy"), blocks).all()
+    for block_id, result in zip(block_ids, report.policies, strict=True):
+        _insert_details(session, block_id, result.failure_details)
     _add_rollups(session, report)
     session.commit()
     return Outcome(STORED, report, row_id)
 
 
-def _link_domains(session: Session, report: schema.Report) -> list[Domain | None]:
-    """The hosted domain each policy block is about, by policy-domain.
+@dataclass(frozen=True)
+class _Version:
+    id: int
+    policy: tuple  # (mode, max_age, sorted mx patterns)
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class _Hosted:
+    """A hosted domain as the ingestion needs it: id, name and its versions, newest first."""
+
+    id: int
+    name: str
+    versions: tuple[_Version, ...] = ()
+
+
+_HOSTED_VERSIONS = (
+    select(Domain.id, Domain.name, PolicyVersion.id, PolicyVersion.mode, PolicyVersion.max_age,
+           PolicyVersion.mx_patterns, PolicyVersion.created_at)
+    .join(PolicyVersion, PolicyVersion.domain_id == Domain.id)
+    .where(Domain.name.in_(bindparam("names", expanding=True)))
+    .order_by(PolicyVersion.id.desc())
+)
+
+
+def _link_domains(session: Session, report: schema.Report) -> list[_Hosted | None]:
+    """The hosted domain each policy block is about, by policy-domain, in one query.
 
     For DANE the policy-domain may be the MX host (the TLSA base domain, RFC 8460
-    section 4.3.2.1), so a name we do not host is also tried against our mx patterns.
+    section 4.3.2.1), so for a tlsa block a name we do not host is tried against our mx patterns.
     """
     names = {result.policy_domain for result in report.policies if result.policy_domain}
-    hosted = {d.name: d for d in session.scalars(select(Domain).where(Domain.name.in_(names)))} if names else {}
+    hosted: dict[str, _Hosted] = {}
+    if names:
+        rows = session.execute(_HOSTED_VERSIONS, {"names": sorted(names)})
+        versions: dict[tuple[int, str], list[_Version]] = {}
+        for domain_id, name, version_id, mode, max_age, patterns, created_at in rows:
+            versions.setdefault((domain_id, name), []).append(
+                _Version(version_id, (mode, max_age, sorted(patterns)), created_at))
+        hosted = {name: _Hosted(domain_id, name, tuple(found)) for (domain_id, name), found in versions.items()}
     links = [hosted.get(result.policy_domain) for result in report.policies]
-    unmatched = {r.policy_domain for r, d in zip(report.policies, links, strict=True) if d is None and r.policy_domain}
+    unmatched = {r.policy_domain for r, d in zip(report.policies, links, strict=True)
+                 if d is None and r.policy_domain and r.policy_type == "tlsa"}
     if unmatched:
         by_mx = _domains_by_mx(session, unmatched)
         links = [link or by_mx.get(result.policy_domain) for result, link in zip(report.policies, links, strict=True)]
     return links
 
 
-def _domains_by_mx(session: Session, hosts: set[str]) -> dict[str, Domain]:
+def _domains_by_mx(session: Session, hosts: set[str]) -> dict[str, _Hosted]:
     latest = select(func.max(PolicyVersion.id)).group_by(PolicyVersion.domain_id)
     found = {}
     rows = session.execute(
-        select(Domain, PolicyVersion.mx_patterns)
+        select(Domain.id, Domain.name, PolicyVersion.mx_patterns)
         .join(PolicyVersion, PolicyVersion.domain_id == Domain.id)
         .where(PolicyVersion.id.in_(latest))
     )
-    for domain, patterns in rows:
+    for domain_id, name, patterns in rows:
         for host in hosts:
             if host not in found and any(mx_pattern_matches(pattern, host) for pattern in patterns):
-                found[host] = domain
+                found[host] = _Hosted(domain_id, name)
     return found
 
 
@@ -181,33 +215,49 @@ def _check_domains(report, links, accept_unhosted: bool, allowed_domains: Iterab
         raise UnhostedDomain(f"report about {', '.join(about)}: no domain hosted here", "$.policies")
 
 
+@functools.cache
+def _statements(dialect: str) -> dict:
+    """The INSERTs of the ingestion, built once per dialect: building them costs more than running them."""
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    report = insert_for(Report.__table__)
+    rollup = insert_for(DailyRollup.__table__)
+    key = ["day", "policy_domain", "policy_type", "result_type", "mx_host", "shard"]
+    return {
+        "report": report.on_conflict_do_nothing(index_elements=["organization_name", "report_id"])
+        .returning(Report.__table__.c.id),
+        "policy": ReportPolicy.__table__.insert().returning(ReportPolicy.__table__.c.id, sort_by_parameter_order=True),
+        "detail": FailureDetail.__table__.insert(),
+        "rollup": rollup.on_conflict_do_update(
+            index_elements=key,
+            set_={"session_count": DailyRollup.__table__.c.session_count + rollup.excluded.session_count},
+        ),
+    }
+
+
+def _statement(session: Session, name: str):
+    return _statements(session.get_bind().dialect.name)[name]
+
+
 def _insert_report(session, report, body, data, source, source_detail, now, notes, dkim_result) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING: of two concurrent deliveries exactly one gets the row id."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     raw_gzip = body if is_gzip(body) and "gzip inside gzip" not in notes else gzip.compress(data, 6)
-    statement = (
-        insert(Report)
-        .values(
-            organization_name=report.organization_name,
-            report_id=report.report_id,
-            contact_info=report.contact_info,
-            start_datetime=report.start_datetime,
-            end_datetime=report.end_datetime,
-            source=source,
-            source_detail=source_detail,
-            received_at=now,
-            raw_gzip=raw_gzip,
-            sha256=hashlib.sha256(data).hexdigest(),
-            notes=list(notes),
-            dkim_result=dkim_result,
-        )
-        .on_conflict_do_nothing(index_elements=["organization_name", "report_id"])
-        .returning(Report.id)
-    )
-    return session.execute(statement).scalar()
+    return session.execute(_statement(session, "report"), {
+        "organization_name": report.organization_name,
+        "report_id": report.report_id,
+        "contact_info": report.contact_info,
+        "start_datetime": report.start_datetime,
+        "end_datetime": report.end_datetime,
+        "source": source,
+        "source_detail": source_detail,
+        "received_at": now,
+        "raw_gzip": raw_gzip,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "notes": list(notes),
+        "dkim_result": dkim_result,
+    }).scalar()
 
 
-def _match_version(session: Session, result: schema.PolicyResult, domain: Domain | None, end: datetime):
+def _match_version(result: schema.PolicyResult, domain: _Hosted | None, end: datetime):
     """The policy version whose text an sts block applied, and how it compared (JSON-09)."""
     if result.policy_type != "sts" or domain is None or not result.policy_strings:
         return None, NOT_COMPARED
@@ -216,20 +266,16 @@ def _match_version(session: Session, result: schema.PolicyResult, domain: Domain
     except PolicyError:
         return None, UNPARSEABLE
     key = (applied.mode, applied.max_age, sorted(applied.mx_patterns))
-    versions = session.scalars(
-        select(PolicyVersion).where(PolicyVersion.domain_id == domain.id).order_by(PolicyVersion.id.desc())
-    )
-    matching = [v for v in versions if (v.mode, v.max_age, sorted(v.mx_patterns)) == key]
+    matching = [version for version in domain.versions if version.policy == key]
     if not matching:
         return None, MATCHES_NONE
     # The newest that was already served when the report period ended, else the newest.
-    served = [v for v in matching if v.created_at <= end]
+    served = [version for version in matching if version.created_at <= end]
     return (served or matching)[0].id, MATCHED
 
 
 def _insert_details(session: Session, block_id: int, details: tuple[schema.FailureDetail, ...]) -> None:
     """Plain multi-row INSERTs in batches: a report may carry tens of thousands of details."""
-    table = FailureDetail.__table__
     for start in range(0, len(details), _DETAIL_BATCH):
         rows = [
             {
@@ -245,7 +291,7 @@ def _insert_details(session: Session, block_id: int, details: tuple[schema.Failu
             }
             for d in details[start:start + _DETAIL_BATCH]
         ]
-        session.execute(table.insert(), rows)
+        session.execute(_statement(session, "detail"), rows)
 
 
 def rollup_counts(report: schema.Report) -> Counter:
@@ -262,17 +308,10 @@ def rollup_counts(report: schema.Report) -> Counter:
 
 def _add_rollups(session: Session, report: schema.Report) -> None:
     """Upsert the rollups in key order, so concurrent reports never deadlock on them."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    table = DailyRollup.__table__
     shard = zlib.crc32(report.report_id.encode()) % ROLLUP_SHARDS
     rows = [
         {"day": day, "policy_domain": domain, "policy_type": policy_type, "result_type": result_type,
          "mx_host": mx_host, "shard": shard, "session_count": count}
         for (day, domain, policy_type, result_type, mx_host), count in sorted(rollup_counts(report).items())
     ]
-    for start in range(0, len(rows), _DETAIL_BATCH):
-        statement = insert(table).values(rows[start:start + _DETAIL_BATCH])
-        session.execute(statement.on_conflict_do_update(
-            index_elements=["day", "policy_domain", "policy_type", "result_type", "mx_host", "shard"],
-            set_={"session_count": table.c.session_count + statement.excluded.session_count},
-        ))
+    session.execute(_statement(session, "rollup"), rows)
