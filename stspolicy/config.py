@@ -11,6 +11,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+import limits
+
 from .records import RecordError, check_rua_uri
 
 
@@ -116,6 +118,15 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _text(env, name, default) or default
+    try:
+        limits.parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a rate limit like '60 per minute'") from None
+    return value
+
+
 def report_settings(env: Mapping[str, str]) -> dict:
     """TLS-RPT intake: limits on every report, what is accepted, the IMAP mailbox."""
     mib = 1024 * 1024
@@ -132,7 +143,7 @@ def report_settings(env: Mapping[str, str]) -> dict:
         "TLSRPT_ACCEPT_UNHOSTED": _choice(env, "TLSRPT_ACCEPT_UNHOSTED", ("false", "true")) == "true",
         "TLSRPT_DKIM": _choice(env, "TLSRPT_DKIM", ("record", "require", "off")),
         "TLSRPT_DKIM_NAMESERVER": _text(env, "TLSRPT_DKIM_NAMESERVER"),
-        "TLSRPT_RATE_LIMIT": _text(env, "TLSRPT_RATE_LIMIT", "60 per minute"),
+        "TLSRPT_RATE_LIMIT": _rate_limit(env, "TLSRPT_RATE_LIMIT", "60 per minute"),
         "RATELIMIT_STORAGE_URI": _secret(env, "RATELIMIT_STORAGE_URI") or "memory://",
         "TLSRPT_IMAP_HOST": _text(env, "TLSRPT_IMAP_HOST"),
         "TLSRPT_IMAP_PORT": _integer(env, "TLSRPT_IMAP_PORT", 993),

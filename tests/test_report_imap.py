@@ -5,7 +5,9 @@ import ssl
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
+from reports import imap
 from reports.models import Report
 from stspolicy.domains import add_domain
 from stspolicy.policy import make_policy
@@ -77,3 +79,23 @@ def test_wrong_password_or_untrusted_certificate_exits_75(app, session, imap_ser
     monkeypatch.setitem(app.config, "TLSRPT_IMAP_CAFILE", "")  # the system CAs do not know the test CA
     result = runner.invoke(args=["report", "fetch-imap"], catch_exceptions=False)
     assert result.exit_code == 75 and "CERTIFICATE_VERIFY_FAILED" in result.output
+
+
+def test_a_database_outage_leaves_the_message_untouched_for_the_next_poll(imap_server):
+    port, ca, user, password = imap_server
+    box = imap.Mailbox("127.0.0.1", port, user, password, folder="outage", cafile=str(ca))
+    client = imap.connect(box)
+    try:
+        client.create("outage")
+        client.append("outage", None, None, report_mail(gz(report(report_id="during-outage"))))
+
+        def database_down(raw: bytes) -> str:
+            raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+        with pytest.raises(OperationalError):
+            imap.poll(client, box, database_down, 1024 * 1024)
+        flags = folder_flags(client, "outage")
+        assert len(flags) == 1 and b"\\Flagged" not in flags[0]
+        assert imap.poll(client, box, lambda raw: imap.DONE, 1024 * 1024) == {imap.DONE: 1}
+    finally:
+        client.logout()
