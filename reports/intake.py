@@ -9,11 +9,10 @@ import logging
 
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from stspolicy.extensions import db, limiter
 
-from .ingest import STORED, ingest_report, settings_from_config
+from .ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
 from .models import ReportToken
 from .payload import ReportError
 
@@ -80,14 +79,16 @@ def _error(status: int, message: str, path: str | None = None):
     return response
 
 
-@bp.errorhandler(OperationalError)
-@bp.errorhandler(InterfaceError)
 def _database_unavailable(error):
     db.session.rollback()
     log.warning("report refused, database unavailable: %s", error)
     response = _error(503, "database unavailable, try again later")
     response.headers["Retry-After"] = "300"
     return response
+
+
+for _error_type in DATABASE_ERRORS:
+    bp.register_error_handler(_error_type, _database_unavailable)
 
 
 @bp.errorhandler(429)
