@@ -175,3 +175,12 @@ def test_token_create_and_list(run, session, hosted):
     assert token in run("report", "token", "list").output
     refused = run("report", "token", "create", "not-hosted.example")
     assert refused.exit_code == 1 and "not hosted" in refused.output
+
+
+def test_import_refuses_a_file_over_the_limits(app, run, session, hosted, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "TLSRPT_MAX_COMPRESSED_BYTES", 1000)
+    monkeypatch.setitem(app.config, "TLSRPT_MAX_MAIL_BYTES", 1000)
+    (tmp_path / "big.json").write_bytes(encode(report(padding="p" * 5000)))
+    result = run("report", "import", str(tmp_path / "big.json"))
+    assert result.exit_code == EX_DATAERR
+    assert "rejected 1 (1 × $: body of 1001 bytes exceeds the limit of 1000)" in result.output

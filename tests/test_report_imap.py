@@ -1,6 +1,7 @@
 """`flask report fetch-imap` against a real Dovecot over IMAPS."""
 
 import imaplib
+import os
 import ssl
 
 import pytest
@@ -66,6 +67,21 @@ def test_reports_move_to_the_done_folder_and_failures_stay_flagged(app, session,
     again = runner.invoke(args=["report", "fetch-imap"], catch_exceptions=False)
     assert again.output.startswith("0 message(s) with reports moved to tlsrpt-processed, 0 flagged")
     client.logout()
+
+
+def test_mail_over_the_size_limit_is_flagged_without_being_fetched(imap_server):
+    port, ca, user, password = imap_server
+    box = imap.Mailbox("127.0.0.1", port, user, password, folder="oversized", cafile=str(ca))
+    client = imap.connect(box)
+    try:
+        client.create("oversized")
+        client.append("oversized", None, None, report_mail(os.urandom(4000)))  # 5 KB once base64-encoded
+        fetched = []
+        assert imap.poll(client, box, lambda raw: fetched.append(raw) or imap.DONE, 2000) == {imap.FAILED: 1}
+        assert fetched == []
+        assert b"\\Flagged" in folder_flags(client, "oversized")[0]
+    finally:
+        client.logout()
 
 
 def test_wrong_password_or_untrusted_certificate_exits_75(app, session, imap_server, monkeypatch):
