@@ -6,9 +6,11 @@ from pathlib import Path
 
 from flask import Flask
 
+import reports
+
 from . import cli, dns_cli, snapshot, wellknown
 from .config import load_config
-from .extensions import db, migrate
+from .extensions import db, limiter, migrate
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -27,7 +29,9 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     snapshot.init_app(app)
+    limiter.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:
     wellknown.init_app(app)
+    reports.init_app(app)

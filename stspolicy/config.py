@@ -13,6 +13,8 @@ import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
+import limits
+
 from .records import RecordError, check_rua_uri
 
 
@@ -147,4 +149,56 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
         "POLICY_HOST_ADDRESSES": addresses,
         "SNAPSHOT_REFRESH_SECONDS": _number(env, "SNAPSHOT_REFRESH_SECONDS", 1.0),
         **dns_config(env),
+        **report_settings(env),
+    }
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    value = _number(env, name, default, minimum)
+    if value != int(value):
+        raise ConfigError(f"{name}: {value!r} is not a whole number")
+    return int(value)
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = _text(env, name, choices[0]).lower() or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _text(env, name, default) or default
+    try:
+        limits.parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a rate limit like '60 per minute'") from None
+    return value
+
+
+def report_settings(env: Mapping[str, str]) -> dict:
+    """TLS-RPT intake: limits on every report, what is accepted, the IMAP mailbox."""
+    mib = 1024 * 1024
+    return {
+        "TLSRPT_MAX_COMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_COMPRESSED_BYTES", 5 * mib),
+        "TLSRPT_MAX_DECOMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_DECOMPRESSED_BYTES", 50 * mib),
+        "TLSRPT_MAX_MAIL_BYTES": _integer(env, "TLSRPT_MAX_MAIL_BYTES", 10 * mib),
+        "TLSRPT_MAX_JSON_DEPTH": _integer(env, "TLSRPT_MAX_JSON_DEPTH", 20),
+        "TLSRPT_MAX_JSON_VALUES": _integer(env, "TLSRPT_MAX_JSON_VALUES", 1_000_000),
+        "TLSRPT_MAX_POLICIES": _integer(env, "TLSRPT_MAX_POLICIES", 1_000),
+        "TLSRPT_MAX_FAILURE_DETAILS": _integer(env, "TLSRPT_MAX_FAILURE_DETAILS", 50_000),
+        "TLSRPT_MAX_STRING_LENGTH": _integer(env, "TLSRPT_MAX_STRING_LENGTH", 4_096),
+        "TLSRPT_MAX_RANGE_DAYS": _integer(env, "TLSRPT_MAX_RANGE_DAYS", 31),
+        "TLSRPT_ACCEPT_UNHOSTED": _choice(env, "TLSRPT_ACCEPT_UNHOSTED", ("false", "true")) == "true",
+        "TLSRPT_DKIM": _choice(env, "TLSRPT_DKIM", ("record", "require", "off")),
+        "TLSRPT_DKIM_NAMESERVER": _text(env, "TLSRPT_DKIM_NAMESERVER"),
+        "TLSRPT_RATE_LIMIT": _rate_limit(env, "TLSRPT_RATE_LIMIT", "60 per minute"),
+        "RATELIMIT_STORAGE_URI": _secret(env, "RATELIMIT_STORAGE_URI") or "memory://",
+        "TLSRPT_IMAP_HOST": _text(env, "TLSRPT_IMAP_HOST"),
+        "TLSRPT_IMAP_PORT": _integer(env, "TLSRPT_IMAP_PORT", 993),
+        "TLSRPT_IMAP_USER": _text(env, "TLSRPT_IMAP_USER"),
+        "TLSRPT_IMAP_PASSWORD": _secret(env, "TLSRPT_IMAP_PASSWORD"),
+        "TLSRPT_IMAP_FOLDER": _text(env, "TLSRPT_IMAP_FOLDER", "INBOX"),
+        "TLSRPT_IMAP_DONE_FOLDER": _text(env, "TLSRPT_IMAP_DONE_FOLDER", "tlsrpt-processed"),
+        "TLSRPT_IMAP_CAFILE": _text(env, "TLSRPT_IMAP_CAFILE"),
     }

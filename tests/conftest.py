@@ -70,6 +70,8 @@ def app_settings(database_url: str, **overrides: str) -> dict[str, str]:
         "SNAPSHOT_REFRESH_SECONDS": "0",
         "TLSRPT_RUA": "mailto:tlsrpt@reports.provider.example https://reports.provider.example/tlsrpt",
         "POLICY_HOST_CNAME": "sts.provider.example",
+        "TLSRPT_DKIM": "off",  # tests of DKIM turn it on with their own DNS
+        "TLSRPT_RATE_LIMIT": "100000 per minute",
     }
     settings.update(overrides)
     return settings
