@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?= -n auto
+# Third-party tools whose dependency pins clash with ours get their own environment.
+INTEROP ?= .venv-interop
 
 .PHONY: run test lint bench clean
 
@@ -18,6 +20,11 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
+$(INTEROP)/.installed: requirements-interop.txt
+	$(PYTHON) -m venv $(INTEROP)
+	$(INTEROP)/bin/pip install --disable-pip-version-check -q -r requirements-interop.txt
+	touch $@
+
 run: $(VENV)/.runtime-installed
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
@@ -25,13 +32,14 @@ run: $(VENV)/.runtime-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 
-test: lint
+test: lint $(INTEROP)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS) --database sqlite
 	$(BIN)/pytest $(PYTEST_ARGS) --database postgresql -m database
 
-bench: $(VENV)/.dev-installed
+bench: $(VENV)/.dev-installed $(INTEROP)/.installed
 	$(BIN)/python -m bench.policy_fetch
+	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.policy_nginx
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(INTEROP) .pytest_cache

@@ -7,9 +7,11 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, metrics, snapshot, wellknown
+import reports
+
+from . import cli, dns_cli, metrics, snapshot, wellknown
 from .config import load_config
-from .extensions import db, migrate
+from .extensions import db, limiter, migrate
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -21,6 +23,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
     cli.init_app(app)
+    dns_cli.init_app(app)
     return app
 
 
@@ -35,8 +38,10 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     snapshot.init_app(app)
+    limiter.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:
     wellknown.init_app(app)
+    reports.init_app(app)
     metrics.init_app(app)

@@ -30,7 +30,8 @@ from .extensions import db
 from .models import utcnow
 from .names import to_unicode
 from .policy import PolicyError, make_policy
-from .policyfiles import PublishError, sync_policy_files
+from .policyfiles import PolicyFileError, sync_policy_files
+from .publisher import PublishError
 
 
 def _actor() -> str:
@@ -43,8 +44,10 @@ class DomainGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (PolicyError, DomainError, PublishError, CertificateError) as error:
+        except (PolicyError, DomainError, PolicyFileError, CertificateError) as error:
             raise click.ClickException(error.message) from None
+        except PublishError as error:
+            raise click.ClickException(str(error)) from None
         except OperationalError as error:
             raise click.ClickException(f"database unavailable: {error.orig}") from None
 

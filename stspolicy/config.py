@@ -8,8 +8,12 @@ the embedded SQLite database under the instance folder.
 import ipaddress
 import os
 import secrets
+import socket
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
+
+import limits
 
 from .names import InvalidName, normalize_domain
 from .records import RecordError, check_rua_uri
@@ -118,6 +122,52 @@ def production_config(env: Mapping[str, str], instance_path: Path) -> dict:
     }
 
 
+def _tsig_keys(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """DNS_TSIG_KEYS: `name:algorithm:secret` entries (secret in base64), by key name."""
+    keys = {}
+    for entry in _secret(env, "DNS_TSIG_KEYS").split():
+        name, _, rest = entry.partition(":")
+        algorithm, _, secret = rest.partition(":")
+        if not (name and algorithm and secret):
+            raise ConfigError(f"DNS_TSIG_KEYS: {name or entry[:20]!r} is not name:algorithm:secret")
+        keys[name.rstrip(".").lower()] = (algorithm, secret)
+    return keys
+
+
+def _networks(env: Mapping[str, str], name: str) -> list[str]:
+    networks = _words(env, name)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network)
+        except ValueError:
+            raise ConfigError(f"{name}: {network!r} is not a network") from None
+    return networks
+
+
+def dns_config(env: Mapping[str, str]) -> dict:
+    """Settings of DNS checks, STARTTLS probes and RFC 2136 publishing."""
+    keys = _tsig_keys(env)
+    delegation_zone = _text(env, "DELEGATION_ZONE").rstrip(".").lower()
+    delegation_key = _text(env, "DELEGATION_TSIG_KEY").rstrip(".").lower()
+    if delegation_key and delegation_key not in keys:
+        raise ConfigError(f"DELEGATION_TSIG_KEY: no key {delegation_key!r} in DNS_TSIG_KEYS")
+    if delegation_zone and not _text(env, "DELEGATION_SERVER"):
+        raise ConfigError("DELEGATION_ZONE needs DELEGATION_SERVER, the primary server of that zone")
+    return {
+        "DNS_RESOLVERS": _words(env, "DNS_RESOLVERS"),
+        "DNS_TIMEOUT": _number(env, "DNS_TIMEOUT", 5.0, minimum=0.1),
+        "DNS_TSIG_KEYS": keys,
+        "DNS_RECORD_TTL": int(_number(env, "DNS_RECORD_TTL", 300, minimum=1)),
+        "DELEGATION_ZONE": delegation_zone,
+        "DELEGATION_SERVER": _text(env, "DELEGATION_SERVER"),
+        "DELEGATION_TSIG_KEY": delegation_key,
+        "PROBE_TIMEOUT": _number(env, "PROBE_TIMEOUT", 10.0, minimum=0.1),
+        "PROBE_ALLOWED_NETWORKS": _networks(env, "PROBE_ALLOWED_NETWORKS"),
+        "PROBE_CA_FILE": _text(env, "PROBE_CA_FILE") or ssl.get_default_verify_paths().cafile or "",
+        "PROBE_EHLO_NAME": _text(env, "PROBE_EHLO_NAME") or _text(env, "POLICY_HOST_CNAME") or socket.gethostname(),
+    }
+
+
 def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
     """Flask config from environment-style settings (os.environ, or a mapping in tests)."""
     rua = _words(env, "TLSRPT_RUA")
@@ -140,4 +190,57 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
         "POLICY_HOST_ADDRESSES": addresses,
         "SNAPSHOT_REFRESH_SECONDS": _number(env, "SNAPSHOT_REFRESH_SECONDS", 1.0),
         **production_config(env, instance_path),
+        **dns_config(env),
+        **report_settings(env),
+    }
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    value = _number(env, name, default, minimum)
+    if value != int(value):
+        raise ConfigError(f"{name}: {value!r} is not a whole number")
+    return int(value)
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = _text(env, name, choices[0]).lower() or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _text(env, name, default) or default
+    try:
+        limits.parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a rate limit like '60 per minute'") from None
+    return value
+
+
+def report_settings(env: Mapping[str, str]) -> dict:
+    """TLS-RPT intake: limits on every report, what is accepted, the IMAP mailbox."""
+    mib = 1024 * 1024
+    return {
+        "TLSRPT_MAX_COMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_COMPRESSED_BYTES", 5 * mib),
+        "TLSRPT_MAX_DECOMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_DECOMPRESSED_BYTES", 50 * mib),
+        "TLSRPT_MAX_MAIL_BYTES": _integer(env, "TLSRPT_MAX_MAIL_BYTES", 10 * mib),
+        "TLSRPT_MAX_JSON_DEPTH": _integer(env, "TLSRPT_MAX_JSON_DEPTH", 20),
+        "TLSRPT_MAX_JSON_VALUES": _integer(env, "TLSRPT_MAX_JSON_VALUES", 1_000_000),
+        "TLSRPT_MAX_POLICIES": _integer(env, "TLSRPT_MAX_POLICIES", 1_000),
+        "TLSRPT_MAX_FAILURE_DETAILS": _integer(env, "TLSRPT_MAX_FAILURE_DETAILS", 50_000),
+        "TLSRPT_MAX_STRING_LENGTH": _integer(env, "TLSRPT_MAX_STRING_LENGTH", 4_096),
+        "TLSRPT_MAX_RANGE_DAYS": _integer(env, "TLSRPT_MAX_RANGE_DAYS", 31),
+        "TLSRPT_ACCEPT_UNHOSTED": _choice(env, "TLSRPT_ACCEPT_UNHOSTED", ("false", "true")) == "true",
+        "TLSRPT_DKIM": _choice(env, "TLSRPT_DKIM", ("record", "require", "off")),
+        "TLSRPT_DKIM_NAMESERVER": _text(env, "TLSRPT_DKIM_NAMESERVER"),
+        "TLSRPT_RATE_LIMIT": _rate_limit(env, "TLSRPT_RATE_LIMIT", "60 per minute"),
+        "RATELIMIT_STORAGE_URI": _secret(env, "RATELIMIT_STORAGE_URI") or "memory://",
+        "TLSRPT_IMAP_HOST": _text(env, "TLSRPT_IMAP_HOST"),
+        "TLSRPT_IMAP_PORT": _integer(env, "TLSRPT_IMAP_PORT", 993),
+        "TLSRPT_IMAP_USER": _text(env, "TLSRPT_IMAP_USER"),
+        "TLSRPT_IMAP_PASSWORD": _secret(env, "TLSRPT_IMAP_PASSWORD"),
+        "TLSRPT_IMAP_FOLDER": _text(env, "TLSRPT_IMAP_FOLDER", "INBOX"),
+        "TLSRPT_IMAP_DONE_FOLDER": _text(env, "TLSRPT_IMAP_DONE_FOLDER", "tlsrpt-processed"),
+        "TLSRPT_IMAP_CAFILE": _text(env, "TLSRPT_IMAP_CAFILE"),
     }

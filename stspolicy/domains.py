@@ -1,8 +1,11 @@
 """Hosting domains: add, change and remove policies as new immutable versions.
 
-Every function takes the session and owns the commit; after each commit the policy
+Every function takes the session and owns the commit. After each commit the policy
 snapshot that the well-known endpoint serves is told, and the domain's policy file that
-nginx serves is rewritten.
+nginx serves is rewritten; then a domain whose `_mta-sts` record we publish
+(publishing.py) gets the new id written to DNS, so the id never names a policy that is
+not served yet (RFC 8461 section 8.1). If the DNS write fails, PublishError says so while
+the new policy stays served.
 """
 
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from .models import Domain, PolicyVersion, utcnow
 from .names import InvalidName, normalize_domain
 from .policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, render_policy
 from .policyfiles import publish_policy_files
+from .publishing import publish_policy_id
 from .records import DnsRecord, records_to_publish
 from .snapshot import notify_policies_changed
 
@@ -71,8 +75,11 @@ def current_version(session: Session, domain: Domain) -> PolicyVersion:
     ).one()
 
 
-def dns_records(domain: str, policy_id: str) -> list[DnsRecord]:
-    """The records `domain` must publish for `policy_id`, with this deployment's settings."""
+def dns_records(domain: str, policy_id: str, sts_target: str = "") -> list[DnsRecord]:
+    """The records `domain` must publish for `policy_id`, with this deployment's settings.
+
+    `sts_target`: the domain is delegated (RFC 8461 section 8.2) and `_mta-sts` is a CNAME there.
+    """
     config = current_app.config
     return records_to_publish(
         domain,
@@ -80,6 +87,7 @@ def dns_records(domain: str, policy_id: str) -> list[DnsRecord]:
         rua=config["TLSRPT_RUA"],
         policy_host_cname=config["POLICY_HOST_CNAME"],
         policy_host_addresses=config["POLICY_HOST_ADDRESSES"],
+        sts_target=sts_target,
     )
 
 
@@ -136,6 +144,7 @@ def update_policy(
     version = _new_version(session, domain, policy, current, actor=actor)
     domain.removal_requested_at = None
     _commit(session, domain.name)
+    publish_policy_id(session, domain, version)
     return version
 
 
@@ -158,6 +167,8 @@ def remove_domain(session: Session, domain: Domain, *, actor: str, force: bool =
             version = _new_version(session, domain, none_policy, current, actor=actor)
         domain.removal_requested_at = now
         _commit(session, domain.name)
+        if version is not None:
+            publish_policy_id(session, domain, version)
         return Removal("started", _deletable_at(session, domain), version)
     deletable_at = _deletable_at(session, domain)
     if now >= deletable_at:

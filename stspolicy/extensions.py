@@ -3,6 +3,8 @@
 import sqlite3
 from datetime import UTC, datetime
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, event
@@ -69,3 +71,5 @@ def _sqlite_begin(connection):
 
 db = SQLAlchemy(model_class=Base, engine_options={"pool_pre_ping": True})
 migrate = Migrate()
+# No default limits: each area sets its own; storage from RATELIMIT_STORAGE_URI (memory:// by default).
+limiter = Limiter(key_func=get_remote_address)

@@ -25,7 +25,7 @@ SUFFIX = ".txt"
 LOCK_NAME = ".lock"
 
 
-class PublishError(RuntimeError):
+class PolicyFileError(RuntimeError):
     """A policy change was committed but its file could not be written."""
 
     def __init__(self, message: str):
@@ -76,7 +76,7 @@ def publish_policy_files(names: Collection[str]) -> None:
     try:
         sync_policy_files(root, names)
     except OSError as error:
-        raise PublishError(
+        raise PolicyFileError(
             f"the change is saved but its policy file in {root} could not be written ({error.strerror}); "
             "fix that, then run `flask policy-files sync` before publishing the new _mta-sts id"
         ) from None

@@ -165,13 +165,18 @@ def records_to_publish(
     rua: list[str] | tuple[str, ...] = (),
     policy_host_cname: str = "",
     policy_host_addresses: list[str] | tuple[str, ...] = (),
+    sts_target: str = "",
 ) -> list[DnsRecord]:
     """The records a hosted domain publishes: `_mta-sts` TXT, `_smtp._tls` TXT, `mta-sts` host.
 
     The TLS-RPT record and the policy host record come from the deployment's settings
-    and are left out when those are not configured.
+    and are left out when those are not configured. A delegated domain (RFC 8461 section
+    8.2) publishes, once, a CNAME to `sts_target`, where we keep the TXT record current.
     """
-    records = [DnsRecord(f"_mta-sts.{domain}", "TXT", render_sts_record(policy_id))]
+    if sts_target:
+        records = [DnsRecord(f"_mta-sts.{domain}", "CNAME", sts_target + ".")]
+    else:
+        records = [DnsRecord(f"_mta-sts.{domain}", "TXT", render_sts_record(policy_id))]
     if rua:
         records.append(DnsRecord(f"_smtp._tls.{domain}", "TXT", render_tlsrpt_record(rua)))
     if policy_host_cname:

@@ -16,7 +16,8 @@ from stspolicy import create_app
 from stspolicy.extensions import db
 
 from . import databases
-from .lab.fixtures import dns_lab, lab_netns, test_ca  # noqa: F401  (the lab's session fixtures)
+from .dns_support import in_lab, lab_app  # noqa: F401  (DNS end-to-end fixtures)
+from .lab.fixtures import dns_lab, lab_netns, mail_servers, test_ca  # noqa: F401  (the lab's session fixtures)
 
 pytest_plugins = ["tests.plugins.no_skips_in_ci"]
 
@@ -69,6 +70,8 @@ def app_settings(database_url: str, **overrides: str) -> dict[str, str]:
         "SNAPSHOT_REFRESH_SECONDS": "0",
         "TLSRPT_RUA": "mailto:tlsrpt@reports.provider.example https://reports.provider.example/tlsrpt",
         "POLICY_HOST_CNAME": "sts.provider.example",
+        "TLSRPT_DKIM": "off",  # tests of DKIM turn it on with their own DNS
+        "TLSRPT_RATE_LIMIT": "100000 per minute",
     }
     settings.update(overrides)
     return settings

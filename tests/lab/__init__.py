@@ -11,6 +11,8 @@ Fixtures (session-scoped, one set per xdist worker; see `fixtures.py`):
                 bogus.test (bogus). `set_records(zone, owner, type, [values])`, `remove_records`, `dig`.
     test_ca     a `TestCA` (root + intermediate): `issue(*names, key=, not_before=, not_after=)`,
                 `write_server(folder, stem, leaf, key)`, `write_root(path)`.
+    mail_servers  Postfix on port 25 in the namespace: `.good`, `.expired`, `.mismatch` (STARTTLS with
+                such a certificate) and `.plaintext` (no STARTTLS); each has `.address` and `.chain`.
 
 `smtp.Postfix(netns, {address: (chain_file, key_file)})` starts Postfix with one STARTTLS
 listener on port 25 per address. Everything needs root and the Debian packages named by

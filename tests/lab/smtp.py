@@ -5,7 +5,10 @@ the good MX, the one with an expired certificate, the one whose names do not mat
 Mail is refused (no relaying, no local domains): only the TLS handshake matters here.
 """
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -43,9 +46,10 @@ def missing() -> str | None:
 
 
 class Postfix:
-    """A private Postfix instance in `netns`; `listeners` maps "address" to (chain file, key file)."""
+    """A private Postfix instance in `netns`; `listeners` maps "address" to (chain file, key file),
+    or to None for a listener that does not offer STARTTLS."""
 
-    def __init__(self, netns: Netns, listeners: dict[str, tuple[Path, Path]]):
+    def __init__(self, netns: Netns, listeners: dict[str, tuple[Path, Path] | None]):
         self.netns = netns
         # Postfix's unprivileged daemons must reach their files: a folder of its own under /tmp.
         self.folder = folder = Path(tempfile.mkdtemp(prefix="stspolicy-postfix-"))
@@ -76,8 +80,9 @@ smtpd_tls_session_cache_database =
 smtpd_tls_received_header = no
 """)
         lines = [
-            f"{address}:25 inet n - n - - smtpd -o smtpd_tls_chain_files={key},{chain}"
-            for address, (chain, key) in listeners.items()
+            f"{address}:25 inet n - n - - smtpd -o smtpd_tls_chain_files={files[1]},{files[0]}" if files
+            else f"{address}:25 inet n - n - - smtpd -o smtpd_tls_security_level=none"
+            for address, files in listeners.items()
         ]
         (self.etc / "master.cf").write_text("\n".join(lines) + "\n" + SERVICES)
         self.process = netns.popen("postfix", "-c", str(self.etc), "start-fg",
@@ -86,6 +91,15 @@ smtpd_tls_received_header = no
             self._wait_for_port(address)
 
     def close(self) -> None:
+        """Stop the master (start-fg leaves it running on its own) and remove the instance."""
+        pid_file = self.folder / "queue" / "pid" / "master.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().strip())
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+                time.sleep(0.05)
         self.netns.stop(self.process)
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -1,0 +1,10 @@
+"""TLS-RPT (RFC 8460): reports received by HTTPS, mail, IMAP and from files, stored once."""
+
+from flask import Flask
+
+from . import cli, intake
+
+
+def init_app(app: Flask) -> None:
+    intake.init_app(app)
+    cli.init_app(app)

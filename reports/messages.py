@@ -1,0 +1,74 @@
+"""Report mail: every report part of one message through the one ingestion path.
+
+Used by `flask report ingest-mail` (a message piped from the MTA), the IMAP poller and
+file imports. DKIM is checked once per message, as TLSRPT_DKIM says.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from . import dkim
+from .ingest import Outcome, Settings, ingest_report
+from .mail import mail_headers, parse_message, report_parts
+from .payload import ReportError, ReportTooLarge
+
+
+class TemporaryFailure(RuntimeError):
+    """The message cannot be judged now (DNS for its DKIM key did not answer): deliver it again later."""
+
+
+@dataclass
+class MessageOutcome:
+    """What became of each report part; `ok` when at least one was stored or already stored."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    errors: list[ReportError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.outcomes)
+
+
+def ingest_message(
+    session: Session,
+    raw: bytes,
+    settings: Settings,
+    *,
+    source: str,
+    source_detail: str | None = None,
+    dnsfunc: Callable | None = None,
+) -> MessageOutcome:
+    """Store every report in the RFC 5322 message `raw`; errors are collected, not raised.
+
+    Database errors and TemporaryFailure propagate: the message must be kept and delivered again.
+    """
+    result = MessageOutcome()
+    if len(raw) > settings.max_mail_bytes:
+        result.errors.append(ReportTooLarge(f"message larger than {settings.max_mail_bytes} bytes", "mail"))
+        return result
+    message = parse_message(raw)
+    headers = mail_headers(message)
+    parts = report_parts(message)
+    if not parts:
+        result.errors.append(ReportError("no TLS-RPT report in this message", "mail"))
+        return result
+    dkim_result = None
+    if settings.dkim != "off":
+        dkim_result = dkim.verify(raw, headers.submitter, dnsfunc or dkim.txt_lookup(settings.dkim_nameserver))
+        if settings.dkim == "require" and dkim_result == dkim.TEMPERROR:
+            raise TemporaryFailure("DKIM key lookup timed out")
+        if settings.dkim == "require" and not dkim_result.startswith(dkim.PASS):
+            result.errors.append(ReportError(f"DKIM {dkim_result}: no valid signature by the submitter", "mail"))
+            return result
+    detail = " ".join(filter(None, [source_detail, headers.message_id]))
+    for part in parts:
+        try:
+            result.outcomes.append(ingest_report(
+                session, part.data, settings, source=source, source_detail=detail or None,
+                mail=headers, dkim_result=dkim_result,
+            ))
+        except ReportError as error:
+            result.errors.append(error)
+    return result

@@ -1,0 +1,128 @@
+"""Stored TLS-RPT reports, their policy blocks, failure details and daily rollups.
+
+Links into the hosted domains are `ON DELETE SET NULL`: removing a domain keeps its reports.
+"""
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from stspolicy.extensions import UTCDateTime, db
+from stspolicy.models import Domain, utcnow
+
+# How an sts block's policy-string compares with the versions we served.
+MATCHED = "matched"
+MATCHES_NONE = "matches-none-of-ours"
+UNPARSEABLE = "unparseable"
+NOT_COMPARED = "not-compared"  # not an sts block, no policy-string, or a domain we do not host
+
+
+class Report(db.Model):
+    """One accepted report, stored once per (organization-name, report-id) (RFC 8460 section 5.5)."""
+
+    __table_args__ = (UniqueConstraint("organization_name", "report_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_name: Mapped[str] = mapped_column(String(256))
+    report_id: Mapped[str] = mapped_column(String(256))
+    contact_info: Mapped[str | None] = mapped_column(Text)
+    start_datetime: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_datetime: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    source: Mapped[str] = mapped_column(String(16))  # https, mail, imap or file
+    source_detail: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    raw_gzip: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    notes: Mapped[list[str]] = mapped_column(JSON)
+    dkim_result: Mapped[str | None] = mapped_column(String(128))
+
+    policies: Mapped[list["ReportPolicy"]] = relationship(
+        back_populates="report", order_by="ReportPolicy.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ReportPolicy(db.Model):
+    """One element of the report's `policies`, linked to the hosted domain it is about."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_row_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    policy_type: Mapped[str] = mapped_column(String(16))
+    policy_domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    policy_strings: Mapped[list[str]] = mapped_column(JSON)
+    mx_hosts: Mapped[list[str]] = mapped_column(JSON)
+    successful_session_count: Mapped[int] = mapped_column(BigInteger)
+    failed_session_count: Mapped[int] = mapped_column(BigInteger)
+    domain_id: Mapped[int | None] = mapped_column(ForeignKey("domain.id", ondelete="SET NULL"), index=True)
+    policy_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("policy_version.id", ondelete="SET NULL"), index=True
+    )
+    policy_match: Mapped[str] = mapped_column(String(32))
+
+    report: Mapped[Report] = relationship(back_populates="policies")
+    domain: Mapped[Domain | None] = relationship()
+
+
+class FailureDetail(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_policy_id: Mapped[int] = mapped_column(ForeignKey("report_policy.id", ondelete="CASCADE"), index=True)
+    result_type: Mapped[str] = mapped_column(String(64))
+    failed_session_count: Mapped[int] = mapped_column(BigInteger)
+    sending_mta_ip: Mapped[str | None] = mapped_column(String(45))
+    receiving_ip: Mapped[str | None] = mapped_column(String(45))
+    receiving_mx_hostname: Mapped[str | None] = mapped_column(String(253))
+    receiving_mx_helo: Mapped[str | None] = mapped_column(Text)
+    additional_information: Mapped[str | None] = mapped_column(Text)
+    failure_reason_code: Mapped[str | None] = mapped_column(Text)
+
+
+ROLLUP_SHARDS = 16
+
+
+class DailyRollup(db.Model):
+    """Session counts per UTC day, policy domain, policy type, result type and MX, for dashboards.
+
+    `result_type` is a result type from the failure details, or `success` / `failure` for a
+    block's summary totals (details may overlap, so they do not add up to the totals);
+    `mx_host` is empty where the report names none. Each key has up to ROLLUP_SHARDS rows
+    (a report adds to the shard its report-id picks) so that concurrent reports about one
+    busy domain do not queue on one row lock; readers sum the shards (service.rollup_totals).
+    """
+
+    __tablename__ = "report_daily_rollup"
+    __table_args__ = (
+        UniqueConstraint(
+            "day", "policy_domain", "policy_type", "result_type", "mx_host", "shard", name="uq_report_daily_rollup_key"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    policy_domain: Mapped[str] = mapped_column(String(253))
+    policy_type: Mapped[str] = mapped_column(String(16))
+    result_type: Mapped[str] = mapped_column(String(64))
+    mx_host: Mapped[str] = mapped_column(String(253))
+    shard: Mapped[int] = mapped_column(SmallInteger)
+    session_count: Mapped[int] = mapped_column(BigInteger)
+
+
+report_token_domain = db.Table(
+    "report_token_domain",
+    db.Column("report_token_id", ForeignKey("report_token.id", ondelete="CASCADE"), primary_key=True),
+    db.Column("domain_id", ForeignKey("domain.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class ReportToken(db.Model):
+    """A per-tenant rua URL `/tlsrpt/<token>`: reports posted there must be about its domains.
+
+    The token is published in DNS (`_smtp._tls`), so it routes reports; it is no secret.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    domains: Mapped[list[Domain]] = relationship(secondary=report_token_domain, order_by=Domain.name)

@@ -1,0 +1,242 @@
+"""`flask dns ...` (checks, history, publishing) and `flask tlsa ...` (records for certificates)."""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from flask import Flask
+
+from . import dnscheck
+from .cli import DomainGroup
+from .dane import key_record, parse_tlsa_records, plan_rollover, recommended_records, tlsa_name
+from .dns_models import PUBLISH_MODES, DnsSetting
+from .domains import current_version, dns_records, get_domain, list_domains
+from .extensions import db
+from .models import utcnow
+from .publishing import publish_policy_id, set_publish_mode
+
+EXIT_CODES = {"ok": 0, "problems": 1, "unchecked": 2}
+MAX_PEM_BYTES = 1 << 20  # a certificate chain or key file is a few kilobytes
+
+
+@click.group("dns", cls=DomainGroup)
+def dns_cli():
+    """Check and publish the DNS records of hosted domains."""
+
+
+@dns_cli.command("check")
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per domain.")
+def check_command(names, as_json):
+    """Check DNS, DNSSEC, TLSA and STARTTLS of DOMAINs (all hosted domains when none).
+
+    Exit status: 0 all good, 1 problems found, 2 could not check.
+    """
+    domains = [get_domain(db.session, name) for name in names] or list_domains(db.session)
+    observations = [dnscheck.check_domain(db.session, domain, current_version(db.session, domain))
+                    for domain in domains]
+    summaries = [dnscheck.observation_summary(observation) for observation in observations]
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+    else:
+        for summary in summaries:
+            _echo_summary(summary)
+    sys.exit(max((EXIT_CODES[o.status] for o in observations), default=0))
+
+
+def _echo_summary(summary: dict) -> None:
+    click.echo(f"{summary['domain']}: {summary['status']} (policy id {summary['policy_id']}, "
+               f"{summary['observed_at']})")
+    for finding in summary["findings"]:
+        click.echo(f"  {finding['level']:<7} {finding['message']}")
+    for mx in summary["mx_hosts"]:
+        tls = mx["tls_version"] or "no TLS"
+        tlsa = f"TLSA {mx['tlsa_state']}" if mx["tlsa_records"] else "no TLSA"
+        match = f", matches {mx['tlsa_match']}" if mx["tlsa_match"] else ""
+        click.echo(f"  mx {mx['preference']:>3} {mx['host']} [{mx['address'] or '-'}] {tls}, {tlsa}{match}")
+
+
+@dns_cli.command("history")
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True)
+def history_command(name, limit, as_json):
+    """List NAME's last checks and publishing attempts, newest first."""
+    domain = get_domain(db.session, name)
+    summaries = [dnscheck.observation_summary(o) for o in dnscheck.history(db.session, domain, limit)]
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+        return
+    for summary in summaries:
+        problems = [f for f in summary["findings"] if f["level"] != "ok"]
+        first = f": {problems[0]['message']}" if problems else ""
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        click.echo(f"{summary['observed_at']}  {summary['kind']:<7} {summary['status']:<9} "
+                   f"id {summary['policy_id']}{first}{more}")
+
+
+@dns_cli.command("mode")
+@click.argument("name")
+@click.argument("mode", type=click.Choice(PUBLISH_MODES))
+@click.option("--server", help="rfc2136: the primary server of the domain's zone, address[:port].")
+@click.option("--zone", help="rfc2136: the zone that holds _mta-sts.<domain>.")
+@click.option("--key", help="rfc2136: the name of a TSIG key from DNS_TSIG_KEYS.")
+def mode_command(name, mode, server, zone, key):
+    """Choose how NAME's _mta-sts record is published, then publish it and show what the owner must publish."""
+    domain = get_domain(db.session, name)
+    set_publish_mode(db.session, domain, mode, server=server, zone=zone, key=key)
+    version = current_version(db.session, domain)
+    observation = publish_policy_id(db.session, domain, version)
+    click.echo(f"{domain.name}: publishing mode {mode}")
+    if observation is not None:
+        click.echo(f"published: {observation.findings[0]['message']}")
+    click.echo("the domain's owner publishes:" if mode == "delegated" else "DNS records of the domain:")
+    _echo_records(domain)
+
+
+@dns_cli.command("publish")
+@click.argument("name")
+def publish_command(name):
+    """Write NAME's current _mta-sts record again (rfc2136 and delegated modes)."""
+    domain = get_domain(db.session, name)
+    observation = publish_policy_id(db.session, domain, current_version(db.session, domain))
+    if observation is None:
+        raise click.ClickException(f"{domain.name} is in manual mode: publish its records by hand")
+    click.echo(f"published: {observation.findings[0]['message']}")
+
+
+@dns_cli.command("records")
+@click.argument("name")
+def records_command(name):
+    """Show the exact records NAME's owner publishes (CNAMEs once, in delegated mode)."""
+    _echo_records(get_domain(db.session, name))
+
+
+def _echo_records(domain) -> None:
+    target = dnscheck.sts_target(domain.name, db.session.get(DnsSetting, domain.id))
+    policy_id = current_version(db.session, domain).policy_id
+    for record in dns_records(domain.name, policy_id, sts_target=target):
+        click.echo(f"    {record.zone_line()}")
+    if target:
+        click.echo(f"and this service keeps, in its own zone:\n    {target}. IN TXT \"v=STSv1; id={policy_id}\"")
+
+
+@click.group("tlsa")
+def tlsa_cli():
+    """TLSA records (DANE, RFC 7672) for certificates and keys."""
+
+
+def _read_pem(path: str) -> bytes:
+    data = Path(path).read_bytes()[: MAX_PEM_BYTES + 1]
+    if len(data) > MAX_PEM_BYTES:
+        raise click.BadParameter(f"{path} is larger than {MAX_PEM_BYTES} bytes: not a PEM file")
+    return data
+
+
+def _certificates(path: str) -> list[x509.Certificate]:
+    try:
+        certificates = x509.load_pem_x509_certificates(_read_pem(path))
+    except ValueError:
+        raise click.BadParameter(f"{path} holds no PEM certificate") from None
+    return certificates
+
+
+def _public_key(path: str):
+    data = _read_pem(path)
+    try:
+        return serialization.load_pem_public_key(data)
+    except ValueError:
+        pass
+    try:
+        return serialization.load_pem_private_key(data, password=None).public_key()
+    except (ValueError, TypeError):
+        raise click.BadParameter(f"{path} holds no PEM key (public, or private without a password)") from None
+
+
+cert_option = click.option("--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False),
+                           help="The server certificate, PEM (may be followed by its chain).")
+mx_option = click.option("--mx", "mx_host", help="Show the records as zone lines at _25._tcp.MX.")
+
+
+@tlsa_cli.command("generate")
+@cert_option
+@click.option("--chain", "chain_file", type=click.Path(exists=True, dir_okay=False),
+              help="The issuer certificate(s), PEM, for a 2 1 1 record.")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
+              help="A next key (public or private PEM): its 3 1 1 record, to publish before the renewal.")
+@mx_option
+@click.option("--json", "as_json", is_flag=True)
+def generate_command(cert_file, chain_file, key_file, mx_host, as_json):
+    """Print 3 1 1 for the certificate's key and 2 1 1 for its issuer (RFC 7672 section 3.1)."""
+    chain = _certificates(cert_file) + (_certificates(chain_file) if chain_file else [])
+    rows = []
+    records = recommended_records(chain[0], chain[1] if len(chain) > 1 else None)
+    rows.append((records[0], f"DANE-EE: the key of {chain[0].subject.rfc4514_string()}"))
+    if len(records) > 1:
+        rows.append((records[1], f"DANE-TA: the issuer {chain[1].subject.rfc4514_string()} (send it in the chain)"))
+    if key_file:
+        record = key_record(_public_key(key_file))
+        note = "the certificate's own key" if record == records[0] else "the next key"
+        rows.append((record, f"DANE-EE: {note}"))
+    if as_json:
+        click.echo(json.dumps([{"record": str(r), "usage": r.usage, "selector": r.selector,
+                                "matching_type": r.matching_type, "note": note} for r, note in rows], indent=2))
+        return
+    owner = f"{tlsa_name(mx_host)}. IN TLSA " if mx_host else ""
+    for record, note in rows:
+        click.echo(f"{owner}{record}  ; {note}")
+
+
+@tlsa_cli.command("rollover")
+@cert_option
+@click.option("--next-cert", "next_cert", type=click.Path(exists=True, dir_okay=False),
+              help="The certificate that will replace it.")
+@click.option("--next-key", "next_key", type=click.Path(exists=True, dir_okay=False),
+              help="Or just the key it will have (public or private PEM).")
+@mx_option
+@click.option("--ttl", type=click.IntRange(0, 2**31 - 1),
+              help="The zone's TTL of the TLSA RRset (default: what the resolver returns with --mx, else 3600).")
+def rollover_command(cert_file, next_cert, next_key, mx_host, ttl):
+    """Plan a key rollover: records to publish now, when to deploy, what to remove (RFC 7671 section 8.1).
+
+    With --mx the live TLSA records and the check history say how long the next key's
+    record has been in DNS. Exit status 0: the next certificate may be deployed now; 1: not yet.
+    """
+    if bool(next_cert) == bool(next_key):
+        raise click.UsageError("give one of --next-cert or --next-key")
+    current = _certificates(cert_file)[0]
+    new_key = _certificates(next_cert)[0].public_key() if next_cert else _public_key(next_key)
+    now = utcnow()
+    published = since = None
+    if mx_host:
+        answer = dnscheck.resolver_from_config().lookup(tlsa_name(mx_host), "TLSA")
+        published = parse_tlsa_records(answer.records)
+        ttl = ttl if ttl is not None else (answer.ttl or 3600)
+        since = dnscheck.record_present_since(db.session, mx_host, str(key_record(new_key)))
+    plan = plan_rollover(current, new_key, ttl=3600 if ttl is None else ttl, now=now,
+                         published=published, next_published_since=since)
+    owner = f"{tlsa_name(mx_host)}. IN TLSA " if mx_host else ""
+    if not plan.key_changes:
+        click.echo("the next certificate keeps the key: 3 1 1 stays the same, no DNS change needed")
+        click.echo(f"    {owner}{plan.publish[0]}")
+        return
+    click.echo("publish now (current + next):")
+    for record in plan.publish:
+        click.echo(f"    {owner}{record}")
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}")
+    click.echo(f"deploy the next certificate not before {plan.deploy_not_before:%Y-%m-%d %H:%M} UTC "
+               "(twice the TLSA TTL after its record is in DNS)")
+    for record in plan.remove:
+        click.echo(f"once it is in service, remove {record}")
+    ready = not plan.warnings and plan.deploy_not_before <= now
+    click.echo("ready: the next certificate may be deployed now" if ready else "not yet")
+    sys.exit(0 if ready else 1)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(dns_cli)
+    app.cli.add_command(tlsa_cli)

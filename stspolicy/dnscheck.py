@@ -1,0 +1,220 @@
+"""`dns check`: look at a hosted domain the way senders do, store what was seen, say what to fix.
+
+Look-ups go through the configured validating resolver, every MX is probed with
+STARTTLS, the pure `checks` turn the answers into findings, and one DnsObservation
+(with an MxObservation per MX host) keeps them for the history.
+"""
+
+import functools
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import checks
+from .checks import Expected, Finding, MxHost
+from .dane import certificate_facts, parse_tlsa_records, tlsa_name, webpki_error
+from .dns_models import DnsObservation, DnsSetting, MxObservation
+from .models import Domain, PolicyVersion, utcnow
+from .probe import ProbeResult, probe_starttls
+from .resolver import SECURE, Answer, Resolver
+
+MAX_MX_HOSTS = 10  # more MX hosts than this are listed, but only these are looked at
+MAX_CHAIN_CERTIFICATES = 10
+
+Prober = Callable[[str, list[str]], ProbeResult]
+
+
+def resolver_from_config() -> Resolver:
+    config = current_app.config
+    return Resolver(nameservers=list(config["DNS_RESOLVERS"]), timeout=config["DNS_TIMEOUT"])
+
+
+def prober_from_config() -> Prober:
+    config = current_app.config
+    return functools.partial(
+        probe_starttls, timeout=config["PROBE_TIMEOUT"], ehlo_name=config["PROBE_EHLO_NAME"],
+        allowed_networks=list(config["PROBE_ALLOWED_NETWORKS"]),
+    )
+
+
+def sts_target(domain: str, setting: DnsSetting | None) -> str:
+    """Delegated mode (RFC 8461 section 8.2): the name in our zone that `_mta-sts.<domain>` points to."""
+    zone = current_app.config["DELEGATION_ZONE"]
+    if setting is None or setting.publish_mode != "delegated" or not zone:
+        return ""
+    return f"_mta-sts.{domain}.{zone}"
+
+
+def expected_for(session: Session, domain: Domain, version: PolicyVersion) -> Expected:
+    config = current_app.config
+    return Expected(
+        domain=domain.name,
+        policy_id=version.policy_id,
+        mode=version.mode,
+        mx_patterns=tuple(version.mx_patterns),
+        rua=tuple(config["TLSRPT_RUA"]),
+        policy_host_cname=config["POLICY_HOST_CNAME"],
+        policy_host_addresses=tuple(config["POLICY_HOST_ADDRESSES"]),
+        sts_target=sts_target(domain.name, session.get(DnsSetting, domain.id)),
+    )
+
+
+def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
+                 resolver: Resolver | None = None, prober: Prober | None = None,
+                 now: datetime | None = None) -> DnsObservation:
+    """Check one domain now, store the observation and commit; returns it."""
+    resolver = resolver or resolver_from_config()
+    prober = prober or prober_from_config()
+    now = now or utcnow()
+    expected = expected_for(session, domain, version)
+    name = domain.name
+    sts = resolver.lookup(f"_mta-sts.{name}", "TXT")
+    tlsrpt = resolver.lookup(f"_smtp._tls.{name}", "TXT")
+    policy_host = _addresses(resolver, f"mta-sts.{name}")
+    mx_answer = resolver.lookup(name, "MX")
+    answers = [sts, tlsrpt, policy_host, mx_answer]
+    findings: list[Finding] = [
+        *checks.check_sts_record(sts, expected),
+        *checks.check_tlsrpt_record(tlsrpt, expected),
+        *checks.check_policy_host(policy_host, expected),
+        *checks.check_mx_set(mx_answer, expected),
+    ]
+    hosts = []
+    mx_hosts = checks.mx_hosts_of(mx_answer)
+    if len(mx_hosts) > MAX_MX_HOSTS:
+        findings.append(Finding(checks.WARNING, "mx-too-many", name,
+                                f"{len(mx_hosts)} MX hosts: only the first {MAX_MX_HOSTS} are looked at"))
+    for preference, host in mx_hosts[:MAX_MX_HOSTS]:
+        mx = _look_at_mx(resolver, prober, host, preference, now)
+        answers += [mx.addresses, mx.tlsa]
+        findings += checks.check_mx_host(mx, mx_answer, expected)
+        hosts.append(mx)
+    unreachable = all(answer.rcode == "TIMEOUT" for answer in (sts, mx_answer))
+    observation = DnsObservation(
+        domain=domain, observed_at=now, kind="check", policy_id=version.policy_id,
+        status="unchecked" if unreachable else checks.status(findings),
+        findings=[finding.as_dict() for finding in findings],
+        answers=[answer.as_dict() for answer in answers],
+        mx_hosts=[_mx_observation(mx) for mx in hosts],
+    )
+    session.add(observation)
+    session.commit()
+    return observation
+
+
+def _addresses(resolver: Resolver, host: str) -> Answer:
+    """A records, or AAAA when there are none (CNAMEs followed either way)."""
+    answer = resolver.lookup(host, "A")
+    if answer.exists or answer.failed:
+        return answer
+    return resolver.lookup(host, "AAAA")
+
+
+def _look_at_mx(resolver: Resolver, prober: Prober, host: str, preference: int, now: datetime) -> MxHost:
+    addresses = _addresses(resolver, host)
+    mx = MxHost(host=host, preference=preference, addresses=addresses, tlsa=_tlsa(resolver, host, addresses))
+    if addresses.failed:
+        mx.probe_error = f"not probed: the addresses of {host} could not be resolved ({addresses.state})"
+        return mx
+    result = prober(host, list(addresses.records))
+    mx.probe_error = result.error
+    mx.chain = list(result.chain[:MAX_CHAIN_CERTIFICATES])
+    if mx.chain:
+        mx.facts = certificate_facts(mx.chain[0], host, now)
+        mx.webpki_error = webpki_error(mx.chain, host, trusted_roots(current_app.config["PROBE_CA_FILE"]), now)
+    mx.address, mx.starttls, mx.tls_version = result.address, result.starttls, result.tls_version
+    return mx
+
+
+def _tlsa(resolver: Resolver, host: str, addresses: Answer) -> Answer:
+    """TLSA at the CNAME-expanded MX name if the expansion is secure, else at the MX name (RFC 7672 2.2.3)."""
+    if addresses.cnames and addresses.state == SECURE:
+        expanded = resolver.lookup(tlsa_name(addresses.canonical_name), "TLSA")
+        if expanded.exists or expanded.failed:
+            return expanded
+    return resolver.lookup(tlsa_name(host), "TLSA")
+
+
+def _mx_observation(mx: MxHost) -> MxObservation:
+    facts = mx.facts
+    match = mx.tlsa_match
+    return MxObservation(
+        host=mx.host, preference=mx.preference, address=mx.address,
+        tlsa_name=mx.tlsa.name, tlsa_state=mx.tlsa.state,
+        tlsa_records=list(mx.tlsa.records), tlsa_match=str(match) if match else None,
+        starttls=mx.starttls, tls_version=mx.tls_version,
+        probe_error=mx.probe_error,
+        certificate_sha256=facts.certificate_sha256 if facts else None,
+        spki_sha256=facts.spki_sha256 if facts else None,
+        not_after=facts.not_after if facts else None,
+        names=list(facts.names) if facts else [],
+        covers_host=facts.covers_host if facts else None,
+        webpki_error=mx.webpki_error,
+        chain_pem="".join(c.public_bytes(Encoding.PEM).decode("ascii") for c in mx.chain) or None,
+    )
+
+
+def trusted_roots(path: str) -> list[x509.Certificate]:
+    """The CA bundle at `path`, parsed once per file version."""
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return []
+    return _load_roots(path, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_roots(path: str, stamp: int) -> list[x509.Certificate]:
+    with open(path, "rb") as file:
+        return x509.load_pem_x509_certificates(file.read())
+
+
+def record_present_since(session: Session, host: str, record: str) -> datetime | None:
+    """Since when the checks have seen `record` in the TLSA RRset of MX `host` without a break."""
+    rows = session.execute(
+        select(DnsObservation.observed_at, MxObservation.tlsa_records)
+        .join(MxObservation.observation).where(MxObservation.host == host.rstrip(".").lower())
+        .order_by(DnsObservation.observed_at.desc(), DnsObservation.id.desc())
+    )
+    since = None
+    for observed_at, texts in rows:
+        if record not in {str(r) for r in parse_tlsa_records(texts)}:
+            break
+        since = observed_at
+    return since
+
+
+def observation_summary(observation: DnsObservation) -> dict:
+    """An observation as plain JSON-ready values (CLI --json, and for pages)."""
+    return {
+        "domain": observation.domain.name,
+        "kind": observation.kind,
+        "status": observation.status,
+        "observed_at": observation.observed_at.isoformat(timespec="seconds"),
+        "policy_id": observation.policy_id,
+        "findings": observation.findings,
+        "mx_hosts": [
+            {
+                "host": mx.host, "preference": mx.preference, "address": mx.address,
+                "tlsa_name": mx.tlsa_name, "tlsa_state": mx.tlsa_state, "tlsa_records": mx.tlsa_records,
+                "tlsa_match": mx.tlsa_match, "starttls": mx.starttls, "tls_version": mx.tls_version,
+                "probe_error": mx.probe_error, "certificate_sha256": mx.certificate_sha256,
+                "spki_sha256": mx.spki_sha256, "not_after": mx.not_after.isoformat() if mx.not_after else None,
+                "names": mx.names, "covers_host": mx.covers_host, "webpki_error": mx.webpki_error,
+            }
+            for mx in observation.mx_hosts
+        ],
+    }
+
+
+def history(session: Session, domain: Domain, limit: int = 20) -> list[DnsObservation]:
+    return list(session.scalars(
+        select(DnsObservation).where(DnsObservation.domain_id == domain.id)
+        .order_by(DnsObservation.observed_at.desc(), DnsObservation.id.desc()).limit(limit)
+    ))

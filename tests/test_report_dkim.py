@@ -1,0 +1,98 @@
+"""DKIM on report mail (RFC 8460 section 5.3), verified against keys published by a real DNS server."""
+
+import base64
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
+
+from reports import dkim as report_dkim
+from reports.ingest import Settings
+from reports.messages import ingest_message
+from reports.models import Report
+from stspolicy.domains import add_domain
+from stspolicy.policy import make_policy
+
+from .dnsserver import knot, txt
+from .reportdata import gz, report
+from .test_report_cli import report_mail
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PRIVATE_PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+PUBLIC = base64.b64encode(KEY.public_key().public_bytes(
+    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+HEADERS = [b"from", b"to", b"subject", b"tls-report-domain", b"tls-report-submitter"]
+
+
+@pytest.fixture(scope="module")
+def nameserver():
+    records = [
+        f"tlsrpt._domainkey TXT {txt(f'v=DKIM1; k=rsa; s=tlsrpt; p={PUBLIC}')}",
+        f"plain._domainkey TXT {txt(f'v=DKIM1; k=rsa; p={PUBLIC}')}",
+        f"other._domainkey TXT {txt(f'v=DKIM1; k=rsa; s=other; p={PUBLIC}')}",
+    ]
+    with knot("sender.example", records) as address:
+        yield address
+
+
+def signed(message: bytes, selector=b"tlsrpt", domain=b"sender.example", **options) -> bytes:
+    return dkim.sign(message, selector, domain, PRIVATE_PEM, include_headers=HEADERS, **options) + message
+
+
+def mail(report_id="dkim-1") -> bytes:
+    return report_mail(gz(report(report_id=report_id)))
+
+
+@pytest.fixture
+def hosted(session):
+    add_domain(session, "example.com", make_policy("testing", ["mx1.example.com"], 86400), actor="test")
+
+
+@pytest.mark.parametrize(
+    ("build", "result"),
+    [
+        (lambda: signed(mail()), "pass d=sender.example"),
+        (lambda: signed(mail(), selector=b"plain"), "pass d=sender.example"),  # keys of big senders carry no s=
+        (lambda: mail(), "none"),
+        (lambda: signed(mail()).replace(b"Report Domain:", b"Report Domain: x"), "fail"),
+        (lambda: signed(mail(), selector=b"other"), "fail"),  # a key for another service
+        (lambda: signed(mail(), selector=b"missing"), "fail"),
+        (lambda: signed(mail(), length=True) + b"appended after signing with l=\r\n", "fail"),
+        (lambda: signed(mail(), domain=b"sender.example").replace(
+            b"TLS-Report-Submitter: sender.example", b"TLS-Report-Submitter: unrelated.example"), "fail"),
+    ],
+    ids=["valid", "key-without-service-type", "unsigned", "tampered", "other-service", "no-key", "l-tag",
+         "not-the-submitter"],
+)
+def test_verification_results(nameserver, build, result):
+    message = build()
+    submitter = "unrelated.example" if b"unrelated.example" in message else "sender.example"
+    assert report_dkim.verify(message, submitter, report_dkim.txt_lookup(nameserver)) == result
+
+
+def test_require_refuses_unsigned_reports_and_stores_signed_ones(session, hosted, nameserver):
+    settings = Settings(dkim="require", dkim_nameserver=nameserver)
+    refused = ingest_message(session, mail("unsigned"), settings, source="mail")
+    assert not refused.ok and "DKIM none" in str(refused.errors[0])
+    accepted = ingest_message(session, signed(mail("signed")), settings, source="mail")
+    assert accepted.ok
+    assert session.scalars(select(Report)).one().dkim_result == "pass d=sender.example"
+
+
+def test_record_mode_stores_unsigned_reports_with_their_result(session, hosted, nameserver):
+    settings = Settings(dkim="record", dkim_nameserver=nameserver)
+    assert ingest_message(session, mail("unsigned"), settings, source="mail").ok
+    assert session.scalars(select(Report)).one().dkim_result == "none"
+
+
+def test_unanswered_dns_is_a_temporary_error_and_require_asks_for_redelivery(app, session, hosted, monkeypatch):
+    silent = "127.0.0.1:9"  # the discard port: nothing answers
+    assert report_dkim.verify(signed(mail()), "sender.example", report_dkim.txt_lookup(silent, 0.5)) == "temperror"
+    monkeypatch.setitem(app.config, "TLSRPT_DKIM", "require")
+    monkeypatch.setitem(app.config, "TLSRPT_DKIM_NAMESERVER", silent)
+    result = app.test_cli_runner().invoke(args=["report", "ingest-mail"], input=signed(mail()))
+    assert result.exit_code == 75, result.output
+    assert "try again later" in result.output

@@ -1,0 +1,104 @@
+"""`flask tlsa generate` and `flask tlsa rollover`: the records to publish for a certificate, and when."""
+
+from datetime import timedelta
+
+from stspolicy.dane import key_record, tlsa_name, tlsa_record
+from stspolicy.dns_models import DnsObservation, MxObservation
+from stspolicy.domains import add_domain
+from stspolicy.models import utcnow
+from stspolicy.policy import make_policy
+
+from .lab.dns import SECURE
+from .lab.pki import key_pem, new_key, pem
+
+
+def write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_generate_gives_3_1_1_and_2_1_1_as_zone_lines(cli, test_ca, tmp_path):
+    leaf, key = test_ca.issue("mx.example.net")
+    cert = write(tmp_path, "cert.pem", pem(leaf))
+    chain = write(tmp_path, "chain.pem", pem(test_ca.intermediate.certificate))
+    result = cli("tlsa", "generate", "--cert", cert, "--chain", chain, "--mx", "mx.example.net")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"_25._tcp.mx.example.net. IN TLSA {tlsa_record(leaf, 3)}  ; DANE-EE")
+    assert lines[1].startswith(f"_25._tcp.mx.example.net. IN TLSA {tlsa_record(test_ca.intermediate.certificate, 2)}")
+
+
+def test_generate_reads_the_chain_from_a_fullchain_file_and_lists_a_next_key(cli, test_ca, tmp_path):
+    leaf, key = test_ca.issue("mx.example.net")
+    fullchain = write(tmp_path, "fullchain.pem", pem(*test_ca.chain(leaf)))
+    next_key = new_key()
+    own = write(tmp_path, "own.key", key_pem(key))
+    nxt = write(tmp_path, "next.key", key_pem(next_key))
+    records = [line.split("  ;")[0] for line in cli("tlsa", "generate", "--cert", fullchain, "--key", nxt).output
+               .splitlines()]
+    assert records == [str(tlsa_record(leaf, 3)), str(tlsa_record(test_ca.intermediate.certificate, 2)),
+                       str(key_record(next_key.public_key()))]
+    assert "the certificate's own key" in cli("tlsa", "generate", "--cert", fullchain, "--key", own).output
+
+
+def test_generate_refuses_files_that_are_not_pem(cli, tmp_path):
+    result = cli("tlsa", "generate", "--cert", write(tmp_path, "x.pem", b"not a certificate"))
+    assert result.exit_code == 2 and "holds no PEM certificate" in result.output
+    big = write(tmp_path, "big.pem", b"A" * ((1 << 20) + 1))
+    result = cli("tlsa", "generate", "--cert", big)
+    assert result.exit_code == 2 and "larger than" in result.output
+
+
+def test_rollover_with_the_same_key_needs_no_change(cli, test_ca, tmp_path):
+    key = new_key()
+    current = write(tmp_path, "current.pem", pem(test_ca.issue("mx.example.net", key=key)[0]))
+    renewed = write(tmp_path, "renewed.pem", pem(test_ca.issue("mx.example.net", key=key)[0]))
+    result = cli("tlsa", "rollover", "--cert", current, "--next-cert", renewed)
+    assert result.exit_code == 0 and "no DNS change needed" in result.output
+
+
+def test_rollover_without_dns_says_to_publish_both_and_wait(cli, test_ca, tmp_path):
+    leaf, _ = test_ca.issue("mx.example.net")
+    next_key = new_key()
+    result = cli("tlsa", "rollover", "--cert", write(tmp_path, "c.pem", pem(leaf)),
+                 "--next-key", write(tmp_path, "n.key", key_pem(next_key)), "--ttl", "600")
+    assert result.exit_code == 1
+    assert f"    {tlsa_record(leaf, 3)}\n    {key_record(next_key.public_key())}\n" in result.output
+    assert result.output.endswith("not yet\n")
+
+
+def test_rollover_counts_twice_the_ttl_from_when_checks_first_saw_the_next_record(
+        in_lab, session, dns_lab, test_ca, tmp_path):
+    host = f"mx-roll.{SECURE}"
+    leaf, _ = test_ca.issue(host)
+    next_key = new_key()
+    current, upcoming = str(tlsa_record(leaf, 3)), str(key_record(next_key.public_key()))
+    dns_lab.set_records(SECURE, f"{tlsa_name(host)}.", "TLSA", [current, upcoming], ttl=600)
+    args = ("tlsa", "rollover", "--cert", write(tmp_path, "c.pem", pem(leaf)),
+            "--next-key", write(tmp_path, "n.key", key_pem(next_key)), "--mx", host, "--ttl")
+
+    assert in_lab(*args, "600").output.endswith("not yet\n")  # never seen by a check: counts from now
+
+    domain = add_domain(session, f"roll.{SECURE}", make_policy("testing", [host], 86400), actor="test").domain
+    for minutes_ago, records in ((60, [current]), (30, [current, upcoming]), (5, [current, upcoming])):
+        session.add(DnsObservation(
+            domain=domain, kind="check", status="ok", policy_id="1", findings=[],
+            observed_at=utcnow() - timedelta(minutes=minutes_ago),
+            mx_hosts=[MxObservation(host=host, preference=10, tlsa_name=tlsa_name(host), tlsa_state="secure",
+                                    tlsa_records=records, starttls=True)]))
+    session.commit()
+    result = in_lab(*args, "600")
+    assert result.exit_code == 0, result.output  # seen for 30 minutes > 2 x 600 s
+    assert result.output.endswith("ready: the next certificate may be deployed now\n")
+    assert in_lab(*args, "1200").exit_code == 1  # 30 minutes < 2 x 1200 s
+
+
+def test_rollover_warns_when_dns_lacks_the_next_record(in_lab, dns_lab, test_ca, tmp_path):
+    host = f"mx-lacking.{SECURE}"
+    leaf, _ = test_ca.issue(host)
+    dns_lab.set_records(SECURE, f"{tlsa_name(host)}.", "TLSA", [str(tlsa_record(leaf, 3))])
+    result = in_lab("tlsa", "rollover", "--cert", write(tmp_path, "c.pem", pem(leaf)),
+                    "--next-key", write(tmp_path, "n.key", key_pem(new_key())), "--mx", host)
+    assert result.exit_code == 1
+    assert "is not in DNS yet: publish it before the renewal" in result.output
