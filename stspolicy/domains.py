@@ -1,18 +1,20 @@
 """Hosting domains: add, change and remove policies as new immutable versions.
 
-Every function takes the session and owns the commit; the policy snapshot that the
-well-known endpoint serves is told after each commit. A domain whose `_mta-sts` record
-we publish (publishing.py) gets the new id written to DNS after that; if the write
-fails, PublishError says so while the new policy stays served.
+Every function takes the session and owns the commit; the audit event goes into the
+same transaction, and the policy snapshot that the well-known endpoint serves is told
+after each commit. A domain whose `_mta-sts` record we publish (publishing.py) gets the
+new id written to DNS after that; if the write fails, PublishError says so while the new
+policy stays served.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .audit import record_event
 from .models import Domain, PolicyVersion, utcnow
 from .names import InvalidName, normalize_domain
 from .policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, render_policy
@@ -112,6 +114,10 @@ def add_domain(session: Session, name: str, policy: Policy, *, actor: str) -> Po
     domain = Domain(name=normal)
     session.add(domain)
     version = _new_version(session, domain, policy, None, actor=actor)
+    record_event(
+        session, actor, "domain.add", domain, policy_id=version.policy_id,
+        mode=policy.mode, mx=list(policy.mx_patterns), max_age=policy.max_age,
+    )
     _commit(session)
     return version
 
@@ -138,8 +144,43 @@ def update_policy(
     )
     if policy == current.policy:
         return None
+    return _publish(session, domain, policy, current, actor=actor, action="policy.update")
+
+
+def find_version(session: Session, domain: Domain, policy_id: str) -> PolicyVersion:
+    version = session.scalar(
+        select(PolicyVersion).where(PolicyVersion.domain_id == domain.id, PolicyVersion.policy_id == policy_id)
+    )
+    if version is None:
+        raise DomainNotFound(f"domain {domain.name} has no policy version {policy_id}", field="policy_id")
+    return version
+
+
+def rollback_to(session: Session, domain: Domain, policy_id: str, *, actor: str) -> PolicyVersion | None:
+    """Serve an earlier version's policy again, as a new version with a new id; None if it is current.
+
+    A new id, not the old one: senders that cached a later policy must see a change (RFC 8461 section 3.1).
+    """
+    _lock(session, domain)
+    target = find_version(session, domain, policy_id)
+    current = current_version(session, domain)
+    if target.policy == current.policy:
+        return None
+    return _publish(
+        session, domain, target.policy, current, actor=actor, action="policy.rollback", rolled_back_to=policy_id
+    )
+
+
+def _publish(
+    session: Session, domain: Domain, policy: Policy, current: PolicyVersion, *, actor: str, action: str, **detail
+) -> PolicyVersion:
+    """A new current version, audited; it also cancels a removal in progress."""
     version = _new_version(session, domain, policy, current, actor=actor)
     domain.removal_requested_at = None
+    record_event(
+        session, actor, action, domain, policy_id=version.policy_id, previous_policy_id=current.policy_id,
+        changes=_changes(current.policy, policy), **detail,
+    )
     _commit(session)
     publish_policy_id(session, domain, version)
     return version
@@ -154,7 +195,7 @@ def remove_domain(session: Session, domain: Domain, *, actor: str, force: bool =
     """
     now = utcnow()
     if force:
-        return _delete(session, domain)
+        return _delete(session, domain, actor)
     _lock(session, domain)
     if domain.removal_requested_at is None:
         current = current_version(session, domain)
@@ -163,14 +204,28 @@ def remove_domain(session: Session, domain: Domain, *, actor: str, force: bool =
         if none_policy != current.policy:
             version = _new_version(session, domain, none_policy, current, actor=actor)
         domain.removal_requested_at = now
+        record_event(
+            session, actor, "domain.removal_started", domain,
+            policy_id=version.policy_id if version else current.policy_id,
+        )
         _commit(session)
         if version is not None:
             publish_policy_id(session, domain, version)
         return Removal("started", _deletable_at(session, domain), version)
     deletable_at = _deletable_at(session, domain)
     if now >= deletable_at:
-        return _delete(session, domain)
+        return _delete(session, domain, actor)
     return Removal("pending", deletable_at)
+
+
+def _changes(old: Policy, new: Policy) -> dict[str, list]:
+    """The fields that differ, as {field: [old, new]} in JSON-ready values."""
+    before, after = asdict(old), asdict(new)
+    return {
+        field: [list(value), list(after[field])] if isinstance(value, tuple) else [value, after[field]]
+        for field, value in before.items()
+        if value != after[field]
+    }
 
 
 def _deletable_at(session: Session, domain: Domain) -> datetime:
@@ -178,7 +233,8 @@ def _deletable_at(session: Session, domain: Domain) -> datetime:
     return domain.removal_requested_at + timedelta(seconds=longest or 0)
 
 
-def _delete(session: Session, domain: Domain) -> Removal:
+def _delete(session: Session, domain: Domain, actor: str) -> Removal:
+    record_event(session, actor, "domain.delete", domain_name=domain.name)
     session.delete(domain)
     _commit(session)
     return Removal("deleted", None)
