@@ -8,9 +8,9 @@ from flask import Flask
 
 import reports
 
-from . import cli, dns_cli, snapshot, wellknown
+from . import account_cli, admin, api, auth, cli, dns_cli, errors, security, snapshot, wellknown
 from .config import load_config
-from .extensions import db, limiter, migrate
+from .extensions import csrf, db, limiter, migrate
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -20,8 +20,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.config.update(load_config(settings, Path(app.instance_path)))
     _init_extensions(app)
     _register_blueprints(app)
+    errors.init_app(app)
     cli.init_app(app)
     dns_cli.init_app(app)
+    account_cli.init_app(app)
     return app
 
 
@@ -29,9 +31,14 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     snapshot.init_app(app)
+    csrf.init_app(app)
     limiter.init_app(app)
+    security.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:
     wellknown.init_app(app)
     reports.init_app(app)
+    auth.init_app(app)
+    admin.init_app(app)
+    api.init_app(app)

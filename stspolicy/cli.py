@@ -24,7 +24,7 @@ from .policy import PolicyError, make_policy
 from .publisher import PublishError
 
 
-def _actor() -> str:
+def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
@@ -59,7 +59,7 @@ max_age_option = click.option("--max-age", help="Seconds senders may cache the p
 @click.option("--max-age", default="604800", show_default=True, help="Seconds senders may cache the policy.")
 def add_command(name, mode, mx_patterns, max_age):
     """Host NAME with its first policy."""
-    version = add_domain(db.session, name, make_policy(mode, mx_patterns, max_age), actor=_actor())
+    version = add_domain(db.session, name, make_policy(mode, mx_patterns, max_age), actor=cli_actor())
     click.echo(f"added {version.domain.name} with policy id {version.policy_id}; publish:")
     _echo_records(version.domain.name, version.policy_id)
 
@@ -73,7 +73,7 @@ def update_command(name, mode, mx_patterns, max_age):
     """Change NAME's policy; --mx replaces the whole mx list."""
     domain = get_domain(db.session, name)
     version = update_policy(
-        db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=_actor()
+        db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor()
     )
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {current_version(db.session, domain).policy_id}")
@@ -140,7 +140,7 @@ def history_command(name):
 def remove_command(name, force):
     """Remove NAME: first serve `mode: none`, delete once cached policies have expired."""
     domain = get_domain(db.session, name)
-    removal = remove_domain(db.session, domain, actor=_actor(), force=force)
+    removal = remove_domain(db.session, domain, actor=cli_actor(), force=force)
     if removal.state == "deleted":
         click.echo(f"deleted {to_unicode(domain.name)}; remove its _mta-sts and mta-sts DNS records")
     elif removal.state == "started":

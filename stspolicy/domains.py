@@ -24,7 +24,12 @@ from .snapshot import notify_policies_changed
 
 
 class DomainError(ValueError):
-    """A request about hosted domains that cannot be done; `field` names the input at fault."""
+    """A request about hosted domains that cannot be done; `field` names the input at fault.
+
+    `status` is the HTTP status that says it best, for the pages and the API.
+    """
+
+    status = 422
 
     def __init__(self, message: str, field: str = "domain"):
         super().__init__(message)
@@ -33,7 +38,11 @@ class DomainError(ValueError):
 
 
 class DomainNotFound(DomainError):
-    pass
+    status = 404
+
+
+class DomainExists(DomainError):
+    status = 409
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,24 @@ def current_version(session: Session, domain: Domain) -> PolicyVersion:
     ).one()
 
 
+def current_versions(session: Session, domains: list[Domain]) -> dict[int, PolicyVersion]:
+    """Each domain's current version in one query, keyed by domain id."""
+    ids = [domain.id for domain in domains]
+    latest = (
+        select(func.max(PolicyVersion.id)).where(PolicyVersion.domain_id.in_(ids)).group_by(PolicyVersion.domain_id)
+    )
+    return {version.domain_id: version for version in session.scalars(
+        select(PolicyVersion).where(PolicyVersion.id.in_(latest))
+    )}
+
+
+def recent_versions(session: Session, domain: Domain, limit: int) -> list[PolicyVersion]:
+    """The domain's newest `limit` versions, newest first."""
+    return list(session.scalars(
+        select(PolicyVersion).where(PolicyVersion.domain_id == domain.id).order_by(PolicyVersion.id.desc()).limit(limit)
+    ))
+
+
 def dns_records(domain: str, policy_id: str, sts_target: str = "") -> list[DnsRecord]:
     """The records `domain` must publish for `policy_id`, with this deployment's settings.
 
@@ -110,7 +137,7 @@ def add_domain(session: Session, name: str, policy: Policy, *, actor: str) -> Po
     """Host a new domain with its first policy version."""
     normal = domain_name(name)
     if session.scalar(select(Domain.id).where(Domain.name == normal)) is not None:
-        raise DomainError(f"domain {normal} is already hosted")
+        raise DomainExists(f"domain {normal} is already hosted")
     domain = Domain(name=normal)
     session.add(domain)
     version = _new_version(session, domain, policy, None, actor=actor)
