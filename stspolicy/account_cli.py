@@ -1,5 +1,7 @@
 """`flask user ...` and `flask token ...`: accounts, their domain access and API tokens."""
 
+import sys
+
 import click
 from flask import Flask
 
@@ -40,7 +42,7 @@ def user_cli():
 def create_command(email, role, password_stdin):
     """Create the account EMAIL; the password is prompted for unless --password-stdin."""
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     user = create_user(db.session, email, password, role, actor=cli_actor())

@@ -16,6 +16,7 @@ from .domains import (
     get_domain,
     list_domains,
     remove_domain,
+    rollback_to,
     update_policy,
 )
 from .extensions import db
@@ -132,6 +133,20 @@ def history_command(name):
             f"{version.policy_id}  {version.created_at:%Y-%m-%d %H:%M:%S}  {version.mode:<8} "
             f"max_age={version.max_age:<9} mx={mx}  by {version.created_by}"
         )
+
+
+@domain_cli.command("rollback")
+@click.argument("name")
+@click.argument("policy_id")
+def rollback_command(name, policy_id):
+    """Serve NAME's version POLICY_ID again, under a new policy id."""
+    domain = get_domain(db.session, name)
+    version = rollback_to(db.session, domain, policy_id, actor=cli_actor())
+    if version is None:
+        click.echo(f"{domain.name}: {policy_id} is the current policy already")
+        return
+    click.echo(f"rolled {domain.name} back to {policy_id}: new policy id {version.policy_id}; publish:")
+    _echo_records(domain.name, version.policy_id)
 
 
 @domain_cli.command("remove")

@@ -33,7 +33,7 @@ WRITE_ERRORS = READ_ERRORS | {
     "422": _error("a field is invalid; `field` names it"),
 }
 NAME = {"name": "name", "in": "path", "required": True, "description": "the domain, A-label or U-label",
-        "schema": {"type": "string", "maxLength": 253}}
+        "schema": {"type": "string", "maxLength": 253}, "example": "example.com"}
 
 
 def _body(properties: dict, required: list[str]) -> dict:

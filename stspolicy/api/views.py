@@ -82,9 +82,9 @@ def list_domains():
 
 @bp.post("/domains")
 def create_domain():
-    body = _json_body({"domain": str, "mode": str, "mx": list, "max_age": int}, required=("domain", "mx"))
     if not g.api_user.is_admin:
         return api_error(403, "only admins may add domains")
+    body = _json_body({"domain": str, "mode": str, "mx": list, "max_age": int}, required=("domain", "mx"))
     policy = make_policy(body.get("mode", "testing"), body["mx"], body.get("max_age", 604800))
     version = add_domain(db.session, body["domain"], policy, actor=_actor())
     response = jsonify(_summary(version.domain, version))
