@@ -107,6 +107,8 @@ def test_delete_starts_the_removal_then_force_deletes(client, bearer):
     ("patch", "/api/v1/domains/shared.example", [1, 2], "editor", 400, None),
     ("post", "/api/v1/domains/shared.example/rollback", {"policy_id": "1999"}, "editor", 404, "policy_id"),
     ("delete", "/api/v1/domains/shared.example?force=yes", None, "admin", 422, "force"),
+    ("delete", "/api/v1/domains/shared.example?forse=true", None, "admin", 422, "forse"),
+    ("get", "/api/v1/domains?page=2", None, "admin", 422, "page"),
 ])
 def test_errors_have_the_right_status_and_name_the_field(client, bearer, method, path, body, persona, status, field):
     response = getattr(client, method)(path, headers=bearer[persona], json=body)

@@ -51,6 +51,18 @@ def authenticate():
     return None
 
 
+QUERY_PARAMETERS = {"api.delete_domain": {"force"}}
+
+
+@bp.before_request
+def known_query_parameters_only():
+    """A misspelt option (`?forse=true`) is refused rather than silently ignored."""
+    for name in request.args:
+        if name not in QUERY_PARAMETERS.get(request.endpoint, ()):
+            return api_error(422, f"unknown query parameter {name[:64]!r}", name[:64])
+    return None
+
+
 @bp.after_request
 def no_caching(response):
     response.headers.setdefault("Cache-Control", "no-store")
