@@ -98,7 +98,8 @@ def test_an_edit_changes_the_policy_id_and_the_served_bytes_then_rollback(page, 
     page.wait_for_url(f"{server}/domains/customer.example")
     new_id = page.locator("#policy-id").inner_text()
     assert new_id > first_id
-    assert page.locator("#policy-text").inner_text().replace("\n", "\r\n").encode() == served(server, "customer.example")
+    shown = page.locator("#policy-text").inner_text()
+    assert shown.replace("\n", "\r\n").encode() == served(server, "customer.example")
     assert b"max_age: 86400\r\n" in served(server, "customer.example")
     assert page.locator("#history .diff .diff-add").first.inner_text() == "+ max_age: 86400"
 
