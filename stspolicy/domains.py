@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .audit import record_event
+from .dns_models import DnsSetting
+from .dnscheck import sts_target
 from .models import Domain, PolicyVersion, utcnow
 from .names import InvalidName, normalize_domain
 from .policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, render_policy
@@ -115,6 +117,12 @@ def dns_records(domain: str, policy_id: str, sts_target: str = "") -> list[DnsRe
         policy_host_addresses=config["POLICY_HOST_ADDRESSES"],
         sts_target=sts_target,
     )
+
+
+def published_records(session: Session, domain: Domain, policy_id: str) -> list[DnsRecord]:
+    """The records the domain's owner publishes, in the domain's publishing mode (delegated: a CNAME)."""
+    setting = session.get(DnsSetting, domain.id)
+    return dns_records(domain.name, policy_id, sts_target=sts_target(domain.name, setting))
 
 
 def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsRecord]) -> dict:

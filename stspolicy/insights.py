@@ -1,14 +1,17 @@
 """Figures from outside the policy service that pages show next to a domain.
 
-The seam where TLS-RPT reports and DNS checks plug in: each function answers for a
-list of domains and returns nothing for a domain it knows nothing about, and pages say
-"no data". Until the report and DNS tables exist, they know nothing.
+Each function answers for a list of domains and leaves out a domain it knows nothing
+about; pages then say so ("no reports", "not checked"). DNS checks come from
+`flask dns check`; TLS-RPT reports are the seam still to be wired to the report tables.
 """
 
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .dns_models import DnsObservation
+from .domains import current_versions
 from .models import Domain
 
 
@@ -33,5 +36,14 @@ def failure_figures(session: Session, domains: list[Domain], days: int) -> dict[
 
 
 def dns_in_sync(session: Session, domains: list[Domain]) -> dict[int, bool]:
-    """Whether DNS last showed the current `_mta-sts` id, keyed by domain id; no checks stored yet."""
-    return {}
+    """Whether the latest DNS check found no problem for the current policy id, keyed by domain id."""
+    latest = (
+        select(func.max(DnsObservation.id))
+        .where(DnsObservation.kind == "check", DnsObservation.domain_id.in_([domain.id for domain in domains]))
+        .group_by(DnsObservation.domain_id)
+    )
+    versions = current_versions(session, domains)
+    return {
+        check.domain_id: check.status == "ok" and check.policy_id == versions[check.domain_id].policy_id
+        for check in session.scalars(select(DnsObservation).where(DnsObservation.id.in_(latest)))
+    }

@@ -5,6 +5,7 @@ from bs4 import BeautifulSoup
 
 from stspolicy import create_app
 from stspolicy.audit import domain_events
+from stspolicy.dns_models import DnsObservation, DnsSetting
 from stspolicy.domains import current_version, get_domain
 from stspolicy.extensions import db
 from stspolicy.models import AuditEvent, Grant
@@ -112,6 +113,27 @@ def test_domain_list_shows_mode_policy_id_and_says_when_no_reports_exist(client,
     assert row.select_one(".badge").text == "testing"
     assert row.select_one("code").text == current_version(session, people.shared).policy_id
     assert "no reports" in row.text and "not checked" in row.text
+
+
+@pytest.mark.parametrize("status, checked_id, badge", [
+    ("ok", "current", "in sync"), ("ok", "1999", "out of sync"), ("problems", "current", "out of sync")])
+def test_domain_list_shows_the_latest_dns_check(client, session, people, status, checked_id, badge):
+    current = current_version(session, people.shared).policy_id
+    session.add(DnsObservation(domain_id=people.shared.id, kind="check", status=status, findings=[],
+                               policy_id=current if checked_id == "current" else checked_id))
+    session.commit()
+    sign_in(client, people.viewer)
+    assert page(client.get("/")).select_one("table.domains tbody tr .badge:not([class*=mode])").text == badge
+
+
+def test_delegated_domains_show_the_cname_to_publish(client, session, people, app, monkeypatch):
+    monkeypatch.setitem(app.config, "DELEGATION_ZONE", "sts-delegation.provider.example")
+    session.add(DnsSetting(domain_id=people.shared.id, publish_mode="delegated"))
+    session.commit()
+    sign_in(client, people.viewer)
+    first = page(client.get("/domains/shared.example")).select_one("#dns tbody tr")
+    assert [cell.text.strip() for cell in first.select("td")][:3] == [
+        "_mta-sts.shared.example.", "CNAME", "_mta-sts.shared.example.sts-delegation.provider.example."]
 
 
 # Adding a domain

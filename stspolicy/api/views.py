@@ -11,8 +11,8 @@ from ..domains import (
     add_domain,
     current_version,
     current_versions,
-    dns_records,
     domain_summary,
+    published_records,
     recent_versions,
     remove_domain,
     rollback_to,
@@ -166,7 +166,7 @@ def rollback(name):
 @bp.get("/domains/<name>/dns-records")
 def get_dns_records(name):
     domain = domain_for_user(db.session, g.api_user, name)
-    records = dns_records(domain.name, current_version(db.session, domain).policy_id)
+    records = published_records(db.session, domain, current_version(db.session, domain).policy_id)
     return jsonify(records=[{"name": r.name, "type": r.type, "value": r.value} for r in records])
 
 
@@ -179,7 +179,7 @@ def _update(domain, body: dict):
 
 
 def _summary(domain, version) -> dict:
-    return domain_summary(domain, version, dns_records(domain.name, version.policy_id))
+    return domain_summary(domain, version, published_records(db.session, domain, version.policy_id))
 
 
 def _actor() -> str:
