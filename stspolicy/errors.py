@@ -2,16 +2,18 @@
 
 from http import HTTPStatus
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .domains import DomainError
+from .publisher import PublishError
 
 API_PREFIX = "/api/"
 
 ERROR_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
+    502: "dns_update_failed",
 }
 
 
@@ -43,7 +45,17 @@ def handle_domain_error(error: DomainError):
     return error_response(error.status, error.message, field=error.field)
 
 
+def handle_publish_error(error: PublishError):
+    """The change is saved and served; only writing its id to DNS failed. Say so, never hide it."""
+    if request.path.startswith(API_PREFIX):
+        return api_error(502, str(error))
+    flash(str(error), "error")
+    name = (request.view_args or {}).get("name")
+    return redirect(url_for("admin.domain", name=name) if name else url_for("admin.index"))
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InternalServerError, handle_http_error)
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(PublishError, handle_publish_error)

@@ -204,6 +204,17 @@ def test_editor_edit_publishes_a_new_id_and_the_new_bytes(client, session, peopl
     assert "+ mx: mx9.shared.example" in diff.text and "- mx: *.mx.shared.example" in diff.text
 
 
+def test_a_failed_dns_update_is_shown_while_the_new_policy_is_served(client, session, people):
+    session.add(DnsSetting(domain_id=people.shared.id, publish_mode="rfc2136", update_server="127.0.0.1:9",
+                           update_zone="shared.example", tsig_key="missing-key"))
+    session.commit()
+    sign_in(client, people.editor)
+    response = post(client, "/domains/shared.example/policy", policy_form(max_age="86400"))
+    assert response.headers["Location"] == "/domains/shared.example"
+    assert "no TSIG key 'missing-key'" in page(client.get("/domains/shared.example")).select_one(".flash.error").text
+    assert b"max_age: 86400\r\n" in served(client)
+
+
 def test_an_edit_that_changes_nothing_keeps_the_id(client, session, people):
     sign_in(client, people.editor)
     current = current_version(session, people.shared)

@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 
 from stspolicy import create_app
 from stspolicy.accounts import create_user
+from stspolicy.dns_models import DnsSetting
 from stspolicy.domains import current_version
 from stspolicy.extensions import db
 from stspolicy.tokens import create_token
@@ -115,6 +116,16 @@ def test_errors_have_the_right_status_and_name_the_field(client, bearer, method,
     assert response.status_code == status
     assert error(response)["field"] == field
     assert error(response)["message"]
+
+
+def test_a_failed_dns_update_is_a_502_that_says_the_policy_is_served(client, session, people, bearer):
+    session.add(DnsSetting(domain_id=people.shared.id, publish_mode="rfc2136", update_server="127.0.0.1:9",
+                           update_zone="shared.example", tsig_key="missing-key"))
+    session.commit()
+    response = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"], json={"max_age": 86400})
+    assert response.status_code == 502
+    assert error(response)["code"] == "dns_update_failed" and "missing-key" in error(response)["message"]
+    assert current_version(session, people.shared).max_age == 86400
 
 
 def test_a_body_that_is_not_json_is_415_and_a_huge_one_413(client, bearer):

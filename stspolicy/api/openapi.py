@@ -31,6 +31,7 @@ WRITE_ERRORS = READ_ERRORS | {
     "403": _error("the account may see but not change this"),
     "415": _error("the body is not JSON"),
     "422": _error("a field is invalid; `field` names it"),
+    "502": _error("the change is saved and served, but writing its id to DNS failed"),
 }
 NAME = {"name": "name", "in": "path", "required": True, "description": "the domain, A-label or U-label",
         "schema": {"type": "string", "maxLength": 253}, "example": "example.com"}
