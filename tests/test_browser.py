@@ -144,3 +144,24 @@ def test_usable_on_a_phone(browser, server):
         assert page.get_by_role("button", name="Save and publish").is_visible()
     finally:
         context.close()
+
+
+def test_works_without_javascript(browser, server):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, server, "admin@provider.example")
+        page.goto(f"{server}/domains/new")
+        assert not page.get_by_role("button", name="Add an mx pattern").is_visible()
+        page.get_by_label("Domain").fill("nojs.example")
+        page.locator("input[name='mx-0']").fill("mx1.nojs.example")
+        page.locator("input[name='mx-1']").fill("mx2.nojs.example")
+        page.get_by_role("button", name="Host this domain").click()
+        page.wait_for_url(f"{server}/domains/nojs.example")
+        assert b"mx: mx2.nojs.example\r\n" in served(server, "nojs.example")
+        assert page.locator("input[name='mx-3']").count() == 1  # room for two more patterns
+        assert not page.locator("#dns").get_by_role("button", name="Copy").first.is_visible()
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url(f"{server}/login")
+    finally:
+        context.close()
