@@ -31,9 +31,9 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     snapshot.init_app(app)
+    security.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    security.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -10,10 +10,9 @@ from wtforms.validators import InputRequired, Length
 
 from .accounts import PASSWORD_MAX_LENGTH, authenticate
 from .extensions import db, limiter
-from .security import page_headers, require_admin_host
+from .security import page_headers
 
 bp = Blueprint("auth", __name__)
-bp.before_request(require_admin_host)
 bp.after_request(page_headers)
 
 

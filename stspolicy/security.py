@@ -15,19 +15,21 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+ADMIN_AREAS = ("admin", "auth", "api")
 MAX_BODY_BYTES = 64 * 1024  # far above any form or API call here; larger bodies get a 413
 
 
-def require_admin_host() -> None:
-    """The admin UI and API answer only on ADMIN_HOSTS: any other Host gets a 404, never a redirect."""
-    if host_without_port(request.host) not in current_app.config["ADMIN_HOSTS"]:
-        abort(404)
-    request.max_content_length = MAX_BODY_BYTES
+def guard_admin_areas() -> None:
+    """Before anything reads the request (the CSRF check reads forms): the admin UI and API answer
+    only on ADMIN_HOSTS, any other Host gets a 404 and never a redirect; bodies are small."""
+    if request.blueprint in ADMIN_AREAS:
+        if host_without_port(request.host) not in current_app.config["ADMIN_HOSTS"]:
+            abort(404)
+        request.max_content_length = MAX_BODY_BYTES
 
 
 def require_login():
-    """before_request of the page blueprints: the admin host, then a signed-in user (else to the sign-in page)."""
-    require_admin_host()
+    """before_request of the admin pages: a signed-in user, else to the sign-in page."""
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     return None
@@ -56,6 +58,8 @@ def _load_user(user_id: str) -> User | None:
 
 
 def init_app(app: Flask) -> None:
+    """Call before CSRFProtect and the limiter are bound, so that the guard runs first."""
+    app.before_request(guard_admin_areas)
     app.session_interface = SecureWhenHttps()
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -151,3 +151,18 @@ def test_domain_rollback_from_the_command_line(cli, session, people):
     assert current_version(session, people.shared).policy_text == first.policy_text
     assert cli("domain", "rollback", "shared.example", "1999").output == (
         "Error: domain shared.example has no policy version 1999\n")
+
+
+# Settings
+
+
+def test_admin_hosts_and_login_limit_settings(tmp_path):
+    from stspolicy.config import ConfigError, load_config
+
+    config = load_config({"SECRET_KEY": "x", "ADMIN_HOSTS": "Admin.Provider.example. localhost"}, tmp_path)
+    assert config["ADMIN_HOSTS"] == ["admin.provider.example", "localhost"]
+    assert load_config({"SECRET_KEY": "x"}, tmp_path)["LOGIN_RATE_LIMIT"] == "10 per minute"
+    with pytest.raises(ConfigError, match="ADMIN_HOSTS: 'mta-sts.example.com' is a policy host name"):
+        load_config({"SECRET_KEY": "x", "ADMIN_HOSTS": "mta-sts.example.com"}, tmp_path)
+    with pytest.raises(ConfigError, match="LOGIN_RATE_LIMIT: 'often' is not a rate limit"):
+        load_config({"SECRET_KEY": "x", "LOGIN_RATE_LIMIT": "often"}, tmp_path)

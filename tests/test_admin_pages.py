@@ -320,6 +320,14 @@ def test_token_is_shown_once_and_listed_without_its_secret(client, people):
     assert client.get("/api/v1/domains", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
 
 
+@pytest.mark.parametrize("name, message", [("", "This field is required."), ("x" * 101, "longer than 100 characters")])
+def test_a_token_needs_a_short_name(client, people, name, message):
+    sign_in(client, people.editor)
+    response = post(client, "/tokens", {"name": name})
+    assert response.status_code == 422
+    assert message in page(response).select_one("#name-error").text and not page(response).select("#token-secret")
+
+
 def test_revoked_token_stops_working(client, session, people):
     sign_in(client, people.editor)
     secret = page(post(client, "/tokens", {"name": "deploy"})).select_one("#token-secret").text
@@ -342,6 +350,13 @@ def test_text_from_users_is_escaped(client, session, people):
     post(client, "/tokens", {"name": "<script>alert(1)</script>"})
     html = client.get("/tokens").get_data(as_text=True)
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_an_oversized_form_is_refused_with_413(client, people):
+    sign_in(client, people.admin)
+    response = post(client, "/domains/new", {"name": "x" * 70000, **policy_form()})
+    assert response.status_code == 413
+    assert page(response).h1.text == "413 Request Entity Too Large"
 
 
 def test_pages_forbid_framing_and_inline_scripts(client, people):
