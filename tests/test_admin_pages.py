@@ -124,6 +124,7 @@ def test_domain_list_shows_the_latest_dns_check(client, session, people, status,
     session.commit()
     sign_in(client, people.viewer)
     assert page(client.get("/")).select_one("table.domains tbody tr .badge:not([class*=mode])").text == badge
+    assert page(client.get("/domains/shared.example")).select_one("#dns h2 .badge").text == badge
 
 
 def test_delegated_domains_show_the_cname_to_publish(client, session, people, app, monkeypatch):
