@@ -11,7 +11,9 @@ from .accounts import (
     get_user,
     list_users,
     remove_grant,
+    remove_user,
     set_grant,
+    set_password,
 )
 from .cli import DomainGroup, cli_actor
 from .domains import get_domain
@@ -35,18 +37,44 @@ def user_cli():
     """Accounts and their access to domains."""
 
 
+password_stdin_option = click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of standard input."
+)
+
+
 @user_cli.command("create")
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="admin: every domain; member: granted ones.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@password_stdin_option
 def create_command(email, role, password_stdin):
     """Create the account EMAIL; the password is prompted for unless --password-stdin."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = create_user(db.session, email, password, role, actor=cli_actor())
+    user = create_user(db.session, email, _read_password(password_stdin), role, actor=cli_actor())
     click.echo(f"created {user.role} {user.email}")
+
+
+@user_cli.command("set-password")
+@click.argument("email")
+@password_stdin_option
+def set_password_command(email, password_stdin):
+    """Give the account EMAIL a new password."""
+    user = get_user(db.session, email)
+    set_password(db.session, user, _read_password(password_stdin), actor=cli_actor())
+    click.echo(f"new password set for {user.email}")
+
+
+@user_cli.command("remove")
+@click.argument("email")
+def remove_command(email):
+    """Delete the account EMAIL with its domain access and API tokens."""
+    user = get_user(db.session, email)
+    remove_user(db.session, user, actor=cli_actor())
+    click.echo(f"removed {user.email}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
 @user_cli.command("list")

@@ -86,6 +86,19 @@ def create_user(session: Session, email: str, password: str, role: str, *, actor
     return user
 
 
+def set_password(session: Session, user: User, password: str, *, actor: str) -> None:
+    user.password_hash = hash_password(password)
+    record_event(session, actor, "user.password", email=user.email)
+    session.commit()
+
+
+def remove_user(session: Session, user: User, *, actor: str) -> None:
+    """Delete an account with its grants and tokens; its signed-in sessions end at their next request."""
+    record_event(session, actor, "user.remove", email=user.email)
+    session.delete(user)
+    session.commit()
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The user with this e-mail and password, or None; never says which of the two was wrong."""
     user = find_user(session, email) if len(password) <= PASSWORD_MAX_LENGTH else None

@@ -15,6 +15,8 @@ DESCRIPTIONS = {
     "grant.set": "gave {email} {role} access",
     "grant.remove": "removed the access of {email}",
     "user.create": "created the {role} account {email}",
+    "user.password": "set a new password for {email}",
+    "user.remove": "removed the account {email}",
     "token.create": "created API token #{token_id} '{name}' for {email}",
     "token.revoke": "revoked API token #{token_id} '{name}' of {email}",
 }

@@ -113,6 +113,23 @@ def test_user_create_refuses_a_short_password_in_one_line(cli):
     assert result.output == "Error: the password needs at least 10 characters\n"
 
 
+def test_set_password_and_remove_from_the_command_line(cli, client, session, people):
+    from .factories import sign_in
+
+    result = cli("user", "set-password", "viewer@customer.example", "--password-stdin", input="another good one\n")
+    assert result.output == "new password set for viewer@customer.example\n"
+    assert authenticate(session, "viewer@customer.example", "another good one") == people.viewer
+    assert authenticate(session, "viewer@customer.example", PASSWORD) is None
+    sign_in(client, people.viewer)
+    assert client.get("/").status_code == 200
+    secret = create_token(session, people.viewer, "ci", actor="test")[1]
+    assert cli("user", "remove", "viewer@customer.example").output == "removed viewer@customer.example\n"
+    assert client.get("/").status_code == 302  # the signed-in session ends with the account
+    assert user_for_token(session, secret) is None and session.scalar(select(ApiToken.id)) is None
+    assert session.scalar(select(User).where(User.email == "viewer@customer.example")) is None
+    assert cli("user", "remove", "nobody@example.com").output == "Error: no account 'nobody@example.com'\n"
+
+
 def test_grant_and_revoke_from_the_command_line(cli, session, people):
     assert cli("user", "grant", "viewer@customer.example", "foreign.example", "--role", "editor").exit_code == 0
     assert domain_for_user(session, people.viewer, "foreign.example", need="edit")
