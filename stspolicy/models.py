@@ -1,5 +1,6 @@
 """Hosted domains and their immutable policy versions; accounts, their grants and tokens; the audit log."""
 
+import hashlib
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
@@ -79,6 +80,11 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    def get_id(self) -> str:
+        """What the session remembers: the id and a digest of the password hash, so that a new
+        password ends every session signed in with the old one."""
+        return f"{self.id}:{hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]}"
 
 
 class Grant(db.Model):

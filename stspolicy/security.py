@@ -1,5 +1,7 @@
 """What every admin, sign-in and API request goes through: the admin host, the user, response headers."""
 
+import hmac
+
 from flask import Flask, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
@@ -53,8 +55,10 @@ class SecureWhenHttps(SecureCookieSessionInterface):
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def _load_user(session_id: str) -> User | None:
+    user_id = session_id.partition(":")[0]
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and hmac.compare_digest(user.get_id(), session_id) else None
 
 
 def init_app(app: Flask) -> None:

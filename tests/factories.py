@@ -57,7 +57,7 @@ def make_people(session) -> People:
 def sign_in(client, user: User) -> None:
     """Be `user` in this test client without paying for a password check (tests of login do it for real)."""
     with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user.get_id()
         session["_fresh"] = True
 
 

@@ -116,10 +116,13 @@ def test_user_create_refuses_a_short_password_in_one_line(cli):
 def test_set_password_and_remove_from_the_command_line(cli, client, session, people):
     from .factories import sign_in
 
+    sign_in(client, people.viewer)
+    assert client.get("/").status_code == 200
     result = cli("user", "set-password", "viewer@customer.example", "--password-stdin", input="another good one\n")
     assert result.output == "new password set for viewer@customer.example\n"
     assert authenticate(session, "viewer@customer.example", "another good one") == people.viewer
     assert authenticate(session, "viewer@customer.example", PASSWORD) is None
+    assert client.get("/").status_code == 302  # sessions signed in with the old password end
     sign_in(client, people.viewer)
     assert client.get("/").status_code == 200
     secret = create_token(session, people.viewer, "ci", actor="test")[1]
