@@ -2,13 +2,16 @@
 
 Each function answers for a list of domains and leaves out a domain it knows nothing
 about; pages then say so ("no reports", "not checked"). DNS checks come from
-`flask dns check`; TLS-RPT reports are the seam still to be wired to the report tables.
+`flask dns check`, report figures from the daily rollups of stored TLS-RPT reports.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+
+from reports.models import DailyRollup
 
 from .dns_models import DnsObservation
 from .domains import current_versions
@@ -31,8 +34,30 @@ class FailureFigures:
 
 
 def failure_figures(session: Session, domains: list[Domain], days: int) -> dict[int, FailureFigures]:
-    """Reported TLS failures of the last `days` days, keyed by domain id; no reports yet, so none."""
-    return {}
+    """Sessions that reports of the last `days` UTC days (today included) counted, keyed by domain id.
+
+    From the reports' summary totals: blocks whose policy domain is the domain (DANE blocks
+    that name an MX host as policy domain are not counted here).
+    """
+    since = datetime.now(UTC).date() - timedelta(days=days - 1)
+    ids = {domain.name: domain.id for domain in domains}
+    rows = session.execute(
+        select(DailyRollup.policy_domain, DailyRollup.policy_type, DailyRollup.result_type,
+               func.sum(DailyRollup.session_count))
+        .where(DailyRollup.policy_domain.in_(ids), DailyRollup.day >= since,
+               DailyRollup.result_type.in_(("success", "failure")))
+        .group_by(DailyRollup.policy_domain, DailyRollup.policy_type, DailyRollup.result_type)
+    )
+    totals: dict[str, dict[str, int]] = {}
+    for name, policy_type, result_type, count in rows:
+        figures = totals.setdefault(name, {"success": 0, "failure": 0, "sts": 0})
+        figures[result_type] += int(count)
+        if result_type == "failure" and policy_type == "sts":
+            figures["sts"] += int(count)
+    return {
+        ids[name]: FailureFigures(days, figures["success"], figures["failure"], figures["sts"])
+        for name, figures in totals.items()
+    }
 
 
 def dns_in_sync(session: Session, domains: list[Domain]) -> dict[int, bool]:

@@ -1,5 +1,7 @@
 """Admin pages through the test client: what each persona sees and may change, read from the HTML."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from bs4 import BeautifulSoup
 
@@ -10,6 +12,7 @@ from stspolicy.domains import current_version, get_domain
 from stspolicy.extensions import db
 from stspolicy.models import AuditEvent, Grant
 
+from . import reportdata
 from .conftest import app_settings
 from .factories import PASSWORD, csrf_token, sign_in
 
@@ -135,6 +138,37 @@ def test_delegated_domains_show_the_cname_to_publish(client, session, people, ap
     first = page(client.get("/domains/shared.example")).select_one("#dns tbody tr")
     assert [cell.text.strip() for cell in first.select("td")][:3] == [
         "_mta-sts.shared.example.", "CNAME", "_mta-sts.shared.example.sts-delegation.provider.example."]
+
+
+def send_report(client, domain: str, days_ago: int, successful: int, failed: int) -> None:
+    """A TLS-RPT report about `domain`, through the real intake."""
+    day = (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y-%m-%d")
+    document = reportdata.report(
+        report_id=f"{domain}-{days_ago}",
+        date_range={"start-datetime": f"{day}T00:00:00Z", "end-datetime": f"{day}T23:59:59Z"})
+    block = document["policies"][0]
+    policy_string = ["version: STSv1", "mode: testing", f"mx: mx1.{domain}", "max_age: 604800"]
+    block["policy"].update({"policy-domain": domain, "mx-host": [f"mx1.{domain}"], "policy-string": policy_string})
+    block["summary"] = {"total-successful-session-count": successful, "total-failure-session-count": failed}
+    block["failure-details"][0].update({"failed-session-count": failed, "receiving-mx-hostname": f"mx1.{domain}"})
+    response = client.post("/tlsrpt", data=reportdata.encode(document), content_type="application/tlsrpt+json")
+    assert response.status_code == 201, response.get_data(as_text=True)
+
+
+def test_domain_list_shows_the_reported_failure_rate_of_the_last_7_days(client, people):
+    send_report(client, "shared.example", days_ago=1, successful=10, failed=2)
+    send_report(client, "shared.example", days_ago=3, successful=8, failed=0)
+    send_report(client, "shared.example", days_ago=9, successful=0, failed=50)  # older: not counted
+    sign_in(client, people.viewer)
+    row = page(client.get("/")).select_one("table.domains tbody tr")
+    assert row.select_one("td[data-label='Failures (7 days)']").text.strip() == "10.0 %"
+
+
+def test_the_enforce_confirmation_counts_reported_sts_failures(client, people):
+    send_report(client, "shared.example", days_ago=20, successful=10, failed=7)
+    sign_in(client, people.editor)
+    confirm = page(post(client, "/domains/shared.example/policy", policy_form(mode="enforce")))
+    assert "show 7 failed MTA-STS sessions" in " ".join(confirm.select_one("main").text.split())
 
 
 # Adding a domain
