@@ -161,7 +161,6 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
         **report_settings(env),
         "ADMIN_HOSTS": admin_hosts(env),
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "RATELIMIT_HEADERS_ENABLED": True,  # a refused sign-in says when to retry
         "LOGIN_RATE_LIMIT": _rate_limit(env, "LOGIN_RATE_LIMIT", "10 per minute"),
     }
 

@@ -3,6 +3,7 @@
 from http import HTTPStatus
 
 from flask import Flask, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .domains import DomainError
@@ -37,6 +38,8 @@ def handle_http_error(error: HTTPException):
     message = error.description if status < 500 else "Something went wrong on our side; it has been logged."
     # Keep what the error says in headers (Allow, Retry-After, WWW-Authenticate), not its body type.
     headers = {name: value for name, value in error.get_headers() if name != "Content-Type"}
+    if isinstance(error, RateLimitExceeded):
+        headers["Retry-After"] = str(error.limit.limit.get_expiry())  # at most one window away
     return error_response(status, message, headers)
 
 
