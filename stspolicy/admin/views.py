@@ -88,9 +88,7 @@ def add():
 @bp.get("/domains/<name>")
 def domain(name):
     domain = domain_for_user(db.session, current_user, name)
-    version = current_version(db.session, domain)
-    form = PolicyForm(data={"mode": version.mode, "mx": list(version.mx_patterns), "max_age": str(version.max_age)})
-    return _domain_page(domain, form)
+    return _domain_page(domain, _current_policy_form(domain))
 
 
 @bp.post("/domains/<name>/policy")
@@ -155,10 +153,7 @@ def add_grant(name):
         else:
             flash(f"{grant.user.email} is now {grant.role} of {domain.name}.")
             return redirect(url_for(".domain", name=domain.name) + "#access")
-    version = current_version(db.session, domain)
-    policy_form = PolicyForm(data={"mode": version.mode, "mx": list(version.mx_patterns),
-                                   "max_age": str(version.max_age)})
-    return _domain_page(domain, policy_form, grant_form=form, status=422)
+    return _domain_page(domain, _current_policy_form(domain), grant_form=form, status=422)
 
 
 @bp.post("/domains/<name>/grants/<int:user_id>/remove")
@@ -225,6 +220,11 @@ def _flash_published(version, previous_id: str) -> None:
         flash(f"Nothing changed: the policy id stays {previous_id}.")
     else:
         flash(f"Published policy id {version.policy_id}: update the _mta-sts TXT record below.")
+
+
+def _current_policy_form(domain) -> PolicyForm:
+    version = current_version(db.session, domain)
+    return PolicyForm(data={"mode": version.mode, "mx": list(version.mx_patterns), "max_age": str(version.max_age)})
 
 
 def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, status: int = 200):
