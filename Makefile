@@ -27,6 +27,7 @@ $(INTEROP)/.installed: requirements-interop.txt
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi user check-admin
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 lint: $(VENV)/.dev-installed

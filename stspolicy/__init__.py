@@ -9,9 +9,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import reports
 
-from . import cli, dns_cli, metrics, snapshot, wellknown
+from . import account_cli, admin, api, auth, cli, dns_cli, errors, metrics, security, snapshot, wellknown
 from .config import load_config
-from .extensions import db, limiter, migrate
+from .extensions import csrf, db, limiter, migrate
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -22,8 +22,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     _trust_proxies(app)
     _init_extensions(app)
     _register_blueprints(app)
+    errors.init_app(app)
     cli.init_app(app)
     dns_cli.init_app(app)
+    account_cli.init_app(app)
     return app
 
 
@@ -38,6 +40,8 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     snapshot.init_app(app)
+    security.init_app(app)
+    csrf.init_app(app)
     limiter.init_app(app)
 
 
@@ -45,3 +49,6 @@ def _register_blueprints(app: Flask) -> None:
     wellknown.init_app(app)
     reports.init_app(app)
     metrics.init_app(app)
+    auth.init_app(app)
+    admin.init_app(app)
+    api.init_app(app)

@@ -24,6 +24,7 @@ from .domains import (
     get_domain,
     list_domains,
     remove_domain,
+    rollback_to,
     update_policy,
 )
 from .extensions import db
@@ -34,7 +35,7 @@ from .policyfiles import PolicyFileError, sync_policy_files
 from .publisher import PublishError
 
 
-def _actor() -> str:
+def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
@@ -69,7 +70,7 @@ max_age_option = click.option("--max-age", help="Seconds senders may cache the p
 @click.option("--max-age", default="604800", show_default=True, help="Seconds senders may cache the policy.")
 def add_command(name, mode, mx_patterns, max_age):
     """Host NAME with its first policy."""
-    version = add_domain(db.session, name, make_policy(mode, mx_patterns, max_age), actor=_actor())
+    version = add_domain(db.session, name, make_policy(mode, mx_patterns, max_age), actor=cli_actor())
     click.echo(f"added {version.domain.name} with policy id {version.policy_id}; publish:")
     _echo_records(version.domain.name, version.policy_id)
 
@@ -83,7 +84,7 @@ def update_command(name, mode, mx_patterns, max_age):
     """Change NAME's policy; --mx replaces the whole mx list."""
     domain = get_domain(db.session, name)
     version = update_policy(
-        db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=_actor()
+        db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor()
     )
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {current_version(db.session, domain).policy_id}")
@@ -144,13 +145,27 @@ def history_command(name):
         )
 
 
+@domain_cli.command("rollback")
+@click.argument("name")
+@click.argument("policy_id")
+def rollback_command(name, policy_id):
+    """Serve NAME's version POLICY_ID again, under a new policy id."""
+    domain = get_domain(db.session, name)
+    version = rollback_to(db.session, domain, policy_id, actor=cli_actor())
+    if version is None:
+        click.echo(f"{domain.name}: {policy_id} is the current policy already")
+        return
+    click.echo(f"rolled {domain.name} back to {policy_id}: new policy id {version.policy_id}; publish:")
+    _echo_records(domain.name, version.policy_id)
+
+
 @domain_cli.command("remove")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Delete now, without waiting for cached policies to expire.")
 def remove_command(name, force):
     """Remove NAME: first serve `mode: none`, delete once cached policies have expired."""
     domain = get_domain(db.session, name)
-    removal = remove_domain(db.session, domain, actor=_actor(), force=force)
+    removal = remove_domain(db.session, domain, actor=cli_actor(), force=force)
     if removal.state == "deleted":
         click.echo(f"deleted {to_unicode(domain.name)}; remove its _mta-sts and mta-sts DNS records")
     elif removal.state == "started":

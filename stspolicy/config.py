@@ -168,6 +168,15 @@ def dns_config(env: Mapping[str, str]) -> dict:
     }
 
 
+def admin_hosts(env: Mapping[str, str]) -> list[str]:
+    """ADMIN_HOSTS: the host names (no port) the admin UI and API answer on."""
+    hosts = [host.lower().rstrip(".") for host in _words(env, "ADMIN_HOSTS")] or ["localhost", "127.0.0.1", "::1"]
+    for host in hosts:
+        if host.startswith("mta-sts."):
+            raise ConfigError(f"ADMIN_HOSTS: {host!r} is a policy host name; choose another name")
+    return hosts
+
+
 def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
     """Flask config from environment-style settings (os.environ, or a mapping in tests)."""
     rua = _words(env, "TLSRPT_RUA")
@@ -192,6 +201,9 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
         **production_config(env, instance_path),
         **dns_config(env),
         **report_settings(env),
+        "ADMIN_HOSTS": admin_hosts(env),
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "LOGIN_RATE_LIMIT": _rate_limit(env, "LOGIN_RATE_LIMIT", "10 per minute"),
     }
 
 

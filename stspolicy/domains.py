@@ -1,20 +1,23 @@
 """Hosting domains: add, change and remove policies as new immutable versions.
 
-Every function takes the session and owns the commit. After each commit the policy
-snapshot that the well-known endpoint serves is told, and the domain's policy file that
-nginx serves is rewritten; then a domain whose `_mta-sts` record we publish
-(publishing.py) gets the new id written to DNS, so the id never names a policy that is
-not served yet (RFC 8461 section 8.1). If the DNS write fails, PublishError says so while
-the new policy stays served.
+Every function takes the session and owns the commit; the audit event goes into the
+same transaction. After each commit the policy snapshot that the well-known endpoint
+serves is told, and the domain's policy file that nginx serves is rewritten; then a
+domain whose `_mta-sts` record we publish (publishing.py) gets the new id written to
+DNS, so the id never names a policy that is not served yet (RFC 8461 section 8.1). If
+the DNS write fails, PublishError says so while the new policy stays served.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .audit import record_event
+from .dns_models import DnsSetting
+from .dnscheck import sts_target
 from .models import Domain, PolicyVersion, utcnow
 from .names import InvalidName, normalize_domain
 from .policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, render_policy
@@ -25,7 +28,12 @@ from .snapshot import notify_policies_changed
 
 
 class DomainError(ValueError):
-    """A request about hosted domains that cannot be done; `field` names the input at fault."""
+    """A request about hosted domains that cannot be done; `field` names the input at fault.
+
+    `status` is the HTTP status that says it best, for the pages and the API.
+    """
+
+    status = 422
 
     def __init__(self, message: str, field: str = "domain"):
         super().__init__(message)
@@ -34,7 +42,11 @@ class DomainError(ValueError):
 
 
 class DomainNotFound(DomainError):
-    pass
+    status = 404
+
+
+class DomainExists(DomainError):
+    status = 409
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,24 @@ def current_version(session: Session, domain: Domain) -> PolicyVersion:
     ).one()
 
 
+def current_versions(session: Session, domains: list[Domain]) -> dict[int, PolicyVersion]:
+    """Each domain's current version in one query, keyed by domain id."""
+    ids = [domain.id for domain in domains]
+    latest = (
+        select(func.max(PolicyVersion.id)).where(PolicyVersion.domain_id.in_(ids)).group_by(PolicyVersion.domain_id)
+    )
+    return {version.domain_id: version for version in session.scalars(
+        select(PolicyVersion).where(PolicyVersion.id.in_(latest))
+    )}
+
+
+def recent_versions(session: Session, domain: Domain, limit: int) -> list[PolicyVersion]:
+    """The domain's newest `limit` versions, newest first."""
+    return list(session.scalars(
+        select(PolicyVersion).where(PolicyVersion.domain_id == domain.id).order_by(PolicyVersion.id.desc()).limit(limit)
+    ))
+
+
 def dns_records(domain: str, policy_id: str, sts_target: str = "") -> list[DnsRecord]:
     """The records `domain` must publish for `policy_id`, with this deployment's settings.
 
@@ -89,6 +119,12 @@ def dns_records(domain: str, policy_id: str, sts_target: str = "") -> list[DnsRe
         policy_host_addresses=config["POLICY_HOST_ADDRESSES"],
         sts_target=sts_target,
     )
+
+
+def published_records(session: Session, domain: Domain, policy_id: str) -> list[DnsRecord]:
+    """The records the domain's owner publishes, in the domain's publishing mode (delegated: a CNAME)."""
+    setting = session.get(DnsSetting, domain.id)
+    return dns_records(domain.name, policy_id, sts_target=sts_target(domain.name, setting))
 
 
 def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsRecord]) -> dict:
@@ -111,10 +147,14 @@ def add_domain(session: Session, name: str, policy: Policy, *, actor: str) -> Po
     """Host a new domain with its first policy version."""
     normal = domain_name(name)
     if session.scalar(select(Domain.id).where(Domain.name == normal)) is not None:
-        raise DomainError(f"domain {normal} is already hosted")
+        raise DomainExists(f"domain {normal} is already hosted")
     domain = Domain(name=normal)
     session.add(domain)
     version = _new_version(session, domain, policy, None, actor=actor)
+    record_event(
+        session, actor, "domain.add", domain, policy_id=version.policy_id,
+        mode=policy.mode, mx=list(policy.mx_patterns), max_age=policy.max_age,
+    )
     _commit(session, normal)
     return version
 
@@ -141,8 +181,43 @@ def update_policy(
     )
     if policy == current.policy:
         return None
+    return _publish(session, domain, policy, current, actor=actor, action="policy.update")
+
+
+def find_version(session: Session, domain: Domain, policy_id: str) -> PolicyVersion:
+    version = session.scalar(
+        select(PolicyVersion).where(PolicyVersion.domain_id == domain.id, PolicyVersion.policy_id == policy_id)
+    )
+    if version is None:
+        raise DomainNotFound(f"domain {domain.name} has no policy version {policy_id}", field="policy_id")
+    return version
+
+
+def rollback_to(session: Session, domain: Domain, policy_id: str, *, actor: str) -> PolicyVersion | None:
+    """Serve an earlier version's policy again, as a new version with a new id; None if it is current.
+
+    A new id, not the old one: senders that cached a later policy must see a change (RFC 8461 section 3.1).
+    """
+    _lock(session, domain)
+    target = find_version(session, domain, policy_id)
+    current = current_version(session, domain)
+    if target.policy == current.policy:
+        return None
+    return _publish(
+        session, domain, target.policy, current, actor=actor, action="policy.rollback", rolled_back_to=policy_id
+    )
+
+
+def _publish(
+    session: Session, domain: Domain, policy: Policy, current: PolicyVersion, *, actor: str, action: str, **detail
+) -> PolicyVersion:
+    """A new current version, audited; it also cancels a removal in progress."""
     version = _new_version(session, domain, policy, current, actor=actor)
     domain.removal_requested_at = None
+    record_event(
+        session, actor, action, domain, policy_id=version.policy_id, previous_policy_id=current.policy_id,
+        changes=_changes(current.policy, policy), **detail,
+    )
     _commit(session, domain.name)
     publish_policy_id(session, domain, version)
     return version
@@ -157,7 +232,7 @@ def remove_domain(session: Session, domain: Domain, *, actor: str, force: bool =
     """
     now = utcnow()
     if force:
-        return _delete(session, domain)
+        return _delete(session, domain, actor)
     _lock(session, domain)
     if domain.removal_requested_at is None:
         current = current_version(session, domain)
@@ -166,14 +241,28 @@ def remove_domain(session: Session, domain: Domain, *, actor: str, force: bool =
         if none_policy != current.policy:
             version = _new_version(session, domain, none_policy, current, actor=actor)
         domain.removal_requested_at = now
+        record_event(
+            session, actor, "domain.removal_started", domain,
+            policy_id=version.policy_id if version else current.policy_id,
+        )
         _commit(session, domain.name)
         if version is not None:
             publish_policy_id(session, domain, version)
         return Removal("started", _deletable_at(session, domain), version)
     deletable_at = _deletable_at(session, domain)
     if now >= deletable_at:
-        return _delete(session, domain)
+        return _delete(session, domain, actor)
     return Removal("pending", deletable_at)
+
+
+def _changes(old: Policy, new: Policy) -> dict[str, list]:
+    """The fields that differ, as {field: [old, new]} in JSON-ready values."""
+    before, after = asdict(old), asdict(new)
+    return {
+        field: [list(value), list(after[field])] if isinstance(value, tuple) else [value, after[field]]
+        for field, value in before.items()
+        if value != after[field]
+    }
 
 
 def _deletable_at(session: Session, domain: Domain) -> datetime:
@@ -181,8 +270,9 @@ def _deletable_at(session: Session, domain: Domain) -> datetime:
     return domain.removal_requested_at + timedelta(seconds=longest or 0)
 
 
-def _delete(session: Session, domain: Domain) -> Removal:
+def _delete(session: Session, domain: Domain, actor: str) -> Removal:
     name = domain.name
+    record_event(session, actor, "domain.delete", domain_name=name)
     session.delete(domain)
     _commit(session, name)
     return Removal("deleted", None)

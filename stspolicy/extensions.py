@@ -5,8 +5,10 @@ from datetime import UTC, datetime
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -71,5 +73,7 @@ def _sqlite_begin(connection):
 
 db = SQLAlchemy(model_class=Base, engine_options={"pool_pre_ping": True})
 migrate = Migrate()
-# No default limits: each area sets its own; storage from RATELIMIT_STORAGE_URI (memory:// by default).
+csrf = CSRFProtect()
+login_manager = LoginManager()
+# Storage from RATELIMIT_STORAGE_URI (memory:// by default: one count per worker process).
 limiter = Limiter(key_func=get_remote_address)

@@ -75,3 +75,14 @@ def policy_domain_from_host(host: str | None) -> str | None:
     if not host.startswith(POLICY_HOST_PREFIX):
         return None
     return host[len(POLICY_HOST_PREFIX):] or None
+
+
+def host_without_port(host: str) -> str:
+    """The lower-case host name of an HTTP Host header, without port or trailing dot (`[::1]:80` gives `::1`)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    name, colon, port = host.rpartition(":")
+    if colon and port.isdigit() and ":" not in name:
+        host = name
+    return host[:-1] if host.endswith(".") else host

@@ -3,6 +3,7 @@
 Pure functions over plain values; no I/O.
 """
 
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ MODES = ("enforce", "testing", "none")
 MAX_AGE_LIMIT = 31557600  # RFC 8461 section 3.2: "maximum value of 31557600"
 POLICY_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 NONE_MODE_MAX_AGE = 86400  # RFC 8461 section 8.3 suggests "a small max_age (e.g., one day)"
+MAX_MX_PATTERNS = 100  # our limit, far above any real MX set; keeps a policy file small
 
 # sts-policy-field: name ":" *WSP value, then optional trailing WSP (section 3.2 ABNF).
 _FIELD_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,31}):[ \t]*(.*?)[ \t]*$")
@@ -80,6 +82,8 @@ def make_policy(mode: str, mx_patterns: list[str] | tuple[str, ...], max_age: in
             patterns.append(normal)
     if not patterns and mode != "none":
         raise PolicyError("mx", f"mode {mode} needs at least one mx pattern")
+    if len(patterns) > MAX_MX_PATTERNS:
+        raise PolicyError("mx", f"{len(patterns)} mx patterns: at most {MAX_MX_PATTERNS} are allowed")
     return Policy(mode=mode, mx_patterns=tuple(patterns), max_age=max_age)
 
 
@@ -140,6 +144,12 @@ def parse_policy(text: str) -> Policy:
     if not mx_patterns and fields["mode"] != "none":
         raise PolicyError("mx", f"mode {fields['mode']} needs at least one mx pattern")
     return Policy(mode=fields["mode"], mx_patterns=tuple(mx_patterns), max_age=max_age)
+
+
+def diff_policies(old_text: str, new_text: str) -> list[tuple[str, str]]:
+    """Line diff of two policy files as (mark, line): "-" removed, "+" added, " " kept."""
+    lines = difflib.ndiff(old_text.splitlines(), new_text.splitlines())
+    return [(line[0], line[2:]) for line in lines if line[0] != "?"]
 
 
 def mx_pattern_matches(pattern: str, mx_host: str) -> bool:

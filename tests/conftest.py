@@ -10,12 +10,14 @@ import os
 import uuid
 
 import pytest
+from flask.globals import app_ctx
+from flask.testing import FlaskClient
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from stspolicy import create_app
 from stspolicy.extensions import db
 
-from . import databases
+from . import databases, factories
 from .dns_support import in_lab, lab_app  # noqa: F401  (DNS end-to-end fixtures)
 from .lab.fixtures import dns_lab, lab_netns, mail_servers, test_ca  # noqa: F401  (the lab's session fixtures)
 
@@ -72,6 +74,7 @@ def app_settings(database_url: str, **overrides: str) -> dict[str, str]:
         "POLICY_HOST_CNAME": "sts.provider.example",
         "TLSRPT_DKIM": "off",  # tests of DKIM turn it on with their own DNS
         "TLSRPT_RATE_LIMIT": "100000 per minute",
+        "LOGIN_RATE_LIMIT": "1000 per minute",  # tests of the limit set their own
     }
     settings.update(overrides)
     return settings
@@ -115,9 +118,33 @@ def session(app):
             app.extensions["policy_snapshot"].mark_stale()
 
 
+class FreshGlobalsClient(FlaskClient):
+    """A test client whose every request gets its own `flask.g`, as it does in production.
+
+    The `session` fixture holds one app context for the whole test, and requests reuse
+    it; without this, what an extension caches in `g` (the signed-in user, the CSRF
+    token) would leak from one request into the next.
+    """
+
+    def open(self, *args, **kwargs):
+        context = app_ctx._get_current_object()
+        saved, context.g = context.g, self.application.app_ctx_globals_class()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            context.g = saved
+
+
 @pytest.fixture
 def client(app, session):
+    app.test_client_class = FreshGlobalsClient
     return app.test_client()
+
+
+@pytest.fixture
+def people(session):
+    """The personas of view tests: see tests/factories.People."""
+    return factories.make_people(session)
 
 
 @pytest.fixture

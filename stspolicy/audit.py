@@ -1,0 +1,65 @@
+"""The audit log: services record who changed what in the same transaction as the change."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import AuditEvent, Domain, utcnow
+
+# What each action means, for people reading the log; `detail` fills the blanks.
+DESCRIPTIONS = {
+    "domain.add": "hosted the domain with policy id {policy_id}",
+    "policy.update": "changed {changes} (policy id {previous_policy_id} to {policy_id})",
+    "policy.rollback": "rolled back to {rolled_back_to} (new policy id {policy_id})",
+    "domain.removal_started": "started removal: serving mode none",
+    "domain.delete": "deleted the domain",
+    "grant.set": "gave {email} {role} access",
+    "grant.remove": "removed the access of {email}",
+    "user.create": "created the {role} account {email}",
+    "user.password": "set a new password for {email}",
+    "user.remove": "removed the account {email}",
+    "token.create": "created API token #{token_id} '{name}' for {email}",
+    "token.revoke": "revoked API token #{token_id} '{name}' of {email}",
+}
+
+
+def record_event(
+    session: Session, actor: str, action: str, domain: Domain | None = None, *, domain_name: str | None = None, **detail
+) -> AuditEvent:
+    """Add an event to the session; the calling service commits it with its change.
+
+    An event about a domain being deleted names it by `domain_name` only: the row goes.
+    """
+    event = AuditEvent(
+        created_at=utcnow(), actor=actor, action=action, domain=domain,
+        domain_name=domain.name if domain else domain_name, detail=detail,
+    )
+    session.add(event)
+    return event
+
+
+def domain_events(session: Session, domain: Domain, limit: int = 200) -> list[AuditEvent]:
+    """The newest events about `domain`, newest first."""
+    return list(session.scalars(
+        select(AuditEvent).where(AuditEvent.domain_id == domain.id).order_by(AuditEvent.id.desc()).limit(limit)
+    ))
+
+
+def recent_events(session: Session, limit: int = 200) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def describe(action: str, detail: dict) -> str:
+    """One line of plain text for an event (escaped by the template like any other text)."""
+    values = dict(detail)
+    if isinstance(values.get("changes"), dict):
+        values["changes"] = ", ".join(
+            f"{field} from {_show(old)} to {_show(new)}" for field, (old, new) in values["changes"].items()
+        )
+    try:
+        return DESCRIPTIONS[action].format(**values)
+    except (KeyError, IndexError, ValueError):
+        return action
+
+
+def _show(value) -> str:
+    return ", ".join(value) if isinstance(value, list) else str(value)

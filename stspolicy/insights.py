@@ -1,0 +1,74 @@
+"""Figures from outside the policy service that pages show next to a domain.
+
+Each function answers for a list of domains and leaves out a domain it knows nothing
+about; pages then say so ("no reports", "not checked"). DNS checks come from
+`flask dns check`, report figures from the daily rollups of stored TLS-RPT reports.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from reports.models import DailyRollup
+
+from .dns_models import DnsObservation
+from .domains import current_versions
+from .models import Domain
+
+
+@dataclass(frozen=True)
+class FailureFigures:
+    """TLS sessions that senders reported for a domain over some days, by policy type."""
+
+    days: int
+    successful_sessions: int
+    failed_sessions: int
+    sts_failed_sessions: int
+
+    @property
+    def failure_rate(self) -> float | None:
+        total = self.successful_sessions + self.failed_sessions
+        return self.failed_sessions / total if total else None
+
+
+def failure_figures(session: Session, domains: list[Domain], days: int) -> dict[int, FailureFigures]:
+    """Sessions that reports of the last `days` UTC days (today included) counted, keyed by domain id.
+
+    From the reports' summary totals: blocks whose policy domain is the domain (DANE blocks
+    that name an MX host as policy domain are not counted here).
+    """
+    since = datetime.now(UTC).date() - timedelta(days=days - 1)
+    ids = {domain.name: domain.id for domain in domains}
+    rows = session.execute(
+        select(DailyRollup.policy_domain, DailyRollup.policy_type, DailyRollup.result_type,
+               func.sum(DailyRollup.session_count))
+        .where(DailyRollup.policy_domain.in_(ids), DailyRollup.day >= since,
+               DailyRollup.result_type.in_(("success", "failure")))
+        .group_by(DailyRollup.policy_domain, DailyRollup.policy_type, DailyRollup.result_type)
+    )
+    totals: dict[str, dict[str, int]] = {}
+    for name, policy_type, result_type, count in rows:
+        figures = totals.setdefault(name, {"success": 0, "failure": 0, "sts": 0})
+        figures[result_type] += int(count)
+        if result_type == "failure" and policy_type == "sts":
+            figures["sts"] += int(count)
+    return {
+        ids[name]: FailureFigures(days, figures["success"], figures["failure"], figures["sts"])
+        for name, figures in totals.items()
+    }
+
+
+def dns_in_sync(session: Session, domains: list[Domain]) -> dict[int, bool]:
+    """Whether the latest DNS check found no problem for the current policy id, keyed by domain id."""
+    latest = (
+        select(func.max(DnsObservation.id))
+        .where(DnsObservation.kind == "check", DnsObservation.domain_id.in_([domain.id for domain in domains]))
+        .group_by(DnsObservation.domain_id)
+    )
+    versions = current_versions(session, domains)
+    return {
+        check.domain_id: check.status == "ok" and check.policy_id == versions[check.domain_id].policy_id
+        for check in session.scalars(select(DnsObservation).where(DnsObservation.id.in_(latest)))
+    }

@@ -1,0 +1,67 @@
+"""Rows for tests, and the three personas every view test module uses (admin, member, outsider)."""
+
+import functools
+import re
+from dataclasses import dataclass
+
+from stspolicy.accounts import hash_password, set_grant
+from stspolicy.domains import add_domain
+from stspolicy.models import Domain, User
+from stspolicy.policy import make_policy
+
+PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def password_hash() -> str:
+    """argon2 is slow on purpose: hash the shared test password once per process."""
+    return hash_password(PASSWORD)
+
+
+def make_user(session, email: str, role: str = "member") -> User:
+    user = User(email=email, password_hash=password_hash(), role=role)
+    session.add(user)
+    session.commit()
+    return user
+
+
+def host(session, name: str, mode: str = "testing", mx: tuple[str, ...] = ("mx1.{}", "*.mx.{}")) -> Domain:
+    version = add_domain(session, name, make_policy(mode, [p.format(name) for p in mx], 604800), actor="test")
+    return version.domain
+
+
+@dataclass
+class People:
+    """`admin` sees all; `editor` and `viewer` share `shared`; `outsider` is a member with `foreign` only."""
+
+    admin: User
+    editor: User
+    viewer: User
+    outsider: User
+    shared: Domain
+    foreign: Domain
+
+
+def make_people(session) -> People:
+    shared, foreign = host(session, "shared.example"), host(session, "foreign.example")
+    admin = make_user(session, "admin@provider.example", "admin")
+    editor = make_user(session, "editor@customer.example")
+    viewer = make_user(session, "viewer@customer.example")
+    outsider = make_user(session, "outsider@other.example")
+    set_grant(session, editor, shared, "editor", actor="test")
+    set_grant(session, viewer, shared, "viewer", actor="test")
+    set_grant(session, outsider, foreign, "editor", actor="test")
+    return People(admin, editor, viewer, outsider, shared, foreign)
+
+
+def sign_in(client, user: User) -> None:
+    """Be `user` in this test client without paying for a password check (tests of login do it for real)."""
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+
+
+def csrf_token(client, page: str = "/login") -> str:
+    """The CSRF token of the client's session, read from a page as a browser would."""
+    html = client.get(page).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
