@@ -20,6 +20,7 @@ from . import checks
 from .checks import Expected, Finding, MxHost
 from .dane import certificate_facts, parse_tlsa_records, tlsa_name, webpki_error
 from .dns_models import DnsObservation, DnsSetting, MxObservation
+from .metrics import record_dns_check
 from .models import Domain, PolicyVersion, utcnow
 from .probe import ProbeResult, probe_starttls
 from .resolver import SECURE, Answer, Resolver
@@ -79,12 +80,14 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
     policy_host = _addresses(resolver, f"mta-sts.{name}")
     mx_answer = resolver.lookup(name, "MX")
     answers = [sts, tlsrpt, policy_host, mx_answer]
-    findings: list[Finding] = [
-        *checks.check_sts_record(sts, expected),
-        *checks.check_tlsrpt_record(tlsrpt, expected),
-        *checks.check_policy_host(policy_host, expected),
-        *checks.check_mx_set(mx_answer, expected),
-    ]
+    by_check: dict[str, list[Finding]] = {
+        "sts_record": checks.check_sts_record(sts, expected),
+        "tlsrpt_record": checks.check_tlsrpt_record(tlsrpt, expected),
+        "policy_host": checks.check_policy_host(policy_host, expected),
+        "mx_set": checks.check_mx_set(mx_answer, expected),
+        "mx_hosts": [],
+    }
+    findings = [finding for found in by_check.values() for finding in found]
     hosts = []
     mx_hosts = checks.mx_hosts_of(mx_answer)
     if len(mx_hosts) > MAX_MX_HOSTS:
@@ -93,7 +96,9 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
     for preference, host in mx_hosts[:MAX_MX_HOSTS]:
         mx = _look_at_mx(resolver, prober, host, preference, now)
         answers += [mx.addresses, mx.tlsa]
-        findings += checks.check_mx_host(mx, mx_answer, expected)
+        mx_findings = checks.check_mx_host(mx, mx_answer, expected)
+        by_check["mx_hosts"] += mx_findings
+        findings += mx_findings
         hosts.append(mx)
     unreachable = all(answer.rcode == "TIMEOUT" for answer in (sts, mx_answer))
     observation = DnsObservation(
@@ -105,6 +110,9 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
     )
     session.add(observation)
     session.commit()
+    if not unreachable:
+        for check, found in by_check.items():
+            record_dns_check(name, check, not any(finding.level == checks.ERROR for finding in found))
     return observation
 
 

@@ -53,7 +53,7 @@ def record_report_refused(channel: str, reason: str, seconds: float) -> None:
 
 
 def record_dns_check(domain: str, check: str, ok: bool) -> None:
-    """Call after each check of a hosted domain's record (`check`: a fixed name such as "sts_txt")."""
+    """Set by each `dns check` of a domain, per check: sts_record, tlsrpt_record, policy_host, mx_set, mx_hosts."""
     DNS_CHECK_OK.labels(domain, check).set(1 if ok else 0)
 
 

@@ -1,8 +1,10 @@
 """`flask dns check` end to end: Knot + unbound + Postfix in the lab, results stored as observations."""
 
+import functools
 import json
 
 import pytest
+from prometheus_client import REGISTRY
 
 from stspolicy.dane import key_record, tlsa_record
 from stspolicy.dns_models import DnsObservation
@@ -46,6 +48,9 @@ def test_a_stale_id_exits_1_and_says_what_to_publish(check, session, dns_lab):
     result = check(f"stale.{INSECURE}")
     assert result.exit_code == 1
     assert f"error   DNS still says id 20250101: publish id {version.policy_id}" in result.output
+    gauge = functools.partial(REGISTRY.get_sample_value, "stspolicy_dns_check_ok")
+    assert gauge({"domain": f"stale.{INSECURE}", "check": "sts_record"}) == 0
+    assert gauge({"domain": f"stale.{INSECURE}", "check": "mx_set"}) == 1
 
 
 def test_a_tlsa_record_left_behind_after_a_key_change_is_found(check, session, dns_lab):
