@@ -25,6 +25,10 @@ class TlsaError(ValueError):
     """TLSA data that does not follow RFC 6698 section 2.2."""
 
 
+class PemError(ValueError):
+    """Input that holds no usable PEM certificate or key; the message says what was expected."""
+
+
 @dataclass(frozen=True)
 class TlsaRecord:
     usage: int
@@ -130,6 +134,44 @@ def recommended_records(leaf: x509.Certificate, issuer: x509.Certificate | None 
     return records
 
 
+def load_certificates(data: bytes) -> list[x509.Certificate]:
+    """The PEM certificates in `data`, in their order (a server certificate, then its chain)."""
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise PemError("no PEM certificate (-----BEGIN CERTIFICATE-----)") from None
+
+
+def load_public_key(data: bytes):
+    """The public key in `data`: of a PEM certificate, a public key, or a private key without a password."""
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        return load_certificates(data)[0].public_key()
+    try:
+        return serialization.load_pem_public_key(data)
+    except ValueError:
+        pass
+    try:
+        return serialization.load_pem_private_key(data, password=None).public_key()
+    except (ValueError, TypeError):
+        raise PemError("no PEM key (a certificate, a public key, or a private key without a password)") from None
+
+
+def records_for_certificate(chain: list[x509.Certificate], next_key=None) -> list[tuple[TlsaRecord, str]]:
+    """The records to publish for a server certificate (`chain[0]`) and what each is for.
+
+    `3 1 1` of its key, `2 1 1` of its issuer when the chain has one, and `3 1 1` of a
+    next key, published before a renewal that changes the key.
+    """
+    records = recommended_records(chain[0], chain[1] if len(chain) > 1 else None)
+    rows = [(records[0], f"DANE-EE: the key of {chain[0].subject.rfc4514_string()}")]
+    if len(records) > 1:
+        rows.append((records[1], f"DANE-TA: the issuer {chain[1].subject.rfc4514_string()} (send it in the chain)"))
+    if next_key is not None:
+        record = key_record(next_key)
+        rows.append((record, "DANE-EE: the certificate's own key" if record == records[0] else "DANE-EE: the next key"))
+    return rows
+
+
 def matching_record(records: list[TlsaRecord], chain: list[x509.Certificate]) -> TlsaRecord | None:
     """A usable record that the presented chain satisfies (DANE-EE first), or None.
 
@@ -208,6 +250,10 @@ class RolloverPlan:
     deploy_not_before: datetime | None  # the next certificate may be installed from then on
     remove: tuple[TlsaRecord, ...]  # may be removed once the next certificate is in service
     warnings: tuple[str, ...]
+
+    def ready(self, now: datetime) -> bool:
+        """The next certificate may be deployed now: nothing to warn about, and caches have caught up."""
+        return not self.warnings and self.deploy_not_before <= now
 
 
 def plan_rollover(

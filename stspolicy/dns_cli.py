@@ -6,12 +6,11 @@ from pathlib import Path
 
 import click
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from flask import Flask
 
 from . import dnscheck
 from .cli import DomainGroup
-from .dane import key_record, parse_tlsa_records, plan_rollover, recommended_records, tlsa_name
+from .dane import PemError, load_certificates, load_public_key, records_for_certificate, tlsa_name
 from .dns_models import PUBLISH_MODES, DnsSetting
 from .domains import current_version, dns_records, get_domain, list_domains
 from .extensions import db
@@ -138,22 +137,16 @@ def _read_pem(path: str) -> bytes:
 
 def _certificates(path: str) -> list[x509.Certificate]:
     try:
-        certificates = x509.load_pem_x509_certificates(_read_pem(path))
-    except ValueError:
-        raise click.BadParameter(f"{path} holds no PEM certificate") from None
-    return certificates
+        return load_certificates(_read_pem(path))
+    except PemError as error:
+        raise click.BadParameter(f"{path} holds {error}") from None
 
 
 def _public_key(path: str):
-    data = _read_pem(path)
     try:
-        return serialization.load_pem_public_key(data)
-    except ValueError:
-        pass
-    try:
-        return serialization.load_pem_private_key(data, password=None).public_key()
-    except (ValueError, TypeError):
-        raise click.BadParameter(f"{path} holds no PEM key (public, or private without a password)") from None
+        return load_public_key(_read_pem(path))
+    except PemError as error:
+        raise click.BadParameter(f"{path} holds {error}") from None
 
 
 cert_option = click.option("--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False),
@@ -172,15 +165,7 @@ mx_option = click.option("--mx", "mx_host", help="Show the records as zone lines
 def generate_command(cert_file, chain_file, key_file, mx_host, as_json):
     """Print 3 1 1 for the certificate's key and 2 1 1 for its issuer (RFC 7672 section 3.1)."""
     chain = _certificates(cert_file) + (_certificates(chain_file) if chain_file else [])
-    rows = []
-    records = recommended_records(chain[0], chain[1] if len(chain) > 1 else None)
-    rows.append((records[0], f"DANE-EE: the key of {chain[0].subject.rfc4514_string()}"))
-    if len(records) > 1:
-        rows.append((records[1], f"DANE-TA: the issuer {chain[1].subject.rfc4514_string()} (send it in the chain)"))
-    if key_file:
-        record = key_record(_public_key(key_file))
-        note = "the certificate's own key" if record == records[0] else "the next key"
-        rows.append((record, f"DANE-EE: {note}"))
+    rows = records_for_certificate(chain, _public_key(key_file) if key_file else None)
     if as_json:
         click.echo(json.dumps([{"record": str(r), "usage": r.usage, "selector": r.selector,
                                 "matching_type": r.matching_type, "note": note} for r, note in rows], indent=2))
@@ -210,14 +195,7 @@ def rollover_command(cert_file, next_cert, next_key, mx_host, ttl):
     current = _certificates(cert_file)[0]
     new_key = _certificates(next_cert)[0].public_key() if next_cert else _public_key(next_key)
     now = utcnow()
-    published = since = None
-    if mx_host:
-        answer = dnscheck.resolver_from_config().lookup(tlsa_name(mx_host), "TLSA")
-        published = parse_tlsa_records(answer.records)
-        ttl = ttl if ttl is not None else (answer.ttl or 3600)
-        since = dnscheck.record_present_since(db.session, mx_host, str(key_record(new_key)))
-    plan = plan_rollover(current, new_key, ttl=3600 if ttl is None else ttl, now=now,
-                         published=published, next_published_since=since)
+    plan = dnscheck.rollover_plan(db.session, current, new_key, now=now, mx_host=mx_host, ttl=ttl)
     owner = f"{tlsa_name(mx_host)}. IN TLSA " if mx_host else ""
     if not plan.key_changes:
         click.echo("the next certificate keeps the key: 3 1 1 stays the same, no DNS change needed")
@@ -232,7 +210,7 @@ def rollover_command(cert_file, next_cert, next_key, mx_host, ttl):
                "(twice the TLSA TTL after its record is in DNS)")
     for record in plan.remove:
         click.echo(f"once it is in service, remove {record}")
-    ready = not plan.warnings and plan.deploy_not_before <= now
+    ready = plan.ready(now)
     click.echo("ready: the next certificate may be deployed now" if ready else "not yet")
     sys.exit(0 if ready else 1)
 

@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from . import checks
 from .checks import Expected, Finding, MxHost
-from .dane import certificate_facts, parse_tlsa_records, tlsa_name, webpki_error
+from .dane import (
+    RolloverPlan,
+    certificate_facts,
+    key_record,
+    parse_tlsa_records,
+    plan_rollover,
+    tlsa_name,
+    webpki_error,
+)
 from .dns_models import DnsObservation, DnsSetting, MxObservation
 from .metrics import record_dns_check
 from .models import Domain, PolicyVersion, utcnow
@@ -27,6 +35,7 @@ from .resolver import SECURE, Answer, Resolver
 
 MAX_MX_HOSTS = 10  # more MX hosts than this are listed, but only these are looked at
 MAX_CHAIN_CERTIFICATES = 10
+DEFAULT_TLSA_TTL = 3600  # for a rollover plan when neither the admin nor DNS says
 
 Prober = Callable[[str, list[str]], ProbeResult]
 
@@ -196,6 +205,22 @@ def record_present_since(session: Session, host: str, record: str) -> datetime |
             break
         since = observed_at
     return since
+
+
+def rollover_plan(session: Session, current: x509.Certificate, next_key, *, now: datetime,
+                  mx_host: str | None = None, ttl: int | None = None) -> RolloverPlan:
+    """Plan a key rollover; with `mx_host`, against the TLSA records DNS has now and since when the checks saw them.
+
+    The TTL defaults to what the resolver returns for the records, else one hour.
+    """
+    published = since = None
+    if mx_host:
+        answer = resolver_from_config().lookup(tlsa_name(mx_host), "TLSA")
+        published = parse_tlsa_records(answer.records)
+        ttl = ttl if ttl is not None else answer.ttl
+        since = record_present_since(session, mx_host, str(key_record(next_key)))
+    return plan_rollover(current, next_key, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,
+                         published=published, next_published_since=since)
 
 
 def observation_summary(observation: DnsObservation) -> dict:
