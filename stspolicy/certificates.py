@@ -36,6 +36,7 @@ class CertificateState:
     failures: int
     last_error: str | None
     next_attempt: datetime | None
+    last_attempt: datetime | None
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,20 @@ def host_for(session: Session, name: str) -> str:
 
 
 def certificate_states(session: Session, now: datetime) -> list[CertificateState]:
-    if current_app.config["CERTS_DIR"] is None:
-        raise CertificateError("CERTS_DIR is not set: certificates are not managed here")
+    _require_certs_dir()
     rows = {row.host: row for row in session.scalars(select(Certificate))}
     return [_state(host, rows.get(host), now) for host in wanted_hosts(session)]
+
+
+def certificate_state(session: Session, host: str, now: datetime) -> CertificateState:
+    """The certificate of one served host, e.g. `mta-sts.<domain>` for the domain's page."""
+    _require_certs_dir()
+    return _state(host, session.scalar(select(Certificate).where(Certificate.host == host)), now)
+
+
+def _require_certs_dir() -> None:
+    if current_app.config["CERTS_DIR"] is None:
+        raise CertificateError("CERTS_DIR is not set: certificates are not managed here")
 
 
 def issue_certificate(session: Session, issuer: AcmeIssuer, host: str, now: datetime) -> Outcome:
@@ -145,4 +156,4 @@ def _state(host: str, row: Certificate | None, now: datetime) -> CertificateStat
         else:
             state = "valid"
     return CertificateState(host, state, not_after, days_left, failures, row.last_error if row else None,
-                            next_attempt)
+                            next_attempt, row.last_attempt_at if row else None)

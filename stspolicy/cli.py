@@ -216,7 +216,8 @@ def cert_status_command(as_json):
         click.echo(json.dumps([
             {"host": s.host, "state": s.state, "not_after": s.not_after.isoformat() if s.not_after else None,
              "days_left": round(s.days_left, 2) if s.days_left is not None else None, "failures": s.failures,
-             "last_error": s.last_error, "next_attempt": s.next_attempt.isoformat() if s.next_attempt else None}
+             "last_error": s.last_error, "next_attempt": s.next_attempt.isoformat() if s.next_attempt else None,
+             "last_attempt": s.last_attempt.isoformat() if s.last_attempt else None}
             for s in states], indent=2))
         return
     for s in states:

@@ -165,6 +165,8 @@ def dns_config(env: Mapping[str, str]) -> dict:
         "PROBE_ALLOWED_NETWORKS": _networks(env, "PROBE_ALLOWED_NETWORKS"),
         "PROBE_CA_FILE": _text(env, "PROBE_CA_FILE") or ssl.get_default_verify_paths().cafile or "",
         "PROBE_EHLO_NAME": _text(env, "PROBE_EHLO_NAME") or _text(env, "POLICY_HOST_CNAME") or socket.gethostname(),
+        # "Check now" in the admin UI probes every MX: at most once per domain in this many seconds.
+        "DNS_CHECK_MIN_INTERVAL_SECONDS": _number(env, "DNS_CHECK_MIN_INTERVAL_SECONDS", 60.0),
     }
 
 

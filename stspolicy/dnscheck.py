@@ -20,8 +20,10 @@ from . import checks
 from .checks import Expected, Finding, MxHost
 from .dane import (
     RolloverPlan,
+    TlsaError,
     certificate_facts,
     key_record,
+    parse_tlsa,
     parse_tlsa_records,
     plan_rollover,
     tlsa_name,
@@ -96,24 +98,22 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
         "mx_set": checks.check_mx_set(mx_answer, expected),
         "mx_hosts": [],
     }
-    findings = [finding for found in by_check.values() for finding in found]
     hosts = []
     mx_hosts = checks.mx_hosts_of(mx_answer)
     if len(mx_hosts) > MAX_MX_HOSTS:
-        findings.append(Finding(checks.WARNING, "mx-too-many", name,
-                                f"{len(mx_hosts)} MX hosts: only the first {MAX_MX_HOSTS} are looked at"))
+        by_check["mx_set"].append(Finding(checks.WARNING, "mx-too-many", name,
+                                          f"{len(mx_hosts)} MX hosts: only the first {MAX_MX_HOSTS} are looked at"))
     for preference, host in mx_hosts[:MAX_MX_HOSTS]:
         mx = _look_at_mx(resolver, prober, host, preference, now)
         answers += [mx.addresses, mx.tlsa]
-        mx_findings = checks.check_mx_host(mx, mx_answer, expected)
-        by_check["mx_hosts"] += mx_findings
-        findings += mx_findings
+        by_check["mx_hosts"] += checks.check_mx_host(mx, mx_answer, expected)
         hosts.append(mx)
+    findings = [finding for found in by_check.values() for finding in found]
     unreachable = all(answer.rcode == "TIMEOUT" for answer in (sts, mx_answer))
     observation = DnsObservation(
         domain=domain, observed_at=now, kind="check", policy_id=version.policy_id,
         status="unchecked" if unreachable else checks.status(findings),
-        findings=[finding.as_dict() for finding in findings],
+        findings=[{**finding.as_dict(), "check": check} for check, found in by_check.items() for finding in found],
         answers=[answer.as_dict() for answer in answers],
         mx_hosts=[_mx_observation(mx) for mx in hosts],
     )
@@ -244,6 +244,63 @@ def observation_summary(observation: DnsObservation) -> dict:
             for mx in observation.mx_hosts
         ],
     }
+
+
+# The checks about the domain as a whole, in the order pages show them; the rest are about MX hosts.
+DOMAIN_CHECKS = (
+    ("sts_record", "_mta-sts TXT record"),
+    ("tlsrpt_record", "_smtp._tls TXT record"),
+    ("policy_host", "Policy host mta-sts.<domain>"),
+    ("mx_set", "MX records and mx patterns"),
+)
+
+
+def grouped_findings(observation: DnsObservation) -> tuple[list[tuple[str, list[dict]]], dict[int, list[dict]]]:
+    """A check's findings as [(title, findings)] per DOMAIN_CHECKS, and {MxObservation id: findings}.
+
+    A finding about an MX host names the host or its TLSA owner name; anything else comes last.
+    """
+    by_check: dict[str, list[dict]] = {check: [] for check, _ in DOMAIN_CHECKS}
+    by_mx: dict[int, list[dict]] = {mx.id: [] for mx in observation.mx_hosts}
+    owners = {name: mx.id for mx in observation.mx_hosts for name in (mx.host, mx.tlsa_name)}
+    other = []
+    for finding in observation.findings:
+        if finding.get("check") in by_check:
+            by_check[finding["check"]].append(finding)
+        elif finding["subject"] in owners:
+            by_mx[owners[finding["subject"]]].append(finding)
+        else:
+            other.append(finding)
+    groups = [(title, by_check[check]) for check, title in DOMAIN_CHECKS if by_check[check]]
+    return groups + ([("Other findings", other)] if other else []), by_mx
+
+
+def tlsa_rows(mx: MxObservation) -> list[tuple[str, bool]]:
+    """Each TLSA record an MX observation saw, and whether it is the one the presented chain matched."""
+    rows = []
+    for text in mx.tlsa_records:
+        try:
+            matched = mx.tlsa_match is not None and str(parse_tlsa(text)) == mx.tlsa_match
+        except TlsaError:
+            matched = False
+        rows.append((text, matched))
+    return rows
+
+
+def known_mx_hosts(session: Session, domains: list[Domain]) -> list[str]:
+    """The MX hosts that checks of `domains` have looked at."""
+    return list(session.scalars(
+        select(MxObservation.host).join(MxObservation.observation)
+        .where(DnsObservation.domain_id.in_([domain.id for domain in domains]))
+        .distinct().order_by(MxObservation.host)
+    ))
+
+
+def latest_check(session: Session, domain: Domain) -> DnsObservation | None:
+    return session.scalar(
+        select(DnsObservation).where(DnsObservation.domain_id == domain.id, DnsObservation.kind == "check")
+        .order_by(DnsObservation.observed_at.desc(), DnsObservation.id.desc()).limit(1)
+    )
 
 
 def history(session: Session, domain: Domain, limit: int = 20) -> list[DnsObservation]:

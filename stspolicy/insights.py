@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from reports.models import DailyRollup
 
-from .dns_models import DnsObservation
+from .dns_models import DnsObservation, DnsSetting
 from .domains import current_versions
 from .models import Domain
 
@@ -72,3 +72,32 @@ def dns_in_sync(session: Session, domains: list[Domain]) -> dict[int, bool]:
         check.domain_id: check.status == "ok" and check.policy_id == versions[check.domain_id].policy_id
         for check in session.scalars(select(DnsObservation).where(DnsObservation.id.in_(latest)))
     }
+
+
+def publishing_failures(session: Session, domains: list[Domain]) -> dict[int, DnsObservation]:
+    """Domains whose latest automatic publishing attempt failed, keyed by id, with that attempt.
+
+    Left out: domains back in manual mode, and those where a later check found the id in DNS anyway.
+    """
+    ids = [domain.id for domain in domains]
+    latest = (
+        select(func.max(DnsObservation.id))
+        .where(DnsObservation.kind == "publish", DnsObservation.domain_id.in_(ids))
+        .group_by(DnsObservation.domain_id)
+    )
+    failed = {attempt.domain_id: attempt for attempt in session.scalars(
+        select(DnsObservation).where(DnsObservation.id.in_(latest), DnsObservation.status != "ok"))}
+    if not failed:
+        return {}
+    for domain_id in session.scalars(select(DnsSetting.domain_id).where(
+            DnsSetting.domain_id.in_(failed), DnsSetting.publish_mode == "manual")):
+        del failed[domain_id]
+    later_checks = session.scalars(select(DnsObservation).where(
+        DnsObservation.kind == "check", DnsObservation.domain_id.in_(failed),
+        DnsObservation.id > min((attempt.id for attempt in failed.values()), default=0)))
+    for check in later_checks:
+        attempt = failed.get(check.domain_id)
+        if (attempt and check.id > attempt.id and check.policy_id == attempt.policy_id
+                and any(finding["code"] == "sts-id-current" for finding in check.findings)):
+            del failed[check.domain_id]
+    return failed

@@ -13,7 +13,7 @@ from .factories import csrf_token, sign_in
 
 AREAS = ("admin", "auth", "api")
 PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("api.openapi", "GET")}
-ADMIN_ONLY = {"admin.add", "admin.audit", "api.create_domain"}
+ADMIN_ONLY = {"admin.add", "admin.audit", "admin.certificates", "admin.issue", "api.create_domain"}
 READ_METHODS = {"GET"}
 
 
@@ -31,6 +31,7 @@ def url(app, rule, domain, session, people, token_id) -> str:
         "policy_id": current_version(session, domain).policy_id,
         "user_id": people.outsider.id if domain is people.foreign else people.editor.id,
         "token_id": token_id,
+        "host": f"mta-sts.{domain.name}",
     }
     missing = rule.arguments - samples.keys()
     assert not missing, f"{rule.rule}: no sample value for {missing}; add one to the crawl"

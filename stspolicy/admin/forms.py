@@ -6,14 +6,18 @@ from wtforms import (
     EmailField,
     FieldList,
     HiddenField,
+    IntegerField,
     RadioField,
     SelectChoice,
     SelectField,
     StringField,
+    TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
+from ..dane import PemError, load_certificates, load_public_key
 from ..models import GRANT_ROLES
+from ..names import InvalidName, normalize_domain
 from ..policy import MAX_AGE_LIMIT, MODES, PolicyError, normalize_mx_pattern
 
 # (seconds, label): the usual choices; any other value 0..31557600 may be typed.
@@ -26,6 +30,8 @@ MAX_AGE_PRESETS = [
     (MAX_AGE_LIMIT, "1 year (the maximum)"),
 ]
 BLANK_MX_ROWS = 2  # empty rows offered without JavaScript; blank rows are ignored
+MAX_PEM_CHARACTERS = 16384  # a certificate with its chain is a few kilobytes
+MAX_TLSA_TTL = 2**31 - 1
 
 
 def valid_mx_pattern(form, field) -> None:
@@ -81,3 +87,56 @@ class TokenForm(FlaskForm):
 class RemoveForm(FlaskForm):
     force = BooleanField("Delete at once, without waiting for cached policies to expire")
 
+
+def no_private_key(form, field) -> None:
+    if field.data and "PRIVATE KEY-----" in field.data:
+        raise ValidationError("This is a private key: paste the certificate or the public key "
+                              "(openssl pkey -in key.pem -pubout). A private key never belongs in a web form.")
+
+
+def _pem_text(limit_name: str):
+    return [Length(max=MAX_PEM_CHARACTERS, message=f"{limit_name} is longer than {MAX_PEM_CHARACTERS} characters: "
+                   "paste the PEM text only"), no_private_key]
+
+
+class TlsaForm(FlaskForm):
+    """`flask tlsa generate` and `flask tlsa rollover` as one form; public material only."""
+
+    certificate = TextAreaField("Server certificate (PEM)", validators=[InputRequired(), *_pem_text("The certificate")])
+    chain = TextAreaField("Issuer certificate (PEM, optional)", validators=[Optional(), *_pem_text("The chain")])
+    next_key = TextAreaField("Next certificate or public key (PEM, optional)",
+                             validators=[Optional(), *_pem_text("The next key")])
+    mx = StringField("MX host (optional)", validators=[Optional(), Length(max=253)])
+    ttl = IntegerField("TTL of the TLSA records in seconds (optional)",
+                       validators=[Optional(), NumberRange(0, MAX_TLSA_TTL)])
+
+    # What the validators below parse; an empty optional field leaves its default.
+    certificates: tuple = ()
+    chain_certificates: tuple = ()
+    next_public_key = None
+    mx_host: str | None = None
+
+    # Each runs after the field's own validators; a field already in error is not parsed.
+    def validate_certificate(self, field) -> None:
+        self.certificates = tuple(_parse(load_certificates, field) or ())
+
+    def validate_chain(self, field) -> None:
+        self.chain_certificates = tuple(_parse(load_certificates, field) or ())
+
+    def validate_next_key(self, field) -> None:
+        self.next_public_key = _parse(load_public_key, field)
+
+    def validate_mx(self, field) -> None:
+        try:
+            self.mx_host = normalize_domain(field.data)
+        except InvalidName as error:
+            raise ValidationError(str(error)) from None
+
+
+def _parse(load, field):
+    if field.errors:
+        return None
+    try:
+        return load(field.data.strip().encode("ascii", "replace"))
+    except PemError as error:
+        raise ValidationError(f"Found {error}.") from None

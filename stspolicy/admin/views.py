@@ -1,6 +1,6 @@
 """Admin pages. Each view reaches a domain only through `domain_for_user` (404 for another tenant's)."""
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..accounts import (
@@ -14,6 +14,7 @@ from ..accounts import (
     visible_domains,
 )
 from ..audit import describe, domain_events, recent_events
+from ..certificates import CertificateError, certificate_state
 from ..domains import (
     DomainError,
     add_domain,
@@ -27,7 +28,9 @@ from ..domains import (
     update_policy,
 )
 from ..extensions import db
-from ..insights import dns_in_sync, failure_figures
+from ..insights import dns_in_sync, failure_figures, publishing_failures
+from ..models import utcnow
+from ..names import POLICY_HOST_PREFIX
 from ..policy import Policy, PolicyError, diff_policies, make_policy, render_policy
 from ..security import page_headers, require_login
 from ..tokens import create_token, revoke_token, token_for_user, visible_tokens
@@ -45,7 +48,7 @@ def _actor() -> str:
     return f"web:{current_user.email}"
 
 
-def _require_admin() -> None:
+def require_admin() -> None:
     if not current_user.is_admin:
         abort(403, "Only admins may do this.")
 
@@ -64,12 +67,13 @@ def index():
         versions=current_versions(db.session, domains),
         failures=failure_figures(db.session, domains, days=7),
         dns=dns_in_sync(db.session, domains),
+        publish_failures=publishing_failures(db.session, domains),
     )
 
 
 @bp.route("/domains/new", methods=["GET", "POST"])
 def add():
-    _require_admin()
+    require_admin()
     form = DomainForm()
     if form.validate_on_submit():
         try:
@@ -195,7 +199,7 @@ def revoke(token_id):
 
 @bp.get("/audit")
 def audit():
-    _require_admin()
+    require_admin()
     return render_template("admin/audit.html", events=recent_events(db.session))
 
 
@@ -241,10 +245,20 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
         domain=domain, version=version, role=role, can_edit=role in ("admin", "editor"), form=form,
         presets=MAX_AGE_PRESETS, history=history, records=published_records(db.session, domain, version.policy_id),
         dns_ok=dns_in_sync(db.session, [domain]).get(domain.id),
+        publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
+        certificate=_certificate(domain), acme=bool(current_app.config["ACME_DIRECTORY_URL"]),
         events=domain_events(db.session, domain),
         grants=domain_grants(db.session, domain) if role == "admin" else [],
         grant_form=grant_form or GrantForm(formdata=None), remove_form=RemoveForm(formdata=None),
     ), status
+
+
+def _certificate(domain):
+    """The state of the domain's mta-sts certificate, or None where certificates are not managed here."""
+    try:
+        return certificate_state(db.session, POLICY_HOST_PREFIX + domain.name, utcnow())
+    except CertificateError:
+        return None
 
 
 def init_app(app: Flask) -> None:
