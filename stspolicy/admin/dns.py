@@ -102,5 +102,6 @@ def tlsa():
                                            ttl=form.ttl.data) if form.next_public_key else None,
             "now": now,
         }
+    form.drop_private_keys()
     status = 422 if form.errors else 200
     return render_template("admin/tlsa.html", form=form, result=result, known_hosts=known_hosts), status

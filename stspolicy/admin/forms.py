@@ -32,6 +32,7 @@ MAX_AGE_PRESETS = [
 BLANK_MX_ROWS = 2  # empty rows offered without JavaScript; blank rows are ignored
 MAX_PEM_CHARACTERS = 16384  # a certificate with its chain is a few kilobytes
 MAX_TLSA_TTL = 2**31 - 1
+PRIVATE_KEY_MARK = "PRIVATE KEY-----"
 
 
 def valid_mx_pattern(form, field) -> None:
@@ -89,7 +90,7 @@ class RemoveForm(FlaskForm):
 
 
 def no_private_key(form, field) -> None:
-    if field.data and "PRIVATE KEY-----" in field.data:
+    if field.data and PRIVATE_KEY_MARK in field.data:
         raise ValidationError("This is a private key: paste the certificate or the public key "
                               "(openssl pkey -in key.pem -pubout). A private key never belongs in a web form.")
 
@@ -115,6 +116,12 @@ class TlsaForm(FlaskForm):
     chain_certificates: tuple = ()
     next_public_key = None
     mx_host: str | None = None
+
+    def drop_private_keys(self) -> None:
+        """A refused private key is not sent back to the browser in the re-shown form."""
+        for field in (self.certificate, self.chain, self.next_key):
+            if field.data and PRIVATE_KEY_MARK in field.data:
+                field.data = ""
 
     # Each runs after the field's own validators; a field already in error is not parsed.
     def validate_certificate(self, field) -> None:
