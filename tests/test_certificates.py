@@ -14,9 +14,11 @@ from stspolicy.models import Certificate
 from stspolicy.policy import make_policy, render_policy
 from stspolicy.renewal import renewal_due, retry_at
 
+from .factories import csrf_token, make_user, sign_in
 from .nginx import NginxLayout, layout_folder, request, running_nginx, write_config
 from .pebble import running_pebble
 from .servers import free_port
+from .test_admin_pages import page
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -163,3 +165,29 @@ def test_issue_refuses_names_we_do_not_serve_and_missing_acme_settings(acme_app,
     result = cli("cert", "renew")
     assert result.exit_code == 1
     assert "ACME_DIRECTORY_URL is not set" in result.output
+
+
+def test_an_admin_issues_from_the_domain_page_and_sees_the_state_and_a_failure(
+        acme_app, acme_site, session, client, tmp_path, monkeypatch):
+    host(session, "example.com")
+    sign_in(client, make_user(session, "admin@provider.example", "admin"))
+    card = page(client.get("/domains/example.com")).select_one("#certificate")
+    assert card.select_one("h2 .badge").text == "missing"
+
+    monkeypatch.setitem(acme_app.config, "ACME_WEBROOT", tmp_path / "not-served")
+    form = {"csrf_token": csrf_token(client, "/tokens"), "back": "domain"}
+    client.post(card.select_one("form")["action"], data=form)
+    shown = page(client.get("/domains/example.com"))
+    failed = shown.select_one(".flash.error").text
+    assert failed.startswith("mta-sts.example.com: failed: validation of mta-sts.example.com failed")
+    assert "1 in a row: validation of mta-sts.example.com failed" in shown.select_one("#certificate").text
+
+    monkeypatch.setitem(acme_app.config, "ACME_WEBROOT", acme_site[0].webroot)
+    client.post("/certificates/mta-sts.example.com/issue", data=form)
+    shown = page(client.get("/domains/example.com"))
+    assert shown.select_one(".flash").text.startswith("mta-sts.example.com: issued: valid until")
+    card = shown.select_one("#certificate")
+    assert card.select_one("h2 .badge").text == "valid"
+    assert card.find("dt", string="Failures").find_next_sibling("dd").text == "none"
+    overview = page(client.get("/certificates")).select_one("tr#certificate-mta-sts\\.example\\.com")
+    assert overview.select_one("td[data-label=State]").text.strip() == "valid"
