@@ -250,7 +250,7 @@ def observation_summary(observation: DnsObservation) -> dict:
 DOMAIN_CHECKS = (
     ("sts_record", "_mta-sts TXT record"),
     ("tlsrpt_record", "_smtp._tls TXT record"),
-    ("policy_host", "Policy host mta-sts.<domain>"),
+    ("policy_host", "Policy host"),
     ("mx_set", "MX records and mx patterns"),
 )
 

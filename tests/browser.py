@@ -41,12 +41,12 @@ def seed(settings: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def live_app(database_url: str):
-    """gunicorn serving the app on a free loopback port; yields (base URL, settings)."""
+def live_app(database_url: str, netns=None, **overrides: str):
+    """gunicorn serving the app on a free loopback port (inside `netns` if given); yields (base URL, settings)."""
     databases.upgrade(database_url)
-    settings = app_settings(database_url, SNAPSHOT_REFRESH_SECONDS="1")
+    settings = app_settings(database_url, SNAPSHOT_REFRESH_SECONDS="1", **overrides)
     seed(settings)
-    with gunicorn(settings, workers=1) as base_url:
+    with gunicorn(settings, workers=1, netns=netns) as base_url:
         yield base_url, settings
 
 

@@ -37,9 +37,14 @@ def in_lab(lab_app, lab_netns, cli):
 def host_domain(session, dns_lab, name, zone, *, mx, policy_id=None, tlsa=None, mode="enforce", sts=True):
     """Host `name` and publish its records in the lab: MX hosts as {host: address}, TLSA as {host: [rdata]}."""
     version = add_domain(session, name, make_policy(mode, list(mx), 86400), actor="test")
-    if sts:
-        dns_lab.set_records(zone, f"_mta-sts.{name}.", "TXT", [f'"v=STSv1; id={policy_id or version.policy_id}"'],
-                            flush=False)
+    publish_in_lab(dns_lab, name, zone, mx=mx, policy_id=(policy_id or version.policy_id) if sts else None, tlsa=tlsa)
+    return version
+
+
+def publish_in_lab(dns_lab, name, zone, *, mx, policy_id=None, tlsa=None):
+    """What the owner of `name` publishes as this service says (no `_mta-sts` without `policy_id`)."""
+    if policy_id:
+        dns_lab.set_records(zone, f"_mta-sts.{name}.", "TXT", [f'"v=STSv1; id={policy_id}"'], flush=False)
     dns_lab.set_records(zone, f"_smtp._tls.{name}.", "TXT", [f'"v=TLSRPTv1; rua={RUA}"'], flush=False)
     dns_lab.set_records(zone, f"mta-sts.{name}.", "CNAME", [f"sts.{SECURE}."], flush=False)
     dns_lab.set_records(zone, f"{name}.", "MX", [f"{10 * n} {host}." for n, host in enumerate(mx, 1)], flush=False)
@@ -48,4 +53,3 @@ def host_domain(session, dns_lab, name, zone, *, mx, policy_id=None, tlsa=None, 
     for host, records in (tlsa or {}).items():
         dns_lab.set_records(zone, f"_25._tcp.{host}.", "TLSA", records, flush=False)
     dns_lab.flush()
-    return version

@@ -64,11 +64,15 @@ def flask(settings: dict[str, str], *args: str, input: str | None = None) -> sub
 
 @contextlib.contextmanager
 def gunicorn(
-    settings: dict[str, str], *, workers: int = 2, extra_args: tuple[str, ...] = (), unix_socket: str | None = None
+    settings: dict[str, str], *, workers: int = 2, extra_args: tuple[str, ...] = (), unix_socket: str | None = None,
+    netns=None,
 ):
     """gunicorn with the project's gunicorn.conf.py on a free loopback port; yields the base URL.
 
     With `unix_socket` it listens there instead, as in production, and yields the socket path.
+    With `netns` (a tests.lab.netns.Netns) it runs inside that namespace, so that what the
+    application looks up and probes is the lab's, but accepts on a socket made out here:
+    tests and browsers reach it at the yielded URL as usual.
     Returns once every worker has logged that its policies are loaded, so no request
     meets a worker that is still starting.
     """
@@ -78,11 +82,16 @@ def gunicorn(
     }
     if unix_socket:
         env["GUNICORN_BIND"] = f"unix:{unix_socket}"
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *extra_args, "wsgi:app"]
+    listener = socket.create_server(("127.0.0.1", port), backlog=128) if netns is not None else None
+    if listener is not None:
+        env["GUNICORN_BIND"] = f"fd://{listener.fileno()}"
+        command = netns.command(*command)
     with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *extra_args, "wsgi:app"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True,
-        )
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True,
+                                   pass_fds=(listener.fileno(),) if listener else ())
+        if listener is not None:
+            listener.close()  # gunicorn has it now
         try:
             _wait_for_log(log, process, ": policies loaded for ", workers)
             if unix_socket:

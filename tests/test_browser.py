@@ -1,8 +1,16 @@
 """The admin UI in a real browser: Debian's chromium under Playwright, against gunicorn."""
 
+import re
+
 import pytest
+from cryptography.hazmat.primitives import serialization
+
+from stspolicy.dane import key_record, tlsa_record
 
 from .browser import chromium, chromium_missing, live_app, sign_in
+from .dns_support import publish_in_lab
+from .lab.dns import SECURE
+from .lab.pki import key_pem, new_key, pem
 from .servers import get
 
 pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
@@ -11,6 +19,21 @@ pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_
 @pytest.fixture(scope="session")
 def server(new_database):
     with live_app(new_database()) as (base_url, _settings):
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def lab_server(lab_netns, dns_lab, mail_servers, test_ca, tmp_path_factory):
+    """The app under gunicorn inside the lab's namespace, looking up and probing the lab's servers.
+
+    On SQLite: a file is reached from any namespace, the test PostgreSQL only on the host's loopback.
+    """
+    folder = tmp_path_factory.mktemp("lab-app")
+    dns_lab.set_records(SECURE, f"sts.{SECURE}.", "A", ["127.0.0.20"])
+    with live_app(f"sqlite:///{folder / 'app.db'}", netns=lab_netns, DNS_RESOLVERS=dns_lab.resolver,
+                  DNS_TIMEOUT="3", PROBE_TIMEOUT="5", PROBE_ALLOWED_NETWORKS="127.0.0.0/8",
+                  PROBE_CA_FILE=str(test_ca.write_root(folder / "root.pem")),
+                  POLICY_HOST_CNAME=f"sts.{SECURE}") as (base_url, _settings):
         yield base_url
 
 
@@ -165,3 +188,59 @@ def test_works_without_javascript(browser, server):
         page.wait_for_url(f"{server}/login")
     finally:
         context.close()
+
+
+def test_check_now_in_the_lab_fills_the_dns_page(page, browser, lab_server, dns_lab, mail_servers):
+    name, mx = f"browser.{SECURE}", f"mx-browser.{SECURE}"
+    sign_in(page, lab_server, "admin@provider.example")
+    add_domain(page, lab_server, name, [mx])
+    page.wait_for_url(f"{lab_server}/domains/{name}")
+    publish_in_lab(dns_lab, name, SECURE, mx={mx: mail_servers.good.address},
+                   policy_id=page.locator("#policy-id").inner_text(),
+                   tlsa={mx: [str(tlsa_record(mail_servers.good.chain[0], 3))]})
+    page.get_by_role("link", name=re.compile("^DNS and DANE")).click()
+    page.wait_for_url(f"{lab_server}/domains/{name}/dns")
+    assert page.locator("#check").get_by_text("Not checked yet.").is_visible()
+
+    page.get_by_role("button", name="Check now").click()
+    assert page.locator(".flash").inner_text() == f"Checked {name}: no problems found."
+    assert page.locator(".heading .badge").inner_text() == "ok"
+    host = page.locator("#mx-hosts article.mx")
+    assert host.locator("h3 code").inner_text() == mx
+    assert host.get_by_text("DNSSEC secure").is_visible()
+    assert host.locator("ul.tlsa li").inner_text().endswith("matches the certificate")
+    assert page.locator("#dns-history .version-line .badge").first.inner_text() == "ok"
+    page.get_by_role("link", name=name).click()
+    assert page.locator("#dns h2 .badge").inner_text() == "in sync"
+
+    phone = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    try:
+        small = phone.new_page()
+        sign_in(small, lab_server, "admin@provider.example")
+        small.goto(f"{lab_server}/domains/{name}/dns")
+        assert small.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+        assert small.get_by_role("button", name="Check now").is_visible()
+    finally:
+        phone.close()
+
+
+def test_tlsa_records_and_the_rollover_for_a_pasted_certificate(page, server, test_ca):
+    leaf, key = test_ca.issue("mx.customer.example")
+    next_key = new_key().public_key()
+    sign_in(page, server, "member@customer.example")
+    page.get_by_role("link", name="TLSA records").click()
+    page.get_by_label("Server certificate (PEM)").fill(pem(*test_ca.chain(leaf)).decode())
+    page.get_by_label("Next certificate or public key").fill(key_pem(key).decode())
+    page.get_by_role("button", name="Make the records").click()
+    assert "A private key never belongs in a web form" in page.locator("#next_key-error").inner_text()
+    assert page.get_by_label("Next certificate or public key").input_value() == ""
+
+    page.get_by_label("Next certificate or public key").fill(next_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    page.get_by_label("MX host").fill("mx.customer.example")
+    page.get_by_role("button", name="Make the records").click()
+    assert page.locator("#tlsa-records code.tlsa-record").all_inner_texts() == [
+        str(tlsa_record(leaf, 3)), str(tlsa_record(test_ca.intermediate.certificate, 2)), str(key_record(next_key))]
+    assert page.locator("#tlsa-records").get_by_role("button", name="Copy").first.is_visible()
+    assert page.locator("#rollover-state").inner_text() == "not yet"
+    assert "DNS was not asked" in page.locator("#rollover").inner_text()
