@@ -5,17 +5,13 @@ bytes -> bounded decompression -> parse -> link to hosted domains -> one transac
 maps a ReportError to its status or exit code and DATABASE_ERRORS to "try again later".
 """
 
-import functools
-import gzip
 import hashlib
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -24,24 +20,14 @@ from stspolicy.policy import PolicyError, mx_pattern_matches, parse_policy
 
 from . import schema
 from .mail import MailHeaders, header_notes
-from .models import (
-    MATCHED,
-    MATCHES_NONE,
-    NOT_COMPARED,
-    ROLLUP_SHARDS,
-    UNPARSEABLE,
-    DailyRollup,
-    FailureDetail,
-    Report,
-    ReportPolicy,
-)
+from .models import MATCHED, MATCHES_NONE, NOT_COMPARED, UNPARSEABLE
 from .payload import Limits, ReportError, decode_body, is_gzip
+from .storage import store
 
 STORED = "stored"
 DUPLICATE = "duplicate"
 # The database cannot be reached (or is locked): nothing was stored, the sender should retry.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
-_DETAIL_BATCH = 1000
 
 
 class UnhostedDomain(ReportError):
@@ -110,15 +96,26 @@ def ingest_report(
     all_notes = [*body_notes, *report.notes, *notes]
     if mail is not None:
         all_notes += header_notes(mail, report.contact_info)
-    row_id = _insert_report(session, report, body, data, source, source_detail, now, all_notes, dkim_result)
-    if row_id is None:
-        session.rollback()
-        return Outcome(DUPLICATE, report)
+    # A gzip body is kept as it came: compressing the JSON again would cost more than the parse.
+    raw_gzip = body if is_gzip(body) and not body_notes else _gzip(data)
+    row = {
+        "organization_name": report.organization_name,
+        "report_id": report.report_id,
+        "contact_info": report.contact_info,
+        "start_datetime": report.start_datetime,
+        "end_datetime": report.end_datetime,
+        "source": source,
+        "source_detail": source_detail,
+        "received_at": now,
+        "raw_gzip": raw_gzip,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "notes": all_notes,
+        "dkim_result": dkim_result,
+    }
     blocks = []
     for position, (result, domain) in enumerate(zip(report.policies, links, strict=True)):
         version_id, match = _match_version(result, domain, report.end_datetime)
         blocks.append({
-            "report_row_id": row_id,
             "position": position,
             "policy_type": result.policy_type,
             "policy_domain": result.policy_domain,
@@ -129,11 +126,12 @@ def ingest_report(
             "domain_id": domain.id if domain else None,
             "policy_version_id": version_id,
             "policy_match": match,
+            "failure_details": result.failure_details,
         })
-    block_ids = session.scalars(_statement(session, "policy"), blocks).all()
-    for block_id, result in zip(block_ids, report.policies, strict=True):
-        _insert_details(session, block_id, result.failure_details)
-    _add_rollups(session, report)
+    row_id = store(session, report, row, blocks)
+    if row_id is None:
+        session.rollback()
+        return Outcome(DUPLICATE, report)
     session.commit()
     return Outcome(STORED, report, row_id)
 
@@ -172,7 +170,7 @@ def _link_domains(session: Session, report: schema.Report) -> list[_Hosted | Non
     names = {result.policy_domain for result in report.policies if result.policy_domain}
     hosted: dict[str, _Hosted] = {}
     if names:
-        rows = session.execute(_HOSTED_VERSIONS, {"names": sorted(names)})
+        rows = session.connection().execute(_HOSTED_VERSIONS, {"names": sorted(names)})
         versions: dict[tuple[int, str], list[_Version]] = {}
         for domain_id, name, version_id, mode, max_age, patterns, created_at in rows:
             versions.setdefault((domain_id, name), []).append(
@@ -215,48 +213,6 @@ def _check_domains(report, links, accept_unhosted: bool, allowed_domains: Iterab
         raise UnhostedDomain(f"report about {', '.join(about)}: no domain hosted here", "$.policies")
 
 
-@functools.cache
-def _statements(dialect: str) -> dict:
-    """The INSERTs of the ingestion, built once per dialect: building them costs more than running them."""
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    report = insert_for(Report.__table__)
-    rollup = insert_for(DailyRollup.__table__)
-    key = ["day", "policy_domain", "policy_type", "result_type", "mx_host", "shard"]
-    return {
-        "report": report.on_conflict_do_nothing(index_elements=["organization_name", "report_id"])
-        .returning(Report.__table__.c.id),
-        "policy": ReportPolicy.__table__.insert().returning(ReportPolicy.__table__.c.id, sort_by_parameter_order=True),
-        "detail": FailureDetail.__table__.insert(),
-        "rollup": rollup.on_conflict_do_update(
-            index_elements=key,
-            set_={"session_count": DailyRollup.__table__.c.session_count + rollup.excluded.session_count},
-        ),
-    }
-
-
-def _statement(session: Session, name: str):
-    return _statements(session.get_bind().dialect.name)[name]
-
-
-def _insert_report(session, report, body, data, source, source_detail, now, notes, dkim_result) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING: of two concurrent deliveries exactly one gets the row id."""
-    raw_gzip = body if is_gzip(body) and "gzip inside gzip" not in notes else gzip.compress(data, 6)
-    return session.execute(_statement(session, "report"), {
-        "organization_name": report.organization_name,
-        "report_id": report.report_id,
-        "contact_info": report.contact_info,
-        "start_datetime": report.start_datetime,
-        "end_datetime": report.end_datetime,
-        "source": source,
-        "source_detail": source_detail,
-        "received_at": now,
-        "raw_gzip": raw_gzip,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "notes": list(notes),
-        "dkim_result": dkim_result,
-    }).scalar()
-
-
 def _match_version(result: schema.PolicyResult, domain: _Hosted | None, end: datetime):
     """The policy version whose text an sts block applied, and how it compared (JSON-09)."""
     if result.policy_type != "sts" or domain is None or not result.policy_strings:
@@ -274,44 +230,7 @@ def _match_version(result: schema.PolicyResult, domain: _Hosted | None, end: dat
     return (served or matching)[0].id, MATCHED
 
 
-def _insert_details(session: Session, block_id: int, details: tuple[schema.FailureDetail, ...]) -> None:
-    """Plain multi-row INSERTs in batches: a report may carry tens of thousands of details."""
-    for start in range(0, len(details), _DETAIL_BATCH):
-        rows = [
-            {
-                "report_policy_id": block_id,
-                "result_type": d.result_type,
-                "failed_session_count": d.failed_session_count,
-                "sending_mta_ip": d.sending_mta_ip,
-                "receiving_ip": d.receiving_ip,
-                "receiving_mx_hostname": d.receiving_mx_hostname,
-                "receiving_mx_helo": d.receiving_mx_helo,
-                "additional_information": d.additional_information,
-                "failure_reason_code": d.failure_reason_code,
-            }
-            for d in details[start:start + _DETAIL_BATCH]
-        ]
-        session.execute(_statement(session, "detail"), rows)
-
-
-def rollup_counts(report: schema.Report) -> Counter:
-    """Session counts keyed by (day, policy domain, policy type, result type, MX host)."""
-    counts: Counter = Counter()
-    for result in report.policies:
-        base = (report.day, result.policy_domain or "", result.policy_type)
-        counts[(*base, "success", "")] += result.successful_session_count
-        counts[(*base, "failure", "")] += result.failed_session_count
-        for detail in result.failure_details:
-            counts[(*base, detail.result_type, detail.receiving_mx_hostname or "")] += detail.failed_session_count
-    return counts
-
-
-def _add_rollups(session: Session, report: schema.Report) -> None:
-    """Upsert the rollups in key order, so concurrent reports never deadlock on them."""
-    shard = zlib.crc32(report.report_id.encode()) % ROLLUP_SHARDS
-    rows = [
-        {"day": day, "policy_domain": domain, "policy_type": policy_type, "result_type": result_type,
-         "mx_host": mx_host, "shard": shard, "session_count": count}
-        for (day, domain, policy_type, result_type, mx_host), count in sorted(rollup_counts(report).items())
-    ]
-    session.execute(_statement(session, "rollup"), rows)
+def _gzip(data: bytes) -> bytes:
+    """gzip with a window no larger than the report: the compressor's set-up is most of the cost."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + max(9, min(15, len(data).bit_length())))
+    return compressor.compress(data) + compressor.flush()
