@@ -8,19 +8,16 @@ maps a ReportError to its status or exit code and DATABASE_ERRORS to "try again 
 import hashlib
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from stspolicy.models import Domain, PolicyVersion, utcnow
-from stspolicy.policy import PolicyError, mx_pattern_matches, parse_policy
+from stspolicy.models import utcnow
 
 from . import schema
+from .hosted import Hosted, HostedDomains, match_version
 from .mail import MailHeaders, header_notes
-from .models import MATCHED, MATCHES_NONE, NOT_COMPARED, UNPARSEABLE
 from .payload import Limits, ReportError, decode_body, is_gzip
 from .storage import store
 
@@ -52,6 +49,7 @@ class Settings:
     max_mail_bytes: int = 10 * 1024 * 1024
     dkim: str = "record"  # off, record or require
     dkim_nameserver: str = ""  # empty: the system resolver
+    hosted: HostedDomains = field(default_factory=HostedDomains, compare=False)  # what this process looked up
 
 
 def settings_from_config(config: Mapping) -> Settings:
@@ -67,7 +65,7 @@ def settings_from_config(config: Mapping) -> Settings:
     )
     return Settings(
         limits, config["TLSRPT_ACCEPT_UNHOSTED"], config["TLSRPT_MAX_MAIL_BYTES"], config["TLSRPT_DKIM"],
-        config["TLSRPT_DKIM_NAMESERVER"],
+        config["TLSRPT_DKIM_NAMESERVER"], HostedDomains(config["SNAPSHOT_REFRESH_SECONDS"]),
     )
 
 
@@ -91,13 +89,10 @@ def ingest_report(
     data, body_notes = decode_body(body, settings.limits)
     now = utcnow()
     report = schema.parse_report(data, settings.limits, now)
-    links = _link_domains(session, report)
-    _check_domains(report, links, settings.accept_unhosted, allowed_domains)
     all_notes = [*body_notes, *report.notes, *notes]
     if mail is not None:
         all_notes += header_notes(mail, report.contact_info)
     # A gzip body is kept as it came: compressing the JSON again would cost more than the parse.
-    raw_gzip = body if is_gzip(body) and not body_notes else _gzip(data)
     row = {
         "organization_name": report.organization_name,
         "report_id": report.report_id,
@@ -107,97 +102,27 @@ def ingest_report(
         "source": source,
         "source_detail": source_detail,
         "received_at": now,
-        "raw_gzip": raw_gzip,
+        "raw_gzip": body if is_gzip(body) and not body_notes else _gzip(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "notes": all_notes,
         "dkim_result": dkim_result,
     }
-    blocks = []
-    for position, (result, domain) in enumerate(zip(report.policies, links, strict=True)):
-        version_id, match = _match_version(result, domain, report.end_datetime)
-        blocks.append({
-            "position": position,
-            "policy_type": result.policy_type,
-            "policy_domain": result.policy_domain,
-            "policy_strings": list(result.policy_strings),
-            "mx_hosts": list(result.mx_hosts),
-            "successful_session_count": result.successful_session_count,
-            "failed_session_count": result.failed_session_count,
-            "domain_id": domain.id if domain else None,
-            "policy_version_id": version_id,
-            "policy_match": match,
-            "failure_details": result.failure_details,
-        })
-    row_id = store(session, report, row, blocks)
+    links = settings.hosted.links(session, report)
+    _check_domains(report, links, settings.accept_unhosted, allowed_domains)
+    try:
+        row_id = store(session, report, row, _blocks(report, links))
+    except IntegrityError:
+        # A domain or policy version removed since this process looked it up: look again, once.
+        session.rollback()
+        settings.hosted.forget()
+        links = settings.hosted.links(session, report)
+        _check_domains(report, links, settings.accept_unhosted, allowed_domains)
+        row_id = store(session, report, row, _blocks(report, links))
     if row_id is None:
         session.rollback()
         return Outcome(DUPLICATE, report)
     session.commit()
     return Outcome(STORED, report, row_id)
-
-
-@dataclass(frozen=True)
-class _Version:
-    id: int
-    policy: tuple  # (mode, max_age, sorted mx patterns)
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class _Hosted:
-    """A hosted domain as the ingestion needs it: id, name and its versions, newest first."""
-
-    id: int
-    name: str
-    versions: tuple[_Version, ...] = ()
-
-
-_HOSTED_VERSIONS = (
-    select(Domain.id, Domain.name, PolicyVersion.id, PolicyVersion.mode, PolicyVersion.max_age,
-           PolicyVersion.mx_patterns, PolicyVersion.created_at)
-    .join(PolicyVersion, PolicyVersion.domain_id == Domain.id)
-    .where(Domain.name.in_(bindparam("names", expanding=True)))
-    .order_by(PolicyVersion.id.desc())
-)
-
-
-def _link_domains(session: Session, report: schema.Report) -> list[_Hosted | None]:
-    """The hosted domain each policy block is about, by policy-domain, in one query.
-
-    For DANE the policy-domain may be the MX host (the TLSA base domain, RFC 8460
-    section 4.3.2.1), so for a tlsa block a name we do not host is tried against our mx patterns.
-    """
-    names = {result.policy_domain for result in report.policies if result.policy_domain}
-    hosted: dict[str, _Hosted] = {}
-    if names:
-        rows = session.connection().execute(_HOSTED_VERSIONS, {"names": sorted(names)})
-        versions: dict[tuple[int, str], list[_Version]] = {}
-        for domain_id, name, version_id, mode, max_age, patterns, created_at in rows:
-            versions.setdefault((domain_id, name), []).append(
-                _Version(version_id, (mode, max_age, sorted(patterns)), created_at))
-        hosted = {name: _Hosted(domain_id, name, tuple(found)) for (domain_id, name), found in versions.items()}
-    links = [hosted.get(result.policy_domain) for result in report.policies]
-    unmatched = {r.policy_domain for r, d in zip(report.policies, links, strict=True)
-                 if d is None and r.policy_domain and r.policy_type == "tlsa"}
-    if unmatched:
-        by_mx = _domains_by_mx(session, unmatched)
-        links = [link or by_mx.get(result.policy_domain) for result, link in zip(report.policies, links, strict=True)]
-    return links
-
-
-def _domains_by_mx(session: Session, hosts: set[str]) -> dict[str, _Hosted]:
-    latest = select(func.max(PolicyVersion.id)).group_by(PolicyVersion.domain_id)
-    found = {}
-    rows = session.execute(
-        select(Domain.id, Domain.name, PolicyVersion.mx_patterns)
-        .join(PolicyVersion, PolicyVersion.domain_id == Domain.id)
-        .where(PolicyVersion.id.in_(latest))
-    )
-    for domain_id, name, patterns in rows:
-        for host in hosts:
-            if host not in found and any(mx_pattern_matches(pattern, host) for pattern in patterns):
-                found[host] = _Hosted(domain_id, name)
-    return found
 
 
 def _check_domains(report, links, accept_unhosted: bool, allowed_domains: Iterable[str] | None) -> None:
@@ -213,21 +138,25 @@ def _check_domains(report, links, accept_unhosted: bool, allowed_domains: Iterab
         raise UnhostedDomain(f"report about {', '.join(about)}: no domain hosted here", "$.policies")
 
 
-def _match_version(result: schema.PolicyResult, domain: _Hosted | None, end: datetime):
-    """The policy version whose text an sts block applied, and how it compared (JSON-09)."""
-    if result.policy_type != "sts" or domain is None or not result.policy_strings:
-        return None, NOT_COMPARED
-    try:
-        applied = parse_policy("\n".join(result.policy_strings))
-    except PolicyError:
-        return None, UNPARSEABLE
-    key = (applied.mode, applied.max_age, sorted(applied.mx_patterns))
-    matching = [version for version in domain.versions if version.policy == key]
-    if not matching:
-        return None, MATCHES_NONE
-    # The newest that was already served when the report period ended, else the newest.
-    served = [version for version in matching if version.created_at <= end]
-    return (served or matching)[0].id, MATCHED
+def _blocks(report: schema.Report, links: list[Hosted | None]) -> list[dict]:
+    """The report_policy rows, each with the failure details to store under it."""
+    blocks = []
+    for position, (result, domain) in enumerate(zip(report.policies, links, strict=True)):
+        version_id, match = match_version(result, domain, report.end_datetime)
+        blocks.append({
+            "position": position,
+            "policy_type": result.policy_type,
+            "policy_domain": result.policy_domain,
+            "policy_strings": list(result.policy_strings),
+            "mx_hosts": list(result.mx_hosts),
+            "successful_session_count": result.successful_session_count,
+            "failed_session_count": result.failed_session_count,
+            "domain_id": domain.id if domain else None,
+            "policy_version_id": version_id,
+            "policy_match": match,
+            "failure_details": result.failure_details,
+        })
+    return blocks
 
 
 def _gzip(data: bytes) -> bytes:
