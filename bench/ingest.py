@@ -173,11 +173,12 @@ class HttpRun:
     database_ms: float  # the PostgreSQL backends serving the database
     wrk_ms: float
     cores: float  # CPU of all three per second of the run: how much of the machine they got
+    busiest: float  # the busiest worker's share of the workers' CPU
 
     def __str__(self) -> str:
         return (f"{self.rate:6.0f} reports/s (p99 {self.p99_ms:.0f} ms, errors {self.errors}); CPU per report: "
                 f"workers {self.app_ms:.2f} ms, PostgreSQL {self.database_ms:.2f} ms, wrk {self.wrk_ms:.2f} ms; "
-                f"{self.cores:.2f} cores busy")
+                f"{self.cores:.2f} cores busy, {self.busiest:.0%} of the workers' CPU in the busiest")
 
 
 def wrk_post(url: str, bodies: Path, seconds: int, connections: int, master_pid: int,
@@ -197,7 +198,9 @@ def wrk_post(url: str, bodies: Path, seconds: int, connections: int, master_pid:
         Path(script.name).unlink()
     elapsed, wrk_after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
     backends = database_backends(database_url) if database_url else []
-    app_cpu = _spent(app_before, cpu_seconds(app_pids))
+    app_after = cpu_seconds(app_pids)
+    app_cpu = _spent(app_before, app_after)
+    busiest = max(app_after[pid] - app_before.get(pid, 0.0) for pid in app_after) / max(app_cpu, 1e-9)
     database_cpu = _spent(database_before, cpu_seconds(backends))
     wrk_cpu = wrk_after.ru_utime + wrk_after.ru_stime - wrk_before.ru_utime - wrk_before.ru_stime
     figures = dict(re.findall(r"(\w+)=(\d+)", output.split("BENCH", 1)[1]))
@@ -205,7 +208,7 @@ def wrk_post(url: str, bodies: Path, seconds: int, connections: int, master_pid:
     per_request = 1000 / max(requests, 1)
     return HttpRun(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), int(figures["p99_us"]) / 1000,
                    int(figures["errors"]), requests, app_cpu * per_request, database_cpu * per_request,
-                   wrk_cpu * per_request, (app_cpu + database_cpu + wrk_cpu) / elapsed)
+                   wrk_cpu * per_request, (app_cpu + database_cpu + wrk_cpu) / elapsed, busiest)
 
 
 def _spent(before: dict[int, float], after: dict[int, float]) -> float:
