@@ -63,7 +63,7 @@ def decode_body(body: bytes, limits: Limits) -> tuple[bytes, list[str]]:
         if layer:
             notes.append("gzip inside gzip")
         data = _gunzip(data, limits.max_decompressed)
-    if not data.strip():
+    if not data or data.isspace():
         raise ReportError("empty report")
     return data, notes
 

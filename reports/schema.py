@@ -35,6 +35,8 @@ ONE_DAY = (timedelta(hours=23, minutes=59), timedelta(hours=24))
 Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
 
 
+# The Structs never form reference cycles: gc=False keeps the collector away from them
+# (a report may hold tens of thousands of failure details).
 class FailureDetail(Struct, rename="kebab", omit_defaults=True, frozen=True, gc=False):
     """One element of a block's `failure-details`, as the sender gave it (addresses normalised)."""
 
@@ -66,7 +68,7 @@ def _decoder(max_string: int) -> msgspec.json.Decoder:
         additional_information: text | None = None
         failure_reason_code: text | None = None
 
-    class Policy(Struct, rename="kebab", omit_defaults=True):
+    class Policy(Struct, rename="kebab", omit_defaults=True, gc=False):
         policy_type: Literal["sts", "tlsa", "no-policy-found"]
         # sys4 tlsrpt-reporter leaves policy-domain out of no-policy-found blocks.
         policy_domain: text | None = None
@@ -77,21 +79,21 @@ def _decoder(max_string: int) -> msgspec.json.Decoder:
         mx_host: name | list[name] | None = None
         mx_host_pattern: name | list[name] | None = None
 
-    class Summary(Struct, rename="kebab"):
+    class Summary(Struct, rename="kebab", gc=False):
         total_successful_session_count: Count
         total_failure_session_count: Count
 
-    class PolicyResult(Struct, rename="kebab", omit_defaults=True):
+    class PolicyResult(Struct, rename="kebab", omit_defaults=True, gc=False):
         policy: Policy
         summary: Summary
         # Reports with no failures often leave out failure-details altogether.
         failure_details: list[Detail] | None = None
 
-    class DateRange(Struct, rename="kebab"):
+    class DateRange(Struct, rename="kebab", gc=False):
         start_datetime: text
         end_datetime: text
 
-    class Document(Struct, rename="kebab", omit_defaults=True):
+    class Document(Struct, rename="kebab", omit_defaults=True, gc=False):
         organization_name: identifier
         date_range: DateRange
         report_id: identifier
@@ -110,7 +112,7 @@ _inet_pton, _AF_INET = socket.inet_pton, socket.AF_INET
 _normalize_domain = functools.lru_cache(maxsize=4096)(normalize_domain)
 
 
-class PolicyResult(Struct, frozen=True):
+class PolicyResult(Struct, frozen=True, gc=False):
     """One element of `policies`: the policy applied, its summary and failure details."""
 
     policy_type: str
@@ -122,7 +124,7 @@ class PolicyResult(Struct, frozen=True):
     failure_details: tuple[FailureDetail, ...]
 
 
-class Report(Struct, frozen=True):
+class Report(Struct, frozen=True, gc=False):
     organization_name: str
     report_id: str
     contact_info: str | None
@@ -171,24 +173,22 @@ def _decode(data: bytes, limits: Limits) -> Struct:
         raise ReportError(f"not JSON: {error}") from None
     except RecursionError:
         raise ReportError("nested too deeply") from None
-    if _dropped_members(data, document) or limits.max_depth < _KNOWN_DEPTH:
+    escaped = b"\\" in data
+    if _dropped_members(data, document, escaped) or limits.max_depth < _KNOWN_DEPTH:
         _check_members(data, limits.max_depth)
-    if b"\\u0000" in data:  # the only way a NUL gets into a JSON string
+    if escaped and b"\\u0000" in data:  # the only way a NUL gets into a JSON string
         _refuse_nul(document, "$")
     return document
 
 
-def _dropped_members(data: bytes, document: Struct) -> bool:
+def _dropped_members(data: bytes, document: Struct, escaped: bool) -> bool:
     """Whether the document has members the Structs did not keep: repeated, unknown, or null.
 
     Outside strings a `:` only ends a member name, and the Structs encode back the members
     they kept with the very strings they read, so the counts differ exactly when a member
     was dropped; an escaped `:` (\\u003a) could hide one, so any \\u003X counts as a difference.
     """
-    return (
-        data.count(b":") != _ENCODER.encode(document).count(b":")
-        or b"\\u003" in data
-    )
+    return data.count(b":") != _ENCODER.encode(document).count(b":") or (escaped and b"\\u003" in data)
 
 
 class _Object(dict):
@@ -293,7 +293,7 @@ class _Checker:
             contact_info=document.contact_info,
             start_datetime=start,
             end_datetime=end,
-            policies=tuple(self._policy(item, f"$.policies[{n}]") for n, item in enumerate(document.policies)),
+            policies=tuple([self._policy(item, f"$.policies[{n}]") for n, item in enumerate(document.policies)]),
             notes=tuple(self.notes),
         )
 
@@ -327,7 +327,7 @@ class _Checker:
             policy_type=policy.policy_type,
             policy_domain=self._policy_domain(policy, ppath),
             policy_strings=tuple(policy.policy_string or ()),
-            mx_hosts=tuple(host.lower() for host in mx_hosts or ()),
+            mx_hosts=tuple([host.lower() for host in mx_hosts or ()]),
             successful_session_count=item.summary.total_successful_session_count,
             failed_session_count=item.summary.total_failure_session_count,
             failure_details=_failure_details(details, f"{path}.failure-details"),
