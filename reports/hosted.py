@@ -69,17 +69,14 @@ class HostedDomains:
         self._by_name: dict[str, Hosted | None] = {}
         self._by_mx: dict[str, Hosted | None] = {}
 
-    def forget(self) -> None:
-        self._by_name, self._by_mx, self._checked_at = {}, {}, float("-inf")
-
-    def links(self, session: Session, report: schema.Report) -> list[Hosted | None]:
-        """The hosted domain each policy block is about, by policy-domain.
+    def links(self, session: Session, report: schema.Report, fresh: bool = False) -> list[Hosted | None]:
+        """The hosted domain each policy block is about, by policy-domain; `fresh` skips what was kept.
 
         For DANE the policy-domain may be the MX host (the TLSA base domain, RFC 8460
         section 4.3.2.1), so for a tlsa block a name we do not host is tried against our mx patterns.
         """
         self._check(session)
-        by_name, by_mx = self._by_name, self._by_mx
+        by_name, by_mx = ({}, {}) if fresh else (self._by_name, self._by_mx)
         names = {result.policy_domain for result in report.policies if result.policy_domain}
         if missing := names - by_name.keys():
             _keep(by_name, dict.fromkeys(missing) | _load_by_name(session, missing))

@@ -107,22 +107,32 @@ def ingest_report(
         "notes": all_notes,
         "dkim_result": dkim_result,
     }
-    links = settings.hosted.links(session, report)
-    _check_domains(report, links, settings.accept_unhosted, allowed_domains)
     try:
-        row_id = store(session, report, row, _blocks(report, links))
+        row_id = store(session, report, row, _blocks(report, _links(session, report, settings, allowed_domains)))
     except IntegrityError:
         # A domain or policy version removed since this process looked it up: look again, once.
         session.rollback()
-        settings.hosted.forget()
-        links = settings.hosted.links(session, report)
-        _check_domains(report, links, settings.accept_unhosted, allowed_domains)
+        links = _links(session, report, settings, allowed_domains, fresh=True)
         row_id = store(session, report, row, _blocks(report, links))
     if row_id is None:
         session.rollback()
         return Outcome(DUPLICATE, report)
     session.commit()
     return Outcome(STORED, report, row_id)
+
+
+def _links(session: Session, report: schema.Report, settings: Settings, allowed_domains: Iterable[str] | None,
+           fresh: bool = False) -> list[Hosted | None]:
+    """The hosted domain of each block; UnhostedDomain only on what the database says now."""
+    links = settings.hosted.links(session, report, fresh)
+    try:
+        _check_domains(report, links, settings.accept_unhosted, allowed_domains)
+    except UnhostedDomain:
+        if fresh:
+            raise
+        links = settings.hosted.links(session, report, fresh=True)  # not on what this process kept
+        _check_domains(report, links, settings.accept_unhosted, allowed_domains)
+    return links
 
 
 def _check_domains(report, links, accept_unhosted: bool, allowed_domains: Iterable[str] | None) -> None:

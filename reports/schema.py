@@ -6,8 +6,8 @@ real senders do, each tolerance noted with the sender it comes from; a tolerated
 deviation is kept in `Report.notes`. Every error names its JSON path. Pure.
 
 msgspec decodes the JSON straight into the Structs below and checks, in C, what their
-types say (members, JSON types, count ranges, fixed lengths); the rest (the configurable
-string limit, addresses, dates, domain names) is checked after, in Python.
+types say (members, JSON types, count ranges, string lengths); the rest (addresses, dates,
+domain names, NUL characters, how many blocks and details) is checked after, in Python.
 """
 
 import functools
@@ -53,7 +53,10 @@ class FailureDetail(Struct, rename="kebab", omit_defaults=True, frozen=True, gc=
 
 @functools.cache
 def _decoder(max_string: int) -> msgspec.json.Decoder:
-    """The decoder of reports whose strings are at most `max_string` characters long (a setting)."""
+    """The decoder of reports whose strings are at most `max_string` characters long (a setting).
+
+    Made per limit: a msgspec constraint is part of the type.
+    """
     text = Annotated[str, Meta(max_length=max_string)]
     name = Annotated[str, Meta(max_length=min(MAX_NAME_LENGTH, max_string))]
     identifier = Annotated[str, Meta(max_length=min(MAX_ID_LENGTH, max_string))]

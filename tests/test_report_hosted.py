@@ -88,3 +88,15 @@ def test_a_domain_removed_elsewhere_gets_its_reports_refused_not_failed(database
     remove_domain(elsewhere, get_domain(elsewhere, "example.com"), actor="test", force=True)
     with pytest.raises(UnhostedDomain):
         ingest_report(session, encode(report(report_id="r2")), settings, source="file")
+
+
+def test_a_domain_added_elsewhere_takes_reports_at_once(database):
+    session, elsewhere = database
+    settings = Settings(hosted=HostedDomains(refresh_seconds=3600))
+    about_org = report(report_id="r1")
+    about_org["policies"][0]["policy"]["policy-domain"] = "example.org"
+    with pytest.raises(UnhostedDomain):
+        ingest_report(session, encode(about_org), settings, source="file")
+    session.rollback()  # as the end of a request does
+    add_domain(elsewhere, "example.org", make_policy("enforce", ["mx1.example.com"], 604800), actor="test")
+    assert ingest_report(session, encode(about_org), settings, source="file").status == STORED
