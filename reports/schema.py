@@ -110,7 +110,6 @@ def _decoder(max_string: int) -> msgspec.json.Decoder:
 # The deepest nesting the Structs allow: $ > policies > [n] > policy > policy-string.
 _KNOWN_DEPTH = 5
 _ENCODER = msgspec.json.Encoder()
-_inet_pton, _AF_INET = socket.inet_pton, socket.AF_INET
 # Reports about the same few domains arrive all day: each name is normalised once.
 _normalize_domain = functools.lru_cache(maxsize=4096)(normalize_domain)
 
@@ -369,28 +368,33 @@ def _datetime(text: str, path: str) -> datetime:
 
 
 def _failure_details(details: list[FailureDetail], path: str) -> tuple[FailureDetail, ...]:
-    """The hot loop of big reports: a detail with IPv4 addresses and a lower-case MX host name
-    (nearly all of them) is kept as decoded; any other is normalised, or refused."""
-    checked = list(details)
-    for n, detail in enumerate(details):
+    """The hot loop of big reports: when every address is IPv4 and every MX host name lower case
+    (nearly always), the details are kept as decoded; else each is normalised, or refused."""
+    inet_pton, ipv4 = socket.inet_pton, socket.AF_INET  # local names: this runs per detail
+    for detail in details:
+        hostname = detail.receiving_mx_hostname
+        if hostname is not None and not hostname.islower():
+            break
         try:
             if detail.sending_mta_ip is not None:
-                _inet_pton(_AF_INET, detail.sending_mta_ip)  # refuses leading zeros, as section 4.4 does
+                inet_pton(ipv4, detail.sending_mta_ip)  # refuses leading zeros, as section 4.4 does
             if detail.receiving_ip is not None:
-                _inet_pton(_AF_INET, detail.receiving_ip)
-            hostname = detail.receiving_mx_hostname
-            if hostname is None or hostname.islower():
-                continue
+                inet_pton(ipv4, detail.receiving_ip)
         except (OSError, ValueError):
-            pass
-        hostname = detail.receiving_mx_hostname
-        checked[n] = msgspec.structs.replace(
-            detail,
-            sending_mta_ip=_ip(detail.sending_mta_ip, f"{path}[{n}].sending-mta-ip"),
-            receiving_ip=_ip(detail.receiving_ip, f"{path}[{n}].receiving-ip"),
-            receiving_mx_hostname=None if hostname is None else hostname.lower(),
-        )
-    return tuple(checked)
+            break
+    else:
+        return tuple(details)
+    return tuple([_normalised(detail, f"{path}[{n}]") for n, detail in enumerate(details)])
+
+
+def _normalised(detail: FailureDetail, path: str) -> FailureDetail:
+    hostname = detail.receiving_mx_hostname
+    return msgspec.structs.replace(
+        detail,
+        sending_mta_ip=_ip(detail.sending_mta_ip, f"{path}.sending-mta-ip"),
+        receiving_ip=_ip(detail.receiving_ip, f"{path}.receiving-ip"),
+        receiving_mx_hostname=None if hostname is None else hostname.lower(),
+    )
 
 
 def _ip(value: str | None, path: str) -> str | None:
@@ -398,7 +402,7 @@ def _ip(value: str | None, path: str) -> str | None:
     if value is None:
         return None
     try:
-        _inet_pton(_AF_INET, value)
+        socket.inet_pton(socket.AF_INET, value)
         return value
     except (OSError, ValueError):
         pass
