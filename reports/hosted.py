@@ -78,16 +78,14 @@ class HostedDomains:
         self._check(session)
         by_name, by_mx = ({}, {}) if fresh else (self._by_name, self._by_mx)
         names = {result.policy_domain for result in report.policies if result.policy_domain}
-        if missing := names - by_name.keys():
-            _keep(by_name, dict.fromkeys(missing) | _load_by_name(session, missing))
-        links = [by_name.get(result.policy_domain) for result in report.policies]
+        domains = _answers(by_name, names, lambda missing: _load_by_name(session, missing))
+        links = [domains.get(result.policy_domain) for result in report.policies]
         hosts = {r.policy_domain for r, d in zip(report.policies, links, strict=True)
                  if d is None and r.policy_domain and r.policy_type == "tlsa"}
         if not hosts:
             return links
-        if missing := hosts - by_mx.keys():
-            _keep(by_mx, dict.fromkeys(missing) | _load_by_mx(session, missing))
-        return [link or by_mx.get(result.policy_domain) for result, link in zip(report.policies, links, strict=True)]
+        by_host = _answers(by_mx, hosts, lambda missing: _load_by_mx(session, missing))
+        return [link or by_host.get(result.policy_domain) for result, link in zip(report.policies, links, strict=True)]
 
     def _check(self, session: Session) -> None:
         now = time.monotonic()
@@ -99,10 +97,20 @@ class HostedDomains:
         self._fingerprint, self._checked_at = fingerprint, now
 
 
-def _keep(kept: dict, found: dict) -> None:
-    if len(kept) > _MAX_KEPT:
-        kept.clear()
-    kept.update(found)
+def _answers(kept: dict, keys: set[str], load) -> dict:
+    """The answer for each key: the one kept, else loaded (and kept). Read once, so that
+    another thread emptying `kept` meanwhile cannot change them."""
+    answers = {key: kept.get(key, _UNKNOWN) for key in keys}
+    if missing := {key for key, answer in answers.items() if answer is _UNKNOWN}:
+        found = dict.fromkeys(missing) | load(missing)
+        if len(kept) > _MAX_KEPT:
+            kept.clear()
+        kept.update(found)
+        answers |= found
+    return answers
+
+
+_UNKNOWN = object()
 
 
 def _load_by_name(session: Session, names: set[str]) -> dict[str, Hosted]:
