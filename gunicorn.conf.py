@@ -4,6 +4,7 @@ BIND/PORT (default 127.0.0.1:8000) or GUNICORN_BIND (in production unix:/run/sts
 behind nginx), WEB_CONCURRENCY workers (default 2 per CPU, at most 8), GUNICORN_THREADS per worker.
 Graceful reload: `kill -HUP <master>` (systemctl reload stspolicy) starts new workers with new
 code and settings, then lets the old ones finish their requests.
+GUNICORN_WORKER_CONNECTIONS per worker (default twice the threads).
 """
 
 import glob
@@ -14,6 +15,10 @@ bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('BIND', '127.0.0.1')
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count(), 8)))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# A worker takes at most this many connections (busy and kept alive), so that clients that
+# keep theirs open, as wrk or a proxy does, are spread over the workers instead of all
+# landing on the first one to wake: one worker holds one core at most.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", 2 * threads))
 keepalive = 5
 timeout = 30
 graceful_timeout = 20

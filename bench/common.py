@@ -1,10 +1,13 @@
-"""Helpers shared by the benchmarks: wrk runs and their parsed figures."""
+"""Helpers shared by the benchmarks: gunicorn serving an app, wrk runs and their figures, CPU time."""
 
+import contextlib
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,3 +69,54 @@ def summarize(results: dict[str, list[WrkResult]], ours: str, baseline: str, tar
     print(f"\nbest of {rounds}: {ours} {best[ours]:.0f} req/s (p99 {p99[ours]:.2f} ms), "
           f"{baseline} {best[baseline]:.0f} req/s (p99 {p99[baseline]:.2f} ms)")
     print(f"ratio {ours} / {baseline} = {best[ours] / best[baseline]:.2f}   (target >= {target})")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], workers: int, pythonpath: Path = ROOT):
+    """gunicorn with the project's gunicorn.conf.py on a free loopback port; yields (base URL, master pid).
+
+    The same settings serve the application and the bare baselines, so that they compare.
+    """
+    from tests.servers import free_port, wait_for_port
+
+    port = free_port()
+    settings = os.environ | env | {
+        "BIND": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers), "GUNICORN_ACCESS_LOG": "",
+        "PYTHONPATH": f"{pythonpath}{os.pathsep}{ROOT}",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app_spec], cwd=ROOT,
+                               env=settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, process=process)
+        time.sleep(3)  # every worker has imported its app and loaded its policies
+        if process.poll() is not None:
+            sys.exit(f"gunicorn for {app_spec} exited with {process.returncode}")
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process still running."""
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            found[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
+    return found
+
+
+def with_children(pid: int) -> list[int]:
+    """`pid` and the processes it started (gunicorn's workers)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError), open(f"/proc/{entry}/stat") as stat:
+            if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry))
+    return [pid, *children]

@@ -9,13 +9,7 @@ Target: ours / bare >= 0.85.
 """
 
 import argparse
-import contextlib
-import os
-import subprocess
-import sys
 import tempfile
-import time
-from pathlib import Path
 
 from flask_migrate import upgrade
 
@@ -24,29 +18,7 @@ from stspolicy.domains import add_domain
 from stspolicy.extensions import db
 from stspolicy.policy import make_policy
 
-from .common import require, summarize, wrk
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@contextlib.contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int):
-    settings = os.environ | env | {
-        "BIND": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers), "GUNICORN_ACCESS_LOG": "",
-        "PYTHONPATH": str(ROOT),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app_spec],
-        cwd=ROOT, env=settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(3)  # workers import and load their policies
-        if process.poll() is not None:
-            sys.exit(f"gunicorn for {app_spec} exited with {process.returncode}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait()
+from .common import gunicorn, require, summarize, wrk
 
 
 def main() -> None:
@@ -73,7 +45,7 @@ def main() -> None:
         results: dict[str, list] = {"stspolicy": [], "bare Flask": []}
         for round_number in range(args.rounds):
             for label, spec in (("bare Flask", "bench.bare_app:app"), ("stspolicy", "wsgi:app")):
-                with gunicorn(spec, settings, 18700 + round_number, args.workers) as url:
+                with gunicorn(spec, settings, args.workers) as (url, _):
                     wrk(url, hosts, "/.well-known/mta-sts.txt", seconds=2, connections=args.connections)  # warm up
                     result = wrk(url, hosts, "/.well-known/mta-sts.txt", seconds=args.seconds,
                                  connections=args.connections)

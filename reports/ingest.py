@@ -5,43 +5,26 @@ bytes -> bounded decompression -> parse -> link to hosted domains -> one transac
 maps a ReportError to its status or exit code and DATABASE_ERRORS to "try again later".
 """
 
-import functools
-import gzip
 import hashlib
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from stspolicy.models import Domain, PolicyVersion, utcnow
-from stspolicy.policy import PolicyError, mx_pattern_matches, parse_policy
+from stspolicy.models import utcnow
 
 from . import schema
+from .hosted import Hosted, HostedDomains, match_version
 from .mail import MailHeaders, header_notes
-from .models import (
-    MATCHED,
-    MATCHES_NONE,
-    NOT_COMPARED,
-    ROLLUP_SHARDS,
-    UNPARSEABLE,
-    DailyRollup,
-    FailureDetail,
-    Report,
-    ReportPolicy,
-)
 from .payload import Limits, ReportError, decode_body, is_gzip
+from .storage import store
 
 STORED = "stored"
 DUPLICATE = "duplicate"
 # The database cannot be reached (or is locked): nothing was stored, the sender should retry.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
-_DETAIL_BATCH = 1000
 
 
 class UnhostedDomain(ReportError):
@@ -66,6 +49,7 @@ class Settings:
     max_mail_bytes: int = 10 * 1024 * 1024
     dkim: str = "record"  # off, record or require
     dkim_nameserver: str = ""  # empty: the system resolver
+    hosted: HostedDomains = field(default_factory=HostedDomains, compare=False)  # what this process looked up
 
 
 def settings_from_config(config: Mapping) -> Settings:
@@ -81,7 +65,7 @@ def settings_from_config(config: Mapping) -> Settings:
     )
     return Settings(
         limits, config["TLSRPT_ACCEPT_UNHOSTED"], config["TLSRPT_MAX_MAIL_BYTES"], config["TLSRPT_DKIM"],
-        config["TLSRPT_DKIM_NAMESERVER"],
+        config["TLSRPT_DKIM_NAMESERVER"], HostedDomains(config["SNAPSHOT_REFRESH_SECONDS"]),
     )
 
 
@@ -105,101 +89,50 @@ def ingest_report(
     data, body_notes = decode_body(body, settings.limits)
     now = utcnow()
     report = schema.parse_report(data, settings.limits, now)
-    links = _link_domains(session, report)
-    _check_domains(report, links, settings.accept_unhosted, allowed_domains)
     all_notes = [*body_notes, *report.notes, *notes]
     if mail is not None:
         all_notes += header_notes(mail, report.contact_info)
-    row_id = _insert_report(session, report, body, data, source, source_detail, now, all_notes, dkim_result)
+    # A gzip body is kept as it came: compressing the JSON again would cost more than the parse.
+    row = {
+        "organization_name": report.organization_name,
+        "report_id": report.report_id,
+        "contact_info": report.contact_info,
+        "start_datetime": report.start_datetime,
+        "end_datetime": report.end_datetime,
+        "source": source,
+        "source_detail": source_detail,
+        "received_at": now,
+        "raw_gzip": body if is_gzip(body) and not body_notes else _gzip(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "notes": all_notes,
+        "dkim_result": dkim_result,
+    }
+    try:
+        row_id = store(session, report, row, _blocks(report, _links(session, report, settings, allowed_domains)))
+    except IntegrityError:
+        # A domain or policy version removed since this process looked it up: look again, once.
+        session.rollback()
+        links = _links(session, report, settings, allowed_domains, fresh=True)
+        row_id = store(session, report, row, _blocks(report, links))
     if row_id is None:
         session.rollback()
         return Outcome(DUPLICATE, report)
-    blocks = []
-    for position, (result, domain) in enumerate(zip(report.policies, links, strict=True)):
-        version_id, match = _match_version(result, domain, report.end_datetime)
-        blocks.append({
-            "report_row_id": row_id,
-            "position": position,
-            "policy_type": result.policy_type,
-            "policy_domain": result.policy_domain,
-            "policy_strings": list(result.policy_strings),
-            "mx_hosts": list(result.mx_hosts),
-            "successful_session_count": result.successful_session_count,
-            "failed_session_count": result.failed_session_count,
-            "domain_id": domain.id if domain else None,
-            "policy_version_id": version_id,
-            "policy_match": match,
-        })
-    block_ids = session.scalars(_statement(session, "policy"), blocks).all()
-    for block_id, result in zip(block_ids, report.policies, strict=True):
-        _insert_details(session, block_id, result.failure_details)
-    _add_rollups(session, report)
     session.commit()
     return Outcome(STORED, report, row_id)
 
 
-@dataclass(frozen=True)
-class _Version:
-    id: int
-    policy: tuple  # (mode, max_age, sorted mx patterns)
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class _Hosted:
-    """A hosted domain as the ingestion needs it: id, name and its versions, newest first."""
-
-    id: int
-    name: str
-    versions: tuple[_Version, ...] = ()
-
-
-_HOSTED_VERSIONS = (
-    select(Domain.id, Domain.name, PolicyVersion.id, PolicyVersion.mode, PolicyVersion.max_age,
-           PolicyVersion.mx_patterns, PolicyVersion.created_at)
-    .join(PolicyVersion, PolicyVersion.domain_id == Domain.id)
-    .where(Domain.name.in_(bindparam("names", expanding=True)))
-    .order_by(PolicyVersion.id.desc())
-)
-
-
-def _link_domains(session: Session, report: schema.Report) -> list[_Hosted | None]:
-    """The hosted domain each policy block is about, by policy-domain, in one query.
-
-    For DANE the policy-domain may be the MX host (the TLSA base domain, RFC 8460
-    section 4.3.2.1), so for a tlsa block a name we do not host is tried against our mx patterns.
-    """
-    names = {result.policy_domain for result in report.policies if result.policy_domain}
-    hosted: dict[str, _Hosted] = {}
-    if names:
-        rows = session.execute(_HOSTED_VERSIONS, {"names": sorted(names)})
-        versions: dict[tuple[int, str], list[_Version]] = {}
-        for domain_id, name, version_id, mode, max_age, patterns, created_at in rows:
-            versions.setdefault((domain_id, name), []).append(
-                _Version(version_id, (mode, max_age, sorted(patterns)), created_at))
-        hosted = {name: _Hosted(domain_id, name, tuple(found)) for (domain_id, name), found in versions.items()}
-    links = [hosted.get(result.policy_domain) for result in report.policies]
-    unmatched = {r.policy_domain for r, d in zip(report.policies, links, strict=True)
-                 if d is None and r.policy_domain and r.policy_type == "tlsa"}
-    if unmatched:
-        by_mx = _domains_by_mx(session, unmatched)
-        links = [link or by_mx.get(result.policy_domain) for result, link in zip(report.policies, links, strict=True)]
+def _links(session: Session, report: schema.Report, settings: Settings, allowed_domains: Iterable[str] | None,
+           fresh: bool = False) -> list[Hosted | None]:
+    """The hosted domain of each block; UnhostedDomain only on what the database says now."""
+    links = settings.hosted.links(session, report, fresh)
+    try:
+        _check_domains(report, links, settings.accept_unhosted, allowed_domains)
+    except UnhostedDomain:
+        if fresh:
+            raise
+        links = settings.hosted.links(session, report, fresh=True)  # not on what this process kept
+        _check_domains(report, links, settings.accept_unhosted, allowed_domains)
     return links
-
-
-def _domains_by_mx(session: Session, hosts: set[str]) -> dict[str, _Hosted]:
-    latest = select(func.max(PolicyVersion.id)).group_by(PolicyVersion.domain_id)
-    found = {}
-    rows = session.execute(
-        select(Domain.id, Domain.name, PolicyVersion.mx_patterns)
-        .join(PolicyVersion, PolicyVersion.domain_id == Domain.id)
-        .where(PolicyVersion.id.in_(latest))
-    )
-    for domain_id, name, patterns in rows:
-        for host in hosts:
-            if host not in found and any(mx_pattern_matches(pattern, host) for pattern in patterns):
-                found[host] = _Hosted(domain_id, name)
-    return found
 
 
 def _check_domains(report, links, accept_unhosted: bool, allowed_domains: Iterable[str] | None) -> None:
@@ -215,103 +148,28 @@ def _check_domains(report, links, accept_unhosted: bool, allowed_domains: Iterab
         raise UnhostedDomain(f"report about {', '.join(about)}: no domain hosted here", "$.policies")
 
 
-@functools.cache
-def _statements(dialect: str) -> dict:
-    """The INSERTs of the ingestion, built once per dialect: building them costs more than running them."""
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    report = insert_for(Report.__table__)
-    rollup = insert_for(DailyRollup.__table__)
-    key = ["day", "policy_domain", "policy_type", "result_type", "mx_host", "shard"]
-    return {
-        "report": report.on_conflict_do_nothing(index_elements=["organization_name", "report_id"])
-        .returning(Report.__table__.c.id),
-        "policy": ReportPolicy.__table__.insert().returning(ReportPolicy.__table__.c.id, sort_by_parameter_order=True),
-        "detail": FailureDetail.__table__.insert(),
-        "rollup": rollup.on_conflict_do_update(
-            index_elements=key,
-            set_={"session_count": DailyRollup.__table__.c.session_count + rollup.excluded.session_count},
-        ),
-    }
+def _blocks(report: schema.Report, links: list[Hosted | None]) -> list[dict]:
+    """The report_policy rows, each with the failure details to store under it."""
+    blocks = []
+    for position, (result, domain) in enumerate(zip(report.policies, links, strict=True)):
+        version_id, match = match_version(result, domain, report.end_datetime)
+        blocks.append({
+            "position": position,
+            "policy_type": result.policy_type,
+            "policy_domain": result.policy_domain,
+            "policy_strings": list(result.policy_strings),
+            "mx_hosts": list(result.mx_hosts),
+            "successful_session_count": result.successful_session_count,
+            "failed_session_count": result.failed_session_count,
+            "domain_id": domain.id if domain else None,
+            "policy_version_id": version_id,
+            "policy_match": match,
+            "failure_details": result.failure_details,
+        })
+    return blocks
 
 
-def _statement(session: Session, name: str):
-    return _statements(session.get_bind().dialect.name)[name]
-
-
-def _insert_report(session, report, body, data, source, source_detail, now, notes, dkim_result) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING: of two concurrent deliveries exactly one gets the row id."""
-    raw_gzip = body if is_gzip(body) and "gzip inside gzip" not in notes else gzip.compress(data, 6)
-    return session.execute(_statement(session, "report"), {
-        "organization_name": report.organization_name,
-        "report_id": report.report_id,
-        "contact_info": report.contact_info,
-        "start_datetime": report.start_datetime,
-        "end_datetime": report.end_datetime,
-        "source": source,
-        "source_detail": source_detail,
-        "received_at": now,
-        "raw_gzip": raw_gzip,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "notes": list(notes),
-        "dkim_result": dkim_result,
-    }).scalar()
-
-
-def _match_version(result: schema.PolicyResult, domain: _Hosted | None, end: datetime):
-    """The policy version whose text an sts block applied, and how it compared (JSON-09)."""
-    if result.policy_type != "sts" or domain is None or not result.policy_strings:
-        return None, NOT_COMPARED
-    try:
-        applied = parse_policy("\n".join(result.policy_strings))
-    except PolicyError:
-        return None, UNPARSEABLE
-    key = (applied.mode, applied.max_age, sorted(applied.mx_patterns))
-    matching = [version for version in domain.versions if version.policy == key]
-    if not matching:
-        return None, MATCHES_NONE
-    # The newest that was already served when the report period ended, else the newest.
-    served = [version for version in matching if version.created_at <= end]
-    return (served or matching)[0].id, MATCHED
-
-
-def _insert_details(session: Session, block_id: int, details: tuple[schema.FailureDetail, ...]) -> None:
-    """Plain multi-row INSERTs in batches: a report may carry tens of thousands of details."""
-    for start in range(0, len(details), _DETAIL_BATCH):
-        rows = [
-            {
-                "report_policy_id": block_id,
-                "result_type": d.result_type,
-                "failed_session_count": d.failed_session_count,
-                "sending_mta_ip": d.sending_mta_ip,
-                "receiving_ip": d.receiving_ip,
-                "receiving_mx_hostname": d.receiving_mx_hostname,
-                "receiving_mx_helo": d.receiving_mx_helo,
-                "additional_information": d.additional_information,
-                "failure_reason_code": d.failure_reason_code,
-            }
-            for d in details[start:start + _DETAIL_BATCH]
-        ]
-        session.execute(_statement(session, "detail"), rows)
-
-
-def rollup_counts(report: schema.Report) -> Counter:
-    """Session counts keyed by (day, policy domain, policy type, result type, MX host)."""
-    counts: Counter = Counter()
-    for result in report.policies:
-        base = (report.day, result.policy_domain or "", result.policy_type)
-        counts[(*base, "success", "")] += result.successful_session_count
-        counts[(*base, "failure", "")] += result.failed_session_count
-        for detail in result.failure_details:
-            counts[(*base, detail.result_type, detail.receiving_mx_hostname or "")] += detail.failed_session_count
-    return counts
-
-
-def _add_rollups(session: Session, report: schema.Report) -> None:
-    """Upsert the rollups in key order, so concurrent reports never deadlock on them."""
-    shard = zlib.crc32(report.report_id.encode()) % ROLLUP_SHARDS
-    rows = [
-        {"day": day, "policy_domain": domain, "policy_type": policy_type, "result_type": result_type,
-         "mx_host": mx_host, "shard": shard, "session_count": count}
-        for (day, domain, policy_type, result_type, mx_host), count in sorted(rollup_counts(report).items())
-    ]
-    session.execute(_statement(session, "rollup"), rows)
+def _gzip(data: bytes) -> bytes:
+    """gzip with a window no larger than the report: the compressor's set-up is most of the cost."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + max(9, min(15, len(data).bit_length())))
+    return compressor.compress(data) + compressor.flush()

@@ -42,7 +42,7 @@ def receive(token: str | None = None):
     body = _read_body(current_app.config["TLSRPT_MAX_COMPRESSED_BYTES"])
     try:
         outcome = ingest_report(
-            db.session, body, settings_from_config(current_app.config), source="https",
+            db.session, body, current_app.extensions["tlsrpt_settings"], source="https",
             allowed_domains=allowed_domains, source_detail=f"{request.remote_addr} {request.path}", notes=notes,
         )
     except ReportError as error:
@@ -97,6 +97,7 @@ def _rate_limited(error):
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["tlsrpt_settings"] = settings_from_config(app.config)  # once: it keeps the hosted domains
     app.register_blueprint(bp)
     csrf = app.extensions.get("csrf")
     if csrf is not None:  # reports come from other mail systems, never from our forms

@@ -1,8 +1,9 @@
 """Report bodies as they arrive: gzip or plain JSON, decompressed within limits.
 
-Pure: bytes in, bytes out. A gzip bomb is measured before it is kept: the first pass
-streams the output in small pieces and only counts it, so refusing a body that expands
-to gigabytes costs time bounded by the limit and no memory.
+Pure: bytes in, bytes out. The output is streamed in small pieces and counted against
+the limit; only the first MiB is kept while counting, so refusing a body that expands to
+gigabytes costs time bounded by the limit and no memory. A body that expands to more than
+that MiB, and within the limit, is inflated a second time to keep it.
 """
 
 import zlib
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 64 * 1024
 _MiB = 1024 * 1024
+_KEPT_WHILE_COUNTING = _MiB
 
 
 @dataclass(frozen=True)
@@ -60,52 +62,38 @@ def decode_body(body: bytes, limits: Limits) -> tuple[bytes, list[str]]:
             break
         if layer:
             notes.append("gzip inside gzip")
-        _measure_gzip(data, limits.max_decompressed)
-        data = _gunzip(data)
-    if not data.strip():
+        data = _gunzip(data, limits.max_decompressed)
+    if not data or data.isspace():
         raise ReportError("empty report")
     return data, notes
 
 
-def _members(data: bytes):
-    """Yield a decompressor per gzip member with the bytes it starts from (RFC 1952 allows several)."""
-    rest = data
+def _gunzip(data: bytes, limit: int) -> bytes:
+    kept, complete = _inflate(data, limit, _KEPT_WHILE_COUNTING)
+    return kept if complete else _inflate(data, limit, limit)[0]
+
+
+def _inflate(data: bytes, limit: int, keep: int) -> tuple[bytes, bool]:
+    """Inflate every gzip member (RFC 1952 allows several) in pieces of at most 64 KiB, refusing
+    more than `limit` bytes of output; the output, and whether all of it was kept (`keep` bytes at most)."""
+    total, kept, rest = 0, [], data
     while rest:
         if not is_gzip(rest):
             raise ReportError("trailing bytes after the gzip data")
         decompressor = zlib.decompressobj(wbits=31)
-        yield decompressor, rest
-        if not decompressor.eof:
-            raise ReportError("truncated gzip data")
-        rest = decompressor.unused_data
-
-
-def _measure_gzip(data: bytes, limit: int) -> None:
-    total = 0
-    for decompressor, rest in _members(data):
-        for piece in _inflate(decompressor, rest):
+        pending = rest
+        while not decompressor.eof:
+            try:
+                piece = decompressor.decompress(pending, _CHUNK)
+            except zlib.error as error:
+                raise ReportError(f"corrupt gzip data ({error})") from None
+            pending = decompressor.unconsumed_tail
+            if not piece and not pending:
+                raise ReportError("truncated gzip data")
             total += len(piece)
             if total > limit:
                 raise ReportTooLarge(f"decompressed report exceeds the limit of {limit} bytes")
-
-
-def _gunzip(data: bytes) -> bytes:
-    out = bytearray()
-    for decompressor, rest in _members(data):
-        for piece in _inflate(decompressor, rest):
-            out += piece
-    return bytes(out)
-
-
-def _inflate(decompressor, data: bytes):
-    """Yield the output of one gzip member in pieces of at most 64 KiB."""
-    pending = data
-    while not decompressor.eof:
-        try:
-            piece = decompressor.decompress(pending, _CHUNK)
-        except zlib.error as error:
-            raise ReportError(f"corrupt gzip data ({error})") from None
-        pending = decompressor.unconsumed_tail
-        if not piece and not pending:
-            return
-        yield piece
+            if total <= keep:
+                kept.append(piece)
+        rest = decompressor.unused_data
+    return b"".join(kept), total <= keep

@@ -4,30 +4,45 @@ Strict where the RFC is: the required members, their JSON types, non-negative in
 counts, RFC 3339 dates, I-JSON (UTF-8, no duplicate member names). Tolerant of what
 real senders do, each tolerance noted with the sender it comes from; a tolerated
 deviation is kept in `Report.notes`. Every error names its JSON path. Pure.
+
+msgspec decodes the JSON straight into the Structs below and checks, in C, what their
+types say (members, JSON types, count ranges, string lengths); the rest (addresses, dates,
+domain names, NUL characters, how many blocks and details) is checked after, in Python.
 """
 
+import functools
 import json
+import re
 import socket
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
 
 from stspolicy.names import InvalidName, normalize_domain
 
 from .payload import Limits, ReportError, ReportTooLarge
 
-POLICY_TYPES = ("sts", "tlsa", "no-policy-found")
 MAX_COUNT = 2**53 - 1  # I-JSON (RFC 7493 section 2.2): integers beyond this lose precision
 MAX_ID_LENGTH = 256  # organization-name and report-id form the unique key, which an index must hold
 MAX_NAME_LENGTH = 253
-_DETAIL_TEXTS = ("receiving-mx-helo", "additional-information", "failure-reason-code")
 EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)  # before the first TLS-RPT drafts
 CLOCK_SKEW = timedelta(days=2)
+# Google and Microsoft end the day at 23:59:59Z, Mail.ru at the next midnight: both are one day.
+ONE_DAY = (timedelta(hours=23, minutes=59), timedelta(hours=24))
+
+Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
 
 
-@dataclass(frozen=True, slots=True)
-class FailureDetail:
+# The Structs never form reference cycles: gc=False keeps the collector away from them
+# (a report may hold tens of thousands of failure details).
+class FailureDetail(Struct, rename="kebab", omit_defaults=True, frozen=True, gc=False):
+    """One element of a block's `failure-details`, as the sender gave it (addresses normalised)."""
+
     result_type: str
     failed_session_count: int
+    # Microsoft and Mail.ru send sts-policy-fetch-error details without addresses.
     sending_mta_ip: str | None = None
     receiving_ip: str | None = None
     receiving_mx_hostname: str | None = None
@@ -36,8 +51,70 @@ class FailureDetail:
     failure_reason_code: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyResult:
+@functools.cache
+def _decoder(max_string: int) -> msgspec.json.Decoder:
+    """The decoder of reports whose strings are at most `max_string` characters long (a setting).
+
+    Made per limit: a msgspec constraint is part of the type.
+    """
+    text = Annotated[str, Meta(max_length=max_string)]
+    name = Annotated[str, Meta(max_length=min(MAX_NAME_LENGTH, max_string))]
+    identifier = Annotated[str, Meta(max_length=min(MAX_ID_LENGTH, max_string))]
+
+    class Detail(FailureDetail):
+        result_type: Annotated[str, Meta(min_length=1, max_length=min(64, max_string))]
+        failed_session_count: Count
+        sending_mta_ip: text | None = None
+        receiving_ip: text | None = None
+        receiving_mx_hostname: name | None = None
+        receiving_mx_helo: text | None = None
+        additional_information: text | None = None
+        failure_reason_code: text | None = None
+
+    class Policy(Struct, rename="kebab", omit_defaults=True, gc=False):
+        policy_type: Literal["sts", "tlsa", "no-policy-found"]
+        # sys4 tlsrpt-reporter leaves policy-domain out of no-policy-found blocks.
+        policy_domain: text | None = None
+        # Microsoft leaves policy-string out of sts blocks with sts-policy-fetch-error.
+        policy_string: list[text] | None = None
+        # The RFC's example has one string; Google and tlsrpt-reporter send a list;
+        # some senders name the member `mx-host-pattern` after the schema's wording.
+        mx_host: name | list[name] | None = None
+        mx_host_pattern: name | list[name] | None = None
+
+    class Summary(Struct, rename="kebab", gc=False):
+        total_successful_session_count: Count
+        total_failure_session_count: Count
+
+    class PolicyResult(Struct, rename="kebab", omit_defaults=True, gc=False):
+        policy: Policy
+        summary: Summary
+        # Reports with no failures often leave out failure-details altogether.
+        failure_details: list[Detail] | None = None
+
+    class DateRange(Struct, rename="kebab", gc=False):
+        start_datetime: text
+        end_datetime: text
+
+    class Document(Struct, rename="kebab", omit_defaults=True, gc=False):
+        organization_name: identifier
+        date_range: DateRange
+        report_id: identifier
+        policies: list[PolicyResult]
+        # Postfix senders using sys4 tlsrpt-reporter send null or leave it out.
+        contact_info: text | None = None
+
+    return msgspec.json.Decoder(Document)
+
+
+# The deepest nesting the Structs allow: $ > policies > [n] > policy > policy-string.
+_KNOWN_DEPTH = 5
+_ENCODER = msgspec.json.Encoder()
+# Reports about the same few domains arrive all day: each name is normalised once.
+_normalize_domain = functools.lru_cache(maxsize=4096)(normalize_domain)
+
+
+class PolicyResult(Struct, frozen=True, gc=False):
     """One element of `policies`: the policy applied, its summary and failure details."""
 
     policy_type: str
@@ -49,8 +126,7 @@ class PolicyResult:
     failure_details: tuple[FailureDetail, ...]
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(Struct, frozen=True, gc=False):
     organization_name: str
     report_id: str
     contact_info: str | None
@@ -63,6 +139,58 @@ class Report:
     def day(self):
         """The UTC day the report is about: reports cover one UTC day (section 4.4)."""
         return self.start_datetime.astimezone(UTC).date()
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def parse_report(data: bytes, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None) -> Report:
+    """Parse the JSON of one report; raises ReportError naming the JSON path at fault.
+
+    `now` bounds the date range from above (reports are about the past); None skips that check.
+    """
+    notes = []
+    if data.startswith(b"\xef\xbb\xbf"):
+        notes.append("UTF-8 byte order mark removed")
+        data = data[3:]
+    return _Checker(limits, notes).report(_decode(data, limits), now)
+
+
+def _decode(data: bytes, limits: Limits) -> Struct:
+    # Every JSON value but the first follows a `,` or opens with `{` or `[`, each one byte.
+    if len(data) > limits.max_json_values and (
+        data.count(b",") + data.count(b"{") + data.count(b"[") > limits.max_json_values
+    ):
+        raise ReportTooLarge(f"more than {limits.max_json_values} JSON values")
+    if not data.isascii():
+        try:
+            data.decode("utf-8")  # msgspec checks only the strings it keeps
+        except UnicodeDecodeError as error:
+            raise ReportError(f"not UTF-8 (byte {error.start})") from None
+    try:
+        document = _decoder(limits.max_string).decode(data)
+    except msgspec.ValidationError as error:
+        raise _refusal(str(error), limits.max_string) from None
+    except msgspec.DecodeError as error:
+        raise ReportError(f"not JSON: {error}") from None
+    except RecursionError:
+        raise ReportError("nested too deeply") from None
+    escaped = b"\\" in data
+    if _dropped_members(data, document, escaped) or limits.max_depth < _KNOWN_DEPTH:
+        _check_members(data, limits.max_depth)
+    if escaped and b"\\u0000" in data:  # the only way a NUL gets into a JSON string
+        _refuse_nul(document, "$")
+    return document
+
+
+def _dropped_members(data: bytes, document: Struct, escaped: bool) -> bool:
+    """Whether the document has members the Structs did not keep: repeated, unknown, or null.
+
+    Outside strings a `:` only ends a member name, and the Structs encode back the members
+    they kept with the very strings they read, so the counts differ exactly when a member
+    was dropped; an escaped `:` (\\u003a) could hide one, so any \\u003X counts as a difference.
+    """
+    return data.count(b":") != _ENCODER.encode(document).count(b":") or (escaped and b"\\u003" in data)
 
 
 class _Object(dict):
@@ -79,313 +207,206 @@ def _object_pairs(pairs):
     return obj
 
 
-def _no_constant(name):
-    raise ValueError(f"{name} is not JSON")
+def _check_members(data: bytes, max_depth: int) -> None:
+    """Refuse a member name given twice in one object (I-JSON) and nesting deeper than `max_depth`.
 
-
-def load_json(data: bytes, limits: Limits) -> tuple[dict, list[str]]:
-    """Decode I-JSON bytes into Python values, within the value-count and depth limits.
-
-    Duplicate member names are found without a Python hook per object (which costs more
-    than the parse): outside strings a `:` only separates a member name from its value,
-    so a document without duplicates has exactly as many as its objects have members.
-    Only when the counts differ is it parsed again to find where.
+    The slow way, for the documents whose members the Structs did not all keep.
     """
-    notes = []
-    if data.startswith(b"\xef\xbb\xbf"):
-        notes.append("UTF-8 byte order mark removed")
-        data = data[3:]
-    values = data.count(b",") + data.count(b"{") + data.count(b"[")
-    if values > limits.max_json_values:
-        raise ReportTooLarge(f"more than {limits.max_json_values} JSON values")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ReportError(f"not UTF-8 (byte {error.start})") from None
-    document = _loads(text, None)
-    if not isinstance(document, dict):
-        raise ReportError("a report must be a JSON object")
-    members = _walk(document, limits.max_depth)
-    if "\\u" in text or text.count(":") != members:
-        document = _loads(text, _object_pairs)  # escapes can hide a `:`; or there is a duplicate
-    return document, notes
-
-
-def _loads(text: str, object_pairs_hook):
-    try:
-        return json.loads(text, object_pairs_hook=object_pairs_hook, parse_constant=_no_constant)
+        document = json.loads(data, object_pairs_hook=_object_pairs)
     except RecursionError:
         raise ReportError("nested too deeply") from None
-    except ValueError as error:
+    except ValueError as error:  # Python refuses integers of more than 4300 digits that msgspec skipped
         raise ReportError(f"not JSON: {error}") from None
-
-
-def _walk(document: dict, max_depth: int) -> int:
-    """Check the nesting depth; return the members of all objects plus the `:` inside names and strings."""
-    level, depth, count = [document], 1, 0
-    while level:
+    pending = [(document, "$", 1)]
+    while pending:
+        value, path, depth = pending.pop()
         if depth > max_depth:
-            raise ReportError(f"nested deeper than {max_depth} levels")
-        below = []
-        for value in level:
-            if type(value) is dict:
-                count += len(value)
-                for name, child in value.items():
-                    count += name.count(":")
-                    if type(child) is str:
-                        count += child.count(":")
-                    elif type(child) is dict or type(child) is list:
-                        below.append(child)
-            else:
-                for child in value:
-                    if type(child) is str:
-                        count += child.count(":")
-                    elif type(child) is dict or type(child) is list:
-                        below.append(child)
-        level, depth = below, depth + 1
-    return count
+            raise ReportError(f"nested deeper than {max_depth} levels", path)
+        if isinstance(value, dict):
+            if value.duplicates:
+                raise ReportError(f"member {value.duplicates[0]!r} given more than once (I-JSON)", path)
+            children = [(child, f"{path}.{name}") for name, child in value.items()]
+        else:
+            children = [(child, f"{path}[{n}]") for n, child in enumerate(value)]
+        pending.extend((child, where, depth + 1) for child, where in reversed(children)
+                       if isinstance(child, dict | list))
 
 
-DEFAULT_LIMITS = Limits()
+_KINDS = {"int": "an integer", "str": "a string", "float": "a number", "bool": "a boolean", "null": "null",
+          "array": "an array", "object": "an object"}
 
 
-def parse_report(data: bytes, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None) -> Report:
-    """Parse the JSON of one report; raises ReportError naming the JSON path at fault.
-
-    `now` bounds the date range from above (reports are about the past); None skips that check.
-    """
-    document, notes = load_json(data, limits)
-    return _Reader(limits, notes).report(document, now)
+def _kinds(names: str) -> str:
+    words = [_KINDS.get(name, name) for name in names.split(" | ")]
+    return " or ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
-class _Reader:
+def _refuse_nul(value, path: str) -> None:
+    """Refuse a NUL in any string kept (the database could not store it)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ReportError("contains a NUL character", path)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _refuse_nul(item, f"{path}[{n}]")
+    elif isinstance(value, Struct):
+        for field in msgspec.structs.fields(value):
+            _refuse_nul(getattr(value, field.name), f"{path}.{field.encode_name}")
+
+
+def _refusal(error: str, max_string: int) -> ReportError:
+    """msgspec's validation error in the words of the other refusals, with its JSON path."""
+    message, _, path = error.partition(" - at `")
+    path = path.rstrip("`") or "$"
+    if found := re.fullmatch(r"Object missing required field `(.+)`", message):
+        return ReportError("missing", f"{path}.{found[1]}")
+    if found := re.fullmatch(r"Expected `(.+)`, got `(\w+)`", message):
+        return ReportError(f"must be {_kinds(found[1])}, not {_KINDS.get(found[2], found[2])}", path)
+    if found := re.fullmatch(r"Expected `str` of length <= (\d+)", message):
+        refusal = ReportTooLarge if int(found[1]) == max_string else ReportError
+        return refusal(f"longer than {found[1]} characters", path)
+    if re.fullmatch(r"Expected `str` of length >= 1", message):
+        return ReportError("must not be empty", path)
+    if re.fullmatch(r"Expected `int` [<>]= \d+|(Integer value|Number) out of range", message):
+        return ReportError(f"must be an integer between 0 and {MAX_COUNT}", path)
+    if found := re.fullmatch(r"Invalid enum value (.+)", message):
+        return ReportError(f"unknown value {found[1]}", path)
+    return ReportError(message, path)
+
+
+class _Checker:
+    """What the Structs cannot say: the limits on counts, and values that need parsing."""
+
     def __init__(self, limits: Limits, notes: list[str]):
         self.limits = limits
         self.notes = notes
         self.failure_details = 0
 
-    def report(self, obj: dict, now: datetime | None) -> Report:
-        self._no_duplicates(obj, "$")
-        start, end = self._date_range(self._member(obj, "$", "date-range", dict), now)
-        policies = self._member(obj, "$", "policies", list)
-        if len(policies) > self.limits.max_policies:
+    def report(self, document, now: datetime | None) -> Report:
+        if len(document.policies) > self.limits.max_policies:
             raise ReportTooLarge(f"more than {self.limits.max_policies} policies", "$.policies")
+        start, end = self._date_range(document.date_range, now)
+        if document.contact_info is None:
+            self.notes.append("$.contact-info: missing")
         return Report(
-            organization_name=self._identifier(obj, "organization-name"),
-            report_id=self._identifier(obj, "report-id"),
-            contact_info=self._contact_info(obj),
+            organization_name=_identifier(document.organization_name, "$.organization-name"),
+            report_id=_identifier(document.report_id, "$.report-id"),
+            contact_info=document.contact_info,
             start_datetime=start,
             end_datetime=end,
-            policies=tuple(self._policy(item, f"$.policies[{n}]") for n, item in enumerate(policies)),
+            policies=tuple([self._policy(item, f"$.policies[{n}]") for n, item in enumerate(document.policies)]),
             notes=tuple(self.notes),
         )
 
-    def _identifier(self, obj: dict, name: str) -> str:
-        value = self._string(obj, "$", name)
-        if not value.strip():
-            raise ReportError("must not be empty", f"$.{name}")
-        if len(value) > MAX_ID_LENGTH:
-            raise ReportError(f"longer than {MAX_ID_LENGTH} characters", f"$.{name}")
-        return value
-
-    def _contact_info(self, obj: dict) -> str | None:
-        # Postfix senders using sys4 tlsrpt-reporter send null or leave it out.
-        value = self._string(obj, "$", "contact-info", required=False)
-        if value is None:
-            self.notes.append("$.contact-info: missing")
-        return value
-
-    def _date_range(self, obj: dict, now: datetime | None) -> tuple[datetime, datetime]:
-        self._no_duplicates(obj, "$.date-range")
-        start = self._datetime(obj, "$.date-range", "start-datetime")
-        end = self._datetime(obj, "$.date-range", "end-datetime")
+    def _date_range(self, dates, now: datetime | None) -> tuple[datetime, datetime]:
+        start = _datetime(dates.start_datetime, "$.date-range.start-datetime")
+        end = _datetime(dates.end_datetime, "$.date-range.end-datetime")
         if start > end:
             raise ReportError("start-datetime is after end-datetime", "$.date-range")
-        if end - start > timedelta(days=self.limits.max_range_days):
+        span = end - start
+        if span.total_seconds() > self.limits.max_range_days * 86400:
             raise ReportError(f"covers more than {self.limits.max_range_days} days", "$.date-range")
         if start < EARLIEST:
             raise ReportError(f"starts before {EARLIEST:%Y-%m-%d}", "$.date-range.start-datetime")
         if now is not None and start > now + CLOCK_SKEW:
             raise ReportError("starts in the future", "$.date-range.start-datetime")
-        # Google and Microsoft end the day at 23:59:59Z, Mail.ru at the next midnight: both are one day.
-        if not timedelta(hours=23, minutes=59) <= end - start <= timedelta(hours=24):
+        if not ONE_DAY[0] <= span <= ONE_DAY[1]:
             self.notes.append("$.date-range: not one day")
         return start, end
 
-    def _datetime(self, obj: dict, path: str, name: str) -> datetime:
-        text = self._string(obj, path, name)
-        try:
-            # RFC 3339 allows a lower-case t and z.
-            value = datetime.fromisoformat(text.upper())
-        except ValueError:
-            raise ReportError(f"not an RFC 3339 date-time: {text!r}", f"{path}.{name}") from None
-        if value.tzinfo is None:
-            raise ReportError("date-time without a time zone", f"{path}.{name}")
-        return value.astimezone(UTC)
-
     def _policy(self, item, path: str) -> PolicyResult:
-        if not isinstance(item, dict):
-            raise ReportError("must be an object", path)
-        self._no_duplicates(item, path)
-        policy = self._member(item, path, "policy", dict)
-        ppath = f"{path}.policy"
-        self._no_duplicates(policy, ppath)
-        policy_type = self._string(policy, ppath, "policy-type")
-        if policy_type not in POLICY_TYPES:
-            raise ReportError(f"unknown policy-type {policy_type!r}", f"{ppath}.policy-type")
-        summary = self._member(item, path, "summary", dict)
-        spath = f"{path}.summary"
-        self._no_duplicates(summary, spath)
-        # Reports with no failures often leave out failure-details altogether.
-        details = self._member(item, path, "failure-details", list, required=False) or []
+        policy, ppath = item.policy, f"{path}.policy"
+        details = item.failure_details or ()
         self.failure_details += len(details)
         if self.failure_details > self.limits.max_failure_details:
             raise ReportTooLarge(f"more than {self.limits.max_failure_details} failure details",
                                  f"{path}.failure-details")
+        mx_hosts = policy.mx_host if policy.mx_host is not None else policy.mx_host_pattern
+        if isinstance(mx_hosts, str):
+            mx_hosts = [mx_hosts]
         return PolicyResult(
-            policy_type=policy_type,
-            policy_domain=self._policy_domain(policy, ppath, policy_type),
-            policy_strings=self._policy_strings(policy, ppath),
-            mx_hosts=self._mx_hosts(policy, ppath),
-            successful_session_count=self._count(summary, spath, "total-successful-session-count"),
-            failed_session_count=self._count(summary, spath, "total-failure-session-count"),
-            failure_details=tuple(
-                self._failure_detail(detail, f"{path}.failure-details[{n}]") for n, detail in enumerate(details)
-            ),
+            policy_type=policy.policy_type,
+            policy_domain=self._policy_domain(policy, ppath),
+            policy_strings=tuple(policy.policy_string or ()),
+            mx_hosts=tuple([host.lower() for host in mx_hosts or ()]),
+            successful_session_count=item.summary.total_successful_session_count,
+            failed_session_count=item.summary.total_failure_session_count,
+            failure_details=_failure_details(details, f"{path}.failure-details"),
         )
 
-    def _policy_domain(self, policy: dict, path: str, policy_type: str) -> str | None:
-        # sys4 tlsrpt-reporter leaves policy-domain out of no-policy-found blocks.
-        value = self._string(policy, path, "policy-domain", required=policy_type != "no-policy-found")
+    def _policy_domain(self, policy, path: str) -> str | None:
+        value = policy.policy_domain
         if value is None:
+            if policy.policy_type != "no-policy-found":
+                raise ReportError("missing", f"{path}.policy-domain")
             return None
         try:
-            domain = normalize_domain(value)
+            domain = _normalize_domain(value)
         except InvalidName as error:
             raise ReportError(str(error), f"{path}.policy-domain") from None
         if domain != value:
             self.notes.append(f"{path}.policy-domain: {value!r} read as {domain}")
         return domain
 
-    def _policy_strings(self, policy: dict, path: str) -> tuple[str, ...]:
-        # Microsoft leaves policy-string out of sts blocks with sts-policy-fetch-error.
-        values = self._member(policy, path, "policy-string", list, required=False) or []
-        return tuple(self._text(value, f"{path}.policy-string[{n}]") for n, value in enumerate(values))
 
-    def _mx_hosts(self, policy: dict, path: str) -> tuple[str, ...]:
-        # The RFC's example has one string; Google and tlsrpt-reporter send a list;
-        # some senders name the member `mx-host-pattern` after the schema's wording.
-        name = "mx-host" if "mx-host" in policy else "mx-host-pattern"
-        value = policy.get(name)
-        if value is None:
-            return ()
-        values = value if isinstance(value, list) else [value]
-        return tuple(self._name(item, f"{path}.{name}") for item in values)
+def _identifier(value: str, path: str) -> str:
+    if not value.strip():
+        raise ReportError("must not be empty", path)
+    return value
 
-    def _failure_detail(self, detail, path: str) -> FailureDetail:
-        # The hot loop of big reports: plain checks first, the path-naming ones only on a problem.
-        if not isinstance(detail, dict):
-            raise ReportError("must be an object", path)
-        self._no_duplicates(detail, path)
-        get = detail.get
-        result_type, count = get("result-type"), get("failed-session-count")
-        if type(result_type) is not str or not 0 < len(result_type) <= 64 or "\x00" in result_type:
-            self._string(detail, path, "result-type")
-            raise ReportError("must be 1 to 64 characters", f"{path}.result-type")
-        if type(count) is not int or not 0 <= count <= MAX_COUNT:
-            self._count(detail, path, "failed-session-count")
-        texts = [get(name) for name in _DETAIL_TEXTS]
-        for name, value in zip(_DETAIL_TEXTS, texts, strict=True):
-            if value is not None and (type(value) is not str or len(value) > self.limits.max_string
-                                      or "\x00" in value):
-                self._string(detail, path, name)
-        hostname = get("receiving-mx-hostname")
-        return FailureDetail(
-            result_type=result_type,
-            failed_session_count=count,
-            # Microsoft and Mail.ru send sts-policy-fetch-error details without addresses.
-            sending_mta_ip=self._ip(get("sending-mta-ip"), path, "sending-mta-ip"),
-            receiving_ip=self._ip(get("receiving-ip"), path, "receiving-ip"),
-            receiving_mx_hostname=None if hostname is None else self._name(hostname, f"{path}.receiving-mx-hostname"),
-            receiving_mx_helo=texts[0],
-            additional_information=texts[1],
-            failure_reason_code=texts[2],
-        )
 
-    def _ip(self, value, path: str, name: str) -> str | None:
-        """The address in RFC 5952 form; IPv4 dotted-quad without leading zeros (section 4.4)."""
-        if value is None:
-            return None
+def _datetime(text: str, path: str) -> datetime:
+    try:
+        # RFC 3339 allows a lower-case t and z.
+        value = datetime.fromisoformat(text.upper())
+    except ValueError:
+        raise ReportError(f"not an RFC 3339 date-time: {text!r}", path) from None
+    if value.tzinfo is None:
+        raise ReportError("date-time without a time zone", path)
+    return value.astimezone(UTC)
+
+
+def _failure_details(details: list[FailureDetail], path: str) -> tuple[FailureDetail, ...]:
+    """The hot loop of big reports: when every address is IPv4 and every MX host name lower case
+    (nearly always), the details are kept as decoded; else each is normalised, or refused."""
+    inet_pton, ipv4 = socket.inet_pton, socket.AF_INET  # local names: this runs per detail
+    for detail in details:
+        hostname = detail.receiving_mx_hostname
+        if hostname is not None and not hostname.islower():
+            break
         try:
-            socket.inet_pton(socket.AF_INET, value)  # refuses leading zeros, as the section 4.4 ABNF does
-            return value
-        except (OSError, TypeError, ValueError):
-            pass
-        try:
-            return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, value))
-        except (OSError, TypeError, ValueError):
-            text = self._text(value, f"{path}.{name}")
-            raise ReportError(f"not an IP address: {text!r}", f"{path}.{name}") from None
-
-    def _optional_name(self, obj: dict, path: str, name: str) -> str | None:
-        value = obj.get(name)
-        return None if value is None else self._name(value, f"{path}.{name}")
-
-    def _name(self, value, path: str) -> str:
-        text = self._text(value, path)
-        if len(text) > MAX_NAME_LENGTH:
-            raise ReportError(f"longer than {MAX_NAME_LENGTH} characters", path)
-        return text.lower()
-
-    def _member(self, obj: dict, path: str, name: str, kind: type, required: bool = True):
-        value = obj.get(name)
-        if value is None:
-            if required:
-                raise ReportError("missing", f"{path}.{name}")
-            return None
-        if not isinstance(value, kind):
-            raise ReportError(f"must be {_KIND_NAMES[kind]}, not {_json_type(value)}", f"{path}.{name}")
-        return value
-
-    def _string(self, obj: dict, path: str, name: str, required: bool = True) -> str | None:
-        value = self._member(obj, path, name, str, required)
-        return None if value is None else self._text(value, f"{path}.{name}")
-
-    def _text(self, value, path: str) -> str:
-        if not isinstance(value, str):
-            raise ReportError(f"must be a string, not {_json_type(value)}", path)
-        if len(value) > self.limits.max_string:
-            raise ReportTooLarge(f"string longer than {self.limits.max_string} characters", path)
-        if "\x00" in value:
-            raise ReportError("contains a NUL character", path)
-        return value
-
-    def _count(self, obj: dict, path: str, name: str) -> int:
-        value = self._member(obj, path, name, object)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ReportError(f"must be an integer, not {_json_type(value)}", f"{path}.{name}")
-        if not 0 <= value <= MAX_COUNT:
-            raise ReportError(f"must be between 0 and {MAX_COUNT}", f"{path}.{name}")
-        return value
-
-    @staticmethod
-    def _no_duplicates(obj: dict, path: str) -> None:
-        if getattr(obj, "duplicates", ()):
-            raise ReportError(f"member {obj.duplicates[0]!r} given more than once (I-JSON)", path)
+            if detail.sending_mta_ip is not None:
+                inet_pton(ipv4, detail.sending_mta_ip)  # refuses leading zeros, as section 4.4 does
+            if detail.receiving_ip is not None:
+                inet_pton(ipv4, detail.receiving_ip)
+        except (OSError, ValueError):
+            break
+    else:
+        return tuple(details)
+    return tuple([_normalised(detail, f"{path}[{n}]") for n, detail in enumerate(details)])
 
 
-_KIND_NAMES = {dict: "an object", list: "an array", str: "a string", object: "present"}
+def _normalised(detail: FailureDetail, path: str) -> FailureDetail:
+    hostname = detail.receiving_mx_hostname
+    return msgspec.structs.replace(
+        detail,
+        sending_mta_ip=_ip(detail.sending_mta_ip, f"{path}.sending-mta-ip"),
+        receiving_ip=_ip(detail.receiving_ip, f"{path}.receiving-ip"),
+        receiving_mx_hostname=None if hostname is None else hostname.lower(),
+    )
 
 
-def _json_type(value) -> str:
+def _ip(value: str | None, path: str) -> str | None:
+    """The address in RFC 5952 form; IPv4 dotted-quad without leading zeros (section 4.4)."""
     if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
+        return None
+    try:
+        socket.inet_pton(socket.AF_INET, value)
+        return value
+    except (OSError, ValueError):
+        pass
+    try:
+        return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, value))
+    except (OSError, ValueError):
+        raise ReportError(f"not an IP address: {value!r}", path) from None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from .extensions import db
 from .models import Domain, PolicyVersion
@@ -51,9 +52,10 @@ def load_current_policies(names: Collection[str] | None = None) -> dict[str, Ser
     return {name: ServedPolicy(policy_id, text.encode("ascii")) for name, policy_id, text in rows}
 
 
-def policy_fingerprint() -> tuple:
+def policy_fingerprint(session: Session | None = None) -> tuple:
     """Changes whenever a version is added or a domain (with its versions) is deleted."""
-    return tuple(db.session.execute(select(func.count(PolicyVersion.id), func.max(PolicyVersion.id))).one())
+    statement = select(func.count(PolicyVersion.id), func.max(PolicyVersion.id))
+    return tuple((session or db.session).execute(statement).one())
 
 
 class PolicySnapshot:

@@ -225,3 +225,78 @@ def test_policy_strings_are_kept_in_order(lines):
     document = report()
     document["policies"][0]["policy"]["policy-string"] = lines
     assert parse_report(encode(document)).policies[0].policy_strings == tuple(lines)
+
+
+def _dumps_repeating(value, target: tuple, path: tuple = ()) -> str:
+    """JSON text of `value` whose object at `target` gives its first member twice."""
+    if isinstance(value, dict):
+        members = [f"{json.dumps(name)}: {_dumps_repeating(child, target, (*path, name))}"
+                   for name, child in value.items()]
+        if path == target:
+            members.append(members[0])
+        return "{" + ", ".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_dumps_repeating(child, target, (*path, n)) for n, child in enumerate(value)) + "]"
+    return json.dumps(value)
+
+
+def _object_paths(value, path=()):
+    if isinstance(value, dict):
+        yield path
+        for name, child in value.items():
+            yield from _object_paths(child, (*path, name))
+    elif isinstance(value, list):
+        for n, child in enumerate(value):
+            yield from _object_paths(child, (*path, n))
+
+
+@pytest.mark.parametrize("target", list(_object_paths(VALID)) + [("extension",)], ids=str)
+def test_a_member_given_twice_is_refused_in_every_object(target):
+    document = report(extension={"vendor": "x"})
+    with pytest.raises(ReportError, match="more than once") as caught:
+        parse_report(_dumps_repeating(document, target).encode())
+    assert caught.value.path == "$" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in target)
+
+
+def test_a_repeated_member_is_found_behind_an_escaped_colon():
+    text = encode(VALID).replace(b'"contact-info": "tlsrpt@sender.example"',
+                                 b'"contact-info": "tlsrpt\\u003a@sender.example", "report-id": "other"')
+    with pytest.raises(ReportError, match="'report-id' given more than once"):
+        parse_report(text)
+
+
+def test_explicit_nulls_and_unknown_members_are_accepted():
+    document = report(contact_info=None, extension={"nested": [{"a": 1}]})
+    document["policies"][0]["policy"]["mx-host"] = None
+    document["policies"][0]["failure-details"][0]["receiving-mx-helo"] = None
+    text = encode(document).replace(b'"report-id"', b'"contact-info": null, "report-id"')
+    parsed = parse_report(text)
+    assert (parsed.contact_info, parsed.policies[0].mx_hosts) == (None, ())
+    assert parsed.policies[0].failure_details[0].receiving_mx_helo is None
+
+
+@pytest.mark.parametrize(("member", "status"), [("failure-reason-code", 413), ("receiving-mx-hostname", 413),
+                                                 ("result-type", 400)])
+def test_string_limits_name_the_member_and_say_which_limit(member, status):
+    document = report()
+    document["policies"][0]["failure-details"][0][member] = "x" * 100
+    with pytest.raises(ReportError) as caught:
+        parse_report(encode(document), Limits(max_string=80))
+    assert (caught.value.path, caught.value.status) == (f"$.policies[0].failure-details[0].{member}", status)
+
+
+def test_nul_is_refused_in_any_string_with_its_path():
+    document = report()
+    document["policies"][0]["policy"]["policy-string"] = ["version: STSv1", "mode: enf\x00orce"]
+    with pytest.raises(ReportError, match="NUL") as caught:
+        parse_report(encode(document))
+    assert caught.value.path == "$.policies[0].policy.policy-string[1]"
+
+
+def test_ipv6_addresses_and_host_names_are_normalised():
+    document = report()
+    document["policies"][0]["failure-details"][0].update(
+        {"sending-mta-ip": "2001:DB8:0:0::1", "receiving-mx-hostname": "MX1.Example.COM"})
+    detail = parse_report(encode(document)).policies[0].failure_details[0]
+    assert (detail.sending_mta_ip, detail.receiving_mx_hostname, detail.receiving_ip) == (
+        "2001:db8::1", "mx1.example.com", "198.51.100.7")
