@@ -61,7 +61,8 @@ def serve(new_database, authority, ca_path, layout):
     write_config(layout)
     url = new_database()
     databases.upgrade(url)
-    settings = app_settings(url, POLICY_FILES_DIR=str(layout.policies), METRICS_TOKEN="metrics-secret")
+    settings = app_settings(url, POLICY_FILES_DIR=str(layout.policies), METRICS_TOKEN="metrics-secret",
+                            ADMIN_HOSTS=layout.admin_host, PROXY_HOPS="1")
     app = create_app(settings)
     with app.app_context():
         for name, policy in HOSTED.items():
@@ -182,6 +183,21 @@ def test_admin_host_is_proxied_to_gunicorn_with_security_headers(site):
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert answer.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    "path, status, marker",
+    [("/login", 200, b"<form"), ("/api/v1/domains", 401, b'"error"'), ("/tlsrpt", 415, b'"error"')],
+)
+def test_admin_ui_api_and_intake_answer_on_the_admin_host_through_nginx(site, path, status, marker):
+    """The deployment as documented: ADMIN_HOSTS names the host nginx passes on."""
+    layout, _ = site
+    method, body = ("POST", b"{}") if path == "/tlsrpt" else ("GET", None)
+    answer = fetch(site, layout.admin_host, path, method=method, body=body, headers={"Content-Type": "text/plain"})
+    assert answer.status == status
+    assert marker in answer.body
+    assert len(answer.headers.get_all("Content-Security-Policy")) == 1
+    assert len(answer.headers.get_all("X-Content-Type-Options")) == 1
 
 
 def test_an_unknown_host_on_a_served_name_gets_nothing_from_the_app(site):
