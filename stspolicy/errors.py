@@ -4,9 +4,11 @@ from http import HTTPStatus
 
 from flask import Flask, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .domains import DomainError
+from .policyfiles import PolicyFileError
 from .publisher import PublishError
 
 API_PREFIX = "/api/"
@@ -14,8 +16,9 @@ API_PREFIX = "/api/"
 ERROR_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
-    502: "dns_update_failed",
+    500: "policy_file_not_written", 502: "dns_update_failed", 503: "database_unavailable",
 }
+DATABASE_RETRY_SECONDS = "30"
 
 
 def api_error(status: int, message: str, field: str | None = None, headers: dict | None = None) -> Response:
@@ -57,8 +60,26 @@ def handle_publish_error(error: PublishError):
     return redirect(url_for("admin.domain", name=name) if name else url_for("admin.index"))
 
 
+def handle_policy_file_error(error: PolicyFileError):
+    """The change is saved and the app serves it, but nginx's copy could not be written: loud, not generic."""
+    if request.path.startswith(API_PREFIX):
+        return api_error(500, error.message)
+    flash(error.message, "error")
+    name = (request.view_args or {}).get("name")
+    return redirect(url_for("admin.domain", name=name) if name else url_for("admin.index"))
+
+
+def handle_database_unavailable(error: Exception):
+    """Nothing was changed; the client may simply try again."""
+    return error_response(503, "The database is unavailable; nothing was changed. Try again shortly.",
+                          {"Retry-After": DATABASE_RETRY_SECONDS})
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InternalServerError, handle_http_error)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(PublishError, handle_publish_error)
+    app.register_error_handler(PolicyFileError, handle_policy_file_error)
+    for database_error in (OperationalError, InterfaceError):
+        app.register_error_handler(database_error, handle_database_unavailable)

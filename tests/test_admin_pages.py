@@ -250,6 +250,19 @@ def test_a_failed_dns_update_is_shown_while_the_new_policy_is_served(client, ses
     assert b"max_age: 86400\r\n" in served(client)
 
 
+def test_an_unwritable_policy_file_is_shown_and_the_change_kept(app, client, session, people, tmp_path,
+                                                                monkeypatch):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setitem(app.config, "POLICY_FILES_DIR", blocker / "policies")
+    sign_in(client, people.editor)
+    response = post(client, "/domains/shared.example/policy", policy_form(max_age="86400"))
+    assert response.headers["Location"] == "/domains/shared.example"
+    flash = page(client.get("/domains/shared.example")).select_one(".flash.error").text
+    assert "the change is saved" in flash and "flask policy-files sync" in flash
+    assert current_version(session, people.shared).max_age == 86400
+
+
 def test_an_edit_that_changes_nothing_keeps_the_id(client, session, people):
     sign_in(client, people.editor)
     current = current_version(session, people.shared)

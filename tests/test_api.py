@@ -198,3 +198,23 @@ def test_api_keeps_to_its_openapi_document(api_app, mode):
         agrees()
         checked.append(f"{operation.method.upper()} {operation.path}")
     assert len(checked) == 9, checked
+
+
+def test_an_unwritable_policy_file_is_a_500_that_says_the_change_is_saved(app, client, session, people, bearer,
+                                                                          tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setitem(app.config, "POLICY_FILES_DIR", blocker / "policies")
+    response = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"], json={"max_age": 86400})
+    assert response.status_code == 500
+    assert error(response)["code"] == "policy_file_not_written"
+    assert "the change is saved" in error(response)["message"] and "policy-files sync" in error(response)["message"]
+    assert current_version(session, people.shared).max_age == 86400
+
+
+def test_the_api_answers_503_while_the_database_is_unreachable():
+    app = create_app(app_settings("postgresql://postgres@127.0.0.1:1/unreachable"))
+    response = app.test_client().get("/api/v1/domains", headers={"Authorization": "Bearer stsp_anything"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert error(response)["code"] == "database_unavailable"
