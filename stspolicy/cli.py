@@ -19,16 +19,16 @@ from .domains import (
     DomainError,
     add_domain,
     current_version,
-    dns_records,
     domain_summary,
     get_domain,
     list_domains,
+    published_records,
     remove_domain,
     rollback_to,
     update_policy,
 )
 from .extensions import db
-from .models import utcnow
+from .models import Domain, utcnow
 from .names import to_unicode
 from .policy import PolicyError, make_policy
 from .policyfiles import PolicyFileError, sync_policy_files
@@ -72,7 +72,7 @@ def add_command(name, mode, mx_patterns, max_age):
     """Host NAME with its first policy."""
     version = add_domain(db.session, name, make_policy(mode, mx_patterns, max_age), actor=cli_actor())
     click.echo(f"added {version.domain.name} with policy id {version.policy_id}; publish:")
-    _echo_records(version.domain.name, version.policy_id)
+    echo_records(version.domain, version.policy_id)
 
 
 @domain_cli.command("update")
@@ -90,7 +90,7 @@ def update_command(name, mode, mx_patterns, max_age):
         click.echo(f"{domain.name}: policy unchanged, id stays {current_version(db.session, domain).policy_id}")
         return
     click.echo(f"updated {domain.name}: new policy id {version.policy_id}; publish:")
-    _echo_records(domain.name, version.policy_id)
+    echo_records(domain, version.policy_id)
 
 
 @domain_cli.command("show")
@@ -100,7 +100,7 @@ def show_command(name, as_json):
     """Show NAME's current policy and the DNS records to publish."""
     domain = get_domain(db.session, name)
     version = current_version(db.session, domain)
-    records = dns_records(domain.name, version.policy_id)
+    records = published_records(db.session, domain, version.policy_id)
     if as_json:
         click.echo(json.dumps(domain_summary(domain, version, records), indent=2))
         return
@@ -113,7 +113,7 @@ def show_command(name, as_json):
     for line in version.policy_text.splitlines():
         click.echo(f"    {line}")
     click.echo("DNS records to publish:")
-    _echo_records(domain.name, version.policy_id)
+    echo_records(domain, version.policy_id)
 
 
 @domain_cli.command("list")
@@ -156,7 +156,7 @@ def rollback_command(name, policy_id):
         click.echo(f"{domain.name}: {policy_id} is the current policy already")
         return
     click.echo(f"rolled {domain.name} back to {policy_id}: new policy id {version.policy_id}; publish:")
-    _echo_records(domain.name, version.policy_id)
+    echo_records(domain, version.policy_id)
 
 
 @domain_cli.command("remove")
@@ -174,7 +174,7 @@ def remove_command(name, force):
             f"{domain.name} now serves mode: none{new_id}; publish the new _mta-sts id, then run "
             f"remove again after {removal.deletable_at:%Y-%m-%d %H:%M} UTC"
         )
-        _echo_records(domain.name, current_version(db.session, domain).policy_id)
+        echo_records(domain, current_version(db.session, domain).policy_id)
     else:
         click.echo(
             f"{domain.name}: senders may cache the old policy until {removal.deletable_at:%Y-%m-%d %H:%M} UTC; "
@@ -182,8 +182,9 @@ def remove_command(name, force):
         )
 
 
-def _echo_records(domain: str, policy_id: str) -> None:
-    for record in dns_records(domain, policy_id):
+def echo_records(domain: Domain, policy_id: str) -> None:
+    """The records the domain's owner publishes, in its publishing mode (delegated: CNAMEs)."""
+    for record in published_records(db.session, domain, policy_id):
         click.echo(f"    {record.zone_line()}")
 
 

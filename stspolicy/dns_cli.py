@@ -9,10 +9,10 @@ from cryptography import x509
 from flask import Flask
 
 from . import dnscheck
-from .cli import DomainGroup
+from .cli import DomainGroup, echo_records
 from .dane import PemError, load_certificates, load_public_key, records_for_certificate, tlsa_name
 from .dns_models import PUBLISH_MODES, DnsSetting
-from .domains import current_version, dns_records, get_domain, list_domains
+from .domains import current_version, get_domain, list_domains
 from .extensions import db
 from .models import utcnow
 from .publishing import publish_policy_id, set_publish_mode
@@ -117,8 +117,7 @@ def records_command(name):
 def _echo_records(domain) -> None:
     target = dnscheck.sts_target(domain.name, db.session.get(DnsSetting, domain.id))
     policy_id = current_version(db.session, domain).policy_id
-    for record in dns_records(domain.name, policy_id, sts_target=target):
-        click.echo(f"    {record.zone_line()}")
+    echo_records(domain, policy_id)
     if target:
         click.echo(f"and this service keeps, in its own zone:\n    {target}. IN TXT \"v=STSv1; id={policy_id}\"")
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from stspolicy.dns_models import DnsSetting
 from stspolicy.domains import get_domain
 from stspolicy.models import PolicyVersion
 
@@ -171,3 +172,17 @@ def test_the_installed_flask_command_finds_the_app_through_flaskenv(new_database
     added = run([*flask, "domain", "add", "example.com", "--mx", "mx.example.com"])
     assert added.returncode == 0, added.stderr
     assert json.loads(run([*flask, "domain", "show", "example.com", "--json"]).stdout)["mx"] == ["mx.example.com"]
+
+
+def test_show_gives_the_cname_to_publish_for_a_delegated_domain(app, cli, session, monkeypatch):
+    """RFC 8461 section 8.2: the owner publishes a CNAME once; telling them to publish the TXT would undo it."""
+    monkeypatch.setitem(app.config, "DELEGATION_ZONE", "sts.provider.example")
+    cli("domain", "add", "example.com", "--mx", "mx.example.com")
+    session.add(DnsSetting(domain_id=get_domain(session, "example.com").id, publish_mode="delegated"))
+    session.commit()
+    sts = show(cli, "example.com")["dns_records"][0]
+    assert (sts["name"], sts["type"]) == ("_mta-sts.example.com", "CNAME")
+    assert sts["value"] == "_mta-sts.example.com.sts.provider.example."
+    shown = cli("domain", "show", "example.com").output
+    assert "_mta-sts.example.com. IN CNAME _mta-sts.example.com.sts.provider.example." in shown
+    assert 'IN TXT "v=STSv1' not in shown
