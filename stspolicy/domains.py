@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .audit import record_event
@@ -144,12 +145,19 @@ def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsReco
 
 
 def add_domain(session: Session, name: str, policy: Policy, *, actor: str) -> PolicyVersion:
-    """Host a new domain with its first policy version."""
+    """Host a new domain with its first policy version.
+
+    The unique name decides, so two concurrent adds of one name give one domain and one
+    DomainExists, not a database error.
+    """
     normal = domain_name(name)
-    if session.scalar(select(Domain.id).where(Domain.name == normal)) is not None:
-        raise DomainExists(f"domain {normal} is already hosted")
     domain = Domain(name=normal)
     session.add(domain)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise DomainExists(f"domain {normal} is already hosted") from None
     version = _new_version(session, domain, policy, None, actor=actor)
     record_event(
         session, actor, "domain.add", domain, policy_id=version.policy_id,

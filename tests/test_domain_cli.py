@@ -4,13 +4,18 @@ import functools
 import json
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 
+from stspolicy import create_app
 from stspolicy.dns_models import DnsSetting
-from stspolicy.domains import get_domain
-from stspolicy.models import PolicyVersion
+from stspolicy.domains import DomainError, add_domain, get_domain
+from stspolicy.extensions import db
+from stspolicy.models import Domain, PolicyVersion
+from stspolicy.policy import make_policy
 
 from . import databases
 from .conftest import app_settings
@@ -186,3 +191,26 @@ def test_show_gives_the_cname_to_publish_for_a_delegated_domain(app, cli, sessio
     shown = cli("domain", "show", "example.com").output
     assert "_mta-sts.example.com. IN CNAME _mta-sts.example.com.sts.provider.example." in shown
     assert 'IN TXT "v=STSv1' not in shown
+
+
+def test_two_concurrent_adds_of_one_name_give_one_domain_and_one_clear_refusal(new_database):
+    url = new_database()
+    databases.upgrade(url)
+    app = create_app(app_settings(url))
+    start = threading.Barrier(2)
+
+    def add(_):
+        with app.app_context():
+            start.wait()
+            try:
+                add_domain(db.session, "example.com", make_policy("testing", ["mx.example.com"], 86400), actor="t")
+                return "added"
+            except DomainError as error:
+                return error.message
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(add, range(2)))
+    with app.app_context():
+        assert db.session.query(Domain).count() == 1
+        db.engine.dispose()
+    assert outcomes == ["added", "domain example.com is already hosted"]
