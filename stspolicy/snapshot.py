@@ -53,8 +53,14 @@ def load_current_policies(names: Collection[str] | None = None) -> dict[str, Ser
 
 
 def policy_fingerprint(session: Session | None = None) -> tuple:
-    """Changes whenever a version is added or a domain (with its versions) is deleted."""
-    statement = select(func.count(PolicyVersion.id), func.max(PolicyVersion.id))
+    """Changes whenever a version is added or a domain (with its versions) is deleted.
+
+    The newest creation time is part of it because SQLite reuses the largest row id: a
+    domain deleted and another added within one refresh leave count and max(id) equal.
+    """
+    statement = select(
+        func.count(PolicyVersion.id), func.max(PolicyVersion.id), func.max(PolicyVersion.created_at)
+    )
     return tuple((session or db.session).execute(statement).one())
 
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from stspolicy.domains import add_domain, get_domain, update_policy
+from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
 from stspolicy.policy import make_policy
+from stspolicy.snapshot import policy_fingerprint
 
 POLICY = "version: STSv1\r\nmode: testing\r\nmx: mail.example.com\r\nmx: *.mx.example.net\r\nmax_age: 604800\r\n"
 
@@ -98,3 +99,12 @@ def test_conditional_and_range_requests_still_get_the_whole_policy(client, hoste
 
 def test_policy_hosts_set_no_cookies(client, hosted):
     assert "Set-Cookie" not in fetch(client, "mta-sts.example.com").headers
+
+
+def test_the_change_fingerprint_sees_a_domain_replaced_within_one_refresh(session):
+    """Other workers reload on a changed fingerprint; SQLite hands the deleted row's id to the next insert."""
+    add_domain(session, "old.example", make_policy("enforce", ["mx.old.example"], 86400), actor="test")
+    before = policy_fingerprint()
+    remove_domain(session, get_domain(session, "old.example"), actor="test", force=True)
+    add_domain(session, "new.example", make_policy("enforce", ["mx.new.example"], 86400), actor="test")
+    assert policy_fingerprint() != before
