@@ -16,7 +16,8 @@ from pathlib import Path
 import limits
 
 from .names import InvalidName, normalize_domain
-from .records import RecordError, check_rua_uri
+from .records import RecordError, check_rua_uri, encode_rua_uri
+from .resolver import split_server
 
 
 class ConfigError(ValueError):
@@ -71,15 +72,24 @@ def secret_key(env: Mapping[str, str], instance_path: Path) -> str:
     if key:
         return key
     path = instance_path / "secret_key"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        key = secrets.token_urlsafe(48)
+    if not path.exists():
         instance_path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written to a temporary name and linked into place: of two processes starting at once,
+        # one key wins and both read it, and nobody ever reads a half-written file.
+        temporary = instance_path / f".secret_key.{os.getpid()}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
-            file.write(key + "\n")
-        return key
+            file.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it to have a new key generated, or set SECRET_KEY")
+    return key
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
@@ -118,7 +128,7 @@ def production_config(env: Mapping[str, str], instance_path: Path) -> dict:
         "ACME_ACCOUNT_KEY_FILE": _path(env, "ACME_ACCOUNT_KEY_FILE") or instance_path / "acme-account-key.pem",
         "METRICS_TOKEN": _secret(env, "METRICS_TOKEN"),
         "PROMETHEUS_MULTIPROC_DIR": _path(env, "PROMETHEUS_MULTIPROC_DIR"),
-        "PROXY_HOPS": int(_number(env, "PROXY_HOPS", 0)),
+        "PROXY_HOPS": _integer(env, "PROXY_HOPS", 0, minimum=0),
     }
 
 
@@ -153,11 +163,14 @@ def dns_config(env: Mapping[str, str]) -> dict:
         raise ConfigError(f"DELEGATION_TSIG_KEY: no key {delegation_key!r} in DNS_TSIG_KEYS")
     if delegation_zone and not _text(env, "DELEGATION_SERVER"):
         raise ConfigError("DELEGATION_ZONE needs DELEGATION_SERVER, the primary server of that zone")
+    for name in ("DNS_RESOLVERS", "DELEGATION_SERVER"):
+        for server in _words(env, name):
+            _check_server(name, server)
     return {
         "DNS_RESOLVERS": _words(env, "DNS_RESOLVERS"),
         "DNS_TIMEOUT": _number(env, "DNS_TIMEOUT", 5.0, minimum=0.1),
         "DNS_TSIG_KEYS": keys,
-        "DNS_RECORD_TTL": int(_number(env, "DNS_RECORD_TTL", 300, minimum=1)),
+        "DNS_RECORD_TTL": _integer(env, "DNS_RECORD_TTL", 300),
         "DELEGATION_ZONE": delegation_zone,
         "DELEGATION_SERVER": _text(env, "DELEGATION_SERVER"),
         "DELEGATION_TSIG_KEY": delegation_key,
@@ -168,6 +181,17 @@ def dns_config(env: Mapping[str, str]) -> dict:
         # "Check now" in the admin UI probes every MX: at most once per domain in this many seconds.
         "DNS_CHECK_MIN_INTERVAL_SECONDS": _number(env, "DNS_CHECK_MIN_INTERVAL_SECONDS", 60.0),
     }
+
+
+def _check_server(name: str, server: str) -> None:
+    """`address`, `address:port` or `[v6]:port`, with an IP address: resolvers are not looked up."""
+    try:
+        host, port = split_server(server)
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(f"{name}: {server!r} is not an IP address with an optional :port") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"{name}: {server!r} has no valid port")
 
 
 def admin_hosts(env: Mapping[str, str]) -> list[str]:
@@ -181,10 +205,10 @@ def admin_hosts(env: Mapping[str, str]) -> list[str]:
 
 def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
     """Flask config from environment-style settings (os.environ, or a mapping in tests)."""
-    rua = _words(env, "TLSRPT_RUA")
+    rua = _text(env, "TLSRPT_RUA").split()  # by white space only: a URI may hold a comma
     for uri in rua:
         try:
-            check_rua_uri(uri)
+            check_rua_uri(encode_rua_uri(uri))
         except RecordError as error:
             raise ConfigError(f"TLSRPT_RUA: {error}") from None
     addresses = _words(env, "POLICY_HOST_ADDRESSES")
