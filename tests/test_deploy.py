@@ -9,7 +9,7 @@ import pytest
 from .servers import ROOT
 
 UNITS = ["stspolicy.service", "stspolicy-maintenance.service", "stspolicy-maintenance.timer",
-         "stspolicy-mtail.service"]
+         "stspolicy-dns-check.service", "stspolicy-dns-check.timer", "stspolicy-mtail.service"]
 
 
 def test_systemd_units_verify_against_this_checkout(tmp_path):
@@ -29,6 +29,6 @@ def test_units_run_commands_the_cli_has():
     text = "\n".join((ROOT / "deploy" / "systemd" / unit).read_text() for unit in UNITS)
     help_text = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "--help"], cwd=ROOT,
                                capture_output=True, text=True, timeout=60).stdout
-    for command in ("db", "policy-files", "cert"):
+    for command in ("db", "policy-files", "cert", "dns"):
         assert f"flask --app wsgi {command} " in text
         assert f"  {command} " in help_text
