@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import ssl
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -76,8 +77,7 @@ def secret_key(env: Mapping[str, str], instance_path: Path) -> str:
         instance_path.mkdir(parents=True, exist_ok=True)
         # Written to a temporary name and linked into place: of two processes starting at once,
         # one key wins and both read it, and nobody ever reads a half-written file.
-        temporary = instance_path / f".secret_key.{os.getpid()}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, temporary = tempfile.mkstemp(prefix=".secret_key.", dir=instance_path)
         with os.fdopen(fd, "w") as file:
             file.write(secrets.token_urlsafe(48) + "\n")
         try:
@@ -85,7 +85,7 @@ def secret_key(env: Mapping[str, str], instance_path: Path) -> str:
         except FileExistsError:
             pass
         finally:
-            temporary.unlink()
+            os.unlink(temporary)
     key = path.read_text().strip()
     if not key:
         raise ConfigError(f"{path} is empty: delete it to have a new key generated, or set SECRET_KEY")
