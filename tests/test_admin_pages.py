@@ -9,10 +9,9 @@ from stspolicy import create_app
 from stspolicy.audit import domain_events
 from stspolicy.dns_models import DnsObservation, DnsSetting
 from stspolicy.domains import current_version, get_domain
-from stspolicy.extensions import db
 from stspolicy.models import AuditEvent, Grant
 
-from . import reportdata
+from . import databases, reportdata
 from .conftest import app_settings
 from .factories import PASSWORD, csrf_token, sign_in
 
@@ -83,7 +82,7 @@ def test_login_attempts_are_rate_limited(migrated_database):
     assert codes == [200, 200, 200, 429]
     assert client.post("/login", data={"csrf_token": token}).headers["Retry-After"] == "60"
     with app.app_context():
-        db.engine.dispose()
+        databases.release_connections()
 
 
 # Strict hosts

@@ -173,7 +173,7 @@ def api_app(new_database):
         db.session.remove()
     yield app
     with app.app_context():
-        db.engine.dispose()
+        databases.release_connections()
 
 
 def operations(api_app):

@@ -212,5 +212,5 @@ def test_two_concurrent_adds_of_one_name_give_one_domain_and_one_clear_refusal(n
         outcomes = sorted(pool.map(add, range(2)))
     with app.app_context():
         assert db.session.query(Domain).count() == 1
-        db.engine.dispose()
+        databases.release_connections()
     assert outcomes == ["added", "domain example.com is already hosted"]

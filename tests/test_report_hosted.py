@@ -31,8 +31,7 @@ def database(new_database):
         with Session(db.engine) as elsewhere:
             add_domain(elsewhere, "example.com", make_policy("enforce", ["mx1.example.com"], 604800), actor="test")
             yield db.session, elsewhere
-        db.session.remove()
-        db.engine.dispose()
+        databases.release_connections()
 
 
 def applying_testing(report_id: str) -> bytes:

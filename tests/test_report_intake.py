@@ -10,8 +10,10 @@ from reports.models import MATCHED, MATCHES_NONE, DailyRollup, FailureDetail, Re
 from reports.service import create_token, rollup_totals
 from stspolicy import create_app
 from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
+from stspolicy.extensions import db
 from stspolicy.policy import make_policy
 
+from . import databases
 from .conftest import app_settings
 from .report_corpus import CASES
 from .reportdata import SAMPLE_COUNTS, SAMPLES, VALID, encode, gz, report
@@ -133,11 +135,9 @@ def test_unhosted_reports_are_accepted_when_configured(migrated_database):
     with app.app_context():
         response = app.test_client().post("/tlsrpt", data=gz(report(report_id="unhosted-accepted")), headers=GZ)
         assert response.status_code == 201
-        from stspolicy.extensions import db
-
         db.session.execute(Report.__table__.delete().where(Report.report_id == "unhosted-accepted"))
         db.session.commit()
-        db.engine.dispose()
+        databases.release_connections()
 
 
 @pytest.mark.parametrize("name", [n for n in SAMPLE_COUNTS if not n.endswith(".eml")])
@@ -189,6 +189,4 @@ def test_rate_limit_answers_429(new_database):
     assert statuses == [400, 400, 400, 429, 429]
     assert "too many reports" in client.post("/tlsrpt", data=b"", headers=GZ).get_json()["error"]
     with app.app_context():
-        from stspolicy.extensions import db
-
-        db.engine.dispose()
+        databases.release_connections()
