@@ -29,6 +29,10 @@ MAX_ID_LENGTH = 256  # organization-name and report-id form the unique key, whic
 MAX_NAME_LENGTH = 253
 EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)  # before the first TLS-RPT drafts
 CLOCK_SKEW = timedelta(days=2)
+# RFC 3339 section 5.6 `date-time`, where `T` and `Z` may be lower case; fromisoformat checks the ranges.
+_RFC3339_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 # Google and Microsoft end the day at 23:59:59Z, Mail.ru at the next midnight: both are one day.
 ONE_DAY = (timedelta(hours=23, minutes=59), timedelta(hours=24))
 
@@ -357,14 +361,19 @@ def _identifier(value: str, path: str) -> str:
 
 
 def _datetime(text: str, path: str) -> datetime:
+    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC.
+
+    The grammar is checked first: fromisoformat alone also takes ISO 8601 forms no sender uses
+    (basic `20260101T000000Z`, week dates, no zone); it checks the ranges of the fields.
+    """
+    if not _RFC3339_DATE_TIME.fullmatch(text):
+        raise ReportError(f"not an RFC 3339 date-time: {text!r}", path)
     try:
-        # RFC 3339 allows a lower-case t and z.
-        value = datetime.fromisoformat(text.upper())
+        return datetime.fromisoformat(text.upper()).astimezone(UTC)
     except ValueError:
         raise ReportError(f"not an RFC 3339 date-time: {text!r}", path) from None
-    if value.tzinfo is None:
-        raise ReportError("date-time without a time zone", path)
-    return value.astimezone(UTC)
+    except OverflowError:  # a valid date-time whose UTC is outside years 1 to 9999
+        raise ReportError(f"out of range: {text!r}", path) from None
 
 
 def _failure_details(details: list[FailureDetail], path: str) -> tuple[FailureDetail, ...]:

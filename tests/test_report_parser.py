@@ -111,6 +111,10 @@ def test_unknown_result_type_is_kept_as_given():
          "$.policies[0].failure-details[0].sending-mta-ip"),
         (lambda d: d["date-range"].update({"start-datetime": "2026-11-02T00:00:00Z"}), "$.date-range"),
         (lambda d: d["date-range"].update({"end-datetime": "yesterday"}), "$.date-range.end-datetime"),
+        (lambda d: d["date-range"].update({"end-datetime": "9999-12-31T23:59:59-14:00"}), "$.date-range.end-datetime"),
+        (lambda d: d["date-range"].update({"start-datetime": "0001-01-01T00:00:00+14:00"}),
+         "$.date-range.start-datetime"),
+        (lambda d: d["date-range"].update({"start-datetime": "20261101T000000Z"}), "$.date-range.start-datetime"),
         (lambda d: d["policies"][0]["policy"].update({"policy-type": "dane"}), "$.policies[0].policy.policy-type"),
     ],
 )
