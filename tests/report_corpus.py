@@ -55,9 +55,9 @@ def _raw_count(text: str):
                                          text.encode())
 
 
-def _many_details(count: int):
+def _many_details(count: int, **values):
     def change(document):
-        document["policies"][0]["failure-details"] = document["policies"][0]["failure-details"] * count
+        document["policies"][0]["failure-details"] = [document["policies"][0]["failure-details"][0] | values] * count
     return change
 
 
@@ -120,6 +120,11 @@ CASES = [
     ("count-boolean", JS, _with(_summary(total_failure_session_count=True)), 400),
     ("count-1e400", JS, _raw_count("1e400"), 400),
     ("count-beyond-2-53", JS, _raw_count(str(2**64)), 400),
+    ("count-beyond-2-40", JS, _raw_count(str(2**40 + 1)), 400),
+    # 2^53-1 is all I-JSON allows, but 2,000 of them overflow a BIGINT rollup.
+    ("details-adding-up-beyond-bigint", GZ,
+     lambda: gz(_build(_many_details(2000, **{"failed-session-count": 2**53 - 1}))), 400),
+    ("counts-adding-up-beyond-2-40", JS, _with(_many_details(2, **{"failed-session-count": 2**40})), 400),
     ("count-5000-digits", JS, _raw_count("9" * 5000), 400),
     ("missing-count", JS, _with(_drop("policies", 0, "summary", "total-failure-session-count")), 400),
     ("failure-details-object", JS,

@@ -127,6 +127,21 @@ def test_strict_refusals_name_the_json_path(change, path):
     assert caught.value.status == 400
 
 
+def test_a_count_or_a_sum_of_counts_beyond_2_40_is_refused_where_it_goes_over():
+    document = report()
+    document["policies"][0]["summary"]["total-successful-session-count"] = 2**40 - 4
+    parse_report(encode(document))  # 2^40 - 4 + 2 + 2
+    document["policies"][0]["failure-details"][0]["failed-session-count"] = 2**40 + 1
+    with pytest.raises(ReportError, match="between 0 and 1099511627776") as caught:
+        parse_report(encode(document))
+    assert caught.value.path == "$.policies[0].failure-details[0].failed-session-count"
+    document = report(policies=VALID["policies"] * 2)
+    document["policies"][1]["summary"]["total-successful-session-count"] = 2**40 - 4
+    with pytest.raises(ReportError, match="add up to more than") as caught:
+        parse_report(encode(document))
+    assert (caught.value.path, caught.value.status) == ("$.policies[1]", 400)
+
+
 def test_duplicate_member_names_are_refused_where_they_occur():
     text = encode(VALID).replace(b'"policy-type": "sts"', b'"policy-type": "sts", "policy-type": "tlsa"')
     with pytest.raises(ReportError) as caught:
