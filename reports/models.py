@@ -35,7 +35,7 @@ class Report(db.Model):
     raw_gzip: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     notes: Mapped[list[str]] = mapped_column(JSON)
-    dkim_result: Mapped[str | None] = mapped_column(String(128))
+    dkim_result: Mapped[str | None] = mapped_column(String(260))  # up to `pass d=` and a 253-character domain
 
     policies: Mapped[list["ReportPolicy"]] = relationship(
         back_populates="report", order_by="ReportPolicy.position", cascade="all, delete-orphan", passive_deletes=True

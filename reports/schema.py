@@ -408,11 +408,16 @@ def _failure_details(details: list[FailureDetail], path: str) -> tuple[FailureDe
 
 def _normalised(detail: FailureDetail, path: str) -> FailureDetail:
     hostname = detail.receiving_mx_hostname
+    if hostname is not None:
+        hostname = hostname.lower()
+        if len(hostname) > MAX_NAME_LENGTH:  # some letters grow in lower case: "İ" becomes two characters
+            raise ReportError(f"longer than {MAX_NAME_LENGTH} characters in lower case",
+                              f"{path}.receiving-mx-hostname")
     return msgspec.structs.replace(
         detail,
         sending_mta_ip=_ip(detail.sending_mta_ip, f"{path}.sending-mta-ip"),
         receiving_ip=_ip(detail.receiving_ip, f"{path}.receiving-ip"),
-        receiving_mx_hostname=None if hostname is None else hostname.lower(),
+        receiving_mx_hostname=hostname,
     )
 
 

@@ -132,6 +132,8 @@ CASES = [
     ("failure-detail-not-object", JS, _with(lambda d: d["policies"][0].update({"failure-details": ["x"]})), 400),
     ("missing-result-type", JS, _with(_drop("policies", 0, "failure-details", 0, "result-type")), 400),
     ("leading-zero-ip", JS, _with(_detail(**{"sending-mta-ip": "192.168.001.001"})), 400),
+    # 200 characters, 400 in lower case: longer than a host name column holds.
+    ("mx-hostname-growing-in-lower-case", JS, _with(_detail(**{"receiving-mx-hostname": "\u0130" * 200})), 400),
     ("not-an-ip", JS, _with(_detail(**{"receiving-ip": "mx.example.com"})), 400),
     ("nul-in-string", JS, _with(_detail(**{"failure-reason-code": "bad\x00code"})), 400),
     ("duplicate-report-id", JS, lambda: encode(VALID).replace(b'"report-id": "report-1"',
