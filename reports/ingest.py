@@ -6,11 +6,12 @@ maps a ReportError to its status or exit code and DATABASE_ERRORS to "try again 
 """
 
 import hashlib
+import logging
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from stspolicy.models import utcnow
@@ -25,6 +26,8 @@ STORED = "stored"
 DUPLICATE = "duplicate"
 # The database cannot be reached (or is locked): nothing was stored, the sender should retry.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+log = logging.getLogger(__name__)
 
 
 class UnhostedDomain(ReportError):
@@ -108,17 +111,27 @@ def ingest_report(
         "dkim_result": dkim_result,
     }
     try:
-        row_id = store(session, report, row, _blocks(report, _links(session, report, settings, allowed_domains)))
+        row_id = _store(session, report, row, _links(session, report, settings, allowed_domains))
     except IntegrityError:
         # A domain or policy version removed since this process looked it up: look again, once.
         session.rollback()
-        links = _links(session, report, settings, allowed_domains, fresh=True)
-        row_id = store(session, report, row, _blocks(report, links))
+        row_id = _store(session, report, row, _links(session, report, settings, allowed_domains, fresh=True))
     if row_id is None:
         session.rollback()
         return Outcome(DUPLICATE, report)
     session.commit()
     return Outcome(STORED, report, row_id)
+
+
+def _store(session: Session, report: schema.Report, row: dict, links: list[Hosted | None]) -> int | None:
+    """storage.store; a value the database refuses (a DataError) is a 400, not a 500 the sender would
+    retry for ever. The parser keeps every value within its column, so this is logged as a fault."""
+    try:
+        return store(session, report, row, _blocks(report, links))
+    except DataError as error:
+        session.rollback()
+        log.error("report %r %r refused by the database: %s", report.organization_name, report.report_id, error.orig)
+        raise ReportError("the database cannot store a value of this report") from None
 
 
 def _links(session: Session, report: schema.Report, settings: Settings, allowed_domains: Iterable[str] | None,
