@@ -60,7 +60,7 @@ class Settings:
     limits: Limits = schema.DEFAULT_LIMITS
     accept_unhosted: bool = False
     max_mail_bytes: int = 10 * 1024 * 1024
-    dkim: str = "record"  # off, record or require
+    dkim: str = "require"  # require, record or off
     dkim_nameserver: str = ""  # empty: the system resolver
     hosted: HostedDomains = field(default_factory=HostedDomains, compare=False)  # what this process looked up
 

@@ -76,8 +76,8 @@ def ingest_message(
     dkim_result = None
     if settings.dkim != "off":
         dkim_result = dkim.verify(raw, headers.submitter, dnsfunc or dkim.txt_lookup(settings.dkim_nameserver))
-        if settings.dkim == "require" and dkim_result == dkim.TEMPERROR:
-            raise TemporaryFailure("DKIM key lookup timed out")
+        if dkim_result == dkim.TEMPERROR:  # no verdict, in either mode: a later delivery gets one
+            raise TemporaryFailure("DKIM key lookup failed, DNS did not answer")
         if settings.dkim == "require" and not dkim_result.startswith(dkim.PASS):
             return refuse(Unsigned(f"DKIM {dkim_result}: no valid signature by the submitter", "mail"))
     detail = " ".join(filter(None, [source_detail, headers.message_id]))

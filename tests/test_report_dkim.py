@@ -101,11 +101,23 @@ def test_record_mode_stores_unsigned_reports_with_their_result(session, hosted, 
     assert session.scalars(select(Report)).one().dkim_result == "none"
 
 
-def test_unanswered_dns_is_a_temporary_error_and_require_asks_for_redelivery(app, session, hosted, monkeypatch):
+def test_unanswered_dns_is_a_temporary_error_and_asks_for_redelivery(app, session, hosted, monkeypatch):
     silent = "127.0.0.1:9"  # the discard port: nothing answers
     assert report_dkim.verify(signed(mail()), "sender.example", report_dkim.txt_lookup(silent, 0.5)) == "temperror"
-    monkeypatch.setitem(app.config, "TLSRPT_DKIM", "require")
+    monkeypatch.setitem(app.config, "TLSRPT_DKIM", "require")  # the default
     monkeypatch.setitem(app.config, "TLSRPT_DKIM_NAMESERVER", silent)
     result = app.test_cli_runner().invoke(args=["report", "ingest-mail"], input=signed(mail()))
     assert result.exit_code == 75, result.output
     assert "try again later" in result.output
+
+
+@pytest.mark.parametrize("mode", ["require", "record"])
+def test_a_key_lookup_no_server_could_answer_asks_for_redelivery(app, session, hosted, nameserver, monkeypatch, mode):
+    # The server is not authoritative for elsewhere.example and answers REFUSED: no verdict, not a fail.
+    message = signed(report_mail(gz(report()), submitter="elsewhere.example"), domain=b"elsewhere.example")
+    assert report_dkim.verify(message, "elsewhere.example", report_dkim.txt_lookup(nameserver)) == "temperror"
+    monkeypatch.setitem(app.config, "TLSRPT_DKIM", mode)
+    monkeypatch.setitem(app.config, "TLSRPT_DKIM_NAMESERVER", nameserver)
+    result = app.test_cli_runner().invoke(args=["report", "ingest-mail"], input=message)
+    assert result.exit_code == 75, result.output
+    assert session.scalars(select(Report)).all() == []
