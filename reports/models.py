@@ -78,6 +78,10 @@ class FailureDetail(db.Model):
 
 
 ROLLUP_SHARDS = 16
+# A rollup row stops growing here. A report adds at most 2^40 (schema.MAX_COUNT), so adding
+# never overflows a BIGINT, and sums over shards and decades of days stay below 2^63: reports
+# flooding one row with absurd counts can never make the database refuse the valid ones.
+ROLLUP_CEILING = 2**44
 
 
 class DailyRollup(db.Model):
