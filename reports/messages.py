@@ -19,6 +19,8 @@ from .payload import ReportError, ReportTooLarge
 
 
 class NoReport(ReportError):
+    """A message with no part that holds a report."""
+
     reason = "no_report"
 
 
