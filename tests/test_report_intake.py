@@ -6,7 +6,16 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from reports.models import MATCHED, MATCHES_NONE, DailyRollup, FailureDetail, Report, ReportPolicy
+from reports.models import (
+    MATCHED,
+    MATCHES_NONE,
+    ROLLUP_CEILING,
+    ROLLUP_SHARDS,
+    DailyRollup,
+    FailureDetail,
+    Report,
+    ReportPolicy,
+)
 from reports.service import create_token, rollup_totals
 from stspolicy import create_app
 from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
@@ -94,6 +103,17 @@ def test_rollups_add_up_per_day_domain_type_result_and_mx(client, session, hoste
         (date(2026, 11, 2), "example.com", "sts", "certificate-expired", "mx1.example.com"): 2,
     }
     assert rollup_totals(session, "example.org") == {}
+
+
+def test_a_rollup_flooded_to_its_ceiling_stays_there_and_takes_valid_reports(client, session, hosted):
+    day = date(2026, 11, 1)
+    session.add_all([DailyRollup(day=day, policy_domain="example.com", policy_type="sts", result_type="success",
+                                 mx_host="", shard=shard, session_count=ROLLUP_CEILING - 1)
+                     for shard in range(ROLLUP_SHARDS)])
+    session.commit()
+    assert post(client, gz(VALID)).status_code == 201
+    counts = session.scalars(select(DailyRollup.session_count).where(DailyRollup.result_type == "success")).all()
+    assert sorted(counts) == [ROLLUP_CEILING - 1] * (ROLLUP_SHARDS - 1) + [ROLLUP_CEILING]
 
 
 def test_sts_block_links_the_policy_version_the_sender_applied(client, session, hosted):
