@@ -92,4 +92,4 @@ def test_a_value_the_database_refuses_is_a_400_and_the_next_report_is_stored(pos
             ingest_report(db.session, gz(report(report_id="refused")), intake, source="mail", dkim_result="x" * 300)
         assert caught.value.status == 400
         assert ingest_report(db.session, gz(report(report_id="next")), intake, source="mail").status == STORED
-        db.engine.dispose()
+        databases.release_connections()
