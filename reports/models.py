@@ -118,6 +118,9 @@ report_token_domain = db.Table(
 )
 
 
+MAX_TOKEN_LABEL = 254
+
+
 class ReportToken(db.Model):
     """A per-tenant rua URL `/tlsrpt/<token>`: reports posted there must be about its domains.
 
@@ -126,7 +129,7 @@ class ReportToken(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
-    label: Mapped[str] = mapped_column(String(254))
+    label: Mapped[str] = mapped_column(String(MAX_TOKEN_LABEL))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     domains: Mapped[list[Domain]] = relationship(secondary=report_token_domain, order_by=Domain.name)
