@@ -211,6 +211,11 @@ def certificate_names(certificate: x509.Certificate) -> tuple[str, ...]:
     return tuple(name.lower() for name in extension.value.get_values_for_type(x509.DNSName))
 
 
+def names_cover(names: tuple[str, ...], host: str) -> bool:
+    """Whether DNS-ID SANs `names` cover `host`: exactly, or by `*.` for one leftmost label."""
+    return any(mx_pattern_matches(name, host) for name in names)
+
+
 def certificate_facts(certificate: x509.Certificate, host: str, now: datetime) -> CertificateFacts:
     """Names are matched as RFC 8461 section 4.2 asks: DNS-ID SANs only, `*.` for one leftmost label."""
     names = certificate_names(certificate)
@@ -219,7 +224,7 @@ def certificate_facts(certificate: x509.Certificate, host: str, now: datetime) -
     return CertificateFacts(
         subject=certificate.subject.rfc4514_string(),
         names=names,
-        covers_host=any(mx_pattern_matches(name, host) for name in names),
+        covers_host=names_cover(names, host),
         not_before=not_before,
         not_after=not_after,
         days_left=(not_after - now).days,
