@@ -295,7 +295,7 @@ def test_rollback_serves_the_old_policy_under_a_new_id(client, session, people):
     rolled = current_version(session, people.shared)
     assert rolled.policy_text == first.policy_text and rolled.policy_id > first.policy_id
     assert served(client) == first.policy_text.encode()
-    events = domain_events(session, people.shared)
+    events = domain_events(session, people.shared, people.admin)
     assert events[0].action == "policy.rollback" and events[0].detail["rolled_back_to"] == first.policy_id
 
 
@@ -333,6 +333,17 @@ def test_admin_gives_and_takes_access(client, session, people):
     post(client, f"/domains/foreign.example/grants/{people.viewer.id}/remove")
     sign_in(client, people.viewer)
     assert client.get("/domains/foreign.example").status_code == 404
+
+
+def test_members_see_the_policy_events_of_a_domain_but_not_who_was_given_access(client, session, people):
+    sign_in(client, people.editor)
+    post(client, "/domains/shared.example/policy", policy_form(max_age="86400"))
+    events = [li.text for li in page(client.get("/domains/shared.example")).select("#audit li")]
+    assert len(events) == 2 and "max_age from 604800 to 86400" in events[0]
+    assert "hosted the domain" in events[1] and not any("access" in event for event in events)
+    sign_in(client, people.admin)
+    events = [li.text for li in page(client.get("/domains/shared.example")).select("#audit li")]
+    assert any("gave viewer@customer.example viewer access" in event for event in events)
 
 
 def test_granting_an_unknown_account_says_so_beside_the_field(client, people):
@@ -433,5 +444,5 @@ def test_the_policy_host_still_answers_405_as_plain_text(client, people):
 
 def test_domain_service_changes_made_through_the_cli_are_audited_as_cli(cli, session, people):
     cli("domain", "update", "shared.example", "--mode", "none")
-    event = domain_events(session, get_domain(session, "shared.example"))[0]
+    event = domain_events(session, get_domain(session, "shared.example"), people.admin)[0]
     assert event.actor.startswith("cli:") and event.detail["changes"]["mode"] == ["testing", "none"]

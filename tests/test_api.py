@@ -36,6 +36,16 @@ def test_list_shows_only_the_tokens_accounts_domains(client, bearer):
     assert {d["domain"] for d in admin_listed} == {"shared.example", "foreign.example"}
 
 
+def test_members_read_the_policy_events_of_a_domain_but_not_its_grants(client, bearer):
+    client.patch("/api/v1/domains/shared.example", headers=bearer["editor"], json={"max_age": 86400})
+    viewer = client.get("/api/v1/domains/shared.example/events", headers=bearer["viewer"]).get_json()["events"]
+    assert [event["action"] for event in viewer] == ["policy.update", "domain.add"]
+    assert viewer[0]["actor"].startswith("api:editor@customer.example")
+    admin = client.get("/api/v1/domains/shared.example/events", headers=bearer["admin"]).get_json()["events"]
+    assert {"grant.set", "policy.update", "domain.add"} <= {event["action"] for event in admin}
+    assert client.get("/api/v1/domains/foreign.example/events", headers=bearer["viewer"]).status_code == 404
+
+
 def test_admin_creates_a_domain_which_is_served(client, bearer):
     body = {"domain": "new.example", "mode": "enforce", "mx": ["mx.new.example"], "max_age": 86400}
     response = client.post("/api/v1/domains", headers=bearer["admin"], json=body)
@@ -197,7 +207,7 @@ def test_api_keeps_to_its_openapi_document(api_app, mode):
 
         agrees()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert len(checked) == 9, checked
+    assert len(checked) == 10, checked
 
 
 def test_an_unwritable_policy_file_is_a_500_that_says_the_change_is_saved(app, client, session, people, bearer,

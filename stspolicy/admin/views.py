@@ -247,7 +247,7 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
         dns_ok=dns_in_sync(db.session, [domain]).get(domain.id),
         publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
         certificate=_certificate(domain), acme=bool(current_app.config["ACME_DIRECTORY_URL"]),
-        events=domain_events(db.session, domain),
+        events=domain_events(db.session, domain, current_user),
         grants=domain_grants(db.session, domain) if role == "admin" else [],
         grant_form=grant_form or GrantForm(formdata=None), remove_form=RemoveForm(formdata=None),
     ), status

@@ -84,6 +84,11 @@ SCHEMAS = {
             "created_by": {"type": "string"},
         },
     },
+    "Event": {
+        "type": "object", "required": ["created_at", "actor", "action", "description"],
+        "properties": {"created_at": TIMESTAMP, "actor": {"type": "string"}, "action": {"type": "string"},
+                       "description": {"type": "string"}},
+    },
     "Removal": {
         "type": "object", "required": ["state", "deletable_at", "policy_id"],
         "properties": {
@@ -169,6 +174,16 @@ def openapi_document() -> dict:
                     "summary": "Serve an earlier version's policy again, under a new policy id",
                     "requestBody": _body({"policy_id": {"type": "string", "maxLength": 255}}, ["policy_id"]),
                     "responses": {"200": DOMAIN, **WRITE_ERRORS},
+                },
+            },
+            "/domains/{name}/events": {
+                "parameters": [NAME],
+                "get": {
+                    "summary": "The audit log, newest first; members see policy and DNS events, admins all",
+                    "responses": {"200": {"description": "the events", **_json({
+                        "type": "object", "required": ["events"],
+                        "properties": {"events": {"type": "array", "items": _ref("Event")}},
+                    })}, **READ_ERRORS},
                 },
             },
             "/domains/{name}/dns-records": {

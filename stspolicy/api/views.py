@@ -7,6 +7,7 @@ authenticates, so another site cannot make a browser call the API.
 from flask import Blueprint, Flask, g, jsonify, request, url_for
 
 from ..accounts import domain_for_user, visible_domains
+from ..audit import describe, domain_events
 from ..domains import (
     add_domain,
     current_version,
@@ -166,6 +167,17 @@ def get_dns_records(name):
     domain = domain_for_user(db.session, g.api_user, name)
     records = published_records(db.session, domain, current_version(db.session, domain).policy_id)
     return jsonify(records=[{"name": r.name, "type": r.type, "value": r.value} for r in records])
+
+
+@bp.get("/domains/<name>/events")
+def list_events(name):
+    """The domain's audit log as the token's account may read it (members: policy and DNS events only)."""
+    domain = domain_for_user(db.session, g.api_user, name)
+    return jsonify(events=[
+        {"created_at": event.created_at.isoformat(), "actor": event.actor, "action": event.action,
+         "description": describe(event.action, event.detail)}
+        for event in domain_events(db.session, domain, g.api_user)
+    ])
 
 
 def _update(domain, body: dict):
