@@ -194,7 +194,8 @@ def rollover_command(cert_file, next_cert, next_key, mx_host, ttl):
     current = _certificates(cert_file)[0]
     new_key = _certificates(next_cert)[0].public_key() if next_cert else _public_key(next_key)
     now = utcnow()
-    plan = dnscheck.rollover_plan(db.session, current, new_key, now=now, mx_host=mx_host, ttl=ttl)
+    plan = dnscheck.rollover_plan(db.session, current, new_key, now=now, domains=list_domains(db.session),
+                                  mx_host=mx_host, ttl=ttl)
     owner = f"{tlsa_name(mx_host)}. IN TLSA " if mx_host else ""
     if not plan.key_changes:
         click.echo("the next certificate keeps the key: 3 1 1 stays the same, no DNS change needed")

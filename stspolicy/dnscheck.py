@@ -192,11 +192,16 @@ def _load_roots(path: str, stamp: int) -> list[x509.Certificate]:
         return x509.load_pem_x509_certificates(file.read())
 
 
-def record_present_since(session: Session, host: str, record: str) -> datetime | None:
-    """Since when the checks have seen `record` in the TLSA RRset of MX `host` without a break."""
+def record_present_since(session: Session, domains: list[Domain], host: str, record: str) -> datetime | None:
+    """Since when checks of `domains` have seen `record` in the TLSA RRset of MX `host` without a break.
+
+    Only the checks of `domains` count: what another tenant's checks saw is not this tenant's to know.
+    """
     rows = session.execute(
         select(DnsObservation.observed_at, MxObservation.tlsa_records)
-        .join(MxObservation.observation).where(MxObservation.host == host.rstrip(".").lower())
+        .join(MxObservation.observation)
+        .where(MxObservation.host == host.rstrip(".").lower(),
+               DnsObservation.domain_id.in_([domain.id for domain in domains]))
         .order_by(DnsObservation.observed_at.desc(), DnsObservation.id.desc())
     )
     since = None
@@ -208,8 +213,9 @@ def record_present_since(session: Session, host: str, record: str) -> datetime |
 
 
 def rollover_plan(session: Session, current: x509.Certificate, next_key, *, now: datetime,
-                  mx_host: str | None = None, ttl: int | None = None) -> RolloverPlan:
-    """Plan a key rollover; with `mx_host`, against the TLSA records DNS has now and since when the checks saw them.
+                  domains: list[Domain], mx_host: str | None = None, ttl: int | None = None) -> RolloverPlan:
+    """Plan a key rollover; with `mx_host`, against the TLSA records DNS has now and since when the
+    checks of `domains` saw them.
 
     The TTL defaults to what the resolver returns for the records, else one hour.
     """
@@ -218,7 +224,7 @@ def rollover_plan(session: Session, current: x509.Certificate, next_key, *, now:
         answer = resolver_from_config().lookup(tlsa_name(mx_host), "TLSA")
         published = parse_tlsa_records(answer.records)
         ttl = ttl if ttl is not None else answer.ttl
-        since = record_present_since(session, mx_host, str(key_record(next_key)))
+        since = record_present_since(session, domains, mx_host, str(key_record(next_key)))
     return plan_rollover(current, next_key, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,
                          published=published, next_published_since=since)
 

@@ -6,6 +6,7 @@ import pytest
 
 from stspolicy.dane import key_record, tlsa_name, tlsa_record
 from stspolicy.dns_models import DnsObservation, MxObservation
+from stspolicy.dnscheck import record_present_since
 from stspolicy.domains import add_domain
 from stspolicy.models import utcnow
 from stspolicy.policy import make_policy
@@ -137,6 +138,15 @@ def test_dns_is_not_asked_about_an_mx_host_no_check_of_ones_domains_has_seen(cli
                       mx="mx.foreign.example")
     assert "DNS was not asked: no check of your domains has seen the MX host mx.foreign.example" in " ".join(
         page(response).select_one("#rollover").text.split())
+
+
+def test_only_checks_of_the_tenants_domains_say_since_when_a_record_is_in_dns(session, people):
+    record = str(key_record(new_key().public_key()))
+    seen_by_checks(session, people.foreign, "mx.shared.example", [record], timedelta(days=2))
+    seen_by_checks(session, people.shared, "mx.shared.example", [record], timedelta(hours=1))
+    [own] = session.query(DnsObservation).filter_by(domain=people.shared).all()
+    assert record_present_since(session, [people.shared], "mx.shared.example", record) == own.observed_at
+    assert record_present_since(session, [people.shared, people.foreign], "mx.shared.example", record) < own.observed_at
 
 
 def test_in_the_lab_a_next_key_missing_from_dns_is_a_loud_warning_and_a_published_one_counts(

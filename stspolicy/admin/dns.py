@@ -87,7 +87,8 @@ def dns_publish(name):
 @bp.route("/tlsa", methods=["GET", "POST"])
 def tlsa():
     """DNS is asked about an MX host only if checks of the user's domains have seen it."""
-    known_hosts = dnscheck.known_mx_hosts(db.session, visible_domains(db.session, current_user))
+    domains = visible_domains(db.session, current_user)
+    known_hosts = dnscheck.known_mx_hosts(db.session, domains)
     form = TlsaForm()
     result = None
     if form.validate_on_submit():
@@ -98,8 +99,8 @@ def tlsa():
             "rows": records_for_certificate(chain, form.next_public_key),
             "owner": tlsa_name(form.mx_host) if form.mx_host else None,
             "looked_up": looked_up,
-            "plan": dnscheck.rollover_plan(db.session, chain[0], form.next_public_key, now=now, mx_host=looked_up,
-                                           ttl=form.ttl.data) if form.next_public_key else None,
+            "plan": dnscheck.rollover_plan(db.session, chain[0], form.next_public_key, now=now, domains=domains,
+                                           mx_host=looked_up, ttl=form.ttl.data) if form.next_public_key else None,
             "now": now,
         }
     form.drop_private_keys()
