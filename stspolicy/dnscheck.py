@@ -6,9 +6,10 @@ STARTTLS, the pure `checks` turn the answers into findings, and one DnsObservati
 """
 
 import functools
+import math
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -123,6 +124,22 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
         for check, found in by_check.items():
             record_dns_check(name, check, not any(finding.level == checks.ERROR for finding in found))
     return observation
+
+
+class CheckTooSoon(Exception):
+    """A check asked for within DNS_CHECK_MIN_INTERVAL_SECONDS of the domain's last one; the message says when."""
+
+
+def check_on_request(session: Session, domain: Domain, version: PolicyVersion, *, now: datetime) -> DnsObservation:
+    """A check someone asked for ("Check now"): at most one per domain every DNS_CHECK_MIN_INTERVAL_SECONDS,
+    since each one probes every MX. Checks that cron runs through `flask dns check` are the operator's."""
+    interval = current_app.config["DNS_CHECK_MIN_INTERVAL_SECONDS"]
+    last = latest_check(session, domain)
+    if last is not None and now < last.observed_at + timedelta(seconds=interval):
+        wait = math.ceil((last.observed_at + timedelta(seconds=interval) - now).total_seconds())
+        raise CheckTooSoon(f"{domain.name} was checked at {last.observed_at:%H:%M:%S} UTC; a domain is checked at "
+                           f"most once in {interval:g} seconds: try again in {wait} seconds.")
+    return check_domain(session, domain, version, now=now)
 
 
 def _addresses(resolver: Resolver, host: str) -> Answer:

@@ -4,10 +4,8 @@
 `flask dns publish` and `flask tlsa generate|rollover`.
 """
 
-import math
-from datetime import timedelta
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from .. import dnscheck
@@ -53,17 +51,12 @@ def dns(name):
 
 @bp.post("/domains/<name>/dns/check")
 def dns_check(name):
-    """At most one check per domain every DNS_CHECK_MIN_INTERVAL_SECONDS: each one probes every MX."""
     domain = domain_for_user(db.session, current_user, name, need="edit")
-    now = utcnow()
-    interval = current_app.config["DNS_CHECK_MIN_INTERVAL_SECONDS"]
-    last = dnscheck.latest_check(db.session, domain)
-    if last is not None and now < last.observed_at + timedelta(seconds=interval):
-        wait = math.ceil((last.observed_at + timedelta(seconds=interval) - now).total_seconds())
-        flash(f"{domain.name} was checked at {last.observed_at:%H:%M:%S} UTC; a domain is checked at most once in "
-              f"{interval:g} seconds: try again in {wait} seconds.", "warn")
+    try:
+        observation = dnscheck.check_on_request(db.session, domain, current_version(db.session, domain), now=utcnow())
+    except dnscheck.CheckTooSoon as refusal:
+        flash(str(refusal), "warn")
         return redirect(url_for(".dns", name=domain.name))
-    observation = dnscheck.check_domain(db.session, domain, current_version(db.session, domain), now=now)
     category, outcome = CHECK_OUTCOMES[observation.status]
     flash(f"Checked {domain.name}: {outcome}.", category)
     return redirect(url_for(".dns", name=domain.name))
