@@ -270,5 +270,31 @@ def _check_tls(mx: MxHost, expected: Expected) -> list[Finding]:
     return findings
 
 
+# What makes senders in enforce mode defer mail, or not see the policy as it is published.
+AGAINST_ENFORCE = frozenset({
+    "sts-record-unreadable", "sts-record-invalid", "sts-id-stale", "delegation-missing",
+    "policy-host-unreadable", "policy-host-missing", "policy-host-elsewhere", "mx-unreadable", "mx-missing",
+    "starttls-failed", "certificate-expired", "certificate-host-mismatch", "certificate-not-trusted",
+})
+
+
+def against_enforce(findings: list[dict], mx_hosts: list[str], mx_patterns: tuple[str, ...]) -> list[dict]:
+    """The findings of a stored check that argue against enforce with `mx_patterns`.
+
+    MX hosts are matched against these patterns, not those the check had; a probe that was
+    refused (a warning) says nothing about the MX.
+    """
+    unmatched = [
+        Finding(ERROR, "mx-not-in-policy", host,
+                f"MX {host} matches no mx pattern of the policy: senders in enforce mode skip it").as_dict()
+        for host in mx_hosts if not any(mx_pattern_matches(pattern, host) for pattern in mx_patterns)
+    ]
+    return unmatched + [
+        finding for finding in findings
+        if finding["code"] in AGAINST_ENFORCE and finding["level"] != OK
+        and not (finding["code"] == "starttls-failed" and finding["level"] == WARNING)
+    ]
+
+
 def status(findings: list[Finding]) -> str:
     return "problems" if any(f.level in (ERROR, WARNING) for f in findings) else "ok"

@@ -17,6 +17,7 @@ from .certificates import (
 )
 from .domains import (
     DomainError,
+    EnforceNotConfirmed,
     add_domain,
     current_version,
     domain_summary,
@@ -28,6 +29,7 @@ from .domains import (
     update_policy,
 )
 from .extensions import db
+from .insights import enforce_evidence
 from .models import Domain, utcnow
 from .names import to_unicode
 from .policy import PolicyError, make_policy
@@ -45,6 +47,10 @@ class DomainGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except EnforceNotConfirmed as error:
+            for line in enforce_evidence(db.session, error.domain, error.policy).lines():
+                click.echo(f"against enforce: {line}", err=True)
+            raise click.ClickException(f"{error.message}: add --confirm-enforce") from None
         except (PolicyError, DomainError, PolicyFileError, CertificateError) as error:
             raise click.ClickException(error.message) from None
         except PublishError as error:
@@ -61,6 +67,9 @@ def domain_cli():
 mode_option = click.option("--mode", type=click.Choice(["enforce", "testing", "none"]))
 mx_option = click.option("--mx", "mx_patterns", multiple=True, help="An mx pattern; repeat for several.")
 max_age_option = click.option("--max-age", help="Seconds senders may cache the policy (0..31557600).")
+confirm_enforce_option = click.option("--confirm-enforce", is_flag=True,
+                                      help="Switch to enforce; without it, such a change lists what argues against "
+                                           "it and exits 1.")
 
 
 @domain_cli.command("add")
@@ -80,11 +89,13 @@ def add_command(name, mode, mx_patterns, max_age):
 @mode_option
 @mx_option
 @max_age_option
-def update_command(name, mode, mx_patterns, max_age):
+@confirm_enforce_option
+def update_command(name, mode, mx_patterns, max_age, confirm_enforce):
     """Change NAME's policy; --mx replaces the whole mx list."""
     domain = get_domain(db.session, name)
     version = update_policy(
-        db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor()
+        db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor(),
+        enforce_confirmed=confirm_enforce,
     )
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {current_version(db.session, domain).policy_id}")
@@ -148,10 +159,11 @@ def history_command(name):
 @domain_cli.command("rollback")
 @click.argument("name")
 @click.argument("policy_id")
-def rollback_command(name, policy_id):
+@confirm_enforce_option
+def rollback_command(name, policy_id, confirm_enforce):
     """Serve NAME's version POLICY_ID again, under a new policy id."""
     domain = get_domain(db.session, name)
-    version = rollback_to(db.session, domain, policy_id, actor=cli_actor())
+    version = rollback_to(db.session, domain, policy_id, actor=cli_actor(), enforce_confirmed=confirm_enforce)
     if version is None:
         click.echo(f"{domain.name}: {policy_id} is the current policy already")
         return

@@ -13,9 +13,12 @@ from sqlalchemy.orm import Session
 
 from reports.models import DailyRollup
 
+from .checks import against_enforce
 from .dns_models import DnsObservation, DnsSetting
+from .dnscheck import latest_check
 from .domains import current_versions
 from .models import Domain
+from .policy import Policy
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,43 @@ def failure_figures(session: Session, domains: list[Domain], days: int) -> dict[
         ids[name]: FailureFigures(days, figures["success"], figures["failure"], figures["sts"])
         for name, figures in totals.items()
     }
+
+
+@dataclass(frozen=True)
+class EnforceEvidence:
+    """What argues against switching a domain to enforce: the latest DNS check and the reports."""
+
+    checked: DnsObservation | None  # the latest DNS check, None if the domain was never checked
+    findings: list[dict]  # of that check, judged against the new policy's mx patterns
+    failures: FailureFigures | None  # None: no report over the last `days`
+    days: int
+
+    def lines(self) -> list[str]:
+        """The same, as lines of plain text (API and CLI)."""
+        if self.checked is None:
+            dns = ["DNS: never checked, so nothing shows that the MX hosts pass (flask dns check)"]
+        else:
+            when = f"{self.checked.observed_at:%Y-%m-%d %H:%M} UTC"
+            dns = [f"DNS check of {when}: {finding['message']}" for finding in self.findings]
+            dns = dns or [f"DNS check of {when}: nothing against enforce"]
+        if self.failures is None:
+            reports = f"TLS reports: none over the last {self.days} days, so nothing shows how senders fare"
+        else:
+            reports = (f"TLS reports of the last {self.days} days: {self.failures.sts_failed_sessions} failed "
+                       f"MTA-STS sessions, {self.failures.successful_sessions} successful")
+        return [*dns, reports]
+
+
+ENFORCE_EVIDENCE_DAYS = 30
+
+
+def enforce_evidence(session: Session, domain: Domain, policy: Policy,
+                     days: int = ENFORCE_EVIDENCE_DAYS) -> EnforceEvidence:
+    """Gather what the confirmation of a switch to enforce (with `policy`) shows, for pages, API and CLI alike."""
+    checked = latest_check(session, domain)
+    findings = against_enforce(checked.findings, [mx.host for mx in checked.mx_hosts],
+                               policy.mx_patterns) if checked else []
+    return EnforceEvidence(checked, findings, failure_figures(session, [domain], days).get(domain.id), days)
 
 
 def dns_in_sync(session: Session, domains: list[Domain]) -> dict[int, bool]:

@@ -14,7 +14,7 @@ from stspolicy.models import AuditEvent, Grant
 
 from . import reportdata
 from .conftest import app_settings
-from .factories import PASSWORD, csrf_token, sign_in
+from .factories import PASSWORD, csrf_token, sign_in, stored_check
 
 POLICY_HOST = {"Host": "mta-sts.shared.example"}
 
@@ -162,6 +162,30 @@ def test_domain_list_shows_the_reported_failure_rate_of_the_last_7_days(client, 
     sign_in(client, people.viewer)
     row = page(client.get("/")).select_one("table.domains tbody tr")
     assert row.select_one("td[data-label='Failures (7 days)']").text.strip() == "10.0 %"
+
+
+def test_the_enforce_confirmation_shows_what_the_latest_dns_check_found_against_it(client, session, people):
+    untrusted = {"level": "error", "code": "certificate-not-trusted", "subject": "mx1.shared.example",
+                 "message": "mx1.shared.example: the certificate does not validate: unable to get issuer"}
+    stale = {"level": "error", "code": "sts-id-stale", "subject": "_mta-sts.shared.example",
+             "message": "DNS still says id 1: publish id 2"}
+    expiring = {"level": "warning", "code": "certificate-expiring", "subject": "mx1.shared.example",
+                "message": "mx1.shared.example: the certificate expires in 20 days"}
+    stored_check(session, people.shared, [untrusted, stale, expiring],
+                 mx_hosts=("mx1.shared.example", "backup.elsewhere.example"))
+    sign_in(client, people.editor)
+    confirm = page(post(client, "/domains/shared.example/policy", policy_form(mode="enforce")))
+    lines = [" ".join(li.text.split()) for li in confirm.select("main li[class]")]
+    assert [line.split(" UTC: ")[1] for line in lines if line.startswith("DNS check of")] == [
+        "MX backup.elsewhere.example matches no mx pattern of the policy: senders in enforce mode skip it",
+        untrusted["message"], stale["message"]]
+    assert current_version(session, people.shared).mode == "testing"
+
+
+def test_the_enforce_confirmation_says_when_dns_was_never_checked(client, people):
+    sign_in(client, people.editor)
+    confirm = page(post(client, "/domains/shared.example/policy", policy_form(mode="enforce")))
+    assert "DNS: never checked" in " ".join(confirm.select_one("main").text.split())
 
 
 def test_the_enforce_confirmation_counts_reported_sts_failures(client, people):

@@ -13,7 +13,7 @@ from stspolicy.tokens import create_token
 
 from . import databases
 from .conftest import app_settings
-from .factories import PASSWORD, host
+from .factories import PASSWORD, host, stored_check
 
 
 @pytest.fixture
@@ -66,11 +66,28 @@ def test_patch_changes_some_fields_and_put_replaces_the_policy(client, session, 
     body = patched.get_json()
     assert body["changed"] and body["max_age"] == 86400 and body["mode"] == "testing" and body["policy_id"] > before
     put = client.put("/api/v1/domains/shared.example/policy", headers=bearer["editor"],
-                     json={"mode": "enforce", "mx": ["mx.shared.example"], "max_age": 604800}).get_json()
+                     json={"mode": "enforce", "mx": ["mx.shared.example"], "max_age": 604800,
+                           "confirm_enforce": True}).get_json()
     assert (put["mode"], put["mx"], put["max_age"]) == ("enforce", ["mx.shared.example"], 604800)
     again = client.put("/api/v1/domains/shared.example/policy", headers=bearer["editor"],
                        json={"mode": "enforce", "mx": ["MX.shared.example."], "max_age": 604800}).get_json()
     assert again["changed"] is False and again["policy_id"] == put["policy_id"]
+
+
+def test_a_switch_to_enforce_is_refused_with_what_argues_against_it_until_confirmed(client, session, people, bearer):
+    untrusted = {"level": "error", "code": "certificate-not-trusted", "subject": "mx1.shared.example",
+                 "message": "mx1.shared.example: the certificate does not validate: unable to get issuer"}
+    stored_check(session, people.shared, [untrusted], mx_hosts=("mx1.shared.example",))
+    response = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"], json={"mode": "enforce"})
+    assert response.status_code == 409 and error(response)["field"] == "mode"
+    assert "confirm_enforce" in error(response)["message"]
+    [dns, reports] = error(response)["concerns"]
+    assert dns.endswith("UTC: mx1.shared.example: the certificate does not validate: unable to get issuer")
+    assert reports.startswith("TLS reports: none over the last 30 days")
+    assert current_version(session, people.shared).mode == "testing"
+    confirmed = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"],
+                             json={"mode": "enforce", "confirm_enforce": True})
+    assert confirmed.status_code == 200 and confirmed.get_json()["mode"] == "enforce"
 
 
 def test_versions_and_rollback(client, session, people, bearer):

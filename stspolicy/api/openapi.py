@@ -51,6 +51,7 @@ SCHEMAS = {
             "properties": {
                 "code": {"type": "string"}, "message": {"type": "string"},
                 "field": {"type": ["string", "null"]},
+                "concerns": {"type": "array", "items": {"type": "string"}},
             },
         }},
     },
@@ -100,6 +101,10 @@ SCHEMAS = {
 }
 
 DOMAIN = {"description": "the domain and its current policy", **_json(_ref("Domain"))}
+CONFIRM_ENFORCE = {"type": "boolean", "description": "confirm a switch to enforce; without it such a change is "
+                                                      "refused with 409 and `concerns`, what argues against it"}
+UNCONFIRMED = {"description": "a switch to enforce without confirm_enforce: `concerns` lists what argues against it",
+               **_json(_ref("Error"))}
 
 
 def openapi_document() -> dict:
@@ -138,8 +143,9 @@ def openapi_document() -> dict:
                 "get": {"summary": "A domain and its current policy", "responses": {"200": DOMAIN, **READ_ERRORS}},
                 "patch": {
                     "summary": "Change some policy fields; the others stay",
-                    "requestBody": _body({"mode": MODE, "mx": MX, "max_age": MAX_AGE}, []),
-                    "responses": {"200": DOMAIN, **WRITE_ERRORS},
+                    "requestBody": _body({"mode": MODE, "mx": MX, "max_age": MAX_AGE,
+                                          "confirm_enforce": CONFIRM_ENFORCE}, []),
+                    "responses": {"200": DOMAIN, "409": UNCONFIRMED, **WRITE_ERRORS},
                 },
                 "delete": {
                     "summary": "Remove (RFC 8461 section 8.3): serve mode none first, delete once caches expired",
@@ -154,8 +160,9 @@ def openapi_document() -> dict:
                 "parameters": [NAME],
                 "put": {
                     "summary": "Replace the whole policy",
-                    "requestBody": _body({"mode": MODE, "mx": MX, "max_age": MAX_AGE}, ["mode", "mx", "max_age"]),
-                    "responses": {"200": DOMAIN, **WRITE_ERRORS},
+                    "requestBody": _body({"mode": MODE, "mx": MX, "max_age": MAX_AGE,
+                                          "confirm_enforce": CONFIRM_ENFORCE}, ["mode", "mx", "max_age"]),
+                    "responses": {"200": DOMAIN, "409": UNCONFIRMED, **WRITE_ERRORS},
                 },
             },
             "/domains/{name}/versions": {
@@ -172,8 +179,9 @@ def openapi_document() -> dict:
                 "parameters": [NAME],
                 "post": {
                     "summary": "Serve an earlier version's policy again, under a new policy id",
-                    "requestBody": _body({"policy_id": {"type": "string", "maxLength": 255}}, ["policy_id"]),
-                    "responses": {"200": DOMAIN, **WRITE_ERRORS},
+                    "requestBody": _body({"policy_id": {"type": "string", "maxLength": 255},
+                                          "confirm_enforce": CONFIRM_ENFORCE}, ["policy_id"]),
+                    "responses": {"200": DOMAIN, "409": UNCONFIRMED, **WRITE_ERRORS},
                 },
             },
             "/domains/{name}/events": {
