@@ -230,20 +230,22 @@ def record_present_since(session: Session, domains: list[Domain], host: str, rec
 
 
 def rollover_plan(session: Session, current: x509.Certificate, next_key, *, now: datetime,
-                  domains: list[Domain], mx_host: str | None = None, ttl: int | None = None) -> RolloverPlan:
+                  domains: list[Domain], mx_host: str | None = None, ttl: int | None = None,
+                  published_at: datetime | None = None, deployed_at: datetime | None = None) -> RolloverPlan:
     """Plan a key rollover; with `mx_host`, against the TLSA records DNS has now and since when the
     checks of `domains` saw them.
 
-    The TTL defaults to what the resolver returns for the records, else one hour.
+    The TTL defaults to what the resolver returns for the records, else one hour; when the next
+    record was published defaults to when the checks first saw it.
     """
-    published = since = None
+    published = None
     if mx_host:
         answer = resolver_from_config().lookup(tlsa_name(mx_host), "TLSA")
         published = parse_tlsa_records(answer.records)
         ttl = ttl if ttl is not None else answer.ttl
-        since = record_present_since(session, domains, mx_host, str(key_record(next_key)))
+        published_at = published_at or record_present_since(session, domains, mx_host, str(key_record(next_key)))
     return plan_rollover(current, next_key, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,
-                         published=published, next_published_since=since)
+                         published=published, next_published_since=published_at, deployed_at=deployed_at)
 
 
 def observation_summary(observation: DnsObservation) -> dict:

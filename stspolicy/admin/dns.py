@@ -15,7 +15,7 @@ from ..dns_models import DnsSetting
 from ..domains import current_version, published_records
 from ..extensions import db
 from ..insights import publishing_failures
-from ..models import utcnow
+from ..models import as_utc, utcnow
 from ..publisher import PublishError
 from ..publishing import publish_policy_id
 from .forms import TlsaForm
@@ -92,8 +92,10 @@ def tlsa():
             "rows": records_for_certificate(chain, form.next_public_key),
             "owner": tlsa_name(form.mx_host) if form.mx_host else None,
             "looked_up": looked_up,
-            "plan": dnscheck.rollover_plan(db.session, chain[0], form.next_public_key, now=now, domains=domains,
-                                           mx_host=looked_up, ttl=form.ttl.data) if form.next_public_key else None,
+            "plan": dnscheck.rollover_plan(
+                db.session, chain[0], form.next_public_key, now=now, domains=domains, mx_host=looked_up,
+                ttl=form.ttl.data, published_at=as_utc(form.published.data), deployed_at=as_utc(form.deployed.data),
+            ) if form.next_public_key else None,
             "now": now,
         }
     form.drop_private_keys()
