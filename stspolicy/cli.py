@@ -32,7 +32,7 @@ from .extensions import db
 from .insights import enforce_evidence
 from .models import Domain, utcnow
 from .names import to_unicode
-from .policy import PolicyError, make_policy
+from .policy import PolicyError, make_policy, policy_warnings
 from .policyfiles import PolicyFileError, sync_policy_files
 from .publisher import PublishError
 
@@ -82,6 +82,7 @@ def add_command(name, mode, mx_patterns, max_age):
     version = add_domain(db.session, name, make_policy(mode, mx_patterns, max_age), actor=cli_actor())
     click.echo(f"added {version.domain.name} with policy id {version.policy_id}; publish:")
     echo_records(version.domain, version.policy_id)
+    echo_warnings(version.domain, version)
 
 
 @domain_cli.command("update")
@@ -99,9 +100,10 @@ def update_command(name, mode, mx_patterns, max_age, confirm_enforce):
     )
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {current_version(db.session, domain).policy_id}")
-        return
-    click.echo(f"updated {domain.name}: new policy id {version.policy_id}; publish:")
-    echo_records(domain, version.policy_id)
+    else:
+        click.echo(f"updated {domain.name}: new policy id {version.policy_id}; publish:")
+        echo_records(domain, version.policy_id)
+    echo_warnings(domain, version or current_version(db.session, domain))
 
 
 @domain_cli.command("show")
@@ -112,6 +114,7 @@ def show_command(name, as_json):
     domain = get_domain(db.session, name)
     version = current_version(db.session, domain)
     records = published_records(db.session, domain, version.policy_id)
+    echo_warnings(domain, version)
     if as_json:
         click.echo(json.dumps(domain_summary(domain, version, records), indent=2))
         return
@@ -192,6 +195,12 @@ def remove_command(name, force):
             f"{domain.name}: senders may cache the old policy until {removal.deletable_at:%Y-%m-%d %H:%M} UTC; "
             "run remove again then, or use --force"
         )
+
+
+def echo_warnings(domain: Domain, version) -> None:
+    """What RFC 8461 advises against in the policy, on stderr: the change stands, the exit status stays 0."""
+    for warning in policy_warnings(domain.name, version.policy):
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 def echo_records(domain: Domain, policy_id: str) -> None:

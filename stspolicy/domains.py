@@ -21,7 +21,7 @@ from .dns_models import DnsSetting
 from .dnscheck import sts_target
 from .models import Domain, PolicyVersion, utcnow
 from .names import InvalidName, normalize_domain
-from .policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, render_policy
+from .policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, policy_warnings, render_policy
 from .policyfiles import publish_policy_files
 from .publishing import publish_policy_id
 from .records import DnsRecord, records_to_publish
@@ -157,6 +157,7 @@ def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsReco
         "created_at": version.created_at.isoformat(),
         "removal_requested_at": domain.removal_requested_at.isoformat() if domain.removal_requested_at else None,
         "dns_records": [{"name": r.name, "type": r.type, "value": r.value} for r in records],
+        "warnings": [warning.as_dict() for warning in policy_warnings(domain.name, version.policy)],
     }
 
 

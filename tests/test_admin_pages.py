@@ -287,6 +287,16 @@ def test_an_unwritable_policy_file_is_shown_and_the_change_kept(app, client, ses
     assert current_version(session, people.shared).max_age == 86400
 
 
+def test_policy_warnings_are_shown_beside_their_field_and_the_change_stands(client, session, people):
+    sign_in(client, people.editor)
+    response = post(client, "/domains/shared.example/policy", policy_form(max_age="600"))
+    assert response.status_code == 302 and current_version(session, people.shared).max_age == 600
+    edit = page(client.get("/domains/shared.example"))
+    [warning] = edit.select("p.warning")
+    assert warning.find_parent("div").select_one("input")["name"] == "max_age"
+    assert warning.text.startswith("warning: max_age 600 is below one day")
+
+
 def test_an_edit_that_changes_nothing_keeps_the_id(client, session, people):
     sign_in(client, people.editor)
     current = current_version(session, people.shared)

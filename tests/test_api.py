@@ -74,6 +74,13 @@ def test_patch_changes_some_fields_and_put_replaces_the_policy(client, session, 
     assert again["changed"] is False and again["policy_id"] == put["policy_id"]
 
 
+def test_the_response_lists_policy_warnings(client, bearer):
+    body = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"],
+                        json={"mx": ["*.shared.example"]}).get_json()
+    assert body["changed"] and [warning["field"] for warning in body["warnings"]] == ["mx"]
+    assert body["warnings"][0]["message"].startswith("mx pattern *.shared.example matches every host")
+
+
 def test_a_switch_to_enforce_is_refused_with_what_argues_against_it_until_confirmed(client, session, people, bearer):
     untrusted = {"level": "error", "code": "certificate-not-trusted", "subject": "mx1.shared.example",
                  "message": "mx1.shared.example: the certificate does not validate: unable to get issuer"}

@@ -15,6 +15,7 @@ from stspolicy.policy import (
     mx_pattern_matches,
     next_policy_id,
     parse_policy,
+    policy_warnings,
     render_policy,
 )
 
@@ -228,3 +229,16 @@ def test_policy_ids_strictly_increase_whatever_the_clock_does(times):
         if previous:
             assert int(policy_id) > int(previous) and policy_id > previous
         previous = policy_id
+
+
+@pytest.mark.parametrize(("mode", "mx_patterns", "max_age", "fields"), [
+    ("enforce", ("mx1.example.com",), 604800, []),
+    ("testing", ("mx1.example.com",), 86399, ["max_age"]),
+    ("none", (), 3600, []),  # removal (RFC 8461 section 8.3) asks for a small max_age
+    ("enforce", ("*.example.com",), 604800, ["mx"]),
+    ("enforce", ("*.mx.example.com", "*.example.net"), 604800, []),
+    ("testing", ("*.example.com",), 0, ["max_age", "mx"]),
+])
+def test_short_max_age_and_a_pattern_for_every_host_are_warnings(mode, mx_patterns, max_age, fields):
+    warnings = policy_warnings("example.com", make_policy(mode, mx_patterns, max_age))
+    assert [warning.field for warning in warnings] == fields

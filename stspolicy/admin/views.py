@@ -31,7 +31,7 @@ from ..extensions import db
 from ..insights import dns_in_sync, enforce_evidence, failure_figures, publishing_failures
 from ..models import utcnow
 from ..names import POLICY_HOST_PREFIX
-from ..policy import Policy, PolicyError, diff_policies, make_policy, render_policy
+from ..policy import Policy, PolicyError, diff_policies, make_policy, policy_warnings, render_policy
 from ..security import page_headers, require_login
 from ..tokens import create_token, revoke_token, token_for_user, visible_tokens
 from .forms import MAX_AGE_PRESETS, DomainForm, GrantForm, PolicyForm, RemoveForm, TokenForm
@@ -240,6 +240,7 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
         "admin/domain.html",
         domain=domain, version=version, role=role, can_edit=role in ("admin", "editor"), form=form,
         presets=MAX_AGE_PRESETS, history=history, records=published_records(db.session, domain, version.policy_id),
+        warnings=_warnings_by_field(domain, version),
         dns_ok=dns_in_sync(db.session, [domain]).get(domain.id),
         publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
         certificate=_certificate(domain), acme=bool(current_app.config["ACME_DIRECTORY_URL"]),
@@ -247,6 +248,14 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
         grants=domain_grants(db.session, domain) if role == "admin" else [],
         grant_form=grant_form or GrantForm(formdata=None), remove_form=RemoveForm(formdata=None),
     ), status
+
+
+def _warnings_by_field(domain, version) -> dict[str, list[str]]:
+    """The current policy's warnings, shown beside the field they are about."""
+    by_field: dict[str, list[str]] = {}
+    for warning in policy_warnings(domain.name, version.policy):
+        by_field.setdefault(warning.field, []).append(warning.message)
+    return by_field
 
 
 def _certificate(domain):

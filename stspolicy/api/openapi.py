@@ -63,7 +63,7 @@ SCHEMAS = {
     "Domain": {
         "type": "object",
         "required": ["domain", "domain_unicode", "policy_id", "mode", "mx", "max_age", "policy_text", "created_at",
-                     "removal_requested_at", "dns_records"],
+                     "removal_requested_at", "dns_records", "warnings"],
         "properties": {
             "domain": {"type": "string", "description": "A-label form"},
             "domain_unicode": {"type": "string"},
@@ -74,6 +74,9 @@ SCHEMAS = {
             "removal_requested_at": {"type": ["string", "null"], "format": "date-time"},
             "dns_records": {"type": "array", "items": _ref("DnsRecord")},
             "changed": {"type": "boolean", "description": "after a change: whether a new version was made"},
+            "warnings": {"type": "array", "description": "what RFC 8461 advises against in the policy",
+                         "items": {"type": "object", "required": ["field", "message"],
+                                   "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
         },
     },
     "Version": {
