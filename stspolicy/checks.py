@@ -157,7 +157,7 @@ def mx_hosts_of(answer: Answer) -> list[tuple[int, str]]:
 
 
 def check_mx_set(answer: Answer, expected: Expected) -> list[Finding]:
-    """Every MX matched by an mx pattern (MX-06), and no pattern that matches nothing."""
+    """Every MX matched by an mx pattern (RFC 8461 section 4.1), and no pattern that matches nothing."""
     name = answer.name
     if answer.failed:
         return [Finding(ERROR, "mx-unreadable", name, f"{name} MX could not be read ({answer.state})")]

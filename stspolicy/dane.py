@@ -47,7 +47,7 @@ def tlsa_name(host: str, port: int = 25) -> str:
 
 
 def parse_tlsa(text: str) -> TlsaRecord:
-    """Parse `usage selector matching-type hex`; hex may hold whitespace and any case (TLSA-03)."""
+    """Parse `usage selector matching-type hex`; hex may hold whitespace and any case (RFC 6698 section 2.2)."""
     parts = text.split()
     if len(parts) < 4:
         raise TlsaError(f"invalid TLSA record {text!r}: needs usage, selector, matching type and data")

@@ -129,7 +129,7 @@ def policy_warnings(domain: str, policy: Policy) -> list[PolicyWarning]:
 
 
 def render_policy(policy: Policy) -> str:
-    """The policy file body: ASCII, one field per line, CRLF after every line (POL-05)."""
+    """The policy file body: ASCII, one field per line, CRLF after every line (RFC 8461 section 3.2)."""
     lines = ["version: STSv1", f"mode: {policy.mode}"]
     lines += [f"mx: {pattern}" for pattern in policy.mx_patterns]
     lines.append(f"max_age: {policy.max_age}")

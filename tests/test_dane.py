@@ -36,7 +36,7 @@ NOW = datetime(2027, 1, 1, tzinfo=UTC)
     (3, 1, 2, "4b3ff3f15d08970709ee1a08659b5d39a83e79090884bf2df3a0989713318b9b"
               "7d598fedb4e1721e3c3a077d035e0aa4edf217cd54e734e05f319c5f0f508ab3"),
 ])
-def test_checklist_vector_tlsa_02(usage, selector, matching_type, expected):
+def test_records_of_a_known_certificate_match_values_computed_with_openssl(usage, selector, matching_type, expected):
     assert str(tlsa_record(VECTOR, usage, selector, matching_type)) == f"{usage} {selector} {matching_type} {expected}"
 
 
