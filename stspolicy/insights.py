@@ -26,14 +26,14 @@ class FailureFigures:
     """TLS sessions that senders reported for a domain over some days, by policy type."""
 
     days: int
-    successful_sessions: int
-    failed_sessions: int
-    sts_failed_sessions: int
+    successful_session_count: int
+    failed_session_count: int
+    sts_failed_session_count: int
 
     @property
     def failure_rate(self) -> float | None:
-        total = self.successful_sessions + self.failed_sessions
-        return self.failed_sessions / total if total else None
+        total = self.successful_session_count + self.failed_session_count
+        return self.failed_session_count / total if total else None
 
 
 def failure_figures(session: Session, domains: list[Domain], days: int) -> dict[int, FailureFigures]:
@@ -83,8 +83,8 @@ class EnforceEvidence:
         if self.failures is None:
             reports = f"TLS reports: none over the last {self.days} days, so nothing shows how senders fare"
         else:
-            reports = (f"TLS reports of the last {self.days} days: {self.failures.sts_failed_sessions} failed "
-                       f"MTA-STS sessions, {self.failures.successful_sessions} successful")
+            reports = (f"TLS reports of the last {self.days} days: {self.failures.sts_failed_session_count} failed "
+                       f"MTA-STS sessions, {self.failures.successful_session_count} successful")
         return [*dns, reports]
 
 

@@ -10,6 +10,7 @@ from stspolicy.audit import domain_events
 from stspolicy.dns_models import DnsObservation, DnsSetting
 from stspolicy.domains import current_version, get_domain
 from stspolicy.extensions import db
+from stspolicy.insights import FailureFigures, failure_figures
 from stspolicy.models import AuditEvent, Grant
 
 from . import reportdata
@@ -162,6 +163,14 @@ def test_domain_list_shows_the_reported_failure_rate_of_the_last_7_days(client, 
     sign_in(client, people.viewer)
     row = page(client.get("/")).select_one("table.domains tbody tr")
     assert row.select_one("td[data-label='Failures (7 days)']").text.strip() == "10.0 %"
+
+
+def test_failure_figures_count_sessions_in_the_terms_of_rfc_8460(client, session, people):
+    send_report(client, "shared.example", days_ago=1, successful=8, failed=2)
+    figures = failure_figures(session, [people.shared], days=7)[people.shared.id]
+    assert figures == FailureFigures(days=7, successful_session_count=8, failed_session_count=2,
+                                     sts_failed_session_count=2)
+    assert figures.failure_rate == 0.2
 
 
 def test_the_enforce_confirmation_shows_what_the_latest_dns_check_found_against_it(client, session, people):
