@@ -17,6 +17,7 @@ from .certificates import (
 )
 from .domains import (
     DomainError,
+    EnforceNotConfirmed,
     add_domain,
     current_version,
     domain_summary,
@@ -28,9 +29,10 @@ from .domains import (
     update_policy,
 )
 from .extensions import db
+from .insights import enforce_evidence
 from .models import Domain, utcnow
 from .names import to_unicode
-from .policy import PolicyError, make_policy
+from .policy import PolicyError, make_policy, policy_warnings
 from .policyfiles import PolicyFileError, sync_policy_files
 from .publisher import PublishError
 
@@ -45,6 +47,10 @@ class DomainGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except EnforceNotConfirmed as error:
+            for line in enforce_evidence(db.session, error.domain, error.policy).lines():
+                click.echo(f"against enforce: {line}", err=True)
+            raise click.ClickException(f"{error.message}: add --confirm-enforce") from None
         except (PolicyError, DomainError, PolicyFileError, CertificateError) as error:
             raise click.ClickException(error.message) from None
         except PublishError as error:
@@ -61,6 +67,9 @@ def domain_cli():
 mode_option = click.option("--mode", type=click.Choice(["enforce", "testing", "none"]))
 mx_option = click.option("--mx", "mx_patterns", multiple=True, help="An mx pattern; repeat for several.")
 max_age_option = click.option("--max-age", help="Seconds senders may cache the policy (0..31557600).")
+confirm_enforce_option = click.option("--confirm-enforce", is_flag=True,
+                                      help="Switch to enforce; without it, such a change lists what argues against "
+                                           "it and exits 1.")
 
 
 @domain_cli.command("add")
@@ -73,6 +82,7 @@ def add_command(name, mode, mx_patterns, max_age):
     version = add_domain(db.session, name, make_policy(mode, mx_patterns, max_age), actor=cli_actor())
     click.echo(f"added {version.domain.name} with policy id {version.policy_id}; publish:")
     echo_records(version.domain, version.policy_id)
+    echo_warnings(version.domain, version)
 
 
 @domain_cli.command("update")
@@ -80,17 +90,20 @@ def add_command(name, mode, mx_patterns, max_age):
 @mode_option
 @mx_option
 @max_age_option
-def update_command(name, mode, mx_patterns, max_age):
+@confirm_enforce_option
+def update_command(name, mode, mx_patterns, max_age, confirm_enforce):
     """Change NAME's policy; --mx replaces the whole mx list."""
     domain = get_domain(db.session, name)
     version = update_policy(
-        db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor()
+        db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor(),
+        enforce_confirmed=confirm_enforce,
     )
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {current_version(db.session, domain).policy_id}")
-        return
-    click.echo(f"updated {domain.name}: new policy id {version.policy_id}; publish:")
-    echo_records(domain, version.policy_id)
+    else:
+        click.echo(f"updated {domain.name}: new policy id {version.policy_id}; publish:")
+        echo_records(domain, version.policy_id)
+    echo_warnings(domain, version or current_version(db.session, domain))
 
 
 @domain_cli.command("show")
@@ -101,6 +114,7 @@ def show_command(name, as_json):
     domain = get_domain(db.session, name)
     version = current_version(db.session, domain)
     records = published_records(db.session, domain, version.policy_id)
+    echo_warnings(domain, version)
     if as_json:
         click.echo(json.dumps(domain_summary(domain, version, records), indent=2))
         return
@@ -148,10 +162,11 @@ def history_command(name):
 @domain_cli.command("rollback")
 @click.argument("name")
 @click.argument("policy_id")
-def rollback_command(name, policy_id):
+@confirm_enforce_option
+def rollback_command(name, policy_id, confirm_enforce):
     """Serve NAME's version POLICY_ID again, under a new policy id."""
     domain = get_domain(db.session, name)
-    version = rollback_to(db.session, domain, policy_id, actor=cli_actor())
+    version = rollback_to(db.session, domain, policy_id, actor=cli_actor(), enforce_confirmed=confirm_enforce)
     if version is None:
         click.echo(f"{domain.name}: {policy_id} is the current policy already")
         return
@@ -180,6 +195,12 @@ def remove_command(name, force):
             f"{domain.name}: senders may cache the old policy until {removal.deletable_at:%Y-%m-%d %H:%M} UTC; "
             "run remove again then, or use --force"
         )
+
+
+def echo_warnings(domain: Domain, version) -> None:
+    """What RFC 8461 advises against in the policy, on stderr: the change stands, the exit status stays 0."""
+    for warning in policy_warnings(domain.name, version.policy):
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 def echo_records(domain: Domain, policy_id: str) -> None:
