@@ -17,12 +17,12 @@ from .certificates import (
 )
 from .domains import (
     DomainError,
-    EnforceNotConfirmed,
     add_domain,
     current_version,
     domain_summary,
     get_domain,
     list_domains,
+    needs_confirmation,
     published_records,
     remove_domain,
     rollback_to,
@@ -30,7 +30,7 @@ from .domains import (
 )
 from .extensions import db
 from .insights import enforce_evidence
-from .models import Domain, utcnow
+from .models import Domain, PolicyVersion, utcnow
 from .names import to_unicode
 from .policy import PolicyError, make_policy, policy_warnings
 from .policyfiles import PolicyFileError, sync_policy_files
@@ -47,10 +47,6 @@ class DomainGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except EnforceNotConfirmed as error:
-            for line in enforce_evidence(db.session, error.domain, error.policy).lines():
-                click.echo(f"against enforce: {line}", err=True)
-            raise click.ClickException(f"{error.message}: add --confirm-enforce") from None
         except (PolicyError, DomainError, PolicyFileError, CertificateError) as error:
             raise click.ClickException(error.message) from None
         except PublishError as error:
@@ -67,9 +63,14 @@ def domain_cli():
 mode_option = click.option("--mode", type=click.Choice(["enforce", "testing", "none"]))
 mx_option = click.option("--mx", "mx_patterns", multiple=True, help="An mx pattern; repeat for several.")
 max_age_option = click.option("--max-age", help="Seconds senders may cache the policy (0..31557600).")
-confirm_enforce_option = click.option("--confirm-enforce", is_flag=True,
-                                      help="Switch to enforce; without it, such a change lists what argues against "
-                                           "it and exits 1.")
+
+
+def echo_enforce_evidence(domain: Domain, previous: PolicyVersion, version: PolicyVersion | None) -> None:
+    """A command line is the operator's decision, taken at once: a switch to enforce goes ahead,
+    with what the confirmation page would have shown against it on stderr."""
+    if version is not None and needs_confirmation(previous.policy, version.policy):
+        for line in enforce_evidence(db.session, domain, version.policy).lines():
+            click.echo(f"warning: against enforce: {line}", err=True)
 
 
 @domain_cli.command("add")
@@ -90,14 +91,15 @@ def add_command(name, mode, mx_patterns, max_age):
 @mode_option
 @mx_option
 @max_age_option
-@confirm_enforce_option
-def update_command(name, mode, mx_patterns, max_age, confirm_enforce):
+def update_command(name, mode, mx_patterns, max_age):
     """Change NAME's policy; --mx replaces the whole mx list."""
     domain = get_domain(db.session, name)
+    previous = current_version(db.session, domain)
     version = update_policy(
         db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor(),
-        enforce_confirmed=confirm_enforce,
+        enforce_confirmed=True,
     )
+    echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {current_version(db.session, domain).policy_id}")
     else:
@@ -162,11 +164,12 @@ def history_command(name):
 @domain_cli.command("rollback")
 @click.argument("name")
 @click.argument("policy_id")
-@confirm_enforce_option
-def rollback_command(name, policy_id, confirm_enforce):
+def rollback_command(name, policy_id):
     """Serve NAME's version POLICY_ID again, under a new policy id."""
     domain = get_domain(db.session, name)
-    version = rollback_to(db.session, domain, policy_id, actor=cli_actor(), enforce_confirmed=confirm_enforce)
+    previous = current_version(db.session, domain)
+    version = rollback_to(db.session, domain, policy_id, actor=cli_actor(), enforce_confirmed=True)
+    echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: {policy_id} is the current policy already")
         return

@@ -69,7 +69,7 @@ def test_a_short_max_age_and_a_pattern_for_every_host_are_warned_about_on_stderr
 def test_update_makes_a_new_version_with_a_greater_id(cli, session):
     cli("domain", "add", "example.com", "--mx", "mail.example.com")
     first = show(cli, "example.com")["policy_id"]
-    result = cli("domain", "update", "example.com", "--mode", "enforce", "--confirm-enforce")
+    result = cli("domain", "update", "example.com", "--mode", "enforce")
     assert result.exit_code == 0, result.output
     shown = show(cli, "example.com")
     assert shown["mode"] == "enforce" and shown["mx"] == ["mail.example.com"]
@@ -165,21 +165,23 @@ def test_remove_serves_mode_none_first_then_deletes_after_the_old_max_age(cli, s
     assert cli("domain", "show", "example.com").exit_code != 0
 
 
-def test_a_switch_to_enforce_lists_what_argues_against_it_and_needs_confirm_enforce(cli, session):
+def test_a_switch_to_enforce_goes_ahead_with_what_argues_against_it_as_warnings(cli, session):
     cli("domain", "add", "example.com", "--mx", "mail.example.com")
     first = show(cli, "example.com")["policy_id"]
     result = cli("domain", "update", "example.com", "--mode", "enforce")
-    assert result.exit_code == 1
-    assert "against enforce: DNS: never checked" in result.output
-    assert "example.com runs mode testing: confirm the switch to enforce" in result.output
-    assert "add --confirm-enforce" in result.output
-    assert show(cli, "example.com")["policy_id"] == first
+    assert result.exit_code == 0
+    assert "warning: against enforce: DNS: never checked" in result.output
+    enforcing = show(cli, "example.com")
+    assert enforcing["mode"] == "enforce" and enforcing["policy_id"] != first
+    rolled_back = cli("domain", "rollback", "example.com", first)
+    assert rolled_back.exit_code == 0 and "against enforce" not in rolled_back.output
+    assert "against enforce" in cli("domain", "rollback", "example.com", enforcing["policy_id"]).output
 
 
 def test_update_cancels_a_removal_in_progress(cli):
     cli("domain", "add", "example.com", "--mx", "mx.example.com", "--mode", "enforce")
     cli("domain", "remove", "example.com")
-    cli("domain", "update", "example.com", "--mode", "enforce", "--confirm-enforce")
+    cli("domain", "update", "example.com", "--mode", "enforce")
     shown = show(cli, "example.com")
     assert shown["mode"] == "enforce" and shown["removal_requested_at"] is None
 

@@ -47,7 +47,7 @@ def test_a_cli_change_reaches_every_worker_within_five_seconds(new_database):
             render_policy(make_policy("testing", ["mx.example.com"], 604800))
         }
 
-        result = flask(settings, "domain", "update", "example.com", "--mode", "enforce", "--confirm-enforce")
+        result = flask(settings, "domain", "update", "example.com", "--mode", "enforce")
         changed_at = time.monotonic()
         assert result.returncode == 0, result.stderr
         enforce = render_policy(make_policy("enforce", ["mx.example.com"], 604800))

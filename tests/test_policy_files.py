@@ -99,7 +99,7 @@ def test_a_change_from_another_process_reaches_the_file(new_database, tmp_path):
     databases.upgrade(url)
     settings = app_settings(url, POLICY_FILES_DIR=str(tmp_path / "policies"))
     assert flask(settings, "domain", "add", "example.com", "--mx", "mx.example.com").returncode == 0
-    assert flask(settings, "domain", "update", "example.com", "--mode", "enforce", "--confirm-enforce").returncode == 0
+    assert flask(settings, "domain", "update", "example.com", "--mode", "enforce").returncode == 0
     assert b"mode: enforce\r\n" in (tmp_path / "policies" / "example.com.txt").read_bytes()
 
 
