@@ -6,11 +6,12 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes, mode: int) -> None:
+def write_atomically(path: Path, data: bytes, mode: int, modified_at: float | None = None) -> None:
     """Replace `path` with `data` so readers see the old file or the new one, never a part.
 
     The temporary file lives beside the target (same file system, so the rename is atomic)
-    and is named with a leading dot, which no name we serve ever has.
+    and is named with a leading dot, which no name we serve ever has. `modified_at` sets the
+    modification time before the rename, so no reader sees the new bytes with another time.
     """
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
     try:
@@ -19,6 +20,8 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, mode)
+        if modified_at is not None:
+            os.utime(temporary, (modified_at, modified_at))
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -11,6 +11,7 @@ own commit, so when two processes change policies at once the files end with the
 
 import contextlib
 import fcntl
+import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,10 +84,15 @@ def publish_policy_files(names: Collection[str]) -> None:
 
 
 def _write_if_changed(path: Path, body: bytes) -> bool:
-    with contextlib.suppress(FileNotFoundError):
+    """Write a changed policy with a modification time at least a second after the old one's:
+    nginx's ETag is made of the time in seconds and the size, so it changes with every version."""
+    try:
         if path.read_bytes() == body:
             return False
-    write_atomically(path, body, 0o644)  # nginx runs as another user
+        previous = path.stat().st_mtime
+    except FileNotFoundError:
+        previous = 0
+    write_atomically(path, body, 0o644, modified_at=max(time.time(), int(previous) + 1))  # nginx runs as another user
     return True
 
 

@@ -43,6 +43,16 @@ def test_an_update_replaces_the_file_and_leaves_no_temporary_file(session, polic
     assert sorted(path.name for path in policy_dir.iterdir()) == [".lock", "example.com.txt"]
 
 
+def test_every_version_gets_a_later_modification_second_for_nginx_etags(session, policy_dir):
+    host(session, "example.com", mx=("mx1.example.com",))
+    path = policy_dir / "example.com.txt"
+    seconds = [int(path.stat().st_mtime)]
+    for mx in ("mx2.example.com", "mx3.example.com"):  # same length, written within the same second
+        update_policy(session, get_domain(session, "example.com"), mx_patterns=[mx], actor="test")
+        seconds.append(int(path.stat().st_mtime))
+    assert seconds[0] < seconds[1] < seconds[2]
+
+
 def test_removal_serves_mode_none_then_deletes_the_file(session, policy_dir):
     host(session, "example.com")
     host(session, "example.org")
