@@ -1,11 +1,17 @@
-"""The systemd units we ship are valid, and what they run exists in this checkout."""
+"""The systemd units and the command wrapper we ship work with this checkout."""
 
+import getpass
+import os
+import shlex
 import shutil
 import subprocess
 import sys
 
 import pytest
 
+from . import databases
+from .conftest import app_settings
+from .reportdata import SAMPLES
 from .servers import ROOT
 
 UNITS = ["stspolicy.service", "stspolicy-maintenance.service", "stspolicy-maintenance.timer",
@@ -32,3 +38,23 @@ def test_units_run_commands_the_cli_has():
     for command in ("db", "policy-files", "cert", "dns"):
         assert f"flask --app wsgi {command} " in text
         assert f"  {command} " in help_text
+
+
+def test_the_wrapper_pipes_report_mail_in_from_any_directory_as_the_service_user(new_database, tmp_path):
+    """What a Postfix pipe transport runs: `stspolicy report ingest-mail`, as the service user, from /."""
+    url = new_database()
+    databases.upgrade(url)
+    env_file = tmp_path / "env"
+    env_file.write_text("".join(f"{key}={shlex.quote(value)}\n" for key, value in
+                                app_settings(url, TLSRPT_ACCEPT_UNHOSTED="true").items()))
+    wrapper = {"PATH": os.environ["PATH"], "STSPOLICY_USER": getpass.getuser(), "STSPOLICY_HOME": str(ROOT),
+               "STSPOLICY_ENV_FILE": str(env_file)}
+
+    def pipe(message: bytes) -> subprocess.CompletedProcess:
+        return subprocess.run([ROOT / "deploy" / "stspolicy", "report", "ingest-mail"], cwd="/", env=wrapper,
+                              input=message, capture_output=True, timeout=60)
+
+    mail = (SAMPLES / "tlsrpt-reporter-sys4.eml").read_bytes()
+    stored, again, junk = pipe(mail), pipe(mail), pipe(b"Subject: hello\r\n\r\nno report here\r\n")
+    assert (stored.returncode, again.returncode, junk.returncode) == (0, 0, 65), stored.stderr + junk.stderr
+    assert b"stored" in stored.stdout + stored.stderr and b"duplicate" in again.stdout + again.stderr
