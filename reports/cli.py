@@ -2,7 +2,7 @@
 
 Exit codes follow sysexits(3), so an MTA piping mail to `ingest-mail` does the right
 thing: 0 stored or already stored, 65 (EX_DATAERR) no valid report, 75 (EX_TEMPFAIL)
-the database is unavailable, keep the mail and retry.
+the database is unavailable, keep the mail and retry, 78 (EX_CONFIG) settings missing.
 """
 
 import json
@@ -24,7 +24,7 @@ from .models import MAX_TOKEN_LABEL
 from .payload import ReportError
 from .service import create_token, list_reports, list_tokens, report_summary
 
-EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
+EX_OK, EX_DATAERR, EX_TEMPFAIL, EX_CONFIG = 0, 65, 75, 78
 
 
 @click.group("report")
@@ -59,7 +59,7 @@ def fetch_imap_command():
     """
     config = current_app.config
     if not config["TLSRPT_IMAP_HOST"]:
-        _exit(EX_DATAERR, "set TLSRPT_IMAP_HOST, TLSRPT_IMAP_USER and TLSRPT_IMAP_PASSWORD")
+        _exit(EX_CONFIG, "set TLSRPT_IMAP_HOST, TLSRPT_IMAP_USER and TLSRPT_IMAP_PASSWORD")
     box = imap.Mailbox(
         config["TLSRPT_IMAP_HOST"], config["TLSRPT_IMAP_PORT"], config["TLSRPT_IMAP_USER"],
         config["TLSRPT_IMAP_PASSWORD"], config["TLSRPT_IMAP_FOLDER"], config["TLSRPT_IMAP_DONE_FOLDER"],

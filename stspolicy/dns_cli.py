@@ -12,13 +12,19 @@ from . import dnscheck
 from .cli import DomainGroup, echo_records
 from .dane import PemError, load_certificates, load_public_key, records_for_certificate, tlsa_name
 from .dns_models import PUBLISH_MODES, DnsSetting
-from .domains import current_version, get_domain, list_domains
+from .domains import DomainError, current_version, get_domain, list_domains
 from .extensions import db
 from .models import as_utc, utcnow
 from .publishing import publish_policy_id, set_publish_mode
 
 EXIT_CODES = {"ok": 0, "problems": 1, "unchecked": 2}
 MAX_PEM_BYTES = 1 << 20  # a certificate chain or key file is a few kilobytes
+
+
+class NotChecked(click.ClickException):
+    """A domain that cannot be checked at all, such as one not hosted here: exit 2, not 1."""
+
+    exit_code = EXIT_CODES["unchecked"]
 
 
 @click.group("dns", cls=DomainGroup)
@@ -34,7 +40,10 @@ def check_command(names, as_json):
 
     Exit status: 0 all good, 1 problems found, 2 could not check.
     """
-    domains = [get_domain(db.session, name) for name in names] or list_domains(db.session)
+    try:
+        domains = [get_domain(db.session, name) for name in names] or list_domains(db.session)
+    except DomainError as error:
+        raise NotChecked(error.message) from None
     observations = [dnscheck.check_domain(db.session, domain, current_version(db.session, domain))
                     for domain in domains]
     summaries = [dnscheck.observation_summary(observation) for observation in observations]

@@ -244,3 +244,9 @@ def test_two_concurrent_adds_of_one_name_give_one_domain_and_one_clear_refusal(n
         assert db.session.query(Domain).count() == 1
         databases.release_connections()
     assert outcomes == ["added", "domain example.com is already hosted"]
+
+
+def test_dns_check_of_a_domain_not_hosted_is_could_not_check_not_problems_found(cli, session):
+    result = cli("dns", "check", "not-hosted.example")
+    assert result.exit_code == 2
+    assert "not-hosted.example" in result.output and "not hosted" in result.output

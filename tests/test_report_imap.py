@@ -84,6 +84,12 @@ def test_mail_over_the_size_limit_is_flagged_without_being_fetched(imap_server):
         client.logout()
 
 
+def test_fetch_without_imap_settings_is_a_configuration_error(app, session, monkeypatch):
+    monkeypatch.setitem(app.config, "TLSRPT_IMAP_HOST", "")
+    result = app.test_cli_runner().invoke(args=["report", "fetch-imap"], catch_exceptions=False)
+    assert result.exit_code == 78 and "set TLSRPT_IMAP_HOST" in result.output
+
+
 def test_wrong_password_or_untrusted_certificate_exits_75(app, session, imap_server, monkeypatch):
     port, ca, user, _ = imap_server
     for key, value in {"TLSRPT_IMAP_HOST": "127.0.0.1", "TLSRPT_IMAP_PORT": port, "TLSRPT_IMAP_USER": user,
