@@ -4,8 +4,10 @@ Two kinds of figures. Events (reports taken in or refused, ingest time, DNS chec
 are counted where they happen through the small `record_*` functions below; under gunicorn
 they go through prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR), so any
 worker answers for all. State (certificate expiry, hosted domains) is read from the
-database at scrape time. Policy fetches are served by nginx from files and counted from
-its fetch log by mtail (nginx/policy_fetches.mtail), on mtail's own port.
+database at scrape time. Policy fetches are counted where they are answered: by the
+application when it serves policies itself, and, behind the shipped nginx (which serves
+them from files), from nginx's fetch log by mtail (nginx/policy_fetches.mtail) on mtail's
+own port, under the same metric name.
 """
 
 import hmac
@@ -33,10 +35,19 @@ INGEST_SECONDS = Histogram(
     "stspolicy_report_ingest_seconds", "Time to take in one report, from bytes to stored or refused", ["channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+POLICY_FETCHES = Counter(
+    "stspolicy_policy_fetches_total", "Policy fetches answered, by hosted domain (- for any other name) and status",
+    ["domain", "status"],
+)
 DNS_CHECK_OK = Gauge(
     "stspolicy_dns_check_ok", "Last DNS check of a hosted domain's record: 1 as expected, 0 not",
     ["domain", "check"], multiprocess_mode="mostrecent",
 )
+
+
+def record_policy_fetch(domain: str | None, status: int) -> None:
+    """`domain` only when hosted here (else None), so that Host headers cannot grow the label set."""
+    POLICY_FETCHES.labels(domain or "-", str(status)).inc()
 
 
 def record_report_ingested(channel: str, seconds: float) -> None:

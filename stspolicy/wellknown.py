@@ -9,6 +9,7 @@ adds to each request.
 
 from flask import Flask
 
+from .metrics import record_policy_fetch
 from .names import policy_domain_from_host
 from .snapshot import PolicySnapshot, SnapshotUnavailable
 
@@ -25,19 +26,25 @@ class PolicyHosts:
         domain = policy_domain_from_host(environ.get("HTTP_HOST"))
         if domain is None:
             return self._wsgi_app(environ, start_response)
-        if environ.get("PATH_INFO") != POLICY_PATH:
-            return _answer(start_response, "404 Not Found", b"not found\n")
-        method = environ.get("REQUEST_METHOD")
-        if method not in ("GET", "HEAD"):
-            return _answer(start_response, "405 Method Not Allowed", b"GET or HEAD only\n",
-                           [("Allow", "GET, HEAD")])
         try:
             served = self._snapshot.get(domain)
         except SnapshotUnavailable:
+            record_policy_fetch(None, 503)
             return _answer(start_response, "503 Service Unavailable", b"policies are not loaded yet\n",
                            [("Retry-After", "5")])
+        hosted = domain if served is not None else None
+        if environ.get("PATH_INFO") != POLICY_PATH:
+            record_policy_fetch(hosted, 404)
+            return _answer(start_response, "404 Not Found", b"not found\n")
+        method = environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD"):
+            record_policy_fetch(hosted, 405)
+            return _answer(start_response, "405 Method Not Allowed", b"GET or HEAD only\n",
+                           [("Allow", "GET, HEAD")])
         if served is None:
+            record_policy_fetch(None, 404)
             return _answer(start_response, "404 Not Found", b"no MTA-STS policy for this host\n")
+        record_policy_fetch(domain, 200)
         # Senders must not cache over HTTP (section 3.3); intermediaries may revalidate. Never a
         # 304 or 206 either: senders only accept a 200 with the whole policy.
         headers = [_TEXT, ("Content-Length", str(len(served.body))), ("ETag", served.etag),

@@ -122,6 +122,24 @@ def test_reports_taken_in_by_https_and_mail_are_counted_by_outcome(client, sessi
     assert grew("stspolicy_report_ingest_seconds_count", channel="mail") == 2
 
 
+def test_policy_fetches_answered_by_the_application_are_counted_by_hosted_domain(client, session, metrics_app):
+    add_domain(session, "example.com", make_policy("enforce", ["mx1.example.com"], 604800), actor="test")
+    before = samples(scrape(client).get_data(as_text=True))
+    for host, path in [("mta-sts.example.com", "/.well-known/mta-sts.txt")] * 2 + [
+            ("mta-sts.example.com", "/other"), ("mta-sts.attacker-chosen.example", "/.well-known/mta-sts.txt")]:
+        client.get(path, headers={"Host": host})
+    after = samples(scrape(client).get_data(as_text=True))
+
+    def grew(**labels):
+        key = ("stspolicy_policy_fetches_total", tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew(domain="example.com", status="200") == 2
+    assert grew(domain="example.com", status="404") == 1
+    assert grew(domain="-", status="404") == 1
+    assert not any("attacker-chosen" in str(key) for key in after)
+
+
 RECORDER = """
 from stspolicy.metrics import record_report_ingested
 for _ in range(3):
