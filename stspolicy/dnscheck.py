@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import checks
@@ -31,11 +31,11 @@ from .dane import (
     webpki_error,
 )
 from .dns_models import DnsObservation, DnsSetting, MxObservation
-from .metrics import record_dns_check
 from .models import Domain, PolicyVersion, utcnow
 from .probe import ProbeResult, probe_starttls
 from .resolver import SECURE, Answer, Resolver
 
+CHECKS = ("sts_record", "tlsrpt_record", "policy_host", "mx_set", "mx_hosts")  # what a DNS check is made of
 MAX_MX_HOSTS = 10  # more MX hosts than this are listed, but only these are looked at
 MAX_CHAIN_CERTIFICATES = 10
 DEFAULT_TLSA_TTL = 3600  # for a rollover plan when neither the admin nor DNS says
@@ -92,7 +92,7 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
     policy_host = _addresses(resolver, f"mta-sts.{name}")
     mx_answer = resolver.lookup(name, "MX")
     answers = [sts, tlsrpt, policy_host, mx_answer]
-    by_check: dict[str, list[Finding]] = {
+    by_check: dict[str, list[Finding]] = {  # keyed by CHECKS
         "sts_record": checks.check_sts_record(sts, expected),
         "tlsrpt_record": checks.check_tlsrpt_record(tlsrpt, expected),
         "policy_host": checks.check_policy_host(policy_host, expected),
@@ -120,9 +120,6 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
     )
     session.add(observation)
     session.commit()
-    if not unreachable:
-        for check, found in by_check.items():
-            record_dns_check(name, check, not any(finding.level == checks.ERROR for finding in found))
     return observation
 
 
@@ -319,6 +316,20 @@ def known_mx_hosts(session: Session, domains: list[Domain]) -> list[str]:
         .where(DnsObservation.domain_id.in_([domain.id for domain in domains]))
         .distinct().order_by(MxObservation.host)
     ))
+
+
+def check_results(observation: DnsObservation) -> dict[str, bool]:
+    """Per check of a stored DNS check, whether it found no error."""
+    failed = {finding.get("check") for finding in observation.findings if finding["level"] == checks.ERROR}
+    return {check: check not in failed for check in CHECKS}
+
+
+def latest_observations(session: Session, kind: str, domain_ids: list[int] | None = None) -> list[DnsObservation]:
+    """The newest observation of `kind` ("check" or "publish") of each domain, of all when no ids are given."""
+    newest = select(func.max(DnsObservation.id)).where(DnsObservation.kind == kind).group_by(DnsObservation.domain_id)
+    if domain_ids is not None:
+        newest = newest.where(DnsObservation.domain_id.in_(domain_ids))
+    return list(session.scalars(select(DnsObservation).where(DnsObservation.id.in_(newest))))
 
 
 def latest_check(session: Session, domain: Domain) -> DnsObservation | None:

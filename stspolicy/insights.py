@@ -15,7 +15,7 @@ from reports.models import DailyRollup
 
 from .checks import against_enforce
 from .dns_models import DnsObservation, DnsSetting
-from .dnscheck import latest_check
+from .dnscheck import latest_check, latest_observations
 from .domains import current_versions
 from .models import Domain
 from .policy import Policy
@@ -102,15 +102,10 @@ def enforce_evidence(session: Session, domain: Domain, policy: Policy,
 
 def dns_in_sync(session: Session, domains: list[Domain]) -> dict[int, bool]:
     """Whether the latest DNS check found no problem for the current policy id, keyed by domain id."""
-    latest = (
-        select(func.max(DnsObservation.id))
-        .where(DnsObservation.kind == "check", DnsObservation.domain_id.in_([domain.id for domain in domains]))
-        .group_by(DnsObservation.domain_id)
-    )
     versions = current_versions(session, domains)
     return {
         check.domain_id: check.status == "ok" and check.policy_id == versions[check.domain_id].policy_id
-        for check in session.scalars(select(DnsObservation).where(DnsObservation.id.in_(latest)))
+        for check in latest_observations(session, "check", [domain.id for domain in domains])
     }
 
 
@@ -119,14 +114,8 @@ def publishing_failures(session: Session, domains: list[Domain]) -> dict[int, Dn
 
     Left out: domains back in manual mode, and those where a later check found the id in DNS anyway.
     """
-    ids = [domain.id for domain in domains]
-    latest = (
-        select(func.max(DnsObservation.id))
-        .where(DnsObservation.kind == "publish", DnsObservation.domain_id.in_(ids))
-        .group_by(DnsObservation.domain_id)
-    )
-    failed = {attempt.domain_id: attempt for attempt in session.scalars(
-        select(DnsObservation).where(DnsObservation.id.in_(latest), DnsObservation.status != "ok"))}
+    failed = {attempt.domain_id: attempt for attempt in latest_observations(
+        session, "publish", [domain.id for domain in domains]) if attempt.status != "ok"}
     if not failed:
         return {}
     for domain_id in session.scalars(select(DnsSetting.domain_id).where(

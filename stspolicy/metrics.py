@@ -1,27 +1,28 @@
 """`/metrics` in the Prometheus text format, for a scraper holding METRICS_TOKEN; 404 when no token is set.
 
-Two kinds of figures. Events (reports taken in or refused, ingest time, DNS check results)
+Two kinds of figures. Events (policy fetches, reports taken in or refused, ingest time)
 are counted where they happen through the small `record_*` functions below; under gunicorn
 they go through prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR), so any
-worker answers for all. State (certificate expiry, hosted domains) is read from the
-database at scrape time. Policy fetches are counted where they are answered: by the
-application when it serves policies itself, and, behind the shipped nginx (which serves
-them from files), from nginx's fetch log by mtail (nginx/policy_fetches.mtail) on mtail's
-own port, under the same metric name.
+worker answers for all. State (certificate expiry, hosted domains, the latest DNS
+check of each domain) is read from the database at scrape time. Policy fetches are
+counted where they are answered: by the application when it serves policies itself, and,
+behind the shipped nginx (which serves them from files), from nginx's fetch log by mtail
+(nginx/policy_fetches.mtail) on mtail's own port, under the same metric name.
 """
 
 import hmac
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
 from .certificates import certificate_states
+from .dnscheck import check_results, latest_observations
 from .extensions import db
-from .models import Domain, utcnow
+from .models import Domain, as_utc, utcnow
 
 bp = Blueprint("metrics", __name__)
 
@@ -38,10 +39,6 @@ INGEST_SECONDS = Histogram(
 POLICY_FETCHES = Counter(
     "stspolicy_policy_fetches_total", "Policy fetches answered, by hosted domain (- for any other name) and status",
     ["domain", "status"],
-)
-DNS_CHECK_OK = Gauge(
-    "stspolicy_dns_check_ok", "Last DNS check of a hosted domain's record: 1 as expected, 0 not",
-    ["domain", "check"], multiprocess_mode="mostrecent",
 )
 
 
@@ -61,11 +58,6 @@ def record_report_refused(channel: str, reason: str, seconds: float) -> None:
     text from the report, so that senders cannot grow the label set."""
     REPORTS_REFUSED.labels(channel, reason).inc()
     INGEST_SECONDS.labels(channel).observe(seconds)
-
-
-def record_dns_check(domain: str, check: str, ok: bool) -> None:
-    """Set by each `dns check` of a domain, per check: sts_record, tlsrpt_record, policy_host, mx_set, mx_hosts."""
-    DNS_CHECK_OK.labels(domain, check).set(1 if ok else 0)
 
 
 class StateCollector:
@@ -92,7 +84,26 @@ class StateCollector:
             "stspolicy_hosted_domains", "Domains whose policy is hosted here",
             value=db.session.scalar(select(func.count(Domain.id))),
         )
-        return [days, failures, missing, domains] if managed else [domains]
+        return ([days, failures, missing] if managed else []) + [domains, *dns_check_figures()]
+
+
+def dns_check_figures() -> list[GaugeMetricFamily]:
+    """From each domain's latest stored DNS check, so the figures survive restarts and timers."""
+    results = GaugeMetricFamily(
+        "stspolicy_dns_check_ok", "Latest DNS check of a hosted domain, per check: 1 no error found, 0 errors",
+        labels=["domain", "check"],
+    )
+    checked_at = GaugeMetricFamily(
+        "stspolicy_dns_checked_timestamp_seconds", "When the latest DNS check of a hosted domain ran",
+        labels=["domain"],
+    )
+    for observation in latest_observations(db.session, "check"):
+        name = observation.domain.name
+        checked_at.add_metric([name], as_utc(observation.observed_at).timestamp())
+        if observation.status != "unchecked":
+            for check, ok in check_results(observation).items():
+                results.add_metric([name, check], 1 if ok else 0)
+    return [results, checked_at]
 
 
 @bp.route("/metrics")

@@ -9,11 +9,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from stspolicy.domains import add_domain
-from stspolicy.metrics import record_dns_check, record_report_ingested, record_report_refused
-from stspolicy.models import Certificate, utcnow
+from stspolicy.metrics import record_report_ingested, record_report_refused
+from stspolicy.models import Certificate, as_utc, utcnow
 from stspolicy.policy import make_policy
 
-from . import databases
+from . import databases, factories
 from .conftest import app_settings
 from .reportdata import gz, report
 from .servers import ROOT, app_environment, gunicorn
@@ -81,7 +81,6 @@ def test_recorded_events_show_with_their_labels(client, session, metrics_app):
     before = samples(scrape(client).get_data(as_text=True))
     record_report_ingested("https", 0.02)
     record_report_refused("mail", "invalid_json", 0.001)
-    record_dns_check("example.com", "sts_txt", False)
     after = samples(scrape(client).get_data(as_text=True))
 
     def grew(name, labels):
@@ -91,7 +90,21 @@ def test_recorded_events_show_with_their_labels(client, session, metrics_app):
     assert grew("stspolicy_reports_ingested_total", {"channel": "https"}) == 1
     assert grew("stspolicy_reports_refused_total", {"channel": "mail", "reason": "invalid_json"}) == 1
     assert grew("stspolicy_report_ingest_seconds_count", {"channel": "https"}) == 1
-    assert after[("stspolicy_dns_check_ok", (("check", "sts_txt"), ("domain", "example.com")))] == 0
+
+
+def test_dns_check_figures_come_from_each_domains_latest_stored_check(client, session, metrics_app):
+    domain = add_domain(session, "example.com", make_policy("enforce", ["mx1.example.com"], 604800),
+                        actor="test").domain
+    factories.stored_check(session, domain, [{"level": "error", "check": "mx_set", "code": "mx-unmatched",
+                                              "subject": "example.com", "message": "old finding"}])
+    latest = factories.stored_check(session, domain, [{"level": "error", "check": "sts_record", "code": "sts-stale-id",
+                                                       "subject": "example.com", "message": "publish id 2"}])
+    figures = samples(scrape(client).get_data(as_text=True))
+    ok = {check: figures[("stspolicy_dns_check_ok", (("check", check), ("domain", "example.com")))]
+          for check in ("sts_record", "tlsrpt_record", "policy_host", "mx_set", "mx_hosts")}
+    assert ok == {"sts_record": 0, "tlsrpt_record": 1, "policy_host": 1, "mx_set": 1, "mx_hosts": 1}
+    checked_at = figures[("stspolicy_dns_checked_timestamp_seconds", (("domain", "example.com"),))]
+    assert checked_at == as_utc(latest.observed_at).timestamp()
 
 
 def test_reports_taken_in_by_https_and_mail_are_counted_by_outcome(client, session, metrics_app):
