@@ -22,8 +22,9 @@ worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", 2 * threa
 keepalive = 5
 timeout = 30
 graceful_timeout = 20
-max_requests = 10000  # recycle workers now and then; the jitter keeps them from restarting together
-max_requests_jitter = 1000
+# Workers are not recycled after a number of requests: one takes a second or two to import the
+# application and load the policies, and under an even load they would all reach the count,
+# and restart, at about the same time.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 # The client as nginx saw it, the virtual host, and the time taken in milliseconds.
 access_log_format = '%({x-forwarded-for}i)s "%({host}i)s" "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
