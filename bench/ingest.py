@@ -21,7 +21,6 @@ import contextlib
 import gzip
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import cpu_seconds, gunicorn, require, with_children
+from .common import APP_LOADED, BARE_APP_LOADED, WRK_DONE, cpu_seconds, gunicorn, require, with_children, wrk_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEROP_PYTHON = ROOT / ".venv-interop" / "bin" / "python"
@@ -150,21 +149,19 @@ request = function()
   local body = bodies[next_body]
   return wrk.format("POST", "/tlsrpt", {["Content-Type"] = body[1]}, body[2])
 end
-done = function(summary, latency, requests)
-  io.write(string.format("BENCH requests=%d errors=%d p99_us=%d\\n", summary.requests,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.timeout, latency:percentile(99)))
-end
-"""
+""" + WRK_DONE
 
-BARE_POST_APP = """
+BARE_POST_APP = f"""
+import sys
 from flask import Flask, request
 app = Flask(__name__)
 
 @app.post("/tlsrpt")
 def receive():
     request.get_data()
-    return {"status": "stored"}, 201
+    return {{"status": "stored"}}, 201
+
+print({BARE_APP_LOADED!r}, file=sys.stderr, flush=True)
 """
 
 WRK_THREADS = 2
@@ -185,7 +182,6 @@ def write_bodies(path: Path, first: int, count: int) -> None:
 class HttpRun:
     rate: float
     p99_ms: float
-    errors: int
     requests: int
     app_ms: float  # CPU per request: the gunicorn master and workers
     database_ms: float  # the PostgreSQL backends serving the database
@@ -194,7 +190,7 @@ class HttpRun:
     busiest: float  # the busiest worker's share of the workers' CPU
 
     def __str__(self) -> str:
-        return (f"{self.rate:6.0f} reports/s (p99 {self.p99_ms:.0f} ms, errors {self.errors}); CPU per report: "
+        return (f"{self.rate:6.0f} reports/s (p99 {self.p99_ms:.0f} ms); CPU per report: "
                 f"workers {self.app_ms:.2f} ms, PostgreSQL {self.database_ms:.2f} ms, wrk {self.wrk_ms:.2f} ms; "
                 f"{self.cores:.2f} cores busy, {self.busiest:.0%} of the workers' CPU in the busiest")
 
@@ -221,11 +217,9 @@ def wrk_post(url: str, bodies: Path, seconds: int, connections: int, master_pid:
     busiest = max(app_after[pid] - app_before.get(pid, 0.0) for pid in app_after) / max(app_cpu, 1e-9)
     database_cpu = _spent(database_before, cpu_seconds(backends))
     wrk_cpu = wrk_after.ru_utime + wrk_after.ru_stime - wrk_before.ru_utime - wrk_before.ru_stime
-    figures = dict(re.findall(r"(\w+)=(\d+)", output.split("BENCH", 1)[1]))
-    requests = int(figures["requests"])
+    rate, requests, p99_ms = wrk_figures(output)
     per_request = 1000 / max(requests, 1)
-    return HttpRun(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), int(figures["p99_us"]) / 1000,
-                   int(figures["errors"]), requests, app_cpu * per_request, database_cpu * per_request,
+    return HttpRun(rate, p99_ms, requests, app_cpu * per_request, database_cpu * per_request,
                    wrk_cpu * per_request, (app_cpu + database_cpu + wrk_cpu) / elapsed, busiest)
 
 
@@ -395,9 +389,10 @@ def main() -> None:
             first = round_number * (count + 3000)
             write_bodies(warm, first, 3000)
             write_bodies(measured, first + 3000, count)
-            for label, spec, pythonpath, database in (("bare", "bare_post:app", Path(folder), None),
-                                                      ("ours", "wsgi:app", ROOT, url)):
-                with gunicorn(spec, settings, args.workers, pythonpath) as (base, pid):
+            for label, spec, pythonpath, database, loaded in (
+                    ("bare", "bare_post:app", Path(folder), None, BARE_APP_LOADED),
+                    ("ours", "wsgi:app", ROOT, url, APP_LOADED)):
+                with gunicorn(spec, settings, args.workers, pythonpath, loaded) as (base, pid):
                     wrk_post(base, warm, 2, args.connections, pid, database)
                     runs[label].append(wrk_post(base, measured, args.seconds, args.connections, pid, database))
                 print(f"  round {round_number + 1} {label}: {runs[label][-1]}", flush=True)
