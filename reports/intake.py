@@ -16,7 +16,8 @@ from http import HTTPStatus
 import msgspec
 from flask import Flask, current_app, has_app_context
 from limits import parse
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_input_stream
@@ -89,7 +90,7 @@ class ReportIntake:
     def _receive(self, environ, path: str, token: str | None) -> tuple[int, dict]:
         """Status and JSON answer for a report; a Refused before the body is read."""
         try:
-            allowed_domains = None if token is None else _token_domains(token)
+            allowed_domains = None if token is None else _token_domains(_session(), token)
             media_type = parse_options_header(environ.get("CONTENT_TYPE", ""))[0].lower()
             if media_type not in MEDIA_TYPES + LAX_MEDIA_TYPES:
                 raise Refused(415, f"unsupported media type {media_type or '(none)'!r}: "
@@ -97,7 +98,7 @@ class ReportIntake:
             notes = [] if media_type in MEDIA_TYPES else [f"https: declared media type {media_type}"]
             body = _read_body(environ, self._max_body)
             outcome = ingest_report(
-                db.session, body, self._settings, source="https", allowed_domains=allowed_domains,
+                _session(), body, self._settings, source="https", allowed_domains=allowed_domains,
                 source_detail=f"{environ.get('REMOTE_ADDR')} {path}", notes=notes,
             )
         except ReportError as error:
@@ -116,8 +117,22 @@ class ReportIntake:
         }
 
 
-def _token_domains(token: str) -> list[str]:
-    found = db.session.scalar(select(ReportToken).where(ReportToken.token == token)) if len(token) <= 64 else None
+def _session() -> Session:
+    """db.session; on PostgreSQL, unless a transaction is open on it or on the connection it is bound to,
+    in autocommit.
+
+    There a report is one statement (storage.py), a transaction of its own: autocommit saves
+    the BEGIN and COMMIT round trips, about 0.4 ms of CPU per report between worker and server.
+    """
+    session = db.session()
+    bind = session.get_bind()
+    if not session.in_transaction() and isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return session
+
+
+def _token_domains(session: Session, token: str) -> list[str]:
+    found = session.scalar(select(ReportToken).where(ReportToken.token == token)) if len(token) <= 64 else None
     if found is None:
         raise Refused(404, "unknown report URL")
     return [domain.name for domain in found.domains]
