@@ -378,7 +378,7 @@ def _failure_details(details: list[FailureDetail], path: str) -> tuple[FailureDe
     addresses = {detail.sending_mta_ip for detail in details} | {detail.receiving_ip for detail in details}
     hostnames.discard(None)
     addresses.discard(None)
-    if all(name.islower() for name in hostnames) and (addresses <= _IPV4_SEEN or _all_ipv4(addresses)):
+    if all(map(str.islower, hostnames)) and (addresses <= _IPV4_SEEN or _all_ipv4(addresses)):
         return tuple(details)
     return tuple([_normalised(detail, f"{path}[{n}]") for n, detail in enumerate(details)])
 
