@@ -123,13 +123,14 @@ def gunicorn(app_spec: str, env: dict[str, str], workers: int, pythonpath: Path 
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User + system CPU seconds of each process still running."""
+    """User + system CPU seconds of each process still running, with those of the children it has
+    reaped: a gunicorn worker recycled during a run (max_requests) still counts, in its master."""
     found = {}
     for pid in pids:
         with contextlib.suppress(OSError):
             with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
-            found[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
+            found[pid] = sum(int(value) for value in fields[11:15]) / _TICKS
     return found
 
 
