@@ -38,7 +38,7 @@ DATABASE_RETRY_SECONDS = "300"
 
 
 class Refused(Exception):
-    """A report refused before it is parsed, with the status and headers to answer."""
+    """A request refused for what it is, not for what its report says: status, message, headers."""
 
     def __init__(self, status: int, message: str, headers: tuple = ()):
         super().__init__(message)
@@ -88,7 +88,7 @@ class ReportIntake:
                           (("Retry-After", str(self._rate_limit.get_expiry())),))
 
     def _receive(self, environ, path: str, token: str | None) -> tuple[int, dict]:
-        """Status and JSON answer for a report; a Refused before the body is read."""
+        """Status and JSON answer about the report; Refused when there is none to give."""
         try:
             allowed_domains = None if token is None else _token_domains(_session(), token)
             media_type = parse_options_header(environ.get("CONTENT_TYPE", ""))[0].lower()
