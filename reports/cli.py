@@ -20,6 +20,7 @@ from . import imap
 from .files import MESSAGE, count_items, read_items
 from .ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
 from .messages import TemporaryFailure, ingest_message
+from .models import MAX_TOKEN_LABEL
 from .payload import ReportError
 from .service import create_token, list_reports, list_tokens, report_summary
 
@@ -149,14 +150,22 @@ def token_cli():
 
 @token_cli.command("create")
 @click.argument("domains", nargs=-1, required=True)
-@click.option("--label", default="", help="Who the URL is for.")
+@click.option("--label", default="", help=f"Who the URL is for (at most {MAX_TOKEN_LABEL} characters).")
 def token_create_command(domains, label):
     """A new report URL token for reports about DOMAINS."""
+    if len(label) > MAX_TOKEN_LABEL:
+        raise click.BadParameter(f"{len(label)} characters, at most {MAX_TOKEN_LABEL}", param_hint="--label")
     try:
-        token = create_token(db.session, list(domains), label or " ".join(domains))
+        token = create_token(db.session, list(domains), label or _default_label(domains))
     except DomainError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"token {token.token}: publish rua=https://<collector host>/tlsrpt/{token.token}")
+
+
+def _default_label(domains: tuple[str, ...]) -> str:
+    """The domains' names, or how many there are when the names do not fit."""
+    label = " ".join(domains)
+    return label if len(label) <= MAX_TOKEN_LABEL else f"{len(domains)} domains"
 
 
 @token_cli.command("list")

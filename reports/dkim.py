@@ -1,8 +1,10 @@
 """DKIM on report mail (RFC 8460 section 5.3): the adapter over dkimpy and DNS.
 
-A report mail "MUST" carry a valid signature by the reporting domain; the check runs
-with dkimpy's TLS-RPT rules (no `l=` body length). Whether a failing mail is refused or
-only marked is the TLSRPT_DKIM setting.
+Reports by mail "MUST contain a valid DKIM signature by the reporting domain. Reports
+lacking such a signature MUST be ignored by the recipient" (RFC 8460 section 3); the check
+runs with dkimpy's TLS-RPT rules (no `l=` body length). TLSRPT_DKIM=require (the default)
+refuses such mail; `record` only marks it, for a trial period. A key lookup that DNS does
+not answer is no verdict: the mail is delivered again later.
 """
 
 from collections.abc import Callable
@@ -27,9 +29,9 @@ def txt_lookup(nameserver: str = "", timeout: float = 5) -> Callable:
     def lookup(name: bytes, **_) -> bytes | None:
         try:
             answer = resolver.resolve(name.decode("ascii"), "TXT", lifetime=timeout, raise_on_no_answer=False)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
+        except dns.resolver.NXDOMAIN:
             return None
-        except dns.exception.Timeout as error:
+        except (dns.exception.Timeout, dns.resolver.NoNameservers) as error:  # no server answered, or none could
             raise dkim.DnsTimeoutError(str(error)) from None
         for rrset in answer.response.answer:
             if rrset.rdtype == dns.rdatatype.TXT:
@@ -41,18 +43,18 @@ def txt_lookup(nameserver: str = "", timeout: float = 5) -> Callable:
 
 def verify(raw: bytes, submitter: str | None, dnsfunc: Callable) -> str:
     """`pass d=<domain>` for a valid signature by the submitter's domain (or a parent or child
-    of it), else `fail`, `none` (unsigned) or `temperror` (DNS did not answer)."""
+    of it), else `fail`, `none` (unsigned) or `temperror` (DNS did not answer, or only with a failure)."""
     checker = dkim.DKIM(raw, tlsrpt=True)
     signatures = [value for name, value in checker.headers if name.lower() == b"dkim-signature"]
     if not signatures:
         return "none"
-    timeouts = []
+    unanswered = []
 
-    def tracking(name, **options):  # dkimpy logs a DNS timeout as a failed check; we tell them apart
+    def tracking(name, **options):  # dkimpy logs a DNS failure as a failed check; we tell them apart
         try:
             return dnsfunc(name, **options)
         except dkim.DnsTimeoutError:
-            timeouts.append(name)
+            unanswered.append(name)
             raise
 
     for index in range(len(signatures)):
@@ -63,7 +65,7 @@ def verify(raw: bytes, submitter: str | None, dnsfunc: Callable) -> str:
         domain = checker.domain.decode("ascii", "replace").lower()
         if valid and _aligned(domain, submitter):
             return f"{PASS} d={domain}"
-    return TEMPERROR if timeouts else "fail"
+    return TEMPERROR if unanswered else "fail"
 
 
 def _aligned(domain: str, submitter: str | None) -> bool:

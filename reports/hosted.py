@@ -133,7 +133,8 @@ def _load_by_mx(session: Session, hosts: set[str]) -> dict[str, Hosted]:
 
 
 def match_version(result: schema.PolicyResult, domain: Hosted | None, end: datetime) -> tuple[int | None, str]:
-    """The policy version whose text an sts block applied, and how it compared (JSON-09)."""
+    """The policy version whose text an sts block applied (its policy-string, RFC 8460 section 4.4), and how
+    it compared."""
     if result.policy_type != "sts" or domain is None or not result.policy_strings:
         return None, NOT_COMPARED
     key = _applied_policy(result.policy_strings)

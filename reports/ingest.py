@@ -6,13 +6,17 @@ maps a ReportError to its status or exit code and DATABASE_ERRORS to "try again 
 """
 
 import hashlib
+import logging
+import time
 import zlib
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from stspolicy.metrics import record_report_ingested, record_report_refused
 from stspolicy.models import utcnow
 
 from . import schema
@@ -26,11 +30,20 @@ DUPLICATE = "duplicate"
 # The database cannot be reached (or is locked): nothing was stored, the sender should retry.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 
+log = logging.getLogger(__name__)
+
 
 class UnhostedDomain(ReportError):
     """A report about no domain we host (or none that the rua token covers)."""
 
     status = 422
+    reason = "unhosted"
+
+
+class Unstorable(ReportError):
+    """A report with a value the database refuses: a fault of ours, as the parser should have refused it."""
+
+    reason = "unstorable"
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,7 @@ class Settings:
     limits: Limits = schema.DEFAULT_LIMITS
     accept_unhosted: bool = False
     max_mail_bytes: int = 10 * 1024 * 1024
-    dkim: str = "record"  # off, record or require
+    dkim: str = "require"  # require, record or off
     dkim_nameserver: str = ""  # empty: the system resolver
     hosted: HostedDomains = field(default_factory=HostedDomains, compare=False)  # what this process looked up
 
@@ -85,40 +98,64 @@ def ingest_report(
 
     `allowed_domains` (a per-tenant rua URL) restricts which hosted domains it may be about;
     `mail` (the headers of the message it came in) adds notes where they disagree with it.
+    Counted in /metrics by `source`: stored (a duplicate too: the sender is done) or refused.
     """
-    data, body_notes = decode_body(body, settings.limits)
-    now = utcnow()
-    report = schema.parse_report(data, settings.limits, now)
-    all_notes = [*body_notes, *report.notes, *notes]
-    if mail is not None:
-        all_notes += header_notes(mail, report.contact_info)
-    # A gzip body is kept as it came: compressing the JSON again would cost more than the parse.
-    row = {
-        "organization_name": report.organization_name,
-        "report_id": report.report_id,
-        "contact_info": report.contact_info,
-        "start_datetime": report.start_datetime,
-        "end_datetime": report.end_datetime,
-        "source": source,
-        "source_detail": source_detail,
-        "received_at": now,
-        "raw_gzip": body if is_gzip(body) and not body_notes else _gzip(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "notes": all_notes,
-        "dkim_result": dkim_result,
-    }
+    with _counted(source):
+        data, body_notes = decode_body(body, settings.limits)
+        now = utcnow()
+        report = schema.parse_report(data, settings.limits, now)
+        all_notes = [*body_notes, *report.notes, *notes]
+        if mail is not None:
+            all_notes += header_notes(mail, report.contact_info)
+        # A gzip body is kept as it came: compressing the JSON again would cost more than the parse.
+        row = {
+            "organization_name": report.organization_name,
+            "report_id": report.report_id,
+            "contact_info": report.contact_info,
+            "start_datetime": report.start_datetime,
+            "end_datetime": report.end_datetime,
+            "source": source,
+            "source_detail": source_detail,
+            "received_at": now,
+            "raw_gzip": body if is_gzip(body) and not body_notes else _gzip(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "notes": all_notes,
+            "dkim_result": dkim_result,
+        }
+        try:
+            row_id = _store(session, report, row, _links(session, report, settings, allowed_domains))
+        except IntegrityError:
+            # A domain or policy version removed since this process looked it up: look again, once.
+            session.rollback()
+            row_id = _store(session, report, row, _links(session, report, settings, allowed_domains, fresh=True))
+        if row_id is None:
+            session.rollback()
+            return Outcome(DUPLICATE, report)
+        session.commit()
+        return Outcome(STORED, report, row_id)
+
+
+@contextmanager
+def _counted(channel: str):
+    """Count the report taken in under `with` in /metrics, stored or refused, with its time."""
+    started = time.perf_counter()
     try:
-        row_id = store(session, report, row, _blocks(report, _links(session, report, settings, allowed_domains)))
-    except IntegrityError:
-        # A domain or policy version removed since this process looked it up: look again, once.
+        yield
+    except ReportError as error:
+        record_report_refused(channel, error.reason, time.perf_counter() - started)
+        raise
+    record_report_ingested(channel, time.perf_counter() - started)
+
+
+def _store(session: Session, report: schema.Report, row: dict, links: list[Hosted | None]) -> int | None:
+    """storage.store; a value the database refuses (a DataError) is a 400, not a 500 the sender would
+    retry for ever. The parser keeps every value within its column, so this is logged as a fault."""
+    try:
+        return store(session, report, row, _blocks(report, links))
+    except DataError as error:
         session.rollback()
-        links = _links(session, report, settings, allowed_domains, fresh=True)
-        row_id = store(session, report, row, _blocks(report, links))
-    if row_id is None:
-        session.rollback()
-        return Outcome(DUPLICATE, report)
-    session.commit()
-    return Outcome(STORED, report, row_id)
+        log.error("report %r %r refused by the database: %s", report.organization_name, report.report_id, error.orig)
+        raise Unstorable("the database cannot store a value of this report") from None
 
 
 def _links(session: Session, report: schema.Report, settings: Settings, allowed_domains: Iterable[str] | None,

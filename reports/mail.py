@@ -18,7 +18,6 @@ OTHER_TYPES = (
     "application/gzip", "application/x-gzip", "application/json", "application/octet-stream", "text/json",
 )
 _REPORT_NAME = re.compile(r"\.json(\.gz)?$|\.gz$", re.IGNORECASE)
-_SUBJECT_ID = re.compile(r"Report-ID:\s*<?([^\s<>]+)>?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -30,11 +29,15 @@ class ReportPart:
 
 @dataclass(frozen=True)
 class MailHeaders:
-    """What the headers say about the report; the report body stays authoritative (section 5.6)."""
+    """What the headers say about the report; the report body stays authoritative (section 5.6).
+
+    The Subject's Report-ID is left out: real senders never make it the report's report-id
+    (Google writes its own form of it, tlsrpt-reporter appends `@<submitter>`), so comparing
+    them would only note every report, and the report-id in the body is what dedupe uses.
+    """
 
     report_domain: str | None
     submitter: str | None
-    subject_report_id: str | None
     message_id: str | None
 
 
@@ -65,12 +68,9 @@ def _looks_like_report(filename: str | None, data: bytes) -> bool:
 
 
 def mail_headers(message: Message) -> MailHeaders:
-    subject = _unfold(message.get("Subject"))
-    match = _SUBJECT_ID.search(subject or "")
     return MailHeaders(
         report_domain=_unfold(message.get("TLS-Report-Domain")),
         submitter=_unfold(message.get("TLS-Report-Submitter")),
-        subject_report_id=match.group(1) if match else None,
         message_id=_unfold(message.get("Message-ID")),
     )
 

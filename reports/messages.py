@@ -4,15 +4,30 @@ Used by `flask report ingest-mail` (a message piped from the MTA), the IMAP poll
 file imports. DKIM is checked once per message, as TLSRPT_DKIM says.
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from stspolicy.metrics import record_report_refused
+
 from . import dkim
 from .ingest import Outcome, Settings, ingest_report
 from .mail import mail_headers, parse_message, report_parts
 from .payload import ReportError, ReportTooLarge
+
+
+class NoReport(ReportError):
+    """A message with no part that holds a report."""
+
+    reason = "no_report"
+
+
+class Unsigned(ReportError):
+    """Mail without a valid DKIM signature by the submitter, under TLSRPT_DKIM=require."""
+
+    reason = "dkim"
 
 
 class TemporaryFailure(RuntimeError):
@@ -44,24 +59,29 @@ def ingest_message(
 
     Database errors and TemporaryFailure propagate: the message must be kept and delivered again.
     """
+    started = time.perf_counter()
     result = MessageOutcome()
-    if len(raw) > settings.max_mail_bytes:
-        result.errors.append(ReportTooLarge(f"message larger than {settings.max_mail_bytes} bytes", "mail"))
+
+    def refuse(error: ReportError) -> MessageOutcome:
+        """The whole message refused, counted in /metrics like a refused report (its parts never were)."""
+        record_report_refused(source, error.reason, time.perf_counter() - started)
+        result.errors.append(error)
         return result
+
+    if len(raw) > settings.max_mail_bytes:
+        return refuse(ReportTooLarge(f"message larger than {settings.max_mail_bytes} bytes", "mail"))
     message = parse_message(raw)
     headers = mail_headers(message)
     parts = report_parts(message)
     if not parts:
-        result.errors.append(ReportError("no TLS-RPT report in this message", "mail"))
-        return result
+        return refuse(NoReport("no TLS-RPT report in this message", "mail"))
     dkim_result = None
     if settings.dkim != "off":
         dkim_result = dkim.verify(raw, headers.submitter, dnsfunc or dkim.txt_lookup(settings.dkim_nameserver))
-        if settings.dkim == "require" and dkim_result == dkim.TEMPERROR:
-            raise TemporaryFailure("DKIM key lookup timed out")
+        if dkim_result == dkim.TEMPERROR:  # no verdict, in either mode: a later delivery gets one
+            raise TemporaryFailure("DKIM key lookup failed, DNS did not answer")
         if settings.dkim == "require" and not dkim_result.startswith(dkim.PASS):
-            result.errors.append(ReportError(f"DKIM {dkim_result}: no valid signature by the submitter", "mail"))
-            return result
+            return refuse(Unsigned(f"DKIM {dkim_result}: no valid signature by the submitter", "mail"))
     detail = " ".join(filter(None, [source_detail, headers.message_id]))
     for part in parts:
         try:

@@ -35,7 +35,7 @@ class Report(db.Model):
     raw_gzip: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     notes: Mapped[list[str]] = mapped_column(JSON)
-    dkim_result: Mapped[str | None] = mapped_column(String(128))
+    dkim_result: Mapped[str | None] = mapped_column(String(260))  # up to `pass d=` and a 253-character domain
 
     policies: Mapped[list["ReportPolicy"]] = relationship(
         back_populates="report", order_by="ReportPolicy.position", cascade="all, delete-orphan", passive_deletes=True
@@ -78,6 +78,10 @@ class FailureDetail(db.Model):
 
 
 ROLLUP_SHARDS = 16
+# A rollup row stops growing here. A report adds at most 2^40 (schema.MAX_COUNT), so adding
+# never overflows a BIGINT, and sums over shards and decades of days stay below 2^63: reports
+# flooding one row with absurd counts can never make the database refuse the valid ones.
+ROLLUP_CEILING = 2**44
 
 
 class DailyRollup(db.Model):
@@ -114,6 +118,9 @@ report_token_domain = db.Table(
 )
 
 
+MAX_TOKEN_LABEL = 254
+
+
 class ReportToken(db.Model):
     """A per-tenant rua URL `/tlsrpt/<token>`: reports posted there must be about its domains.
 
@@ -122,7 +129,7 @@ class ReportToken(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
-    label: Mapped[str] = mapped_column(String(254))
+    label: Mapped[str] = mapped_column(String(MAX_TOKEN_LABEL))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     domains: Mapped[list[Domain]] = relationship(secondary=report_token_domain, order_by=Domain.name)

@@ -30,9 +30,13 @@ class Limits:
 
 
 class ReportError(ValueError):
-    """A report we refuse; `path` names the place in the JSON document (`$` is the whole)."""
+    """A report we refuse; `path` names the place in the JSON document (`$` is the whole).
+
+    `reason` is the fixed code the refusal is counted under in /metrics (never text from the report).
+    """
 
     status = 400
+    reason = "malformed"
 
     def __init__(self, message: str, path: str = "$"):
         super().__init__(f"{path}: {message}")
@@ -42,6 +46,7 @@ class ReportError(ValueError):
 
 class ReportTooLarge(ReportError):
     status = 413
+    reason = "too_large"
 
 
 def is_gzip(data: bytes) -> bool:

@@ -24,11 +24,19 @@ from stspolicy.names import InvalidName, normalize_domain
 
 from .payload import Limits, ReportError, ReportTooLarge
 
-MAX_COUNT = 2**53 - 1  # I-JSON (RFC 7493 section 2.2): integers beyond this lose precision
+# A cap on each session count and on their sum in one report: 2^40 sessions in a day is 12 million
+# a second to one policy domain, which no sender reaches; below it every sum the storage makes
+# fits a BIGINT (50,000 details of 2^53-1, what I-JSON allows, did not), and the I-JSON limit on
+# integers (RFC 7493 section 2.2: 2^53-1) is far off.
+MAX_COUNT = 2**40
 MAX_ID_LENGTH = 256  # organization-name and report-id form the unique key, which an index must hold
 MAX_NAME_LENGTH = 253
 EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)  # before the first TLS-RPT drafts
 CLOCK_SKEW = timedelta(days=2)
+# RFC 3339 section 5.6 `date-time`, where `T` and `Z` may be lower case; fromisoformat checks the ranges.
+_RFC3339_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 # Google and Microsoft end the day at 23:59:59Z, Mail.ru at the next midnight: both are one day.
 ONE_DAY = (timedelta(hours=23, minutes=59), timedelta(hours=24))
 
@@ -282,6 +290,7 @@ class _Checker:
         self.limits = limits
         self.notes = notes
         self.failure_details = 0
+        self.session_counts = 0
 
     def report(self, document, now: datetime | None) -> Report:
         if len(document.policies) > self.limits.max_policies:
@@ -322,6 +331,11 @@ class _Checker:
         if self.failure_details > self.limits.max_failure_details:
             raise ReportTooLarge(f"more than {self.limits.max_failure_details} failure details",
                                  f"{path}.failure-details")
+        summary = item.summary
+        self.session_counts += summary.total_successful_session_count + summary.total_failure_session_count + sum(
+            [detail.failed_session_count for detail in details])
+        if self.session_counts > MAX_COUNT:
+            raise ReportError(f"the report's session counts add up to more than {MAX_COUNT}", path)
         mx_hosts = policy.mx_host if policy.mx_host is not None else policy.mx_host_pattern
         if isinstance(mx_hosts, str):
             mx_hosts = [mx_hosts]
@@ -330,8 +344,8 @@ class _Checker:
             policy_domain=self._policy_domain(policy, ppath),
             policy_strings=tuple(policy.policy_string or ()),
             mx_hosts=tuple([host.lower() for host in mx_hosts or ()]),
-            successful_session_count=item.summary.total_successful_session_count,
-            failed_session_count=item.summary.total_failure_session_count,
+            successful_session_count=summary.total_successful_session_count,
+            failed_session_count=summary.total_failure_session_count,
             failure_details=_failure_details(details, f"{path}.failure-details"),
         )
 
@@ -357,14 +371,19 @@ def _identifier(value: str, path: str) -> str:
 
 
 def _datetime(text: str, path: str) -> datetime:
+    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC.
+
+    The grammar is checked first: fromisoformat alone also takes ISO 8601 forms no sender uses
+    (basic `20260101T000000Z`, week dates, no zone); it checks the ranges of the fields.
+    """
+    if not _RFC3339_DATE_TIME.fullmatch(text):
+        raise ReportError(f"not an RFC 3339 date-time: {text!r}", path)
     try:
-        # RFC 3339 allows a lower-case t and z.
-        value = datetime.fromisoformat(text.upper())
+        return datetime.fromisoformat(text.upper()).astimezone(UTC)
     except ValueError:
         raise ReportError(f"not an RFC 3339 date-time: {text!r}", path) from None
-    if value.tzinfo is None:
-        raise ReportError("date-time without a time zone", path)
-    return value.astimezone(UTC)
+    except OverflowError:  # a valid date-time whose UTC is outside years 1 to 9999
+        raise ReportError(f"out of range: {text!r}", path) from None
 
 
 def _failure_details(details: list[FailureDetail], path: str) -> tuple[FailureDetail, ...]:
@@ -403,11 +422,16 @@ def _all_ipv4(addresses: set[str]) -> bool:
 
 def _normalised(detail: FailureDetail, path: str) -> FailureDetail:
     hostname = detail.receiving_mx_hostname
+    if hostname is not None:
+        hostname = hostname.lower()
+        if len(hostname) > MAX_NAME_LENGTH:  # some letters grow in lower case: "İ" becomes two characters
+            raise ReportError(f"longer than {MAX_NAME_LENGTH} characters in lower case",
+                              f"{path}.receiving-mx-hostname")
     return msgspec.structs.replace(
         detail,
         sending_mta_ip=_ip(detail.sending_mta_ip, f"{path}.sending-mta-ip"),
         receiving_ip=_ip(detail.receiving_ip, f"{path}.receiving-ip"),
-        receiving_mx_hostname=None if hostname is None else hostname.lower(),
+        receiving_mx_hostname=hostname,
     )
 
 

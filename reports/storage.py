@@ -11,16 +11,18 @@ import zlib
 from collections import Counter
 
 import msgspec
-from sqlalchemy import JSON, String, bindparam, cast, column, func, insert, select, true
+from sqlalchemy import JSON, BigInteger, String, bindparam, cast, column, func, insert, literal_column, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import schema
-from .models import ROLLUP_SHARDS, DailyRollup, FailureDetail, Report, ReportPolicy
+from .models import ROLLUP_CEILING, ROLLUP_SHARDS, DailyRollup, FailureDetail, Report, ReportPolicy
 
 _REPORT_KEY = ["organization_name", "report_id"]
 _ROLLUP_KEY = ["day", "policy_domain", "policy_type", "result_type", "mx_host", "shard"]
 _ENCODER = msgspec.json.Encoder()
+# Written into the SQL: the PostgreSQL statement is compiled once and run with only the report's parameters.
+_CEILING = literal_column(str(ROLLUP_CEILING), BigInteger)
 
 
 def store(session: Session, report: schema.Report, row: dict, blocks: list[dict]) -> int | None:
@@ -133,9 +135,9 @@ def _postgresql_statement():
         .select_from(report_row.join(rollup_in, true()))
         .order_by(*(rollup_in.c[name] for name in _ROLLUP_KEY)),
     )
-    rollups = rollups.on_conflict_do_update(
-        index_elements=_ROLLUP_KEY, set_={"session_count": rollup.c.session_count + rollups.excluded.session_count}
-    )
+    rollups = rollups.on_conflict_do_update(index_elements=_ROLLUP_KEY, set_={
+        "session_count": func.least(rollup.c.session_count + rollups.excluded.session_count, _CEILING),
+    })
     return select(report_row.c.id).add_cte(details, rollups.cte("rollups"))
 
 
@@ -149,6 +151,7 @@ def _sqlite_statements() -> dict:
         "detail": insert(detail),
         "rollup": rollup_upsert.on_conflict_do_update(
             index_elements=_ROLLUP_KEY,
-            set_={"session_count": rollup.c.session_count + rollup_upsert.excluded.session_count},
+            set_={"session_count": func.min(rollup.c.session_count + rollup_upsert.excluded.session_count,
+                                            _CEILING)},  # SQLite's min of two values is PostgreSQL's least
         ),
     }

@@ -1,9 +1,9 @@
 """The audit log: services record who changed what in the same transaction as the change."""
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from .models import AuditEvent, Domain, utcnow
+from .models import AuditEvent, Domain, User, utcnow
 
 # What each action means, for people reading the log; `detail` fills the blanks.
 DESCRIPTIONS = {
@@ -21,6 +21,9 @@ DESCRIPTIONS = {
     "token.revoke": "revoked API token #{token_id} '{name}' of {email}",
 }
 
+# What a member sees of a domain's log: its policy and DNS, not who was given access to it.
+MEMBER_VISIBLE_PREFIXES = ("domain.", "policy.", "dns.")
+
 
 def record_event(
     session: Session, actor: str, action: str, domain: Domain | None = None, *, domain_name: str | None = None, **detail
@@ -37,11 +40,12 @@ def record_event(
     return event
 
 
-def domain_events(session: Session, domain: Domain, limit: int = 200) -> list[AuditEvent]:
-    """The newest events about `domain`, newest first."""
-    return list(session.scalars(
-        select(AuditEvent).where(AuditEvent.domain_id == domain.id).order_by(AuditEvent.id.desc()).limit(limit)
-    ))
+def domain_events(session: Session, domain: Domain, user: User, limit: int = 200) -> list[AuditEvent]:
+    """The newest events about `domain` that `user` may read, newest first: all for an admin."""
+    query = select(AuditEvent).where(AuditEvent.domain_id == domain.id)
+    if not user.is_admin:
+        query = query.where(or_(*(AuditEvent.action.startswith(prefix) for prefix in MEMBER_VISIBLE_PREFIXES)))
+    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))
 
 
 def recent_events(session: Session, limit: int = 200) -> list[AuditEvent]:

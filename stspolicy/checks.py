@@ -12,6 +12,7 @@ from .dane import (
     TlsaError,
     TlsaRecord,
     matching_record,
+    names_cover,
     parse_tlsa,
     parse_tlsa_records,
     unusable_reason,
@@ -70,10 +71,15 @@ class MxHost:
         return parse_tlsa_records(self.tlsa.records if self.tlsa else ())
 
     @property
-    def dane_applies(self) -> bool:
-        """A DANE sender authenticates this MX: a secure TLSA RRset with a usable record (DNSSEC-02)."""
-        return bool(self.tlsa and self.tlsa.state == SECURE
-                    and any(unusable_reason(record) is None for record in self.tlsa_records))
+    def reference_identifiers(self) -> tuple[str, ...]:
+        """The names a DANE-TA(2) certificate may carry: the MX host name and, when its addresses
+        were found through a secure CNAME chain, the expanded name (RFC 7672 section 3.2.2)."""
+        expanded = self.addresses.canonical_name if self.addresses and self.addresses.state == SECURE else self.host
+        return (self.host,) if expanded == self.host else (self.host, expanded)
+
+    @property
+    def names_reference_identifier(self) -> bool:
+        return bool(self.facts) and any(names_cover(self.facts.names, name) for name in self.reference_identifiers)
 
     @property
     def tlsa_match(self) -> TlsaRecord | None:
@@ -151,7 +157,7 @@ def mx_hosts_of(answer: Answer) -> list[tuple[int, str]]:
 
 
 def check_mx_set(answer: Answer, expected: Expected) -> list[Finding]:
-    """Every MX matched by an mx pattern (MX-06), and no pattern that matches nothing."""
+    """Every MX matched by an mx pattern (RFC 8461 section 4.1), and no pattern that matches nothing."""
     name = answer.name
     if answer.failed:
         return [Finding(ERROR, "mx-unreadable", name, f"{name} MX could not be read ({answer.state})")]
@@ -195,29 +201,36 @@ def _check_tlsa(mx: MxHost, mx_answer: Answer) -> list[Finding]:
             reason = str(error)
         if reason:
             findings.append(Finding(WARNING, "tlsa-unusable", name, f"{name} {text}: {reason}"))
+    # Insecure TLSA records are unusable and an insecure MX RRset names hosts an attacker may
+    # choose: senders do not do DANE then (RFC 7672 sections 2.2 and 2.2.1), so what would
+    # break DANE is only a warning until the records are DNSSEC-signed.
+    dane_used = tlsa.state == SECURE and (mx_answer is None or mx_answer.state == SECURE)
     if tlsa.state != SECURE:
         findings.append(Finding(WARNING, "tlsa-insecure", name,
                                 f"{name} has TLSA records but is not DNSSEC-signed: DANE is not used"))
-        return findings
-    if mx_answer.state != SECURE:
+    elif not dane_used:
         findings.append(Finding(WARNING, "mx-insecure", name,
                                 f"TLSA published but the MX RRset of {mx_answer.name} is unsigned: DANE is not used"))
-    if not mx.dane_applies:
-        findings.append(Finding(ERROR, "tlsa-all-unusable", name,
-                                f"no usable TLSA record at {name}: DANE senders require TLS but cannot authenticate"))
+    level = ERROR if dane_used else WARNING
+    if not any(unusable_reason(record) is None for record in records):
+        if dane_used:
+            findings.append(Finding(ERROR, "tlsa-all-unusable", name, f"no usable TLSA record at {name}: "
+                                    "DANE senders require TLS but cannot authenticate"))
         return findings
     if not mx.chain:
         return findings
     match = mx.tlsa_match
     if match is None:
-        findings.append(Finding(ERROR, "tlsa-mismatch", name,
-                                f"no TLSA record at {name} matches the certificate {mx.host} presents: "
-                                "DANE senders will not deliver (tlsa-invalid)"))
+        consequence = ("DANE senders will not deliver (tlsa-invalid)" if dane_used
+                       else "DANE senders would not deliver once it is DNSSEC-signed")
+        findings.append(Finding(level, "tlsa-mismatch", name,
+                                f"no TLSA record at {name} matches the certificate {mx.host} presents: {consequence}"))
     else:
         findings.append(Finding(OK, "tlsa-match", name, f"{mx.host} presents a certificate matching {match}"))
-        if match.usage == 2 and mx.facts and not mx.facts.covers_host:
-            findings.append(Finding(ERROR, "dane-ta-name", name,
-                                    f"DANE-TA(2) matches, but the certificate does not name {mx.host}"))
+        if match.usage == 2 and mx.facts and not mx.names_reference_identifier:
+            findings.append(Finding(level, "dane-ta-name", name,
+                                    f"DANE-TA(2) matches, but the certificate names none of "
+                                    f"{', '.join(mx.reference_identifiers)}"))
         ee_records = [r for r in records if r.usage == 3 and unusable_reason(r) is None]
         if (match.usage == 3 and len(ee_records) == 1 and mx.facts
                 and mx.facts.days_left <= EXPIRY_WARNING_DAYS):
@@ -255,6 +268,32 @@ def _check_tls(mx: MxHost, expected: Expected) -> list[Finding]:
         findings.append(Finding(OK, "certificate-ok", host,
                                 f"{host}: STARTTLS, valid certificate for {host}, {facts.days_left} days left"))
     return findings
+
+
+# What makes senders in enforce mode defer mail, or not see the policy as it is published.
+AGAINST_ENFORCE = frozenset({
+    "sts-record-unreadable", "sts-record-invalid", "sts-id-stale", "delegation-missing",
+    "policy-host-unreadable", "policy-host-missing", "policy-host-elsewhere", "mx-unreadable", "mx-missing",
+    "starttls-failed", "certificate-expired", "certificate-host-mismatch", "certificate-not-trusted",
+})
+
+
+def against_enforce(findings: list[dict], mx_hosts: list[str], mx_patterns: tuple[str, ...]) -> list[dict]:
+    """The findings of a stored check that argue against enforce with `mx_patterns`.
+
+    MX hosts are matched against these patterns, not those the check had; a probe that was
+    refused (a warning) says nothing about the MX.
+    """
+    unmatched = [
+        Finding(ERROR, "mx-not-in-policy", host,
+                f"MX {host} matches no mx pattern of the policy: senders in enforce mode skip it").as_dict()
+        for host in mx_hosts if not any(mx_pattern_matches(pattern, host) for pattern in mx_patterns)
+    ]
+    return unmatched + [
+        finding for finding in findings
+        if finding["code"] in AGAINST_ENFORCE and finding["level"] != OK
+        and not (finding["code"] == "starttls-failed" and finding["level"] == WARNING)
+    ]
 
 
 def status(findings: list[Finding]) -> str:

@@ -22,15 +22,17 @@ from .domains import (
     domain_summary,
     get_domain,
     list_domains,
+    needs_confirmation,
     published_records,
     remove_domain,
     rollback_to,
     update_policy,
 )
 from .extensions import db
-from .models import Domain, utcnow
+from .insights import enforce_evidence
+from .models import Domain, PolicyVersion, utcnow
 from .names import to_unicode
-from .policy import PolicyError, make_policy
+from .policy import PolicyError, make_policy, policy_warnings
 from .policyfiles import PolicyFileError, sync_policy_files
 from .publisher import PublishError
 
@@ -63,6 +65,14 @@ mx_option = click.option("--mx", "mx_patterns", multiple=True, help="An mx patte
 max_age_option = click.option("--max-age", help="Seconds senders may cache the policy (0..31557600).")
 
 
+def echo_enforce_evidence(domain: Domain, previous: PolicyVersion, version: PolicyVersion | None) -> None:
+    """A command line is the operator's decision, taken at once: a switch to enforce goes ahead,
+    with what the confirmation page would have shown against it on stderr."""
+    if version is not None and needs_confirmation(previous.policy, version.policy):
+        for line in enforce_evidence(db.session, domain, version.policy).lines():
+            click.echo(f"warning: against enforce: {line}", err=True)
+
+
 @domain_cli.command("add")
 @click.argument("name")
 @click.option("--mode", type=click.Choice(["enforce", "testing", "none"]), default="testing", show_default=True)
@@ -73,6 +83,7 @@ def add_command(name, mode, mx_patterns, max_age):
     version = add_domain(db.session, name, make_policy(mode, mx_patterns, max_age), actor=cli_actor())
     click.echo(f"added {version.domain.name} with policy id {version.policy_id}; publish:")
     echo_records(version.domain, version.policy_id)
+    echo_warnings(version.domain, version)
 
 
 @domain_cli.command("update")
@@ -83,14 +94,18 @@ def add_command(name, mode, mx_patterns, max_age):
 def update_command(name, mode, mx_patterns, max_age):
     """Change NAME's policy; --mx replaces the whole mx list."""
     domain = get_domain(db.session, name)
+    previous = current_version(db.session, domain)
     version = update_policy(
-        db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor()
+        db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor(),
+        enforce_confirmed=True,
     )
+    echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {current_version(db.session, domain).policy_id}")
-        return
-    click.echo(f"updated {domain.name}: new policy id {version.policy_id}; publish:")
-    echo_records(domain, version.policy_id)
+    else:
+        click.echo(f"updated {domain.name}: new policy id {version.policy_id}; publish:")
+        echo_records(domain, version.policy_id)
+    echo_warnings(domain, version or current_version(db.session, domain))
 
 
 @domain_cli.command("show")
@@ -101,6 +116,7 @@ def show_command(name, as_json):
     domain = get_domain(db.session, name)
     version = current_version(db.session, domain)
     records = published_records(db.session, domain, version.policy_id)
+    echo_warnings(domain, version)
     if as_json:
         click.echo(json.dumps(domain_summary(domain, version, records), indent=2))
         return
@@ -151,7 +167,9 @@ def history_command(name):
 def rollback_command(name, policy_id):
     """Serve NAME's version POLICY_ID again, under a new policy id."""
     domain = get_domain(db.session, name)
-    version = rollback_to(db.session, domain, policy_id, actor=cli_actor())
+    previous = current_version(db.session, domain)
+    version = rollback_to(db.session, domain, policy_id, actor=cli_actor(), enforce_confirmed=True)
+    echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: {policy_id} is the current policy already")
         return
@@ -180,6 +198,12 @@ def remove_command(name, force):
             f"{domain.name}: senders may cache the old policy until {removal.deletable_at:%Y-%m-%d %H:%M} UTC; "
             "run remove again then, or use --force"
         )
+
+
+def echo_warnings(domain: Domain, version) -> None:
+    """What RFC 8461 advises against in the policy, on stderr: the change stands, the exit status stays 0."""
+    for warning in policy_warnings(domain.name, version.policy):
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 def echo_records(domain: Domain, policy_id: str) -> None:

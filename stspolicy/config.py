@@ -270,7 +270,7 @@ def report_settings(env: Mapping[str, str]) -> dict:
         "TLSRPT_MAX_STRING_LENGTH": _integer(env, "TLSRPT_MAX_STRING_LENGTH", 4_096),
         "TLSRPT_MAX_RANGE_DAYS": _integer(env, "TLSRPT_MAX_RANGE_DAYS", 31),
         "TLSRPT_ACCEPT_UNHOSTED": _choice(env, "TLSRPT_ACCEPT_UNHOSTED", ("false", "true")) == "true",
-        "TLSRPT_DKIM": _choice(env, "TLSRPT_DKIM", ("record", "require", "off")),
+        "TLSRPT_DKIM": _choice(env, "TLSRPT_DKIM", ("require", "record", "off")),
         "TLSRPT_DKIM_NAMESERVER": _text(env, "TLSRPT_DKIM_NAMESERVER"),
         "TLSRPT_RATE_LIMIT": _rate_limit(env, "TLSRPT_RATE_LIMIT", "60 per minute"),
         "RATELIMIT_STORAGE_URI": _secret(env, "RATELIMIT_STORAGE_URI") or "memory://",

@@ -47,7 +47,7 @@ def tlsa_name(host: str, port: int = 25) -> str:
 
 
 def parse_tlsa(text: str) -> TlsaRecord:
-    """Parse `usage selector matching-type hex`; hex may hold whitespace and any case (TLSA-03)."""
+    """Parse `usage selector matching-type hex`; hex may hold whitespace and any case (RFC 6698 section 2.2)."""
     parts = text.split()
     if len(parts) < 4:
         raise TlsaError(f"invalid TLSA record {text!r}: needs usage, selector, matching type and data")
@@ -211,6 +211,11 @@ def certificate_names(certificate: x509.Certificate) -> tuple[str, ...]:
     return tuple(name.lower() for name in extension.value.get_values_for_type(x509.DNSName))
 
 
+def names_cover(names: tuple[str, ...], host: str) -> bool:
+    """Whether DNS-ID SANs `names` cover `host`: exactly, or by `*.` for one leftmost label."""
+    return any(mx_pattern_matches(name, host) for name in names)
+
+
 def certificate_facts(certificate: x509.Certificate, host: str, now: datetime) -> CertificateFacts:
     """Names are matched as RFC 8461 section 4.2 asks: DNS-ID SANs only, `*.` for one leftmost label."""
     names = certificate_names(certificate)
@@ -219,7 +224,7 @@ def certificate_facts(certificate: x509.Certificate, host: str, now: datetime) -
     return CertificateFacts(
         subject=certificate.subject.rfc4514_string(),
         names=names,
-        covers_host=any(mx_pattern_matches(name, host) for name in names),
+        covers_host=names_cover(names, host),
         not_before=not_before,
         not_after=not_after,
         days_left=(not_after - now).days,
@@ -248,12 +253,24 @@ class RolloverPlan:
     publish: tuple[TlsaRecord, ...]
     key_changes: bool
     deploy_not_before: datetime | None  # the next certificate may be installed from then on
-    remove: tuple[TlsaRecord, ...]  # may be removed once the next certificate is in service
+    remove: tuple[TlsaRecord, ...]  # the current record, to remove at `remove_not_before`
     warnings: tuple[str, ...]
+    ttl: int = 0
+    published_at: datetime | None = None  # when the next record was in DNS; None: not known, counted from now
+    deployed_at: datetime | None = None  # when the next certificate went into service; None: not yet known
 
     def ready(self, now: datetime) -> bool:
         """The next certificate may be deployed now: nothing to warn about, and caches have caught up."""
         return not self.warnings and self.deploy_not_before <= now
+
+    @property
+    def remove_not_before(self) -> datetime | None:
+        """When the current record may go (RFC 7671 sections 8.1 and 8.4): once the next certificate is
+        in service and twice the TTL has passed since the next record was published; None until the
+        deployment is known."""
+        if self.deployed_at is None:
+            return None
+        return max(self.deployed_at, self.deploy_not_before)
 
 
 def plan_rollover(
@@ -264,17 +281,19 @@ def plan_rollover(
     now: datetime,
     published: list[TlsaRecord] | None = None,
     next_published_since: datetime | None = None,
+    deployed_at: datetime | None = None,
 ) -> RolloverPlan:
     """Plan a key rollover from the `current` certificate to `next_key` (a public key).
 
     Caches may hold the old TLSA RRset for its TTL: the next key goes into service only
-    once its record has been in DNS for twice the TTL (ROLL-01). A renewal that keeps
-    the key changes nothing (ROLL-02).
+    once its record has been in DNS for twice the TTL (RFC 7671 section 8.1), counted from
+    `next_published_since`, else from `now`. A renewal that keeps the key keeps its
+    `3 1 1` record: nothing changes.
     """
     current_record = tlsa_record(current, 3)
     next_record = key_record(next_key)
     if next_record == current_record:
-        return RolloverPlan((current_record,), False, now, (), ())
+        return RolloverPlan((current_record,), False, now, (), (), ttl)
     warnings = []
     if published is not None and next_record not in published:
         warnings.append(f"the next key's record {next_record} is not in DNS yet: publish it before the renewal")
@@ -286,4 +305,7 @@ def plan_rollover(
         deploy_not_before=since + timedelta(seconds=2 * ttl),
         remove=(current_record,),
         warnings=tuple(warnings),
+        ttl=ttl,
+        published_at=next_published_since,
+        deployed_at=deployed_at,
     )

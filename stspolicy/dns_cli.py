@@ -14,7 +14,7 @@ from .dane import PemError, load_certificates, load_public_key, records_for_cert
 from .dns_models import PUBLISH_MODES, DnsSetting
 from .domains import current_version, get_domain, list_domains
 from .extensions import db
-from .models import utcnow
+from .models import as_utc, utcnow
 from .publishing import publish_policy_id, set_publish_mode
 
 EXIT_CODES = {"ok": 0, "problems": 1, "unchecked": 2}
@@ -174,6 +174,9 @@ def generate_command(cert_file, chain_file, key_file, mx_host, as_json):
         click.echo(f"{owner}{record}  ; {note}")
 
 
+utc_time = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"])
+
+
 @tlsa_cli.command("rollover")
 @cert_option
 @click.option("--next-cert", "next_cert", type=click.Path(exists=True, dir_okay=False),
@@ -183,8 +186,11 @@ def generate_command(cert_file, chain_file, key_file, mx_host, as_json):
 @mx_option
 @click.option("--ttl", type=click.IntRange(0, 2**31 - 1),
               help="The zone's TTL of the TLSA RRset (default: what the resolver returns with --mx, else 3600).")
-def rollover_command(cert_file, next_cert, next_key, mx_host, ttl):
-    """Plan a key rollover: records to publish now, when to deploy, what to remove (RFC 7671 section 8.1).
+@click.option("--published", type=utc_time,
+              help="When the next key's record was published, UTC (default: when checks first saw it with --mx).")
+@click.option("--deployed", type=utc_time, help="When the next certificate went into service, UTC.")
+def rollover_command(cert_file, next_cert, next_key, mx_host, ttl, published, deployed):
+    """Plan a key rollover: records to publish now, when to deploy, when to remove the old one (RFC 7671 section 8.1).
 
     With --mx the live TLSA records and the check history say how long the next key's
     record has been in DNS. Exit status 0: the next certificate may be deployed now; 1: not yet.
@@ -194,7 +200,9 @@ def rollover_command(cert_file, next_cert, next_key, mx_host, ttl):
     current = _certificates(cert_file)[0]
     new_key = _certificates(next_cert)[0].public_key() if next_cert else _public_key(next_key)
     now = utcnow()
-    plan = dnscheck.rollover_plan(db.session, current, new_key, now=now, mx_host=mx_host, ttl=ttl)
+    plan = dnscheck.rollover_plan(db.session, current, new_key, now=now, domains=list_domains(db.session),
+                                  mx_host=mx_host, ttl=ttl, published_at=as_utc(published),
+                                  deployed_at=as_utc(deployed))
     owner = f"{tlsa_name(mx_host)}. IN TLSA " if mx_host else ""
     if not plan.key_changes:
         click.echo("the next certificate keeps the key: 3 1 1 stays the same, no DNS change needed")
@@ -205,10 +213,22 @@ def rollover_command(cert_file, next_cert, next_key, mx_host, ttl):
         click.echo(f"    {owner}{record}")
     for warning in plan.warnings:
         click.echo(f"warning: {warning}")
+    if plan.published_at is None:
+        click.echo(f"the next record is not known to be in DNS: counted as published now, {now:%Y-%m-%d %H:%M} UTC "
+                   "(give --published)")
+    else:
+        source = "given" if published else "first seen by the checks"
+        click.echo(f"the next record was published {plan.published_at:%Y-%m-%d %H:%M} UTC ({source}); "
+                   f"TLSA TTL {plan.ttl} s")
     click.echo(f"deploy the next certificate not before {plan.deploy_not_before:%Y-%m-%d %H:%M} UTC "
-               "(twice the TLSA TTL after its record is in DNS)")
+               "(publication + twice the TTL, so that no cache still holds the old set)")
     for record in plan.remove:
-        click.echo(f"once it is in service, remove {record}")
+        if plan.remove_not_before is None:
+            click.echo(f"remove {record} once the next certificate is in service, not before "
+                       f"{plan.deploy_not_before:%Y-%m-%d %H:%M} UTC (give --deployed for the date)")
+        else:
+            click.echo(f"remove {record} not before {plan.remove_not_before:%Y-%m-%d %H:%M} UTC "
+                       "(the later of the deployment and publication + twice the TTL)")
     ready = plan.ready(now)
     click.echo("ready: the next certificate may be deployed now" if ready else "not yet")
     sys.exit(0 if ready else 1)

@@ -52,7 +52,7 @@ class MxObservation(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     observation_id: Mapped[int] = mapped_column(ForeignKey("dns_observation.id", ondelete="CASCADE"), index=True)
-    host: Mapped[str] = mapped_column(String(253))
+    host: Mapped[str] = mapped_column(String(253), index=True)
     preference: Mapped[int]
     address: Mapped[str | None] = mapped_column(String(45))
     tlsa_name: Mapped[str] = mapped_column(String(253))

@@ -6,9 +6,10 @@ STARTTLS, the pure `checks` turn the answers into findings, and one DnsObservati
 """
 
 import functools
+import math
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -125,6 +126,22 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
     return observation
 
 
+class CheckTooSoon(Exception):
+    """A check asked for within DNS_CHECK_MIN_INTERVAL_SECONDS of the domain's last one; the message says when."""
+
+
+def check_on_request(session: Session, domain: Domain, version: PolicyVersion, *, now: datetime) -> DnsObservation:
+    """A check someone asked for ("Check now"): at most one per domain every DNS_CHECK_MIN_INTERVAL_SECONDS,
+    since each one probes every MX. Checks that cron runs through `flask dns check` are the operator's."""
+    interval = current_app.config["DNS_CHECK_MIN_INTERVAL_SECONDS"]
+    last = latest_check(session, domain)
+    if last is not None and now < last.observed_at + timedelta(seconds=interval):
+        wait = math.ceil((last.observed_at + timedelta(seconds=interval) - now).total_seconds())
+        raise CheckTooSoon(f"{domain.name} was checked at {last.observed_at:%H:%M:%S} UTC; a domain is checked at "
+                           f"most once in {interval:g} seconds: try again in {wait} seconds.")
+    return check_domain(session, domain, version, now=now)
+
+
 def _addresses(resolver: Resolver, host: str) -> Answer:
     """A records, or AAAA when there are none (CNAMEs followed either way)."""
     answer = resolver.lookup(host, "A")
@@ -192,11 +209,16 @@ def _load_roots(path: str, stamp: int) -> list[x509.Certificate]:
         return x509.load_pem_x509_certificates(file.read())
 
 
-def record_present_since(session: Session, host: str, record: str) -> datetime | None:
-    """Since when the checks have seen `record` in the TLSA RRset of MX `host` without a break."""
+def record_present_since(session: Session, domains: list[Domain], host: str, record: str) -> datetime | None:
+    """Since when checks of `domains` have seen `record` in the TLSA RRset of MX `host` without a break.
+
+    Only the checks of `domains` count: what another tenant's checks saw is not this tenant's to know.
+    """
     rows = session.execute(
         select(DnsObservation.observed_at, MxObservation.tlsa_records)
-        .join(MxObservation.observation).where(MxObservation.host == host.rstrip(".").lower())
+        .join(MxObservation.observation)
+        .where(MxObservation.host == host.rstrip(".").lower(),
+               DnsObservation.domain_id.in_([domain.id for domain in domains]))
         .order_by(DnsObservation.observed_at.desc(), DnsObservation.id.desc())
     )
     since = None
@@ -208,19 +230,22 @@ def record_present_since(session: Session, host: str, record: str) -> datetime |
 
 
 def rollover_plan(session: Session, current: x509.Certificate, next_key, *, now: datetime,
-                  mx_host: str | None = None, ttl: int | None = None) -> RolloverPlan:
-    """Plan a key rollover; with `mx_host`, against the TLSA records DNS has now and since when the checks saw them.
+                  domains: list[Domain], mx_host: str | None = None, ttl: int | None = None,
+                  published_at: datetime | None = None, deployed_at: datetime | None = None) -> RolloverPlan:
+    """Plan a key rollover; with `mx_host`, against the TLSA records DNS has now and since when the
+    checks of `domains` saw them.
 
-    The TTL defaults to what the resolver returns for the records, else one hour.
+    The TTL defaults to what the resolver returns for the records, else one hour; when the next
+    record was published defaults to when the checks first saw it.
     """
-    published = since = None
+    published = None
     if mx_host:
         answer = resolver_from_config().lookup(tlsa_name(mx_host), "TLSA")
         published = parse_tlsa_records(answer.records)
         ttl = ttl if ttl is not None else answer.ttl
-        since = record_present_since(session, mx_host, str(key_record(next_key)))
+        published_at = published_at or record_present_since(session, domains, mx_host, str(key_record(next_key)))
     return plan_rollover(current, next_key, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,
-                         published=published, next_published_since=since)
+                         published=published, next_published_since=published_at, deployed_at=deployed_at)
 
 
 def observation_summary(observation: DnsObservation) -> dict:

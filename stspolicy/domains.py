@@ -21,7 +21,7 @@ from .dns_models import DnsSetting
 from .dnscheck import sts_target
 from .models import Domain, PolicyVersion, utcnow
 from .names import InvalidName, normalize_domain
-from .policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, render_policy
+from .policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, policy_warnings, render_policy
 from .policyfiles import publish_policy_files
 from .publishing import publish_policy_id
 from .records import DnsRecord, records_to_publish
@@ -48,6 +48,22 @@ class DomainNotFound(DomainError):
 
 class DomainExists(DomainError):
     status = 409
+
+
+class EnforceNotConfirmed(DomainError):
+    """A switch to enforce that the caller did not confirm; nothing was changed."""
+
+    status = 409
+
+    def __init__(self, domain: Domain, current_mode: str, policy: Policy):
+        super().__init__(f"{domain.name} runs mode {current_mode}: confirm the switch to enforce, with which "
+                         "senders defer mail to any MX host that fails", field="mode")
+        self.domain, self.policy = domain, policy
+
+
+def needs_confirmation(current: Policy, new: Policy) -> bool:
+    """Switching to enforce makes senders defer mail to MX hosts that fail: ask first."""
+    return new.mode == "enforce" and current.mode != "enforce"
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,7 @@ def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsReco
         "created_at": version.created_at.isoformat(),
         "removal_requested_at": domain.removal_requested_at.isoformat() if domain.removal_requested_at else None,
         "dns_records": [{"name": r.name, "type": r.type, "value": r.value} for r in records],
+        "warnings": [warning.as_dict() for warning in policy_warnings(domain.name, version.policy)],
     }
 
 
@@ -175,9 +192,12 @@ def update_policy(
     mx_patterns: list[str] | None = None,
     max_age: int | str | None = None,
     actor: str,
+    enforce_confirmed: bool = False,
 ) -> PolicyVersion | None:
     """Publish the policy with the given fields changed; None if nothing changed.
 
+    A switch to enforce needs `enforce_confirmed` (else EnforceNotConfirmed), decided under
+    the same lock as the change, so a concurrent change cannot slip one in unconfirmed.
     A change also cancels a removal in progress: the operator wants the policy back.
     """
     _lock(session, domain)
@@ -189,6 +209,7 @@ def update_policy(
     )
     if policy == current.policy:
         return None
+    _require_confirmation(session, domain, current.policy, policy, enforce_confirmed)
     return _publish(session, domain, policy, current, actor=actor, action="policy.update")
 
 
@@ -201,19 +222,28 @@ def find_version(session: Session, domain: Domain, policy_id: str) -> PolicyVers
     return version
 
 
-def rollback_to(session: Session, domain: Domain, policy_id: str, *, actor: str) -> PolicyVersion | None:
+def rollback_to(session: Session, domain: Domain, policy_id: str, *, actor: str,
+                enforce_confirmed: bool = False) -> PolicyVersion | None:
     """Serve an earlier version's policy again, as a new version with a new id; None if it is current.
 
     A new id, not the old one: senders that cached a later policy must see a change (RFC 8461 section 3.1).
+    Rolling back to an enforce policy needs `enforce_confirmed` as `update_policy` does.
     """
     _lock(session, domain)
     target = find_version(session, domain, policy_id)
     current = current_version(session, domain)
     if target.policy == current.policy:
         return None
+    _require_confirmation(session, domain, current.policy, target.policy, enforce_confirmed)
     return _publish(
         session, domain, target.policy, current, actor=actor, action="policy.rollback", rolled_back_to=policy_id
     )
+
+
+def _require_confirmation(session: Session, domain: Domain, current: Policy, new: Policy, confirmed: bool) -> None:
+    if needs_confirmation(current, new) and not confirmed:
+        session.rollback()  # releases the domain's lock
+        raise EnforceNotConfirmed(domain, current.mode, new)
 
 
 def _publish(

@@ -21,9 +21,11 @@ ERROR_CODES = {
 DATABASE_RETRY_SECONDS = "30"
 
 
-def api_error(status: int, message: str, field: str | None = None, headers: dict | None = None) -> Response:
-    """`{"error": {"code", "message", "field"}}` with `status`."""
-    response = jsonify(error={"code": ERROR_CODES.get(status, "internal"), "message": message, "field": field})
+def api_error(status: int, message: str, field: str | None = None, headers: dict | None = None,
+              **details) -> Response:
+    """`{"error": {"code", "message", "field", ...details}}` with `status`."""
+    response = jsonify(error={"code": ERROR_CODES.get(status, "internal"), "message": message, "field": field,
+                              **details})
     response.status_code = status
     response.headers.update(headers or {})
     return response

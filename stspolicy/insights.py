@@ -13,9 +13,12 @@ from sqlalchemy.orm import Session
 
 from reports.models import DailyRollup
 
+from .checks import against_enforce
 from .dns_models import DnsObservation, DnsSetting
+from .dnscheck import latest_check
 from .domains import current_versions
 from .models import Domain
+from .policy import Policy
 
 
 @dataclass(frozen=True)
@@ -23,14 +26,14 @@ class FailureFigures:
     """TLS sessions that senders reported for a domain over some days, by policy type."""
 
     days: int
-    successful_sessions: int
-    failed_sessions: int
-    sts_failed_sessions: int
+    successful_session_count: int
+    failed_session_count: int
+    sts_failed_session_count: int
 
     @property
     def failure_rate(self) -> float | None:
-        total = self.successful_sessions + self.failed_sessions
-        return self.failed_sessions / total if total else None
+        total = self.successful_session_count + self.failed_session_count
+        return self.failed_session_count / total if total else None
 
 
 def failure_figures(session: Session, domains: list[Domain], days: int) -> dict[int, FailureFigures]:
@@ -58,6 +61,43 @@ def failure_figures(session: Session, domains: list[Domain], days: int) -> dict[
         ids[name]: FailureFigures(days, figures["success"], figures["failure"], figures["sts"])
         for name, figures in totals.items()
     }
+
+
+@dataclass(frozen=True)
+class EnforceEvidence:
+    """What argues against switching a domain to enforce: the latest DNS check and the reports."""
+
+    checked: DnsObservation | None  # the latest DNS check, None if the domain was never checked
+    findings: list[dict]  # of that check, judged against the new policy's mx patterns
+    failures: FailureFigures | None  # None: no report over the last `days`
+    days: int
+
+    def lines(self) -> list[str]:
+        """The same, as lines of plain text (API and CLI)."""
+        if self.checked is None:
+            dns = ["DNS: never checked, so nothing shows that the MX hosts pass (flask dns check)"]
+        else:
+            when = f"{self.checked.observed_at:%Y-%m-%d %H:%M} UTC"
+            dns = [f"DNS check of {when}: {finding['message']}" for finding in self.findings]
+            dns = dns or [f"DNS check of {when}: nothing against enforce"]
+        if self.failures is None:
+            reports = f"TLS reports: none over the last {self.days} days, so nothing shows how senders fare"
+        else:
+            reports = (f"TLS reports of the last {self.days} days: {self.failures.sts_failed_session_count} failed "
+                       f"MTA-STS sessions, {self.failures.successful_session_count} successful")
+        return [*dns, reports]
+
+
+ENFORCE_EVIDENCE_DAYS = 30
+
+
+def enforce_evidence(session: Session, domain: Domain, policy: Policy,
+                     days: int = ENFORCE_EVIDENCE_DAYS) -> EnforceEvidence:
+    """Gather what the confirmation of a switch to enforce (with `policy`) shows, for pages, API and CLI alike."""
+    checked = latest_check(session, domain)
+    findings = against_enforce(checked.findings, [mx.host for mx in checked.mx_hosts],
+                               policy.mx_patterns) if checked else []
+    return EnforceEvidence(checked, findings, failure_figures(session, [domain], days).get(domain.id), days)
 
 
 def dns_in_sync(session: Session, domains: list[Domain]) -> dict[int, bool]:

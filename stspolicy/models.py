@@ -16,6 +16,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A time typed without a zone (a form, an option) that the user was asked to give in UTC."""
+    return moment.replace(tzinfo=UTC) if moment else None
+
+
 class Domain(db.Model):
     """A policy domain we host, stored as its lower-case A-label."""
 

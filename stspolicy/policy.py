@@ -102,8 +102,34 @@ def _parse_max_age(value: int | str) -> int:
     return value
 
 
+@dataclass(frozen=True)
+class PolicyWarning:
+    """Something RFC 8461 allows but advises against: the policy is published, the admin is told."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "message": self.message}
+
+
+def policy_warnings(domain: str, policy: Policy) -> list[PolicyWarning]:
+    """The warnings about `domain`'s `policy`: a max_age below one day, an mx pattern for every host."""
+    warnings = []
+    if policy.mode != "none" and policy.max_age < NONE_MODE_MAX_AGE:
+        warnings.append(PolicyWarning("max_age", (
+            f"max_age {policy.max_age} is below one day: RFC 8461 section 3.2 advises weeks or more, so that "
+            "senders keep the policy across an attacker's blocking of its refresh")))
+    everything = f"*.{domain}"
+    if everything in policy.mx_patterns:
+        warnings.append(PolicyWarning("mx", (
+            f"mx pattern {everything} matches every host of {domain}: any of them with a certificate becomes "
+            "a valid MX (RFC 8461 section 10.4); list the MX hosts instead")))
+    return warnings
+
+
 def render_policy(policy: Policy) -> str:
-    """The policy file body: ASCII, one field per line, CRLF after every line (POL-05)."""
+    """The policy file body: ASCII, one field per line, CRLF after every line (RFC 8461 section 3.2)."""
     lines = ["version: STSv1", f"mode: {policy.mode}"]
     lines += [f"mx: {pattern}" for pattern in policy.mx_patterns]
     lines.append(f"max_age: {policy.max_age}")

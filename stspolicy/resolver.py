@@ -1,7 +1,7 @@
 """DNS look-ups through one trusted validating resolver, with the DNSSEC state of every answer.
 
 The resolver's AD bit is trusted (RFC 7672 section 2.1, RFC 4035 section 4.3): only point
-this at a validating resolver you run, over a path you trust (DNSSEC-06). SERVFAIL is told
+this at a validating resolver you run, over a path you trust (RFC 4035 section 4.9.3). SERVFAIL is told
 apart by asking again with CD: data that comes back then failed validation (bogus).
 """
 

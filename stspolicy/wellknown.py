@@ -2,7 +2,7 @@
 
 Requests for a policy host never reach Flask: a small WSGI front answers them from the
 in-process snapshot and passes every other host to the application. So a policy host
-serves its policy and nothing else (no pages, cookies or redirects: HTTP-02, HTTP-11),
+serves its policy and nothing else (no pages, cookies or redirects: RFC 8461 section 3.3),
 and the hot path stays as short as a bare WSGI handler whatever the rest of the app
 adds to each request.
 """

@@ -36,8 +36,7 @@ def seed(settings: dict[str, str]) -> None:
         customer = factories.host(session, "customer.example")
         factories.host(session, "foreign.example", mode="enforce")
         set_grant(session, member, customer, "editor", actor="test")
-        session.remove()
-        db.engine.dispose()
+        databases.release_connections()
 
 
 @contextlib.contextmanager

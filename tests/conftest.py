@@ -93,7 +93,7 @@ def app(migrated_database):
     app.config["TESTING"] = True
     yield app
     with app.app_context():
-        db.engine.dispose()
+        databases.release_connections()
 
 
 @pytest.fixture

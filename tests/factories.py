@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 
 from stspolicy.accounts import hash_password, set_grant
+from stspolicy.dns_models import DnsObservation, MxObservation
 from stspolicy.domains import add_domain
 from stspolicy.models import Domain, User
 from stspolicy.policy import make_policy
@@ -65,3 +66,14 @@ def csrf_token(client, page: str = "/login") -> str:
     """The CSRF token of the client's session, read from a page as a browser would."""
     html = client.get(page).get_data(as_text=True)
     return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def stored_check(session, domain: Domain, findings: list[dict], mx_hosts: tuple[str, ...] = ()) -> DnsObservation:
+    """A finished `dns check` of `domain` that saw `mx_hosts` and found `findings` (as checks.Finding.as_dict)."""
+    observation = DnsObservation(
+        domain=domain, kind="check", status="problems" if findings else "ok", policy_id="1", findings=findings,
+        mx_hosts=[MxObservation(host=host, preference=10, tlsa_name=f"_25._tcp.{host}", tlsa_state="insecure",
+                                tlsa_records=[], starttls=True) for host in mx_hosts])
+    session.add(observation)
+    session.commit()
+    return observation

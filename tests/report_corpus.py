@@ -55,9 +55,9 @@ def _raw_count(text: str):
                                          text.encode())
 
 
-def _many_details(count: int):
+def _many_details(count: int, **values):
     def change(document):
-        document["policies"][0]["failure-details"] = document["policies"][0]["failure-details"] * count
+        document["policies"][0]["failure-details"] = [document["policies"][0]["failure-details"][0] | values] * count
     return change
 
 
@@ -97,6 +97,11 @@ CASES = [
     ("start-after-end", JS, _with(_dates("2026-11-02T00:00:00Z", "2026-11-01T00:00:00Z")), 400),
     ("range-of-a-year", JS, _with(_dates("2025-11-01T00:00:00Z", "2026-11-01T00:00:00Z")), 400),
     ("date-not-rfc3339", JS, _with(_dates("1 Nov 2026", "2 Nov 2026")), 400),
+    ("date-basic-format", JS, _with(_dates("20261101T000000Z", "20261101T235959Z")), 400),
+    ("date-week-format", JS, _with(_dates("2026-W44-7T00:00:00Z", "2026-W44-7T23:59:59Z")), 400),
+    ("date-space-separator", JS, _with(_dates("2026-11-01 00:00:00Z", "2026-11-01 23:59:59Z")), 400),
+    ("date-after-year-9999-in-utc", JS, _with(_dates("2026-11-01T00:00:00Z", "9999-12-31T23:59:59-14:00")), 400),
+    ("date-before-year-1-in-utc", JS, _with(_dates("0001-01-01T00:00:00+14:00", "2026-11-01T23:59:59Z")), 400),
     ("date-without-zone", JS, _with(_dates("2026-11-01T00:00:00", "2026-11-01T23:59:59")), 400),
     ("date-before-tlsrpt", JS, _with(_dates("1999-01-01T00:00:00Z", "1999-01-01T23:59:59Z")), 400),
     ("date-in-the-future", JS, _with(_dates("2999-01-01T00:00:00Z", "2999-01-01T23:59:59Z")), 400),
@@ -115,6 +120,11 @@ CASES = [
     ("count-boolean", JS, _with(_summary(total_failure_session_count=True)), 400),
     ("count-1e400", JS, _raw_count("1e400"), 400),
     ("count-beyond-2-53", JS, _raw_count(str(2**64)), 400),
+    ("count-beyond-2-40", JS, _raw_count(str(2**40 + 1)), 400),
+    # 2^53-1 is all I-JSON allows, but 2,000 of them overflow a BIGINT rollup.
+    ("details-adding-up-beyond-bigint", GZ,
+     lambda: gz(_build(_many_details(2000, **{"failed-session-count": 2**53 - 1}))), 400),
+    ("counts-adding-up-beyond-2-40", JS, _with(_many_details(2, **{"failed-session-count": 2**40})), 400),
     ("count-5000-digits", JS, _raw_count("9" * 5000), 400),
     ("missing-count", JS, _with(_drop("policies", 0, "summary", "total-failure-session-count")), 400),
     ("failure-details-object", JS,
@@ -122,6 +132,8 @@ CASES = [
     ("failure-detail-not-object", JS, _with(lambda d: d["policies"][0].update({"failure-details": ["x"]})), 400),
     ("missing-result-type", JS, _with(_drop("policies", 0, "failure-details", 0, "result-type")), 400),
     ("leading-zero-ip", JS, _with(_detail(**{"sending-mta-ip": "192.168.001.001"})), 400),
+    # 200 characters, 400 in lower case: longer than a host name column holds.
+    ("mx-hostname-growing-in-lower-case", JS, _with(_detail(**{"receiving-mx-hostname": "\u0130" * 200})), 400),
     ("not-an-ip", JS, _with(_detail(**{"receiving-ip": "mx.example.com"})), 400),
     ("nul-in-string", JS, _with(_detail(**{"failure-reason-code": "bad\x00code"})), 400),
     ("duplicate-report-id", JS, lambda: encode(VALID).replace(b'"report-id": "report-1"',

@@ -11,7 +11,7 @@ from stspolicy import create_app
 from stspolicy.domains import get_domain, update_policy
 from stspolicy.extensions import db
 
-from . import factories
+from . import databases, factories
 from .browser import chromium, live_app, sign_in
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -28,8 +28,7 @@ def example_history(settings: dict[str, str]) -> None:
         update_policy(session, customer, mx_patterns=["mx1.customer.example", "mx2.customer.example"],
                       actor="web:admin@provider.example")
         update_policy(session, customer, max_age=1209600, actor="api:member@customer.example (token #1)")
-        session.remove()
-        db.engine.dispose()
+        databases.release_connections()
 
 
 def main() -> None:

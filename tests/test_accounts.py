@@ -71,9 +71,9 @@ def test_tokens_are_stored_hashed_and_stop_at_revocation(session, people):
 
 def test_every_policy_change_is_audited_with_what_changed(session, people):
     first = current_version(session, people.shared)
-    update_policy(session, people.shared, mode="enforce", actor="web:editor@customer.example")
+    update_policy(session, people.shared, mode="enforce", actor="web:editor@customer.example", enforce_confirmed=True)
     rollback_to(session, people.shared, first.policy_id, actor="api:editor@customer.example (token #1)")
-    events = domain_events(session, people.shared)
+    events = domain_events(session, people.shared, people.admin)
     assert [e.action for e in events[:3]] == ["policy.rollback", "policy.update", "grant.set"]
     update = events[1]
     assert update.actor == "web:editor@customer.example"

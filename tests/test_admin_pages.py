@@ -9,12 +9,12 @@ from stspolicy import create_app
 from stspolicy.audit import domain_events
 from stspolicy.dns_models import DnsObservation, DnsSetting
 from stspolicy.domains import current_version, get_domain
-from stspolicy.extensions import db
+from stspolicy.insights import FailureFigures, failure_figures
 from stspolicy.models import AuditEvent, Grant
 
-from . import reportdata
+from . import databases, reportdata
 from .conftest import app_settings
-from .factories import PASSWORD, csrf_token, sign_in
+from .factories import PASSWORD, csrf_token, sign_in, stored_check
 
 POLICY_HOST = {"Host": "mta-sts.shared.example"}
 
@@ -83,7 +83,7 @@ def test_login_attempts_are_rate_limited(migrated_database):
     assert codes == [200, 200, 200, 429]
     assert client.post("/login", data={"csrf_token": token}).headers["Retry-After"] == "60"
     with app.app_context():
-        db.engine.dispose()
+        databases.release_connections()
 
 
 # Strict hosts
@@ -162,6 +162,38 @@ def test_domain_list_shows_the_reported_failure_rate_of_the_last_7_days(client, 
     sign_in(client, people.viewer)
     row = page(client.get("/")).select_one("table.domains tbody tr")
     assert row.select_one("td[data-label='Failures (7 days)']").text.strip() == "10.0 %"
+
+
+def test_failure_figures_count_sessions_in_the_terms_of_rfc_8460(client, session, people):
+    send_report(client, "shared.example", days_ago=1, successful=8, failed=2)
+    figures = failure_figures(session, [people.shared], days=7)[people.shared.id]
+    assert figures == FailureFigures(days=7, successful_session_count=8, failed_session_count=2,
+                                     sts_failed_session_count=2)
+    assert figures.failure_rate == 0.2
+
+
+def test_the_enforce_confirmation_shows_what_the_latest_dns_check_found_against_it(client, session, people):
+    untrusted = {"level": "error", "code": "certificate-not-trusted", "subject": "mx1.shared.example",
+                 "message": "mx1.shared.example: the certificate does not validate: unable to get issuer"}
+    stale = {"level": "error", "code": "sts-id-stale", "subject": "_mta-sts.shared.example",
+             "message": "DNS still says id 1: publish id 2"}
+    expiring = {"level": "warning", "code": "certificate-expiring", "subject": "mx1.shared.example",
+                "message": "mx1.shared.example: the certificate expires in 20 days"}
+    stored_check(session, people.shared, [untrusted, stale, expiring],
+                 mx_hosts=("mx1.shared.example", "backup.elsewhere.example"))
+    sign_in(client, people.editor)
+    confirm = page(post(client, "/domains/shared.example/policy", policy_form(mode="enforce")))
+    lines = [" ".join(li.text.split()) for li in confirm.select("main li[class]")]
+    assert [line.split(" UTC: ")[1] for line in lines if line.startswith("DNS check of")] == [
+        "MX backup.elsewhere.example matches no mx pattern of the policy: senders in enforce mode skip it",
+        untrusted["message"], stale["message"]]
+    assert current_version(session, people.shared).mode == "testing"
+
+
+def test_the_enforce_confirmation_says_when_dns_was_never_checked(client, people):
+    sign_in(client, people.editor)
+    confirm = page(post(client, "/domains/shared.example/policy", policy_form(mode="enforce")))
+    assert "DNS: never checked" in " ".join(confirm.select_one("main").text.split())
 
 
 def test_the_enforce_confirmation_counts_reported_sts_failures(client, people):
@@ -263,6 +295,16 @@ def test_an_unwritable_policy_file_is_shown_and_the_change_kept(app, client, ses
     assert current_version(session, people.shared).max_age == 86400
 
 
+def test_policy_warnings_are_shown_beside_their_field_and_the_change_stands(client, session, people):
+    sign_in(client, people.editor)
+    response = post(client, "/domains/shared.example/policy", policy_form(max_age="600"))
+    assert response.status_code == 302 and current_version(session, people.shared).max_age == 600
+    edit = page(client.get("/domains/shared.example"))
+    [warning] = edit.select("p.warning")
+    assert warning.find_parent("div").select_one("input")["name"] == "max_age"
+    assert warning.text.startswith("warning: max_age 600 is below one day")
+
+
 def test_an_edit_that_changes_nothing_keeps_the_id(client, session, people):
     sign_in(client, people.editor)
     current = current_version(session, people.shared)
@@ -295,7 +337,7 @@ def test_rollback_serves_the_old_policy_under_a_new_id(client, session, people):
     rolled = current_version(session, people.shared)
     assert rolled.policy_text == first.policy_text and rolled.policy_id > first.policy_id
     assert served(client) == first.policy_text.encode()
-    events = domain_events(session, people.shared)
+    events = domain_events(session, people.shared, people.admin)
     assert events[0].action == "policy.rollback" and events[0].detail["rolled_back_to"] == first.policy_id
 
 
@@ -333,6 +375,17 @@ def test_admin_gives_and_takes_access(client, session, people):
     post(client, f"/domains/foreign.example/grants/{people.viewer.id}/remove")
     sign_in(client, people.viewer)
     assert client.get("/domains/foreign.example").status_code == 404
+
+
+def test_members_see_the_policy_events_of_a_domain_but_not_who_was_given_access(client, session, people):
+    sign_in(client, people.editor)
+    post(client, "/domains/shared.example/policy", policy_form(max_age="86400"))
+    events = [li.text for li in page(client.get("/domains/shared.example")).select("#audit li")]
+    assert len(events) == 2 and "max_age from 604800 to 86400" in events[0]
+    assert "hosted the domain" in events[1] and not any("access" in event for event in events)
+    sign_in(client, people.admin)
+    events = [li.text for li in page(client.get("/domains/shared.example")).select("#audit li")]
+    assert any("gave viewer@customer.example viewer access" in event for event in events)
 
 
 def test_granting_an_unknown_account_says_so_beside_the_field(client, people):
@@ -433,5 +486,5 @@ def test_the_policy_host_still_answers_405_as_plain_text(client, people):
 
 def test_domain_service_changes_made_through_the_cli_are_audited_as_cli(cli, session, people):
     cli("domain", "update", "shared.example", "--mode", "none")
-    event = domain_events(session, get_domain(session, "shared.example"))[0]
+    event = domain_events(session, get_domain(session, "shared.example"), people.admin)[0]
     assert event.actor.startswith("cli:") and event.detail["changes"]["mode"] == ["testing", "none"]

@@ -6,6 +6,7 @@ import pytest
 
 from stspolicy.dane import key_record, tlsa_name, tlsa_record
 from stspolicy.dns_models import DnsObservation, MxObservation
+from stspolicy.dnscheck import record_present_since
 from stspolicy.domains import add_domain
 from stspolicy.models import utcnow
 from stspolicy.policy import make_policy
@@ -127,6 +128,17 @@ def test_a_new_key_gives_current_plus_next_and_waits_twice_the_ttl(client, peopl
     assert "DNS was not asked" not in rollover.text  # no MX host given
 
 
+def test_the_removal_day_follows_from_the_publication_and_deployment_given(client, people, test_ca):
+    current, _ = test_ca.issue("mx.example.net")
+    sign_in(client, people.viewer)
+    response = submit(client, certificate=pem(current).decode(), next_key=public_pem(new_key()), ttl="3600",
+                      published="2026-11-01T10:00", deployed="2026-11-01T11:00")
+    rollover = page(response).select_one("#rollover")
+    assert rollover.select_one("#deploy-not-before").text == "2026-11-01 12:00 UTC"
+    assert rollover.select_one("#remove-not-before").text == "2026-11-01 12:00 UTC"  # deployed too early
+    assert "published 2026-11-01 10:00 UTC" in " ".join(rollover.text.split())
+
+
 def test_dns_is_not_asked_about_an_mx_host_no_check_of_ones_domains_has_seen(client, session, people, test_ca):
     seen_by_checks(session, people.foreign, "mx.foreign.example", [], timedelta(minutes=5))
     current, _ = test_ca.issue("mx.foreign.example")
@@ -137,6 +149,15 @@ def test_dns_is_not_asked_about_an_mx_host_no_check_of_ones_domains_has_seen(cli
                       mx="mx.foreign.example")
     assert "DNS was not asked: no check of your domains has seen the MX host mx.foreign.example" in " ".join(
         page(response).select_one("#rollover").text.split())
+
+
+def test_only_checks_of_the_tenants_domains_say_since_when_a_record_is_in_dns(session, people):
+    record = str(key_record(new_key().public_key()))
+    seen_by_checks(session, people.foreign, "mx.shared.example", [record], timedelta(days=2))
+    seen_by_checks(session, people.shared, "mx.shared.example", [record], timedelta(hours=1))
+    [own] = session.query(DnsObservation).filter_by(domain=people.shared).all()
+    assert record_present_since(session, [people.shared], "mx.shared.example", record) == own.observed_at
+    assert record_present_since(session, [people.shared, people.foreign], "mx.shared.example", record) < own.observed_at
 
 
 def test_in_the_lab_a_next_key_missing_from_dns_is_a_loud_warning_and_a_published_one_counts(

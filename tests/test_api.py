@@ -13,7 +13,7 @@ from stspolicy.tokens import create_token
 
 from . import databases
 from .conftest import app_settings
-from .factories import PASSWORD, host
+from .factories import PASSWORD, host, stored_check
 
 
 @pytest.fixture
@@ -36,6 +36,16 @@ def test_list_shows_only_the_tokens_accounts_domains(client, bearer):
     assert {d["domain"] for d in admin_listed} == {"shared.example", "foreign.example"}
 
 
+def test_members_read_the_policy_events_of_a_domain_but_not_its_grants(client, bearer):
+    client.patch("/api/v1/domains/shared.example", headers=bearer["editor"], json={"max_age": 86400})
+    viewer = client.get("/api/v1/domains/shared.example/events", headers=bearer["viewer"]).get_json()["events"]
+    assert [event["action"] for event in viewer] == ["policy.update", "domain.add"]
+    assert viewer[0]["actor"].startswith("api:editor@customer.example")
+    admin = client.get("/api/v1/domains/shared.example/events", headers=bearer["admin"]).get_json()["events"]
+    assert {"grant.set", "policy.update", "domain.add"} <= {event["action"] for event in admin}
+    assert client.get("/api/v1/domains/foreign.example/events", headers=bearer["viewer"]).status_code == 404
+
+
 def test_admin_creates_a_domain_which_is_served(client, bearer):
     body = {"domain": "new.example", "mode": "enforce", "mx": ["mx.new.example"], "max_age": 86400}
     response = client.post("/api/v1/domains", headers=bearer["admin"], json=body)
@@ -56,11 +66,35 @@ def test_patch_changes_some_fields_and_put_replaces_the_policy(client, session, 
     body = patched.get_json()
     assert body["changed"] and body["max_age"] == 86400 and body["mode"] == "testing" and body["policy_id"] > before
     put = client.put("/api/v1/domains/shared.example/policy", headers=bearer["editor"],
-                     json={"mode": "enforce", "mx": ["mx.shared.example"], "max_age": 604800}).get_json()
+                     json={"mode": "enforce", "mx": ["mx.shared.example"], "max_age": 604800,
+                           "confirm_enforce": True}).get_json()
     assert (put["mode"], put["mx"], put["max_age"]) == ("enforce", ["mx.shared.example"], 604800)
     again = client.put("/api/v1/domains/shared.example/policy", headers=bearer["editor"],
                        json={"mode": "enforce", "mx": ["MX.shared.example."], "max_age": 604800}).get_json()
     assert again["changed"] is False and again["policy_id"] == put["policy_id"]
+
+
+def test_the_response_lists_policy_warnings(client, bearer):
+    body = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"],
+                        json={"mx": ["*.shared.example"]}).get_json()
+    assert body["changed"] and [warning["field"] for warning in body["warnings"]] == ["mx"]
+    assert body["warnings"][0]["message"].startswith("mx pattern *.shared.example matches every host")
+
+
+def test_a_switch_to_enforce_is_refused_with_what_argues_against_it_until_confirmed(client, session, people, bearer):
+    untrusted = {"level": "error", "code": "certificate-not-trusted", "subject": "mx1.shared.example",
+                 "message": "mx1.shared.example: the certificate does not validate: unable to get issuer"}
+    stored_check(session, people.shared, [untrusted], mx_hosts=("mx1.shared.example",))
+    response = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"], json={"mode": "enforce"})
+    assert response.status_code == 409 and error(response)["field"] == "mode"
+    assert "confirm_enforce" in error(response)["message"]
+    [dns, reports] = error(response)["concerns"]
+    assert dns.endswith("UTC: mx1.shared.example: the certificate does not validate: unable to get issuer")
+    assert reports.startswith("TLS reports: none over the last 30 days")
+    assert current_version(session, people.shared).mode == "testing"
+    confirmed = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"],
+                             json={"mode": "enforce", "confirm_enforce": True})
+    assert confirmed.status_code == 200 and confirmed.get_json()["mode"] == "enforce"
 
 
 def test_versions_and_rollback(client, session, people, bearer):
@@ -173,7 +207,7 @@ def api_app(new_database):
         db.session.remove()
     yield app
     with app.app_context():
-        db.engine.dispose()
+        databases.release_connections()
 
 
 def operations(api_app):
@@ -197,7 +231,7 @@ def test_api_keeps_to_its_openapi_document(api_app, mode):
 
         agrees()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert len(checked) == 9, checked
+    assert len(checked) == 10, checked
 
 
 def test_an_unwritable_policy_file_is_a_500_that_says_the_change_is_saved(app, client, session, people, bearer,

@@ -129,6 +129,44 @@ def test_pkix_only_tlsa_is_unusable_and_dane_cannot_authenticate(test_ca):
         (WARNING, "tlsa-unusable"), (ERROR, "tlsa-all-unusable")]
 
 
+def test_tlsa_mismatch_is_an_error_only_when_dane_senders_use_the_records(test_ca):
+    stale = key_record(new_key().public_key())
+    for state in ("insecure", "secure"):
+        host, mx_answer, _ = secure_mx(test_ca, [str(stale)], tlsa_state=state)
+        mismatch = next(f for f in check_mx_host(host, mx_answer, EXPECTED) if f.code == "tlsa-mismatch")
+        assert mismatch.level == (ERROR if state == "secure" else WARNING)
+    host, mx_answer, _ = secure_mx(test_ca, [str(stale)], mx_state="insecure")
+    assert (WARNING, "tlsa-mismatch") in levels(check_mx_host(host, mx_answer, EXPECTED))
+
+
+def a_records(name, *cnames, state="secure"):
+    return Answer(name, "A", state, "NOERROR", ("192.0.2.25",), tuple(cnames))
+
+
+def test_dane_ta_accepts_the_mx_name_or_its_secure_cname_expansion(test_ca):
+    issuer = str(tlsa_record(test_ca.intermediate.certificate, 2))
+    for names in (("mx1.example.com",), ("*.example.com",), ("smtp.hosting.example",)):
+        leaf, _ = test_ca.issue(*names)
+        host, mx_answer, _ = secure_mx(test_ca, [issuer], leaf=leaf)
+        host.addresses = a_records("mx1.example.com", "smtp.hosting.example")
+        assert (OK, "tlsa-match") in levels(check_mx_host(host, mx_answer, EXPECTED))
+        assert "dane-ta-name" not in {f.code for f in check_mx_host(host, mx_answer, EXPECTED)}
+
+
+def test_dane_ta_certificate_for_an_insecure_expansion_or_another_name_is_an_error(test_ca):
+    issuer = str(tlsa_record(test_ca.intermediate.certificate, 2))
+    leaf, _ = test_ca.issue("smtp.hosting.example")
+    host, mx_answer, _ = secure_mx(test_ca, [issuer], leaf=leaf)
+    host.addresses = a_records("mx1.example.com", "smtp.hosting.example", state="insecure")
+    [finding] = [f for f in check_mx_host(host, mx_answer, EXPECTED) if f.code == "dane-ta-name"]
+    assert finding.level == ERROR and finding.message.endswith("names none of mx1.example.com")
+    leaf, _ = test_ca.issue("mail.example.org")
+    host, mx_answer, _ = secure_mx(test_ca, [issuer], leaf=leaf)
+    host.addresses = a_records("mx1.example.com", "smtp.hosting.example")
+    [finding] = [f for f in check_mx_host(host, mx_answer, EXPECTED) if f.code == "dane-ta-name"]
+    assert finding.message.endswith("names none of mx1.example.com, smtp.hosting.example")
+
+
 def test_tlsa_in_an_unsigned_zone_or_under_an_unsigned_mx_rrset_is_unused(test_ca):
     leaf, _ = test_ca.issue("mx1.example.com")
     host, mx_answer, _ = secure_mx(test_ca, [str(tlsa_record(leaf, 3))], leaf=leaf, tlsa_state="insecure")

@@ -36,7 +36,7 @@ NOW = datetime(2027, 1, 1, tzinfo=UTC)
     (3, 1, 2, "4b3ff3f15d08970709ee1a08659b5d39a83e79090884bf2df3a0989713318b9b"
               "7d598fedb4e1721e3c3a077d035e0aa4edf217cd54e734e05f319c5f0f508ab3"),
 ])
-def test_checklist_vector_tlsa_02(usage, selector, matching_type, expected):
+def test_records_of_a_known_certificate_match_values_computed_with_openssl(usage, selector, matching_type, expected):
     assert str(tlsa_record(VECTOR, usage, selector, matching_type)) == f"{usage} {selector} {matching_type} {expected}"
 
 
@@ -174,3 +174,19 @@ def test_rollover_counts_from_when_the_next_record_appeared_and_warns_when_it_is
     missing = plan_rollover(current, next_key, ttl=3600, now=NOW, published=published[:1], next_published_since=since)
     assert missing.deploy_not_before == NOW + timedelta(hours=2)
     assert "is not in DNS yet" in missing.warnings[0]
+
+
+def test_the_current_record_goes_once_the_next_certificate_serves_and_caches_hold_the_next_record(test_ca):
+    current, _ = test_ca.issue("mx.example.net")
+    next_key = new_key().public_key()
+    published_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+    def removal(deployed_at):
+        return plan_rollover(current, next_key, ttl=3600, now=now, next_published_since=published_at,
+                             deployed_at=deployed_at).remove_not_before
+
+    assert removal(None) is None  # not before the next certificate serves
+    assert removal(datetime(2026, 12, 2, 8, 0, tzinfo=UTC)) == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    # Deployed too early: the record still stays until caches have the next one.
+    assert removal(datetime(2026, 12, 1, 10, 0, tzinfo=UTC)) == datetime(2026, 12, 1, 11, 0, tzinfo=UTC)

@@ -25,7 +25,7 @@ from .servers import ROOT, app_environment
 def show(cli, name):
     result = cli("domain", "show", name, "--json")
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_add_then_show_json_gives_policy_id_and_records(cli):
@@ -47,6 +47,23 @@ def test_add_then_show_json_gives_policy_id_and_records(cli):
         {"name": "mta-sts.example.com", "type": "CNAME", "value": "sts.provider.example."},
     ]
     assert shown["policy_id"] in result.output
+
+
+def test_a_short_max_age_and_a_pattern_for_every_host_are_warned_about_on_stderr(cli):
+    result = cli("domain", "add", "example.com", "--mx", "*.example.com", "--max-age", "3600")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "warning: max_age 3600 is below one day: RFC 8461 section 3.2 advises weeks or more, so that senders "
+        "keep the policy across an attacker's blocking of its refresh",
+        "warning: mx pattern *.example.com matches every host of example.com: any of them with a certificate "
+        "becomes a valid MX (RFC 8461 section 10.4); list the MX hosts instead",
+    ]
+    assert "warning" not in result.stdout
+    shown = cli("domain", "show", "example.com")
+    assert shown.exit_code == 0 and len(shown.stderr.splitlines()) == 2
+    updated = cli("domain", "update", "example.com", "--max-age", "604800")
+    assert updated.exit_code == 0 and updated.stderr.startswith("warning: mx pattern *.example.com")
+    assert show(cli, "example.com")["warnings"] == [{"field": "mx", "message": updated.stderr.strip()[9:]}]
 
 
 def test_update_makes_a_new_version_with_a_greater_id(cli, session):
@@ -148,6 +165,19 @@ def test_remove_serves_mode_none_first_then_deletes_after_the_old_max_age(cli, s
     assert cli("domain", "show", "example.com").exit_code != 0
 
 
+def test_a_switch_to_enforce_goes_ahead_with_what_argues_against_it_as_warnings(cli, session):
+    cli("domain", "add", "example.com", "--mx", "mail.example.com")
+    first = show(cli, "example.com")["policy_id"]
+    result = cli("domain", "update", "example.com", "--mode", "enforce")
+    assert result.exit_code == 0
+    assert "warning: against enforce: DNS: never checked" in result.output
+    enforcing = show(cli, "example.com")
+    assert enforcing["mode"] == "enforce" and enforcing["policy_id"] != first
+    rolled_back = cli("domain", "rollback", "example.com", first)
+    assert rolled_back.exit_code == 0 and "against enforce" not in rolled_back.output
+    assert "against enforce" in cli("domain", "rollback", "example.com", enforcing["policy_id"]).output
+
+
 def test_update_cancels_a_removal_in_progress(cli):
     cli("domain", "add", "example.com", "--mx", "mx.example.com", "--mode", "enforce")
     cli("domain", "remove", "example.com")
@@ -212,5 +242,5 @@ def test_two_concurrent_adds_of_one_name_give_one_domain_and_one_clear_refusal(n
         outcomes = sorted(pool.map(add, range(2)))
     with app.app_context():
         assert db.session.query(Domain).count() == 1
-        db.engine.dispose()
+        databases.release_connections()
     assert outcomes == ["added", "domain example.com is already hosted"]

@@ -28,7 +28,7 @@ def host_domains(settings: dict[str, str], *policies: tuple[str, str, list[str]]
     with app.app_context():
         for name, mode, mx in policies:
             add_domain(db.session, name, make_policy(mode, mx, 604800), actor="test")
-        db.engine.dispose()
+        databases.release_connections()
 
 
 def wait_until_served(base_url: str, host: str, expected: str, since: float) -> None:

@@ -15,7 +15,9 @@ from stspolicy.policy import make_policy
 
 from . import databases
 from .conftest import app_settings
+from .reportdata import gz, report
 from .servers import ROOT, app_environment, gunicorn
+from .test_report_cli import report_mail
 
 TOKEN = "metrics-token-for-tests"
 
@@ -90,6 +92,34 @@ def test_recorded_events_show_with_their_labels(client, session, metrics_app):
     assert grew("stspolicy_reports_refused_total", {"channel": "mail", "reason": "invalid_json"}) == 1
     assert grew("stspolicy_report_ingest_seconds_count", {"channel": "https"}) == 1
     assert after[("stspolicy_dns_check_ok", (("check", "sts_txt"), ("domain", "example.com")))] == 0
+
+
+def test_reports_taken_in_by_https_and_mail_are_counted_by_outcome(client, session, metrics_app):
+    add_domain(session, "example.com", make_policy("enforce", ["mx1.example.com"], 604800), actor="test")
+    before = samples(scrape(client).get_data(as_text=True))
+    gzip_type = {"Content-Type": "application/tlsrpt+gzip"}
+    assert client.post("/tlsrpt", data=gz(report(report_id="h1")), headers=gzip_type).status_code == 201
+    assert client.post("/tlsrpt", data=gz(report(report_id="h1")), headers=gzip_type).status_code == 200
+    assert client.post("/tlsrpt", data=b"{not json", headers=gzip_type).status_code == 400
+    unhosted = report(report_id="h2")
+    unhosted["policies"][0]["policy"]["policy-domain"] = "not-hosted.example"
+    assert client.post("/tlsrpt", data=gz(unhosted), headers=gzip_type).status_code == 422
+    runner = metrics_app.test_cli_runner()
+    assert runner.invoke(args=["report", "ingest-mail"], input=report_mail(gz(report(report_id="m1")))).exit_code == 0
+    assert runner.invoke(args=["report", "ingest-mail"], input=report_mail(None)).exit_code == 65
+    after = samples(scrape(client).get_data(as_text=True))
+
+    def grew(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("stspolicy_reports_ingested_total", channel="https") == 2
+    assert grew("stspolicy_reports_refused_total", channel="https", reason="malformed") == 1
+    assert grew("stspolicy_reports_refused_total", channel="https", reason="unhosted") == 1
+    assert grew("stspolicy_report_ingest_seconds_count", channel="https") == 4
+    assert grew("stspolicy_reports_ingested_total", channel="mail") == 1
+    assert grew("stspolicy_reports_refused_total", channel="mail", reason="no_report") == 1
+    assert grew("stspolicy_report_ingest_seconds_count", channel="mail") == 2
 
 
 RECORDER = """

@@ -23,3 +23,13 @@ def test_upgrade_on_an_empty_database_matches_the_models_and_downgrades_to_base(
         assert {"domain", "policy_version"} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_the_history_of_an_mx_host_is_found_through_an_index(new_database):
+    url = new_database()
+    databases.upgrade(url)
+    engine = create_engine(url)
+    try:
+        assert ["host"] in [index["column_names"] for index in inspect(engine).get_indexes("mx_observation")]
+    finally:
+        engine.dispose()

@@ -45,7 +45,7 @@ def test_unicode_form_is_shown_beside_the_a_label():
     "host, domain",
     [
         ("mta-sts.example.com", "example.com"),
-        ("MTA-STS.Example.COM", "example.com"),  # HTTP-10
+        ("MTA-STS.Example.COM", "example.com"),  # the Host header in any case
         ("mta-sts.example.com.", "example.com"),
         ("mta-sts.example.com:443", "example.com"),
         ("mta-sts.example.com.:8000", "example.com"),

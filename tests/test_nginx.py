@@ -67,7 +67,7 @@ def serve(new_database, authority, ca_path, layout):
     with app.app_context():
         for name, policy in HOSTED.items():
             add_domain(db.session, name, policy, actor="test")
-        db.engine.dispose()
+        databases.release_connections()
     for host in ("mta-sts.example.com", "mta-sts.example.org", "mta-sts.unhosted.example", layout.admin_host):
         install_certificate(layout, authority, host)
     with gunicorn(settings, workers=1, unix_socket=str(layout.gunicorn_socket)), running_nginx(layout):

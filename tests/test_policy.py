@@ -15,6 +15,7 @@ from stspolicy.policy import (
     mx_pattern_matches,
     next_policy_id,
     parse_policy,
+    policy_warnings,
     render_policy,
 )
 
@@ -110,19 +111,19 @@ P1_POLICY = Policy("enforce", ("mail.example.com",), 604800)
 @pytest.mark.parametrize(
     "text, expected",
     [
-        (P1, P1_POLICY),  # P1
-        (P1.replace("\r\n", "\n"), P1_POLICY),  # P2: LF only (erratum 6253)
-        ("version: STSv1\nmode: enforce\r\nmx: mail.example.com\nmax_age: 604800\r\n", P1_POLICY),  # P3
-        (P1[:-2], P1_POLICY),  # P5: no final terminator
-        (P1.replace("mode: enforce", "mode:enforce"), P1_POLICY),  # P10
+        (P1, P1_POLICY),  # the form RFC 8461 section 3.2 shows
+        (P1.replace("\r\n", "\n"), P1_POLICY),  # LF only (RFC 8461 erratum 6253)
+        ("version: STSv1\nmode: enforce\r\nmx: mail.example.com\nmax_age: 604800\r\n", P1_POLICY),  # CRLF and LF mixed
+        (P1[:-2], P1_POLICY),  # no final terminator
+        (P1.replace("mode: enforce", "mode:enforce"), P1_POLICY),  # no space after the colon
         (P1.replace("mode: enforce", "mode:\t\tenforce"), P1_POLICY),
-        (P1.replace("mode: enforce", "mode: enforce   "), P1_POLICY),  # P12
-        ("mode: enforce\r\n" + P1.replace("mode: enforce", "mode: testing"), P1_POLICY),  # P14: first wins
-        (P1.replace("max_age: 604800", "max_age: 00604800"), P1_POLICY),  # P15
-        (P1 + "version: STSv2\r\n", P1_POLICY),  # P25
-        (P1 + "foo_bar: some value with spaces\r\n", P1_POLICY),  # P26
-        (P1 + "Mode: testing\r\n", P1_POLICY),  # P8: an extension, ignored
-        ("version: STSv1\nmode: none\nmax_age: 86400\n", Policy("none", (), 86400)),  # P23
+        (P1.replace("mode: enforce", "mode: enforce   "), P1_POLICY),  # trailing spaces are stripped
+        ("mode: enforce\r\n" + P1.replace("mode: enforce", "mode: testing"), P1_POLICY),  # the first mode wins
+        (P1.replace("max_age: 604800", "max_age: 00604800"), P1_POLICY),  # leading zeros
+        (P1 + "version: STSv2\r\n", P1_POLICY),  # the first version wins
+        (P1 + "foo_bar: some value with spaces\r\n", P1_POLICY),  # an extension is ignored
+        (P1 + "Mode: testing\r\n", P1_POLICY),  # "Mode" is an extension, ignored
+        ("version: STSv1\nmode: none\nmax_age: 86400\n", Policy("none", (), 86400)),  # mode none needs no mx
         ("max_age: 0\nmx: a.example.com\nmx: *.b.example.com\nmode: testing\nversion: STSv1",
          Policy("testing", ("a.example.com", "*.b.example.com"), 0)),
     ],
@@ -134,28 +135,28 @@ def test_parse_accepts_what_the_grammar_allows(text, expected):
 @pytest.mark.parametrize(
     "text",
     [
-        P1.replace("\r\n", "\r"),  # P4: bare CR
-        P1 + "\r\n",  # P6: blank line at the end
-        "\ufeff" + P1,  # P7: BOM
-        P1.replace("mode: enforce", "Mode: enforce"),  # P8: mode missing
-        P1.replace("mode: enforce", "mode: Enforce"),  # P9
-        P1.replace("mode: enforce", "mode : enforce"),  # P11
-        P1.replace("mode: enforce", " mode: enforce"),  # P13
-        P1.replace("604800", "31557601"),  # P15
+        P1.replace("\r\n", "\r"),  # a bare CR ends no line
+        P1 + "\r\n",  # a blank line at the end
+        "\ufeff" + P1,  # a BOM
+        P1.replace("mode: enforce", "Mode: enforce"),  # "Mode" is an extension: mode is missing
+        P1.replace("mode: enforce", "mode: Enforce"),  # values are case-sensitive
+        P1.replace("mode: enforce", "mode : enforce"),  # a space before the colon
+        P1.replace("mode: enforce", " mode: enforce"),  # a leading space
+        P1.replace("604800", "31557601"),  # above 31557600 (RFC 8461 section 3.2)
         P1.replace("604800", "-1"),
         P1.replace("604800", "1e6"),
         P1.replace("604800", "12345678901"),
-        P1.replace("mail.example.com", "*mail.example.com"),  # P20
+        P1.replace("mail.example.com", "*mail.example.com"),  # a wildcard that is not a whole label
         P1.replace("mail.example.com", "mail.*.com"),
         P1.replace("mail.example.com", "*.*.example.com"),
         P1.replace("mail.example.com", "*"),
-        P1.replace("mail.example.com", "mail.example.com, mx2.example.com"),  # P21
-        P1.replace("mail.example.com", "bücher.example"),  # P22: U-label
-        P1.replace("mx: mail.example.com\r\n", ""),  # P24
-        P1 + "x" * 33 + ": value\r\n",  # P27
+        P1.replace("mail.example.com", "mail.example.com, mx2.example.com"),  # one mx per line
+        P1.replace("mail.example.com", "bücher.example"),  # a U-label (RFC 8461 section 3.2 asks for A-labels)
+        P1.replace("mx: mail.example.com\r\n", ""),  # enforce needs an mx
+        P1 + "x" * 33 + ": value\r\n",  # an extension name longer than 32 characters
         P1 + "_ext: value\r\n",
-        P1 + "# comment\r\n",  # P29
-        P1.replace("mail.example.com", "_dmarc.example.com"),  # P30
+        P1 + "# comment\r\n",  # no comment syntax
+        P1.replace("mail.example.com", "_dmarc.example.com"),  # not an RFC 5321 Domain
         P1.replace("mail.example.com", "mail.example.com."),
         P1.replace("version: STSv1", "version: stsv1"),
         P1 + "ext: \x01value\r\n",  # control character in a value
@@ -186,12 +187,12 @@ def test_every_rendered_policy_parses_back_to_itself(policy):
     "pattern, host, matches",
     [
         ("mail.example.com", "mail.example.com", True),
-        ("mail.example.com", "MAIL.Example.COM.", True),  # MX-01, MX-03
-        ("mail.example.com", "mail.example.com.evil.net", False),  # P19
-        ("*.example.com", "mail.example.com", True),  # MX-02
-        ("*.example.com", "MAIL.Example.COM.", True),  # P18
-        ("*.example.com", "example.com", False),  # P17
-        ("*.example.com", "a.b.example.com", False),  # P16
+        ("mail.example.com", "MAIL.Example.COM.", True),  # case and a trailing dot are ignored (RFC 8461 section 4.1)
+        ("mail.example.com", "mail.example.com.evil.net", False),  # no suffix matching without "*."
+        ("*.example.com", "mail.example.com", True),  # one leftmost label (RFC 8461 section 4.1)
+        ("*.example.com", "MAIL.Example.COM.", True),  # case-insensitive, trailing dot stripped
+        ("*.example.com", "example.com", False),  # the wildcard needs a label
+        ("*.example.com", "a.b.example.com", False),  # and only one
         ("*.example.com", ".example.com", False),
     ],
 )
@@ -228,3 +229,16 @@ def test_policy_ids_strictly_increase_whatever_the_clock_does(times):
         if previous:
             assert int(policy_id) > int(previous) and policy_id > previous
         previous = policy_id
+
+
+@pytest.mark.parametrize(("mode", "mx_patterns", "max_age", "fields"), [
+    ("enforce", ("mx1.example.com",), 604800, []),
+    ("testing", ("mx1.example.com",), 86399, ["max_age"]),
+    ("none", (), 3600, []),  # removal (RFC 8461 section 8.3) asks for a small max_age
+    ("enforce", ("*.example.com",), 604800, ["mx"]),
+    ("enforce", ("*.mx.example.com", "*.example.net"), 604800, []),
+    ("testing", ("*.example.com",), 0, ["max_age", "mx"]),
+])
+def test_short_max_age_and_a_pattern_for_every_host_are_warnings(mode, mx_patterns, max_age, fields):
+    warnings = policy_warnings("example.com", make_policy(mode, mx_patterns, max_age))
+    assert [warning.field for warning in warnings] == fields

@@ -2,6 +2,7 @@
 
 import contextlib
 import socket
+import ssl
 import threading
 from datetime import UTC, datetime
 
@@ -98,3 +99,33 @@ def test_an_endless_reply_is_cut_off(lab_netns):
         thread.join(timeout=10)
         server.close()
     assert result.error == f"greeting: reply longer than {MAX_REPLY_BYTES} bytes"
+
+
+def test_the_probe_sends_the_mx_host_name_as_sni(lab_netns, test_ca, tmp_path):
+    """RFC 7672 section 3.2.2: the client sends the MX host name as SNI, not the CNAME-expanded name."""
+    leaf, key = test_ca.issue("mx.example.test")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*test_ca.write_server(tmp_path, "mx", leaf, key))
+    server_names = []
+    context.sni_callback = lambda _connection, name, _context: server_names.append(name)
+    with lab_netns.entered():
+        server = socket.create_server(("127.0.0.96", 25))
+
+    def starttls_server():
+        connection, _ = server.accept()
+        with connection, contextlib.suppress(OSError):
+            connection.sendall(b"220 mx ESMTP\r\n")
+            connection.recv(1024)
+            connection.sendall(b"250-mx\r\n250 STARTTLS\r\n")
+            connection.recv(1024)
+            connection.sendall(b"220 go ahead\r\n")
+            context.wrap_socket(connection, server_side=True).close()
+    thread = threading.Thread(target=starttls_server)
+    thread.start()
+    try:
+        with lab_netns.entered():
+            result = probe_starttls("mx.example.test", ["127.0.0.96"], timeout=5, allowed_networks=LOOPBACK)
+    finally:
+        thread.join(timeout=10)
+        server.close()
+    assert server_names == ["mx.example.test"] and result.chain[0] == leaf

@@ -28,11 +28,11 @@ def test_sts_record_refuses_ids_outside_1_to_32_alphanumerics(policy_id):
 @pytest.mark.parametrize(
     "record, policy_id",
     [
-        ("v=STSv1; id=20160831085700Z;", "20160831085700Z"),  # T1
-        ("v=STSv1;id=abc", "abc"),  # T2
-        ("v=STSv1 ; id=abc", "abc"),  # T3: grammar-valid (select_record drops it)
-        ("v=STSv1; ext=val; id=abc", "abc"),  # T7
-        ("v=STSv1; id=abc; id=def", "abc"),  # T8
+        ("v=STSv1; id=20160831085700Z;", "20160831085700Z"),  # RFC 8461 section 3.1 example
+        ("v=STSv1;id=abc", "abc"),  # no whitespace needed around ";"
+        ("v=STSv1 ; id=abc", "abc"),  # grammar-valid (select_record drops it)
+        ("v=STSv1; ext=val; id=abc", "abc"),  # an extension is ignored
+        ("v=STSv1; id=abc; id=def", "abc"),  # the first id wins (RFC 8461 section 3.1)
         ("v=STSv1;\tid=abc\t;", "abc"),
     ],
 )
@@ -43,14 +43,14 @@ def test_sts_record_parsing(record, policy_id):
 @pytest.mark.parametrize(
     "record",
     [
-        "v=STSv1; id=2016-08-31T08:57:00Z",  # T4
-        "v=STSv1; id=" + "a" * 33,  # T5
-        "id=abc; v=STSv1",  # T6
-        "v=STSv1",  # T14
-        "v=stsv1; id=abc",  # T12
+        "v=STSv1; id=2016-08-31T08:57:00Z",  # separators are not alphanumeric
+        "v=STSv1; id=" + "a" * 33,  # an id is at most 32 characters
+        "id=abc; v=STSv1",  # the version comes first
+        "v=STSv1",  # the id is required
+        "v=stsv1; id=abc",  # "v=STSv1" is case-sensitive (RFC 7405 %s)
         "V=STSv1; id=abc",
-        "v=STSv1; id=abc; x=a b",  # T13
-        "v=STSv1; ID=abc",  # TXT-08: ID is an extension, so the id is missing
+        "v=STSv1; id=abc; x=a b",  # no space in an extension value
+        "v=STSv1; ID=abc",  # ID is an extension (names are case-sensitive), so the id is missing
         "v=STSv1; id=abc; =x",
         "v=STSv1; id=äbc",
     ],
@@ -63,7 +63,7 @@ def test_invalid_sts_records_are_refused(record):
 @pytest.mark.parametrize(
     "records, chosen",
     [
-        (["v=STSv1; id=a", "v=spf1 -all"], "v=STSv1; id=a"),  # T10
+        (["v=STSv1; id=a", "v=spf1 -all"], "v=STSv1; id=a"),  # other TXT records are ignored (RFC 8461 section 3.1)
         (["v=spf1 -all", "v=STSv1;id=b"], "v=STSv1;id=b"),
     ],
 )
@@ -74,8 +74,8 @@ def test_the_one_record_with_the_prefix_is_chosen(records, chosen):
 @pytest.mark.parametrize(
     "records",
     [
-        ["v=STSv1; id=a", "v=STSv1; id=b"],  # T9
-        ["v=STSv1 ; id=abc"],  # T3: fails the prefix filter (erratum 6285)
+        ["v=STSv1; id=a", "v=STSv1; id=b"],  # two records: no policy (RFC 8461 section 3.1)
+        ["v=STSv1 ; id=abc"],  # fails the "v=STSv1;" prefix filter (RFC 8461 erratum 6285)
         ["v=spf1 -all"],
         [],
     ],
@@ -88,7 +88,7 @@ def test_no_record_unless_exactly_one_has_the_prefix(records):
 @pytest.mark.parametrize(
     "strings, joined",
     [
-        ([b"v=STSv1; ", b"id=abc"], "v=STSv1; id=abc"),  # T11
+        ([b"v=STSv1; ", b"id=abc"], "v=STSv1; id=abc"),  # strings join without spaces (RFC 8461 section 3.1)
         ([b"v=STSv1;", b" id=abc"], "v=STSv1; id=abc"),
         ([b"v=STS", b"v1; id=a"], "v=STSv1; id=a"),
     ],
@@ -101,18 +101,18 @@ def test_character_strings_join_without_spaces(strings, joined):
 @pytest.mark.parametrize(
     "record, rua, unusable",
     [
-        ("v=TLSRPTv1; rua=mailto:tlsrpt@example.com", ("mailto:tlsrpt@example.com",), ()),  # T15
+        ("v=TLSRPTv1; rua=mailto:tlsrpt@example.com", ("mailto:tlsrpt@example.com",), ()),  # one URI
         ("v=TLSRPTv1;rua=mailto:a@example.com,https://r.example.com/v1/tlsrpt",
-         ("mailto:a@example.com", "https://r.example.com/v1/tlsrpt"), ()),  # T16
+         ("mailto:a@example.com", "https://r.example.com/v1/tlsrpt"), ()),  # two URIs, no whitespace
         ("v=TLSRPTv1; rua=mailto:a@example.com , mailto:b@example.com",
-         ("mailto:a@example.com", "mailto:b@example.com"), ()),  # T17
+         ("mailto:a@example.com", "mailto:b@example.com"), ()),  # whitespace around the comma
         ("v=TLSRPTv1; rua=https://r.example.com/x%2Cy?a=1%3Bb=2",
-         ("https://r.example.com/x%2Cy?a=1%3Bb=2",), ()),  # T18
-        ("v=TLSRPTv1; rua=https://r.example.com/x,y", ("https://r.example.com/x",), ("y",)),  # T19
-        ("v=TLSRPTv1; rua=mailto:r@example.com!10m", (), ("mailto:r@example.com!10m",)),  # T20
-        ("v=TLSRPTv1; rua=http://r.example.com/", (), ("http://r.example.com/",)),  # T21
+         ("https://r.example.com/x%2Cy?a=1%3Bb=2",), ()),  # "," and ";" encoded (RFC 8460 section 3)
+        ("v=TLSRPTv1; rua=https://r.example.com/x,y", ("https://r.example.com/x",), ("y",)),  # "," splits
+        ("v=TLSRPTv1; rua=mailto:r@example.com!10m", (), ("mailto:r@example.com!10m",)),  # "!" unencoded
+        ("v=TLSRPTv1; rua=http://r.example.com/", (), ("http://r.example.com/",)),  # not a report scheme
         ("v=TLSRPTv1; rua=mailto:a@x.example; rua=mailto:b@x.example",
-         ("mailto:a@x.example", "mailto:b@x.example"), ()),  # T23
+         ("mailto:a@x.example", "mailto:b@x.example"), ()),  # several rua fields are all kept
     ],
 )
 def test_tlsrpt_record_parsing(record, rua, unusable):
@@ -123,7 +123,7 @@ def test_tlsrpt_record_parsing(record, rua, unusable):
 @pytest.mark.parametrize(
     "record",
     ["v=TLSRPTv1;", "v=TLSRPTv2; rua=mailto:a@x.example", "rua=mailto:a@x.example; v=TLSRPTv1",
-     "v=TLSRPTv1; ext=a b; rua=mailto:a@x.example"],  # T22, T25, T26
+     "v=TLSRPTv1; ext=a b; rua=mailto:a@x.example"],  # no rua; another version; the version not first
 )
 def test_invalid_tlsrpt_records_are_refused(record):
     with pytest.raises(RecordError):

@@ -12,6 +12,7 @@ from reports.models import Report
 from stspolicy.domains import add_domain
 from stspolicy.policy import make_policy
 
+from . import factories
 from .report_corpus import CASES
 from .reportdata import SAMPLES, VALID, encode, gz, report
 
@@ -175,6 +176,17 @@ def test_token_create_and_list(run, session, hosted):
     assert token in run("report", "token", "list").output
     refused = run("report", "token", "create", "not-hosted.example")
     assert refused.exit_code == 1 and "not hosted" in refused.output
+
+
+def test_a_token_label_fits_its_column(run, session):
+    names = [f"{'customer-with-a-long-name-' * 2}{n}.example" for n in range(6)]
+    for name in names:
+        factories.host(session, name)
+    created = run("report", "token", "create", *names)
+    assert created.exit_code == 0, created.output
+    assert "(6 domains)" in run("report", "token", "list").output
+    refused = run("report", "token", "create", names[0], "--label", "x" * 255)
+    assert refused.exit_code == 2 and "--label" in refused.output and "at most 254" in refused.output
 
 
 def test_import_refuses_a_file_over_the_limits(app, run, session, hosted, tmp_path, monkeypatch):

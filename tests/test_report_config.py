@@ -11,7 +11,7 @@ from stspolicy.config import ConfigError, load_config
         ("TLSRPT_RATE_LIMIT", "lots", "is not a rate limit"),
         ("TLSRPT_MAX_FAILURE_DETAILS", "0", "is below 1"),
         ("TLSRPT_MAX_COMPRESSED_BYTES", "5.5", "not a whole number"),
-        ("TLSRPT_DKIM", "maybe", "is not one of record, require, off"),
+        ("TLSRPT_DKIM", "maybe", "is not one of require, record, off"),
         ("TLSRPT_ACCEPT_UNHOSTED", "yes", "is not one of false, true"),
     ],
 )
@@ -25,4 +25,4 @@ def test_report_defaults(tmp_path):
     config = load_config({"SECRET_KEY": "x"}, tmp_path)
     assert (config["TLSRPT_MAX_COMPRESSED_BYTES"], config["TLSRPT_MAX_DECOMPRESSED_BYTES"]) == (5 << 20, 50 << 20)
     assert (config["TLSRPT_DKIM"], config["TLSRPT_ACCEPT_UNHOSTED"], config["RATELIMIT_STORAGE_URI"]) == (
-        "record", False, "memory://")
+        "require", False, "memory://")

@@ -31,8 +31,7 @@ def database(new_database):
         with Session(db.engine) as elsewhere:
             add_domain(elsewhere, "example.com", make_policy("enforce", ["mx1.example.com"], 604800), actor="test")
             yield db.session, elsewhere
-        db.session.remove()
-        db.engine.dispose()
+        databases.release_connections()
 
 
 def applying_testing(report_id: str) -> bytes:
@@ -124,7 +123,6 @@ def test_over_https_a_domain_removed_and_added_again_elsewhere_refuses_then_take
         assert post("r3") == 201
         stored = db.session.scalars(select(ReportPolicy.domain_id).order_by(ReportPolicy.id)).all()
         assert stored == [None, get_domain(db.session, "example.com").id]  # r1's domain is gone
-        db.session.remove()
-        db.engine.dispose()
+        databases.release_connections()
     with app.app_context():
-        db.engine.dispose()
+        databases.release_connections()

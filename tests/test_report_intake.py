@@ -6,12 +6,23 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from reports.models import MATCHED, MATCHES_NONE, DailyRollup, FailureDetail, Report, ReportPolicy
+from reports.models import (
+    MATCHED,
+    MATCHES_NONE,
+    ROLLUP_CEILING,
+    ROLLUP_SHARDS,
+    DailyRollup,
+    FailureDetail,
+    Report,
+    ReportPolicy,
+)
 from reports.service import create_token, rollup_totals
 from stspolicy import create_app
 from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
+from stspolicy.extensions import db
 from stspolicy.policy import make_policy
 
+from . import databases
 from .conftest import app_settings
 from .report_corpus import CASES
 from .reportdata import SAMPLE_COUNTS, SAMPLES, VALID, encode, gz, report
@@ -94,6 +105,17 @@ def test_rollups_add_up_per_day_domain_type_result_and_mx(client, session, hoste
     assert rollup_totals(session, "example.org") == {}
 
 
+def test_a_rollup_flooded_to_its_ceiling_stays_there_and_takes_valid_reports(client, session, hosted):
+    day = date(2026, 11, 1)
+    session.add_all([DailyRollup(day=day, policy_domain="example.com", policy_type="sts", result_type="success",
+                                 mx_host="", shard=shard, session_count=ROLLUP_CEILING - 1)
+                     for shard in range(ROLLUP_SHARDS)])
+    session.commit()
+    assert post(client, gz(VALID)).status_code == 201
+    counts = session.scalars(select(DailyRollup.session_count).where(DailyRollup.result_type == "success")).all()
+    assert sorted(counts) == [ROLLUP_CEILING - 1] * (ROLLUP_SHARDS - 1) + [ROLLUP_CEILING]
+
+
 def test_sts_block_links_the_policy_version_the_sender_applied(client, session, hosted):
     domain = get_domain(session, "example.com")
     update_policy(session, domain, mode="testing", actor="test")
@@ -133,11 +155,9 @@ def test_unhosted_reports_are_accepted_when_configured(migrated_database):
     with app.app_context():
         response = app.test_client().post("/tlsrpt", data=gz(report(report_id="unhosted-accepted")), headers=GZ)
         assert response.status_code == 201
-        from stspolicy.extensions import db
-
         db.session.execute(Report.__table__.delete().where(Report.report_id == "unhosted-accepted"))
         db.session.commit()
-        db.engine.dispose()
+        databases.release_connections()
 
 
 @pytest.mark.parametrize("name", [n for n in SAMPLE_COUNTS if not n.endswith(".eml")])
@@ -189,15 +209,11 @@ def test_rate_limit_answers_429(new_database):
     assert statuses == [400, 400, 400, 429, 429]
     assert "too many reports" in client.post("/tlsrpt", data=b"", headers=GZ).get_json()["error"]
     with app.app_context():
-        from stspolicy.extensions import db
-
-        db.engine.dispose()
+        databases.release_connections()
 
 
 def test_behind_nginx_the_limit_and_the_record_go_by_the_forwarded_client(new_database):
     url = new_database()
-    from . import databases
-
     databases.upgrade(url)
     app = create_app(app_settings(url, PROXY_HOPS="1", TLSRPT_RATE_LIMIT="2 per minute",
                                   TLSRPT_ACCEPT_UNHOSTED="true"))
@@ -213,9 +229,6 @@ def test_behind_nginx_the_limit_and_the_record_go_by_the_forwarded_client(new_da
     assert int(refused.headers["Retry-After"]) > 0
     assert post_from("203.0.113.10").status_code == 400  # another client, its own count
     with app.app_context():
-        from stspolicy.extensions import db
-
         recorded = db.session.scalars(select(Report.source_detail)).all()
-        db.session.remove()
-        db.engine.dispose()
+        databases.release_connections()
     assert recorded == ["203.0.113.9 /tlsrpt"]

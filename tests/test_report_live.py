@@ -1,4 +1,5 @@
-"""Report intake under real gunicorn workers and PostgreSQL: exactly once, and 503/75 when the database is down."""
+"""Report intake under real gunicorn workers and PostgreSQL: exactly once, 503/75 when the database is down,
+400 for a value the database refuses."""
 
 import random
 import urllib.error
@@ -9,6 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 from sqlalchemy import create_engine, text
+
+from reports.ingest import STORED, ingest_report, settings_from_config
+from reports.payload import ReportError
+from stspolicy import create_app
+from stspolicy.extensions import db
 
 from . import databases
 from .conftest import app_settings
@@ -87,3 +93,16 @@ def test_database_down_answers_503_and_ingest_mail_exits_75():
         result = flask(settings, "report", "ingest-mail", input=(SAMPLES / "tlsrpt-reporter-sys4.eml").read_text())
         assert result.returncode == EX_TEMPFAIL, result.stderr
         assert "database unavailable" in result.stderr
+
+
+def test_a_value_the_database_refuses_is_a_400_and_the_next_report_is_stored(postgresql_url):
+    settings = app_settings(postgresql_url)
+    host_domains(settings, ("example.com", "enforce", ["mx1.example.com"]))
+    app = create_app(settings)
+    with app.app_context():
+        intake = settings_from_config(app.config)
+        with pytest.raises(ReportError) as caught:  # no caller passes a result longer than its column
+            ingest_report(db.session, gz(report(report_id="refused")), intake, source="mail", dkim_result="x" * 300)
+        assert caught.value.status == 400
+        assert ingest_report(db.session, gz(report(report_id="next")), intake, source="mail").status == STORED
+        databases.release_connections()

@@ -68,6 +68,22 @@ def test_rollover_without_dns_says_to_publish_both_and_wait(cli, test_ca, tmp_pa
     assert result.output.endswith("not yet\n")
 
 
+def test_rollover_prints_the_removal_day_from_the_given_publication_deployment_and_ttl(cli, test_ca, tmp_path):
+    leaf, _ = test_ca.issue("mx.example.net")
+    args = ("tlsa", "rollover", "--cert", write(tmp_path, "c.pem", pem(leaf)),
+            "--next-key", write(tmp_path, "n.key", key_pem(new_key())), "--ttl", "86400", "--published", "2026-11-01")
+    result = cli(*args, "--deployed", "2026-11-02 06:00")
+    assert "the next record was published 2026-11-01 00:00 UTC (given); TLSA TTL 86400 s" in result.output
+    assert "deploy the next certificate not before 2026-11-03 00:00 UTC" in result.output
+    assert (f"remove {tlsa_record(leaf, 3)} not before 2026-11-03 00:00 UTC "
+            "(the later of the deployment and publication + twice the TTL)") in result.output
+    later = cli(*args, "--deployed", "2026-11-05 06:00")
+    assert f"remove {tlsa_record(leaf, 3)} not before 2026-11-05 06:00 UTC" in later.output
+    undeployed = cli(*args)
+    assert (f"remove {tlsa_record(leaf, 3)} once the next certificate is in service, not before "
+            "2026-11-03 00:00 UTC (give --deployed for the date)") in undeployed.output
+
+
 def test_rollover_counts_twice_the_ttl_from_when_checks_first_saw_the_next_record(
         in_lab, session, dns_lab, test_ca, tmp_path):
     host = f"mx-roll.{SECURE}"

@@ -81,7 +81,8 @@ def test_other_methods_are_refused(client, hosted, method):
 
 def test_a_change_is_served_at_once_with_a_new_etag(client, session, hosted):
     before = fetch(client, "mta-sts.example.com")
-    version = update_policy(session, get_domain(session, "example.com"), mode="enforce", actor="test")
+    version = update_policy(session, get_domain(session, "example.com"), mode="enforce", actor="test",
+                            enforce_confirmed=True)
     after = fetch(client, "mta-sts.example.com")
     assert b"mode: enforce\r\n" in after.data
     assert after.headers["ETag"] == f'"{version.policy_id}"' != before.headers["ETag"]

@@ -4,10 +4,8 @@
 `flask dns publish` and `flask tlsa generate|rollover`.
 """
 
-import math
-from datetime import timedelta
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from .. import dnscheck
@@ -17,7 +15,7 @@ from ..dns_models import DnsSetting
 from ..domains import current_version, published_records
 from ..extensions import db
 from ..insights import publishing_failures
-from ..models import utcnow
+from ..models import as_utc, utcnow
 from ..publisher import PublishError
 from ..publishing import publish_policy_id
 from .forms import TlsaForm
@@ -53,17 +51,12 @@ def dns(name):
 
 @bp.post("/domains/<name>/dns/check")
 def dns_check(name):
-    """At most one check per domain every DNS_CHECK_MIN_INTERVAL_SECONDS: each one probes every MX."""
     domain = domain_for_user(db.session, current_user, name, need="edit")
-    now = utcnow()
-    interval = current_app.config["DNS_CHECK_MIN_INTERVAL_SECONDS"]
-    last = dnscheck.latest_check(db.session, domain)
-    if last is not None and now < last.observed_at + timedelta(seconds=interval):
-        wait = math.ceil((last.observed_at + timedelta(seconds=interval) - now).total_seconds())
-        flash(f"{domain.name} was checked at {last.observed_at:%H:%M:%S} UTC; a domain is checked at most once in "
-              f"{interval:g} seconds: try again in {wait} seconds.", "warn")
+    try:
+        observation = dnscheck.check_on_request(db.session, domain, current_version(db.session, domain), now=utcnow())
+    except dnscheck.CheckTooSoon as refusal:
+        flash(str(refusal), "warn")
         return redirect(url_for(".dns", name=domain.name))
-    observation = dnscheck.check_domain(db.session, domain, current_version(db.session, domain), now=now)
     category, outcome = CHECK_OUTCOMES[observation.status]
     flash(f"Checked {domain.name}: {outcome}.", category)
     return redirect(url_for(".dns", name=domain.name))
@@ -87,7 +80,8 @@ def dns_publish(name):
 @bp.route("/tlsa", methods=["GET", "POST"])
 def tlsa():
     """DNS is asked about an MX host only if checks of the user's domains have seen it."""
-    known_hosts = dnscheck.known_mx_hosts(db.session, visible_domains(db.session, current_user))
+    domains = visible_domains(db.session, current_user)
+    known_hosts = dnscheck.known_mx_hosts(db.session, domains)
     form = TlsaForm()
     result = None
     if form.validate_on_submit():
@@ -98,8 +92,10 @@ def tlsa():
             "rows": records_for_certificate(chain, form.next_public_key),
             "owner": tlsa_name(form.mx_host) if form.mx_host else None,
             "looked_up": looked_up,
-            "plan": dnscheck.rollover_plan(db.session, chain[0], form.next_public_key, now=now, mx_host=looked_up,
-                                           ttl=form.ttl.data) if form.next_public_key else None,
+            "plan": dnscheck.rollover_plan(
+                db.session, chain[0], form.next_public_key, now=now, domains=domains, mx_host=looked_up,
+                ttl=form.ttl.data, published_at=as_utc(form.published.data), deployed_at=as_utc(form.deployed.data),
+            ) if form.next_public_key else None,
             "now": now,
         }
     form.drop_private_keys()

@@ -3,6 +3,7 @@
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateTimeLocalField,
     EmailField,
     FieldList,
     HiddenField,
@@ -110,6 +111,8 @@ class TlsaForm(FlaskForm):
     mx = StringField("MX host (optional)", validators=[Optional(), Length(max=253)])
     ttl = IntegerField("TTL of the TLSA records in seconds (optional)",
                        validators=[Optional(), NumberRange(0, MAX_TLSA_TTL)])
+    published = DateTimeLocalField("Next record published at, UTC (optional)", validators=[Optional()])
+    deployed = DateTimeLocalField("Next certificate deployed at, UTC (optional)", validators=[Optional()])
 
     # What the validators below parse; an empty optional field leaves its default.
     certificates: tuple = ()

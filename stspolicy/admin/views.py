@@ -17,10 +17,10 @@ from ..audit import describe, domain_events, recent_events
 from ..certificates import CertificateError, certificate_state
 from ..domains import (
     DomainError,
+    EnforceNotConfirmed,
     add_domain,
     current_version,
     current_versions,
-    find_version,
     published_records,
     recent_versions,
     remove_domain,
@@ -28,10 +28,10 @@ from ..domains import (
     update_policy,
 )
 from ..extensions import db
-from ..insights import dns_in_sync, failure_figures, publishing_failures
+from ..insights import dns_in_sync, enforce_evidence, failure_figures, publishing_failures
 from ..models import utcnow
 from ..names import POLICY_HOST_PREFIX
-from ..policy import Policy, PolicyError, diff_policies, make_policy, render_policy
+from ..policy import Policy, PolicyError, diff_policies, make_policy, policy_warnings, render_policy
 from ..security import page_headers, require_login
 from ..tokens import create_token, revoke_token, token_for_user, visible_tokens
 from .forms import MAX_AGE_PRESETS, DomainForm, GrantForm, PolicyForm, RemoveForm, TokenForm
@@ -41,7 +41,6 @@ bp.before_request(require_login)
 bp.after_request(page_headers)
 
 HISTORY_LENGTH = 50
-ENFORCE_EVIDENCE_DAYS = 30
 
 
 def _actor() -> str:
@@ -103,10 +102,11 @@ def edit_policy(name):
         current = current_version(db.session, domain)
         try:
             policy = make_policy(form.mode.data, form.mx_patterns(), form.max_age.data)
-            if _needs_confirmation(current.policy, policy) and form.confirmed.data != "yes":
-                return _confirm_enforce(domain, policy, url_for(".edit_policy", name=domain.name))
             version = update_policy(db.session, domain, mode=policy.mode, mx_patterns=list(policy.mx_patterns),
-                                    max_age=policy.max_age, actor=_actor())
+                                    max_age=policy.max_age, actor=_actor(),
+                                    enforce_confirmed=form.confirmed.data == "yes")
+        except EnforceNotConfirmed as unconfirmed:
+            return _confirm_enforce(domain, unconfirmed.policy, url_for(".edit_policy", name=domain.name))
         except PolicyError as error:
             form.add_error(error.field, error.message)
         else:
@@ -118,11 +118,13 @@ def edit_policy(name):
 @bp.post("/domains/<name>/rollback/<policy_id>")
 def rollback(name, policy_id):
     domain = domain_for_user(db.session, current_user, name, need="edit")
-    current, target = current_version(db.session, domain), find_version(db.session, domain, policy_id)
-    if _needs_confirmation(current.policy, target.policy) and request.form.get("confirmed") != "yes":
-        return _confirm_enforce(domain, target.policy, url_for(".rollback", name=domain.name, policy_id=policy_id))
-    version = rollback_to(db.session, domain, policy_id, actor=_actor())
-    _flash_published(version, current.policy_id)
+    previous_id = current_version(db.session, domain).policy_id
+    try:
+        version = rollback_to(db.session, domain, policy_id, actor=_actor(),
+                              enforce_confirmed=request.form.get("confirmed") == "yes")
+    except EnforceNotConfirmed as unconfirmed:
+        return _confirm_enforce(domain, unconfirmed.policy, url_for(".rollback", name=domain.name, policy_id=policy_id))
+    _flash_published(version, previous_id)
     return redirect(url_for(".domain", name=domain.name))
 
 
@@ -203,19 +205,13 @@ def audit():
     return render_template("admin/audit.html", events=recent_events(db.session))
 
 
-def _needs_confirmation(current: Policy, new: Policy) -> bool:
-    """Switching to enforce makes senders defer mail to MX hosts that fail: ask first."""
-    return new.mode == "enforce" and current.mode != "enforce"
-
-
 def _confirm_enforce(domain, policy: Policy, action: str):
     current = current_version(db.session, domain)
     return render_template(
         "admin/confirm_enforce.html",
         domain=domain, current=current, policy=policy, action=action,
         diff=diff_policies(current.policy_text, render_policy(policy)),
-        failures=failure_figures(db.session, [domain], days=ENFORCE_EVIDENCE_DAYS).get(domain.id),
-        days=ENFORCE_EVIDENCE_DAYS,
+        evidence=enforce_evidence(db.session, domain, policy),
     )
 
 
@@ -244,13 +240,22 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
         "admin/domain.html",
         domain=domain, version=version, role=role, can_edit=role in ("admin", "editor"), form=form,
         presets=MAX_AGE_PRESETS, history=history, records=published_records(db.session, domain, version.policy_id),
+        warnings=_warnings_by_field(domain, version),
         dns_ok=dns_in_sync(db.session, [domain]).get(domain.id),
         publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
         certificate=_certificate(domain), acme=bool(current_app.config["ACME_DIRECTORY_URL"]),
-        events=domain_events(db.session, domain),
+        events=domain_events(db.session, domain, current_user),
         grants=domain_grants(db.session, domain) if role == "admin" else [],
         grant_form=grant_form or GrantForm(formdata=None), remove_form=RemoveForm(formdata=None),
     ), status
+
+
+def _warnings_by_field(domain, version) -> dict[str, list[str]]:
+    """The current policy's warnings, shown beside the field they are about."""
+    by_field: dict[str, list[str]] = {}
+    for warning in policy_warnings(domain.name, version.policy):
+        by_field.setdefault(warning.field, []).append(warning.message)
+    return by_field
 
 
 def _certificate(domain):

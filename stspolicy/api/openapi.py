@@ -51,6 +51,7 @@ SCHEMAS = {
             "properties": {
                 "code": {"type": "string"}, "message": {"type": "string"},
                 "field": {"type": ["string", "null"]},
+                "concerns": {"type": "array", "items": {"type": "string"}},
             },
         }},
     },
@@ -62,7 +63,7 @@ SCHEMAS = {
     "Domain": {
         "type": "object",
         "required": ["domain", "domain_unicode", "policy_id", "mode", "mx", "max_age", "policy_text", "created_at",
-                     "removal_requested_at", "dns_records"],
+                     "removal_requested_at", "dns_records", "warnings"],
         "properties": {
             "domain": {"type": "string", "description": "A-label form"},
             "domain_unicode": {"type": "string"},
@@ -73,6 +74,9 @@ SCHEMAS = {
             "removal_requested_at": {"type": ["string", "null"], "format": "date-time"},
             "dns_records": {"type": "array", "items": _ref("DnsRecord")},
             "changed": {"type": "boolean", "description": "after a change: whether a new version was made"},
+            "warnings": {"type": "array", "description": "what RFC 8461 advises against in the policy",
+                         "items": {"type": "object", "required": ["field", "message"],
+                                   "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
         },
     },
     "Version": {
@@ -83,6 +87,11 @@ SCHEMAS = {
             "max_age": MAX_AGE, "policy_text": {"type": "string"}, "created_at": TIMESTAMP,
             "created_by": {"type": "string"},
         },
+    },
+    "Event": {
+        "type": "object", "required": ["created_at", "actor", "action", "description"],
+        "properties": {"created_at": TIMESTAMP, "actor": {"type": "string"}, "action": {"type": "string"},
+                       "description": {"type": "string"}},
     },
     "Removal": {
         "type": "object", "required": ["state", "deletable_at", "policy_id"],
@@ -95,6 +104,10 @@ SCHEMAS = {
 }
 
 DOMAIN = {"description": "the domain and its current policy", **_json(_ref("Domain"))}
+CONFIRM_ENFORCE = {"type": "boolean", "description": "confirm a switch to enforce; without it such a change is "
+                                                      "refused with 409 and `concerns`, what argues against it"}
+UNCONFIRMED = {"description": "a switch to enforce without confirm_enforce: `concerns` lists what argues against it",
+               **_json(_ref("Error"))}
 
 
 def openapi_document() -> dict:
@@ -133,8 +146,9 @@ def openapi_document() -> dict:
                 "get": {"summary": "A domain and its current policy", "responses": {"200": DOMAIN, **READ_ERRORS}},
                 "patch": {
                     "summary": "Change some policy fields; the others stay",
-                    "requestBody": _body({"mode": MODE, "mx": MX, "max_age": MAX_AGE}, []),
-                    "responses": {"200": DOMAIN, **WRITE_ERRORS},
+                    "requestBody": _body({"mode": MODE, "mx": MX, "max_age": MAX_AGE,
+                                          "confirm_enforce": CONFIRM_ENFORCE}, []),
+                    "responses": {"200": DOMAIN, "409": UNCONFIRMED, **WRITE_ERRORS},
                 },
                 "delete": {
                     "summary": "Remove (RFC 8461 section 8.3): serve mode none first, delete once caches expired",
@@ -149,8 +163,9 @@ def openapi_document() -> dict:
                 "parameters": [NAME],
                 "put": {
                     "summary": "Replace the whole policy",
-                    "requestBody": _body({"mode": MODE, "mx": MX, "max_age": MAX_AGE}, ["mode", "mx", "max_age"]),
-                    "responses": {"200": DOMAIN, **WRITE_ERRORS},
+                    "requestBody": _body({"mode": MODE, "mx": MX, "max_age": MAX_AGE,
+                                          "confirm_enforce": CONFIRM_ENFORCE}, ["mode", "mx", "max_age"]),
+                    "responses": {"200": DOMAIN, "409": UNCONFIRMED, **WRITE_ERRORS},
                 },
             },
             "/domains/{name}/versions": {
@@ -167,8 +182,19 @@ def openapi_document() -> dict:
                 "parameters": [NAME],
                 "post": {
                     "summary": "Serve an earlier version's policy again, under a new policy id",
-                    "requestBody": _body({"policy_id": {"type": "string", "maxLength": 255}}, ["policy_id"]),
-                    "responses": {"200": DOMAIN, **WRITE_ERRORS},
+                    "requestBody": _body({"policy_id": {"type": "string", "maxLength": 255},
+                                          "confirm_enforce": CONFIRM_ENFORCE}, ["policy_id"]),
+                    "responses": {"200": DOMAIN, "409": UNCONFIRMED, **WRITE_ERRORS},
+                },
+            },
+            "/domains/{name}/events": {
+                "parameters": [NAME],
+                "get": {
+                    "summary": "The audit log, newest first; members see policy and DNS events, admins all",
+                    "responses": {"200": {"description": "the events", **_json({
+                        "type": "object", "required": ["events"],
+                        "properties": {"events": {"type": "array", "items": _ref("Event")}},
+                    })}, **READ_ERRORS},
                 },
             },
             "/domains/{name}/dns-records": {

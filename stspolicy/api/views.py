@@ -7,7 +7,9 @@ authenticates, so another site cannot make a browser call the API.
 from flask import Blueprint, Flask, g, jsonify, request, url_for
 
 from ..accounts import domain_for_user, visible_domains
+from ..audit import describe, domain_events
 from ..domains import (
+    EnforceNotConfirmed,
     add_domain,
     current_version,
     current_versions,
@@ -20,6 +22,7 @@ from ..domains import (
 )
 from ..errors import api_error
 from ..extensions import csrf, db
+from ..insights import enforce_evidence
 from ..policy import MAX_MX_PATTERNS, PolicyError, make_policy
 from ..tokens import user_for_token
 from .openapi import openapi_document
@@ -78,6 +81,13 @@ def invalid_policy(error: PolicyError):
     return api_error(422, error.message, error.field)
 
 
+@bp.errorhandler(EnforceNotConfirmed)
+def enforce_not_confirmed(error: EnforceNotConfirmed):
+    """What the confirmation page shows, as lines: send the change again with `confirm_enforce: true`."""
+    return api_error(409, f"{error.message}: send it again with confirm_enforce true", error.field,
+                     concerns=enforce_evidence(db.session, error.domain, error.policy).lines())
+
+
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(openapi_document())
@@ -113,7 +123,7 @@ def get_domain(name):
 def patch_domain(name):
     """Change some policy fields; the others stay."""
     domain = domain_for_user(db.session, g.api_user, name, need="edit")
-    body = _json_body({"mode": str, "mx": list, "max_age": int})
+    body = _json_body({"mode": str, "mx": list, "max_age": int, "confirm_enforce": bool})
     return _update(domain, body)
 
 
@@ -121,7 +131,8 @@ def patch_domain(name):
 def put_policy(name):
     """Replace the whole policy."""
     domain = domain_for_user(db.session, g.api_user, name, need="edit")
-    body = _json_body({"mode": str, "mx": list, "max_age": int}, required=("mode", "mx", "max_age"))
+    body = _json_body({"mode": str, "mx": list, "max_age": int, "confirm_enforce": bool},
+                      required=("mode", "mx", "max_age"))
     return _update(domain, body)
 
 
@@ -156,8 +167,9 @@ def list_versions(name):
 @bp.post("/domains/<name>/rollback")
 def rollback(name):
     domain = domain_for_user(db.session, g.api_user, name, need="edit")
-    body = _json_body({"policy_id": str}, required=("policy_id",))
-    version = rollback_to(db.session, domain, body["policy_id"], actor=_actor())
+    body = _json_body({"policy_id": str, "confirm_enforce": bool}, required=("policy_id",))
+    version = rollback_to(db.session, domain, body["policy_id"], actor=_actor(),
+                          enforce_confirmed=body.get("confirm_enforce", False))
     return jsonify(_summary(domain, version or current_version(db.session, domain)) | {"changed": version is not None})
 
 
@@ -168,10 +180,21 @@ def get_dns_records(name):
     return jsonify(records=[{"name": r.name, "type": r.type, "value": r.value} for r in records])
 
 
+@bp.get("/domains/<name>/events")
+def list_events(name):
+    """The domain's audit log as the token's account may read it (members: policy and DNS events only)."""
+    domain = domain_for_user(db.session, g.api_user, name)
+    return jsonify(events=[
+        {"created_at": event.created_at.isoformat(), "actor": event.actor, "action": event.action,
+         "description": describe(event.action, event.detail)}
+        for event in domain_events(db.session, domain, g.api_user)
+    ])
+
+
 def _update(domain, body: dict):
     version = update_policy(
         db.session, domain, mode=body.get("mode"), mx_patterns=body.get("mx"), max_age=body.get("max_age"),
-        actor=_actor(),
+        actor=_actor(), enforce_confirmed=body.get("confirm_enforce", False),
     )
     return jsonify(_summary(domain, version or current_version(db.session, domain)) | {"changed": version is not None})
 
@@ -199,7 +222,7 @@ def _json_body(fields: dict[str, type], required: tuple[str, ...] = ()) -> dict:
             raise InvalidInput(422, f"{name} is required", name)
     for name, value in body.items():
         kind = fields[name]
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise InvalidInput(422, f"{name} must be {_TYPE_NAMES[kind]}", name)
         if kind is str and len(value) > MAX_STRING_LENGTH:
             raise InvalidInput(422, f"{name} is longer than {MAX_STRING_LENGTH} characters", name)
@@ -210,7 +233,7 @@ def _json_body(fields: dict[str, type], required: tuple[str, ...] = ()) -> dict:
     return body
 
 
-_TYPE_NAMES = {str: "a string", list: "a list", int: "an integer"}
+_TYPE_NAMES = {str: "a string", list: "a list", int: "an integer", bool: "true or false"}
 
 
 def init_app(app: Flask) -> None:
