@@ -370,8 +370,9 @@ def _identifier(value: str, path: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
 def _datetime(text: str, path: str) -> datetime:
-    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC.
+    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC; kept, as a day's reports repeat its range.
 
     The grammar is checked first: fromisoformat alone also takes ISO 8601 forms no sender uses
     (basic `20260101T000000Z`, week dates, no zone); it checks the ranges of the fields.
