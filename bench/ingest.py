@@ -149,6 +149,9 @@ request = function()
   local body = bodies[next_body]
   return wrk.format("POST", "/tlsrpt", {["Content-Type"] = body[1]}, body[2])
 end
+response = function(status, headers, body)
+  if status > 299 then io.write(string.format("REFUSED %d %s\\n", status, body:sub(1, 300))) end
+end
 """ + WRK_DONE
 
 BARE_POST_APP = f"""
