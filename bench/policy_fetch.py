@@ -18,7 +18,7 @@ from stspolicy.domains import add_domain
 from stspolicy.extensions import db
 from stspolicy.policy import make_policy
 
-from .common import gunicorn, require, summarize, wrk
+from .common import APP_LOADED, BARE_APP_LOADED, gunicorn, require, summarize, wrk
 
 
 def main() -> None:
@@ -44,8 +44,9 @@ def main() -> None:
 
         results: dict[str, list] = {"stspolicy": [], "bare Flask": []}
         for round_number in range(args.rounds):
-            for label, spec in (("bare Flask", "bench.bare_app:app"), ("stspolicy", "wsgi:app")):
-                with gunicorn(spec, settings, args.workers) as (url, _):
+            for label, spec, loaded in (("bare Flask", "bench.bare_app:app", BARE_APP_LOADED),
+                                        ("stspolicy", "wsgi:app", APP_LOADED)):
+                with gunicorn(spec, settings, args.workers, loaded=loaded) as (url, _):
                     wrk(url, hosts, "/.well-known/mta-sts.txt", seconds=2, connections=args.connections)  # warm up
                     result = wrk(url, hosts, "/.well-known/mta-sts.txt", seconds=args.seconds,
                                  connections=args.connections)

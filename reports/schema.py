@@ -370,8 +370,9 @@ def _identifier(value: str, path: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
 def _datetime(text: str, path: str) -> datetime:
-    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC.
+    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC; kept, as a day's reports repeat its range.
 
     The grammar is checked first: fromisoformat alone also takes ISO 8601 forms no sender uses
     (basic `20260101T000000Z`, week dates, no zone); it checks the ranges of the fields.
@@ -388,22 +389,36 @@ def _datetime(text: str, path: str) -> datetime:
 
 def _failure_details(details: list[FailureDetail], path: str) -> tuple[FailureDetail, ...]:
     """The hot loop of big reports: when every address is IPv4 and every MX host name lower case
-    (nearly always), the details are kept as decoded; else each is normalised, or refused."""
-    inet_pton, ipv4 = socket.inet_pton, socket.AF_INET  # local names: this runs per detail
-    for detail in details:
-        hostname = detail.receiving_mx_hostname
-        if hostname is not None and not hostname.islower():
-            break
-        try:
-            if detail.sending_mta_ip is not None:
-                inet_pton(ipv4, detail.sending_mta_ip)  # refuses leading zeros, as section 4.4 does
-            if detail.receiving_ip is not None:
-                inet_pton(ipv4, detail.receiving_ip)
-        except (OSError, ValueError):
-            break
-    else:
+    (nearly always), the details are kept as decoded; else each is normalised, or refused.
+
+    Set operations in C, each distinct name looked at once: details repeat a handful of host
+    names, and the same sending and receiving addresses come back report after report.
+    """
+    hostnames = {detail.receiving_mx_hostname for detail in details}
+    addresses = {detail.sending_mta_ip for detail in details} | {detail.receiving_ip for detail in details}
+    hostnames.discard(None)
+    addresses.discard(None)
+    if all(map(str.islower, hostnames)) and (addresses <= _IPV4_SEEN or _all_ipv4(addresses)):
         return tuple(details)
     return tuple([_normalised(detail, f"{path}[{n}]") for n, detail in enumerate(details)])
+
+
+_IPV4_SEEN: set[str] = set()  # addresses found to be IPv4 dotted-quads, at most _MAX_SEEN
+_MAX_SEEN = 65_536
+
+
+def _all_ipv4(addresses: set[str]) -> bool:
+    """Whether each address is an IPv4 dotted-quad without leading zeros (section 4.4); those are kept."""
+    new = addresses - _IPV4_SEEN
+    try:
+        for address in new:
+            socket.inet_pton(socket.AF_INET, address)
+    except (OSError, ValueError):
+        return False
+    if len(_IPV4_SEEN) > _MAX_SEEN:
+        _IPV4_SEEN.clear()
+    _IPV4_SEEN.update(new)
+    return True
 
 
 def _normalised(detail: FailureDetail, path: str) -> FailureDetail:

@@ -19,18 +19,21 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     settings = os.environ if config is None else config
     app.config.update(load_config(settings, Path(app.instance_path)))
-    _trust_proxies(app)
     _init_extensions(app)
     _register_blueprints(app)
     errors.init_app(app)
     cli.init_app(app)
     dns_cli.init_app(app)
     account_cli.init_app(app)
+    _trust_proxies(app)
     return app
 
 
 def _trust_proxies(app: Flask) -> None:
-    """Behind nginx (PROXY_HOPS=1) the client address and scheme come from X-Forwarded-For/-Proto."""
+    """Behind nginx (PROXY_HOPS=1) the client address and scheme come from X-Forwarded-For/-Proto.
+
+    Last, so that it wraps the WSGI fronts (policy hosts, report intake) as well as Flask.
+    """
     hops = app.config["PROXY_HOPS"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
@@ -46,8 +49,8 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    wellknown.init_app(app)
     reports.init_app(app)
+    wellknown.init_app(app)  # after the report intake: a policy host answers everything sent to it
     metrics.init_app(app)
     auth.init_app(app)
     admin.init_app(app)

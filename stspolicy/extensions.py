@@ -1,5 +1,6 @@
 """The unbound Flask extensions, bound to the app in `create_app`."""
 
+import select
 import sqlite3
 from datetime import UTC, datetime
 
@@ -11,7 +12,9 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -71,7 +74,25 @@ def _sqlite_begin(connection):
         connection.exec_driver_sql("BEGIN")
 
 
-db = SQLAlchemy(model_class=Base, engine_options={"pool_pre_ping": True})
+@event.listens_for(Pool, "checkout")
+def _closed_by_server(dbapi_connection, connection_record, connection_proxy):
+    """A pooled connection the server closed (restart, pg_terminate_backend, idle timeout) is
+    replaced before use: the pool retries the checkout on DisconnectionError.
+
+    Instead of pool_pre_ping's SELECT 1 round trip on every checkout, look at the socket: an
+    idle connection has nothing to read unless the server ended it (its FATAL message, then EOF).
+    """
+    if not hasattr(dbapi_connection, "fileno"):  # SQLite: no server
+        return
+    if dbapi_connection.closed:
+        raise DisconnectionError("connection closed")
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the connection while it was idle in the pool")
+
+
+db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

@@ -54,14 +54,15 @@ VALID = {
 
 
 def report(**changes) -> dict:
-    """VALID with top-level members replaced (None removes one)."""
+    """VALID with top-level members replaced (None removes one); a copy throughout, so that changing
+    it never changes VALID, not even through a replacement made of VALID's parts."""
     document = copy.deepcopy(VALID)
     for name, value in changes.items():
         key = name.replace("_", "-")
         if value is None:
             document.pop(key)
         else:
-            document[key] = value
+            document[key] = copy.deepcopy(value)
     return document
 
 

@@ -93,7 +93,7 @@ def gunicorn(
         if listener is not None:
             listener.close()  # gunicorn has it now
         try:
-            _wait_for_log(log, process, ": policies loaded for ", workers)
+            wait_for_log(log, process, ": policies loaded for ", workers)
             if unix_socket:
                 wait_for_unix_socket(unix_socket, process=process)
                 yield unix_socket
@@ -114,7 +114,7 @@ def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
         process.wait()
 
 
-def _wait_for_log(log, process: subprocess.Popen, text: str, count: int, timeout: float = 30) -> None:
+def wait_for_log(log, process: subprocess.Popen, text: str, count: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         log.seek(0)

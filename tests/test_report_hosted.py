@@ -99,3 +99,30 @@ def test_a_domain_added_elsewhere_takes_reports_at_once(database):
     session.rollback()  # as the end of a request does
     add_domain(elsewhere, "example.org", make_policy("enforce", ["mx1.example.com"], 604800), actor="test")
     assert ingest_report(session, encode(about_org), settings, source="file").status == STORED
+
+
+def test_over_https_a_domain_removed_and_added_again_elsewhere_refuses_then_takes_reports(new_database):
+    """The intake's own session (autocommit on PostgreSQL) looks again when the domain it kept is gone."""
+    url = new_database()
+    databases.upgrade(url)
+    app = create_app(app_settings(url, SNAPSHOT_REFRESH_SECONDS="3600"))
+    elsewhere = create_app(app_settings(url))  # another process
+    client = app.test_client()
+    policy = make_policy("enforce", ["mx1.example.com"], 604800)
+
+    def post(report_id: str) -> int:
+        body = encode(report(report_id=report_id))
+        return client.post("/tlsrpt", data=body, headers={"Content-Type": "application/tlsrpt+json"}).status_code
+
+    with elsewhere.app_context():
+        add_domain(db.session, "example.com", policy, actor="test")
+        assert post("r1") == 201
+        remove_domain(db.session, get_domain(db.session, "example.com"), actor="test", force=True)
+        assert post("r2") == 422
+        add_domain(db.session, "example.com", policy, actor="test")
+        assert post("r3") == 201
+        stored = db.session.scalars(select(ReportPolicy.domain_id).order_by(ReportPolicy.id)).all()
+        assert stored == [None, get_domain(db.session, "example.com").id]  # r1's domain is gone
+        databases.release_connections()
+    with app.app_context():
+        databases.release_connections()

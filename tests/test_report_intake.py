@@ -210,3 +210,25 @@ def test_rate_limit_answers_429(new_database):
     assert "too many reports" in client.post("/tlsrpt", data=b"", headers=GZ).get_json()["error"]
     with app.app_context():
         databases.release_connections()
+
+
+def test_behind_nginx_the_limit_and_the_record_go_by_the_forwarded_client(new_database):
+    url = new_database()
+    databases.upgrade(url)
+    app = create_app(app_settings(url, PROXY_HOPS="1", TLSRPT_RATE_LIMIT="2 per minute",
+                                  TLSRPT_ACCEPT_UNHOSTED="true"))
+    client = app.test_client()
+
+    def post_from(address: str, body: bytes = b"") -> object:
+        return client.post("/tlsrpt", data=body, headers=GZ | {"X-Forwarded-For": f"198.51.100.1, {address}"})
+
+    assert post_from("203.0.113.9", gz(VALID)).status_code == 201
+    assert post_from("203.0.113.9").status_code == 400
+    refused = post_from("203.0.113.9")
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert post_from("203.0.113.10").status_code == 400  # another client, its own count
+    with app.app_context():
+        recorded = db.session.scalars(select(Report.source_detail)).all()
+        databases.release_connections()
+    assert recorded == ["203.0.113.9 /tlsrpt"]

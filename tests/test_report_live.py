@@ -7,6 +7,7 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -63,6 +64,18 @@ def test_parallel_overlapping_deliveries_store_each_report_once(postgresql_url):
             assert success == 12 * 10  # every report counted exactly once
     finally:
         engine.dispose()
+
+
+def test_connections_postgresql_closed_are_replaced_before_a_report_uses_them(postgresql_url):
+    settings = app_settings(postgresql_url)
+    host_domains(settings, ("example.com", "enforce", ["mx1.example.com"]))
+    with gunicorn(settings, workers=1) as base_url:
+        assert post(base_url + "/tlsrpt", gz(report(report_id="before")))[0] == 201
+        with psycopg.connect(postgresql_url, autocommit=True) as admin:
+            ended = admin.execute("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+        assert ended and all(done for (done,) in ended)
+        assert post(base_url + "/tlsrpt", gz(report(report_id="after")))[0] == 201
 
 
 def test_database_down_answers_503_and_ingest_mail_exits_75():
