@@ -10,6 +10,7 @@ sign-in, CSRF, page headers), and that machinery cost as much CPU as storing the
 """
 
 import logging
+import time
 from contextlib import nullcontext
 from http import HTTPStatus
 
@@ -23,6 +24,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_input_stream
 
 from stspolicy.extensions import db, limiter
+from stspolicy.metrics import record_report_refused
 
 from .ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
 from .models import ReportToken
@@ -32,9 +34,12 @@ log = logging.getLogger(__name__)
 
 INTAKE_PATH = "/tlsrpt"
 MEDIA_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
-# Declared by lax senders (HTTPS-01); accepted, and noted on the stored report.
+# Declared by lax senders instead of RFC 8460 section 5.4's types; accepted, and noted on the stored report.
 LAX_MEDIA_TYPES = ("application/json", "application/gzip", "application/x-gzip", "application/octet-stream")
 DATABASE_RETRY_SECONDS = "300"
+# /metrics reasons of the refusals made before a report is read (ingest_report counts the others).
+REFUSAL_REASONS = {400: "malformed", 404: "unknown_token", 405: "method", 413: "too_large", 415: "media_type",
+                   429: "rate_limited", 503: "database_unavailable"}
 
 
 class Refused(Exception):
@@ -66,13 +71,15 @@ class ReportIntake:
             token = path[len(INTAKE_PATH) + 1:]
         else:
             return self._wsgi_app(environ, start_response)
-        if environ.get("REQUEST_METHOD") != "POST":
-            return _answer(start_response, 405, {"error": "POST a report here"}, (("Allow", "POST"),))
+        started = time.perf_counter()
         try:
+            if environ.get("REQUEST_METHOD") != "POST":
+                raise Refused(405, "POST a report here", (("Allow", "POST"),))
             self._check_rate(environ.get("REMOTE_ADDR") or "127.0.0.1")
             with self._app_context():
                 status, payload = self._receive(environ, path, token)
         except Refused as refused:
+            record_report_refused("https", REFUSAL_REASONS[refused.status], time.perf_counter() - started)
             return _answer(start_response, refused.status, {"error": refused.message}, refused.headers)
         return _answer(start_response, status, payload)
 

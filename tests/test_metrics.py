@@ -117,6 +117,9 @@ def test_reports_taken_in_by_https_and_mail_are_counted_by_outcome(client, sessi
     unhosted = report(report_id="h2")
     unhosted["policies"][0]["policy"]["policy-domain"] = "not-hosted.example"
     assert client.post("/tlsrpt", data=gz(unhosted), headers=gzip_type).status_code == 422
+    assert client.post("/tlsrpt", data=b"{}", headers={"Content-Type": "text/plain"}).status_code == 415
+    assert client.post("/tlsrpt/no-such-token", data=gz(report()), headers=gzip_type).status_code == 404
+    assert client.get("/tlsrpt").status_code == 405
     runner = metrics_app.test_cli_runner()
     assert runner.invoke(args=["report", "ingest-mail"], input=report_mail(gz(report(report_id="m1")))).exit_code == 0
     assert runner.invoke(args=["report", "ingest-mail"], input=report_mail(None)).exit_code == 65
@@ -129,7 +132,10 @@ def test_reports_taken_in_by_https_and_mail_are_counted_by_outcome(client, sessi
     assert grew("stspolicy_reports_ingested_total", channel="https") == 2
     assert grew("stspolicy_reports_refused_total", channel="https", reason="malformed") == 1
     assert grew("stspolicy_reports_refused_total", channel="https", reason="unhosted") == 1
-    assert grew("stspolicy_report_ingest_seconds_count", channel="https") == 4
+    assert grew("stspolicy_reports_refused_total", channel="https", reason="media_type") == 1
+    assert grew("stspolicy_reports_refused_total", channel="https", reason="unknown_token") == 1
+    assert grew("stspolicy_reports_refused_total", channel="https", reason="method") == 1
+    assert grew("stspolicy_report_ingest_seconds_count", channel="https") == 7
     assert grew("stspolicy_reports_ingested_total", channel="mail") == 1
     assert grew("stspolicy_reports_refused_total", channel="mail", reason="no_report") == 1
     assert grew("stspolicy_report_ingest_seconds_count", channel="mail") == 2
