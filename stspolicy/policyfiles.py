@@ -85,7 +85,7 @@ def publish_policy_files(names: Collection[str]) -> None:
 
 def _write_if_changed(path: Path, body: bytes) -> bool:
     """Write a changed policy with a modification time at least a second after the old one's:
-    nginx's ETag is made of the time in seconds and the size, so it changes with every version."""
+    nginx's ETag is made of that time in seconds, so it changes with every version."""
     try:
         if path.read_bytes() == body:
             return False

@@ -75,10 +75,10 @@ def serve(new_database, authority, ca_path, layout):
 
 
 def policy_etag(site, domain: str) -> str:
-    """What nginx should tag the policy file with: its modification second and its size."""
+    """What nginx should tag the policy file with: its modification second."""
     layout, _ = site
-    status = (layout.policies / f"{domain}.txt").stat()
-    return f'"{time.strftime("%Y%b%d%H%M%S", time.gmtime(int(status.st_mtime)))}-{status.st_size}"'
+    modified = (layout.policies / f"{domain}.txt").stat().st_mtime
+    return f'"{time.strftime("%Y-%b-%d-%H:%M:%S", time.gmtime(int(modified)))}"'
 
 
 def fetch(site, host, path="/.well-known/mta-sts.txt", **options):
