@@ -148,6 +148,22 @@ def postgresql_binary(name: str) -> str | None:
 
 
 @contextlib.contextmanager
+def private_redis():
+    """A Redis server of our own on a free loopback port, keeping nothing on disk; yields its URL."""
+    server = shutil.which("redis-server")
+    if not server:
+        pytest.skip("needs redis-server (Debian package redis-server)")
+    port = free_port()
+    process = subprocess.Popen([server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, process=process)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process(process)
+
+
+@contextlib.contextmanager
 def private_postgresql(over_unix_socket: bool = False):
     """A PostgreSQL server of our own (initdb in a temporary folder, own port), for tests that stop it.
 

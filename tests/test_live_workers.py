@@ -1,6 +1,8 @@
 """The well-known endpoint under real gunicorn workers: changes spread, outages do not stop it."""
 
 import time
+import urllib.error
+import urllib.request
 
 from stspolicy import create_app
 from stspolicy.domains import add_domain
@@ -9,7 +11,7 @@ from stspolicy.policy import make_policy, render_policy
 
 from . import databases
 from .conftest import app_settings
-from .servers import flask, get, gunicorn, private_postgresql
+from .servers import flask, get, gunicorn, private_postgresql, private_redis
 
 PROPAGATION_BOUND = 5.0  # seconds: the promise for a change made by another process
 
@@ -72,3 +74,23 @@ def test_policies_are_still_served_while_postgresql_is_down():
             time.sleep(1.5)  # several refreshes fail meanwhile
             assert served(base_url, "mta-sts.example.com", 20) == expected
             assert served(base_url, "mta-sts.unknown.example", 5) == {"HTTP 404"}
+
+
+def test_with_redis_as_rate_limit_storage_a_limit_holds_across_workers(new_database):
+    """With the default memory:// storage each worker counts alone (README, limits of this shape)."""
+    url = new_database()
+    databases.upgrade(url)
+    with private_redis() as redis_url:
+        settings = app_settings(url, TLSRPT_RATE_LIMIT="4 per minute", RATELIMIT_STORAGE_URI=redis_url)
+        with gunicorn(settings, workers=3) as base_url:
+            statuses = [post(base_url + "/tlsrpt", b"") for _ in range(12)]  # a new connection each
+    assert statuses == [400] * 4 + [429] * 8
+
+
+def post(url: str, body: bytes) -> int:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/tlsrpt+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
