@@ -17,6 +17,7 @@ from http import HTTPStatus
 import msgspec
 from flask import Flask, current_app, has_app_context
 from limits import parse
+from limits.storage import MemoryStorage
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import ClientDisconnected
@@ -37,6 +38,7 @@ MEDIA_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
 # Declared by lax senders instead of RFC 8460 section 5.4's types; accepted, and noted on the stored report.
 LAX_MEDIA_TYPES = ("application/json", "application/gzip", "application/x-gzip", "application/octet-stream")
 DATABASE_RETRY_SECONDS = "300"
+SHARED_STORAGE_RETRY_SECONDS = 30
 # /metrics reasons of the refusals made before a report is read (ingest_report counts the others).
 REFUSAL_REASONS = {400: "malformed", 404: "unknown_token", 405: "method", 413: "too_large", 415: "media_type",
                    429: "rate_limited", 503: "database_unavailable"}
@@ -59,6 +61,8 @@ class ReportIntake:
         self._settings = app.extensions["tlsrpt_settings"]
         self._rate_limit = parse(app.config["TLSRPT_RATE_LIMIT"])
         self._rate_limiter = limiter.limiter  # the storage RATELIMIT_STORAGE_URI names, shared with sign-in
+        self._fallback_limiter = type(self._rate_limiter)(MemoryStorage())
+        self._shared_storage_retry_at = 0.0
         self._max_body = app.config["TLSRPT_MAX_COMPRESSED_BYTES"]
 
     def __call__(self, environ, start_response):
@@ -90,7 +94,18 @@ class ReportIntake:
         return self._app.app_context()
 
     def _check_rate(self, address: str) -> None:
-        if not self._rate_limiter.hit(self._rate_limit, INTAKE_PATH, address):
+        """Counted in the shared storage; while it is unreachable, in this worker alone: a limit
+        that holds per worker for a while beats refusing every report with a 500."""
+        shared = time.monotonic() >= self._shared_storage_retry_at
+        try:
+            allowed = (self._rate_limiter if shared else self._fallback_limiter).hit(
+                self._rate_limit, INTAKE_PATH, address)
+        except Exception as error:  # whatever the storage's client raises (Redis: ConnectionError, TimeoutError)
+            log.warning("rate limit storage unreachable, counting in this worker for %ss: %s",
+                        SHARED_STORAGE_RETRY_SECONDS, error)
+            self._shared_storage_retry_at = time.monotonic() + SHARED_STORAGE_RETRY_SECONDS
+            allowed = self._fallback_limiter.hit(self._rate_limit, INTAKE_PATH, address)
+        if not allowed:
             raise Refused(429, f"too many reports from this address ({self._rate_limit}), try again later",
                           (("Retry-After", str(self._rate_limit.get_expiry())),))
 

@@ -274,6 +274,8 @@ def report_settings(env: Mapping[str, str]) -> dict:
         "TLSRPT_DKIM_NAMESERVER": _text(env, "TLSRPT_DKIM_NAMESERVER"),
         "TLSRPT_RATE_LIMIT": _rate_limit(env, "TLSRPT_RATE_LIMIT", "60 per minute"),
         "RATELIMIT_STORAGE_URI": _secret(env, "RATELIMIT_STORAGE_URI") or "memory://",
+        # While that storage is unreachable, count in each worker rather than fail every sign-in.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "TLSRPT_IMAP_HOST": _text(env, "TLSRPT_IMAP_HOST"),
         "TLSRPT_IMAP_PORT": _integer(env, "TLSRPT_IMAP_PORT", 993),
         "TLSRPT_IMAP_USER": _text(env, "TLSRPT_IMAP_USER"),

@@ -24,8 +24,10 @@ from stspolicy.policy import make_policy
 
 from . import databases
 from .conftest import app_settings
+from .factories import csrf_token
 from .report_corpus import CASES
 from .reportdata import SAMPLE_COUNTS, SAMPLES, VALID, encode, gz, report
+from .servers import free_port
 
 GZ = {"Content-Type": "application/tlsrpt+gzip"}
 
@@ -208,6 +210,20 @@ def test_rate_limit_answers_429(new_database):
     statuses = [client.post("/tlsrpt", data=b"", headers=GZ).status_code for _ in range(5)]
     assert statuses == [400, 400, 400, 429, 429]
     assert "too many reports" in client.post("/tlsrpt", data=b"", headers=GZ).get_json()["error"]
+    with app.app_context():
+        databases.release_connections()
+
+
+def test_an_unreachable_rate_limit_storage_limits_per_worker_instead_of_failing(new_database):
+    url = new_database()
+    databases.upgrade(url)
+    app = create_app(app_settings(url, TLSRPT_RATE_LIMIT="2 per minute",
+                                  RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0"))
+    client = app.test_client()
+    statuses = [client.post("/tlsrpt", data=b"", headers=GZ).status_code for _ in range(3)]
+    assert statuses == [400, 400, 429]
+    signing_in = {"csrf_token": csrf_token(client), "email": "nobody@example.com", "password": "wrong"}
+    assert [client.post("/login", data=signing_in).status_code for _ in range(2)] == [200, 200]  # the form again
     with app.app_context():
         databases.release_connections()
 
