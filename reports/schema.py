@@ -332,8 +332,8 @@ class _Checker:
             raise ReportTooLarge(f"more than {self.limits.max_failure_details} failure details",
                                  f"{path}.failure-details")
         summary = item.summary
-        self.session_counts += summary.total_successful_session_count + summary.total_failure_session_count + sum(
-            [detail.failed_session_count for detail in details])
+        hostnames, addresses, failed = _scan(details)
+        self.session_counts += summary.total_successful_session_count + summary.total_failure_session_count + failed
         if self.session_counts > MAX_COUNT:
             raise ReportError(f"the report's session counts add up to more than {MAX_COUNT}", path)
         mx_hosts = policy.mx_host if policy.mx_host is not None else policy.mx_host_pattern
@@ -346,7 +346,7 @@ class _Checker:
             mx_hosts=tuple([host.lower() for host in mx_hosts or ()]),
             successful_session_count=summary.total_successful_session_count,
             failed_session_count=summary.total_failure_session_count,
-            failure_details=_failure_details(details, f"{path}.failure-details"),
+            failure_details=_failure_details(details, hostnames, addresses, f"{path}.failure-details"),
         )
 
     def _policy_domain(self, policy, path: str) -> str | None:
@@ -387,15 +387,28 @@ def _datetime(text: str, path: str) -> datetime:
         raise ReportError(f"out of range: {text!r}", path) from None
 
 
-def _failure_details(details: list[FailureDetail], path: str) -> tuple[FailureDetail, ...]:
-    """The hot loop of big reports: when every address is IPv4 and every MX host name lower case
-    (nearly always), the details are kept as decoded; else each is normalised, or refused.
+def _scan(details: list[FailureDetail]) -> tuple[set[str | None], set[str | None], int]:
+    """The distinct MX host names and addresses of a block's details, and the sum of their session counts.
 
-    Set operations in C, each distinct name looked at once: details repeat a handful of host
-    names, and the same sending and receiving addresses come back report after report.
+    The hot loop of big reports, in one pass: details repeat a handful of host names, and the
+    same sending and receiving addresses come back report after report.
     """
-    hostnames = {detail.receiving_mx_hostname for detail in details}
-    addresses = {detail.sending_mta_ip for detail in details} | {detail.receiving_ip for detail in details}
+    hostnames, addresses, failed = set(), set(), 0
+    for detail in details:
+        hostnames.add(detail.receiving_mx_hostname)
+        addresses.add(detail.sending_mta_ip)
+        addresses.add(detail.receiving_ip)
+        failed += detail.failed_session_count
+    return hostnames, addresses, failed
+
+
+def _failure_details(details: list[FailureDetail], hostnames: set[str | None], addresses: set[str | None],
+                     path: str) -> tuple[FailureDetail, ...]:
+    """When every address is IPv4 and every MX host name lower case (nearly always), the details
+    are kept as decoded; else each is normalised, or refused.
+
+    Set operations in C, each distinct name (from _scan) looked at once.
+    """
     hostnames.discard(None)
     addresses.discard(None)
     if all(map(str.islower, hostnames)) and (addresses <= _IPV4_SEEN or _all_ipv4(addresses)):
