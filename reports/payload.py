@@ -62,12 +62,11 @@ def decode_body(body: bytes, limits: Limits) -> tuple[bytes, list[str]]:
         raise ReportTooLarge(f"body of {len(body)} bytes exceeds the limit of {limits.max_compressed}")
     notes = []
     data = body
-    for layer in range(2):
-        if not is_gzip(data):
-            break
-        if layer:
-            notes.append("gzip inside gzip")
+    if is_gzip(data):
         data = _gunzip(data, limits.max_decompressed)
+        if is_gzip(data):
+            notes.append("gzip inside gzip")
+            data = _gunzip(data, limits.max_decompressed)
     if not data or data.isspace():
         raise ReportError("empty report")
     return data, notes
@@ -86,14 +85,14 @@ def _inflate(data: bytes, limit: int, keep: int) -> tuple[bytes, bool]:
         if not is_gzip(rest):
             raise ReportError("trailing bytes after the gzip data")
         decompressor = zlib.decompressobj(wbits=31)
-        pending = rest
+        decompress = decompressor.decompress
         while not decompressor.eof:
             try:
-                piece = decompressor.decompress(pending, _CHUNK)
+                piece = decompress(rest, _CHUNK)
             except zlib.error as error:
                 raise ReportError(f"corrupt gzip data ({error})") from None
-            pending = decompressor.unconsumed_tail
-            if not piece and not pending:
+            rest = decompressor.unconsumed_tail
+            if not piece and not rest:
                 raise ReportError("truncated gzip data")
             total += len(piece)
             if total > limit:
