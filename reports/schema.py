@@ -286,6 +286,8 @@ def _refusal(error: str, max_string: int) -> ReportError:
 class _Checker:
     """What the Structs cannot say: the limits on counts, and values that need parsing."""
 
+    __slots__ = ("limits", "notes", "failure_details", "session_counts")
+
     def __init__(self, limits: Limits, notes: list[str]):
         self.limits = limits
         self.notes = notes
@@ -309,10 +311,7 @@ class _Checker:
         )
 
     def _date_range(self, dates, now: datetime | None) -> tuple[datetime, datetime]:
-        start = _datetime(dates.start_datetime, "$.date-range.start-datetime")
-        end = _datetime(dates.end_datetime, "$.date-range.end-datetime")
-        if start > end:
-            raise ReportError("start-datetime is after end-datetime", "$.date-range")
+        start, end = _dates(dates.start_datetime, dates.end_datetime)
         span = end - start
         if span.total_seconds() > self.limits.max_range_days * 86400:
             raise ReportError(f"covers more than {self.limits.max_range_days} days", "$.date-range")
@@ -371,8 +370,17 @@ def _identifier(value: str, path: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
+def _dates(start_text: str, end_text: str) -> tuple[datetime, datetime]:
+    """The date range's two ends in UTC, in order; kept, as a day's reports repeat its range."""
+    start = _datetime(start_text, "$.date-range.start-datetime")
+    end = _datetime(end_text, "$.date-range.end-datetime")
+    if start > end:
+        raise ReportError("start-datetime is after end-datetime", "$.date-range")
+    return start, end
+
+
 def _datetime(text: str, path: str) -> datetime:
-    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC; kept, as a day's reports repeat its range.
+    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC.
 
     The grammar is checked first: fromisoformat alone also takes ISO 8601 forms no sender uses
     (basic `20260101T000000Z`, week dates, no zone); it checks the ranges of the fields.
