@@ -73,6 +73,16 @@ def decode_body(body: bytes, limits: Limits) -> tuple[bytes, list[str]]:
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:
+    """Nearly every report is one gzip member of less than 64 KiB, inflated in one call; any other
+    body, a corrupt one included, goes through _inflate's piece by piece count."""
+    decompressor = zlib.decompressobj(wbits=31)
+    try:
+        whole = decompressor.decompress(data, min(_CHUNK, limit + 1))
+    except zlib.error:
+        pass
+    else:
+        if decompressor.eof and not decompressor.unused_data and len(whole) <= limit:
+            return whole
     kept, complete = _inflate(data, limit, _KEPT_WHILE_COUNTING)
     return kept if complete else _inflate(data, limit, limit)[0]
 
