@@ -323,9 +323,8 @@ class _Checker:
         )
 
     def _date_range(self, dates, now: datetime | None) -> tuple[datetime, datetime]:
-        start, end = _dates(dates.start_datetime, dates.end_datetime)
-        span = end - start
-        if span.total_seconds() > self.limits.max_range_days * 86400:
+        start, end, span, seconds = _dates(dates.start_datetime, dates.end_datetime)
+        if seconds > self.limits.max_range_days * 86400:
             raise ReportError(f"covers more than {self.limits.max_range_days} days", "$.date-range")
         if start < EARLIEST:
             raise ReportError(f"starts before {EARLIEST:%Y-%m-%d}", "$.date-range.start-datetime")
@@ -336,7 +335,7 @@ class _Checker:
         return start, end
 
     def _policy(self, item, path: str) -> PolicyResult:
-        policy, ppath = item.policy, f"{path}.policy"
+        policy = item.policy
         details = item.failure_details or ()
         self.failure_details += len(details)
         if self.failure_details > self.limits.max_failure_details:
@@ -352,26 +351,27 @@ class _Checker:
             mx_hosts = [mx_hosts]
         return PolicyResult(
             policy_type=policy.policy_type,
-            policy_domain=self._policy_domain(policy, ppath),
+            policy_domain=self._policy_domain(policy, path),
             policy_strings=tuple(policy.policy_string or ()),
-            mx_hosts=tuple([host.lower() for host in mx_hosts or ()]),
+            mx_hosts=tuple(map(str.lower, mx_hosts or ())),
             successful_session_count=summary.total_successful_session_count,
             failed_session_count=summary.total_failure_session_count,
-            failure_details=_failure_details(details, hostnames, addresses, f"{path}.failure-details"),
+            failure_details=_failure_details(details, hostnames, addresses, path),
         )
 
     def _policy_domain(self, policy, path: str) -> str | None:
+        """The policy-domain of the block at `path`, normalised."""
         value = policy.policy_domain
         if value is None:
             if policy.policy_type != "no-policy-found":
-                raise ReportError("missing", f"{path}.policy-domain")
+                raise ReportError("missing", f"{path}.policy.policy-domain")
             return None
         try:
             domain = _normalize_domain(value)
         except InvalidName as error:
-            raise ReportError(str(error), f"{path}.policy-domain") from None
+            raise ReportError(str(error), f"{path}.policy.policy-domain") from None
         if domain != value:
-            self.notes.append(f"{path}.policy-domain: {value!r} read as {domain}")
+            self.notes.append(f"{path}.policy.policy-domain: {value!r} read as {domain}")
         return domain
 
 
@@ -382,13 +382,15 @@ def _identifier(value: str, path: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _dates(start_text: str, end_text: str) -> tuple[datetime, datetime]:
-    """The date range's two ends in UTC, in order; kept, as a day's reports repeat its range."""
+def _dates(start_text: str, end_text: str) -> tuple[datetime, datetime, timedelta, float]:
+    """The date range's two ends in UTC, in order, and its span (also in seconds); kept, as a day's
+    reports repeat their range."""
     start = _datetime(start_text, "$.date-range.start-datetime")
     end = _datetime(end_text, "$.date-range.end-datetime")
     if start > end:
         raise ReportError("start-datetime is after end-datetime", "$.date-range")
-    return start, end
+    span = end - start
+    return start, end, span, span.total_seconds()
 
 
 def _datetime(text: str, path: str) -> datetime:
@@ -427,13 +429,13 @@ def _failure_details(details: list[FailureDetail], hostnames: set[str | None], a
     """When every address is IPv4 and every MX host name lower case (nearly always), the details
     are kept as decoded; else each is normalised, or refused.
 
-    Set operations in C, each distinct name (from _scan) looked at once.
+    Set operations in C, each distinct name (from _scan) looked at once; `path` is the block's.
     """
     hostnames.discard(None)
     addresses.discard(None)
     if all(map(str.islower, hostnames)) and (addresses <= _IPV4_SEEN or _all_ipv4(addresses)):
         return tuple(details)
-    return tuple([_normalised(detail, f"{path}[{n}]") for n, detail in enumerate(details)])
+    return tuple([_normalised(detail, f"{path}.failure-details[{n}]") for n, detail in enumerate(details)])
 
 
 _IPV4_SEEN: set[str] = set()  # addresses found to be IPv4 dotted-quads, at most _MAX_SEEN
