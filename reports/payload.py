@@ -62,18 +62,27 @@ def decode_body(body: bytes, limits: Limits) -> tuple[bytes, list[str]]:
         raise ReportTooLarge(f"body of {len(body)} bytes exceeds the limit of {limits.max_compressed}")
     notes = []
     data = body
-    for layer in range(2):
-        if not is_gzip(data):
-            break
-        if layer:
-            notes.append("gzip inside gzip")
+    if is_gzip(data):
         data = _gunzip(data, limits.max_decompressed)
+        if is_gzip(data):
+            notes.append("gzip inside gzip")
+            data = _gunzip(data, limits.max_decompressed)
     if not data or data.isspace():
         raise ReportError("empty report")
     return data, notes
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:
+    """Nearly every report is one gzip member of less than 64 KiB, inflated in one call; any other
+    body, a corrupt one included, goes through _inflate's piece by piece count."""
+    decompressor = zlib.decompressobj(wbits=31)
+    try:
+        whole = decompressor.decompress(data, min(_CHUNK, limit + 1))
+    except zlib.error:
+        pass
+    else:
+        if decompressor.eof and not decompressor.unused_data and len(whole) <= limit:
+            return whole
     kept, complete = _inflate(data, limit, _KEPT_WHILE_COUNTING)
     return kept if complete else _inflate(data, limit, limit)[0]
 
@@ -86,14 +95,14 @@ def _inflate(data: bytes, limit: int, keep: int) -> tuple[bytes, bool]:
         if not is_gzip(rest):
             raise ReportError("trailing bytes after the gzip data")
         decompressor = zlib.decompressobj(wbits=31)
-        pending = rest
+        decompress = decompressor.decompress
         while not decompressor.eof:
             try:
-                piece = decompressor.decompress(pending, _CHUNK)
+                piece = decompress(rest, _CHUNK)
             except zlib.error as error:
                 raise ReportError(f"corrupt gzip data ({error})") from None
-            pending = decompressor.unconsumed_tail
-            if not piece and not pending:
+            rest = decompressor.unconsumed_tail
+            if not piece and not rest:
                 raise ReportError("truncated gzip data")
             total += len(piece)
             if total > limit:

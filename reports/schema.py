@@ -14,6 +14,7 @@ import functools
 import json
 import re
 import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -118,6 +119,8 @@ def _decoder(max_string: int) -> msgspec.json.Decoder:
 # The deepest nesting the Structs allow: $ > policies > [n] > policy > policy-string.
 _KNOWN_DEPTH = 5
 _ENCODER = msgspec.json.Encoder()
+_ENCODED = threading.local()  # each thread's buffer for _dropped_members
+_MAX_ENCODED_KEPT = 1024 * 1024
 # Reports about the same few domains arrive all day: each name is normalised once.
 _normalize_domain = functools.lru_cache(maxsize=4096)(normalize_domain)
 
@@ -197,8 +200,17 @@ def _dropped_members(data: bytes, document: Struct, escaped: bool) -> bool:
     Outside strings a `:` only ends a member name, and the Structs encode back the members
     they kept with the very strings they read, so the counts differ exactly when a member
     was dropped; an escaped `:` (\\u003a) could hide one, so any \\u003X counts as a difference.
+    Encoded into the thread's own buffer, which spares an allocation and a copy per report; a
+    buffer grown past a MiB by a big report is let go, so that it does not hold the memory.
     """
-    return data.count(b":") != _ENCODER.encode(document).count(b":") or (escaped and b"\\u003" in data)
+    encoded = getattr(_ENCODED, "buffer", None)
+    if encoded is None:
+        encoded = _ENCODED.buffer = bytearray()
+    _ENCODER.encode_into(document, encoded)
+    dropped = data.count(b":") != encoded.count(b":") or (escaped and b"\\u003" in data)
+    if len(encoded) > _MAX_ENCODED_KEPT:
+        del _ENCODED.buffer
+    return dropped
 
 
 class _Object(dict):
@@ -286,6 +298,8 @@ def _refusal(error: str, max_string: int) -> ReportError:
 class _Checker:
     """What the Structs cannot say: the limits on counts, and values that need parsing."""
 
+    __slots__ = ("limits", "notes", "failure_details", "session_counts")
+
     def __init__(self, limits: Limits, notes: list[str]):
         self.limits = limits
         self.notes = notes
@@ -309,12 +323,8 @@ class _Checker:
         )
 
     def _date_range(self, dates, now: datetime | None) -> tuple[datetime, datetime]:
-        start = _datetime(dates.start_datetime, "$.date-range.start-datetime")
-        end = _datetime(dates.end_datetime, "$.date-range.end-datetime")
-        if start > end:
-            raise ReportError("start-datetime is after end-datetime", "$.date-range")
-        span = end - start
-        if span.total_seconds() > self.limits.max_range_days * 86400:
+        start, end, span, seconds = _dates(dates.start_datetime, dates.end_datetime)
+        if seconds > self.limits.max_range_days * 86400:
             raise ReportError(f"covers more than {self.limits.max_range_days} days", "$.date-range")
         if start < EARLIEST:
             raise ReportError(f"starts before {EARLIEST:%Y-%m-%d}", "$.date-range.start-datetime")
@@ -325,15 +335,15 @@ class _Checker:
         return start, end
 
     def _policy(self, item, path: str) -> PolicyResult:
-        policy, ppath = item.policy, f"{path}.policy"
+        policy = item.policy
         details = item.failure_details or ()
         self.failure_details += len(details)
         if self.failure_details > self.limits.max_failure_details:
             raise ReportTooLarge(f"more than {self.limits.max_failure_details} failure details",
                                  f"{path}.failure-details")
         summary = item.summary
-        self.session_counts += summary.total_successful_session_count + summary.total_failure_session_count + sum(
-            [detail.failed_session_count for detail in details])
+        hostnames, addresses, failed = _scan(details)
+        self.session_counts += summary.total_successful_session_count + summary.total_failure_session_count + failed
         if self.session_counts > MAX_COUNT:
             raise ReportError(f"the report's session counts add up to more than {MAX_COUNT}", path)
         mx_hosts = policy.mx_host if policy.mx_host is not None else policy.mx_host_pattern
@@ -341,26 +351,27 @@ class _Checker:
             mx_hosts = [mx_hosts]
         return PolicyResult(
             policy_type=policy.policy_type,
-            policy_domain=self._policy_domain(policy, ppath),
+            policy_domain=self._policy_domain(policy, path),
             policy_strings=tuple(policy.policy_string or ()),
-            mx_hosts=tuple([host.lower() for host in mx_hosts or ()]),
+            mx_hosts=tuple(map(str.lower, mx_hosts or ())),
             successful_session_count=summary.total_successful_session_count,
             failed_session_count=summary.total_failure_session_count,
-            failure_details=_failure_details(details, f"{path}.failure-details"),
+            failure_details=_failure_details(details, hostnames, addresses, path),
         )
 
     def _policy_domain(self, policy, path: str) -> str | None:
+        """The policy-domain of the block at `path`, normalised."""
         value = policy.policy_domain
         if value is None:
             if policy.policy_type != "no-policy-found":
-                raise ReportError("missing", f"{path}.policy-domain")
+                raise ReportError("missing", f"{path}.policy.policy-domain")
             return None
         try:
             domain = _normalize_domain(value)
         except InvalidName as error:
-            raise ReportError(str(error), f"{path}.policy-domain") from None
+            raise ReportError(str(error), f"{path}.policy.policy-domain") from None
         if domain != value:
-            self.notes.append(f"{path}.policy-domain: {value!r} read as {domain}")
+            self.notes.append(f"{path}.policy.policy-domain: {value!r} read as {domain}")
         return domain
 
 
@@ -371,8 +382,19 @@ def _identifier(value: str, path: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
+def _dates(start_text: str, end_text: str) -> tuple[datetime, datetime, timedelta, float]:
+    """The date range's two ends in UTC, in order, and its span (also in seconds); kept, as a day's
+    reports repeat their range."""
+    start = _datetime(start_text, "$.date-range.start-datetime")
+    end = _datetime(end_text, "$.date-range.end-datetime")
+    if start > end:
+        raise ReportError("start-datetime is after end-datetime", "$.date-range")
+    span = end - start
+    return start, end, span, span.total_seconds()
+
+
 def _datetime(text: str, path: str) -> datetime:
-    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC; kept, as a day's reports repeat its range.
+    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC.
 
     The grammar is checked first: fromisoformat alone also takes ISO 8601 forms no sender uses
     (basic `20260101T000000Z`, week dates, no zone); it checks the ranges of the fields.
@@ -387,20 +409,33 @@ def _datetime(text: str, path: str) -> datetime:
         raise ReportError(f"out of range: {text!r}", path) from None
 
 
-def _failure_details(details: list[FailureDetail], path: str) -> tuple[FailureDetail, ...]:
-    """The hot loop of big reports: when every address is IPv4 and every MX host name lower case
-    (nearly always), the details are kept as decoded; else each is normalised, or refused.
+def _scan(details: list[FailureDetail]) -> tuple[set[str | None], set[str | None], int]:
+    """The distinct MX host names and addresses of a block's details, and the sum of their session counts.
 
-    Set operations in C, each distinct name looked at once: details repeat a handful of host
-    names, and the same sending and receiving addresses come back report after report.
+    The hot loop of big reports, in one pass: details repeat a handful of host names, and the
+    same sending and receiving addresses come back report after report.
     """
-    hostnames = {detail.receiving_mx_hostname for detail in details}
-    addresses = {detail.sending_mta_ip for detail in details} | {detail.receiving_ip for detail in details}
+    hostnames, addresses, failed = set(), set(), 0
+    for detail in details:
+        hostnames.add(detail.receiving_mx_hostname)
+        addresses.add(detail.sending_mta_ip)
+        addresses.add(detail.receiving_ip)
+        failed += detail.failed_session_count
+    return hostnames, addresses, failed
+
+
+def _failure_details(details: list[FailureDetail], hostnames: set[str | None], addresses: set[str | None],
+                     path: str) -> tuple[FailureDetail, ...]:
+    """When every address is IPv4 and every MX host name lower case (nearly always), the details
+    are kept as decoded; else each is normalised, or refused.
+
+    Set operations in C, each distinct name (from _scan) looked at once; `path` is the block's.
+    """
     hostnames.discard(None)
     addresses.discard(None)
     if all(map(str.islower, hostnames)) and (addresses <= _IPV4_SEEN or _all_ipv4(addresses)):
         return tuple(details)
-    return tuple([_normalised(detail, f"{path}[{n}]") for n, detail in enumerate(details)])
+    return tuple([_normalised(detail, f"{path}.failure-details[{n}]") for n, detail in enumerate(details)])
 
 
 _IPV4_SEEN: set[str] = set()  # addresses found to be IPv4 dotted-quads, at most _MAX_SEEN
