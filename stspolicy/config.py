@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import limits
+from sqlalchemy.engine import make_url
 
 from .names import InvalidName, normalize_domain
 from .records import RecordError, check_rua_uri, encode_rua_uri
@@ -65,6 +66,20 @@ def database_url(env: Mapping[str, str], instance_path: Path) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+# TCP keepalives on PostgreSQL connections (libpq names; the URL's own values win): a server
+# that vanished without closing them (a crash, a failover, a NAT that forgot them) makes an
+# idle pooled connection's socket report an error within about a minute, which the pool's
+# checkout check sees (extensions.py), instead of the next request failing on it.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
+
+def engine_options(url: str) -> dict:
+    if not url.startswith("postgresql"):
+        return {}
+    given = make_url(url).query
+    return {"connect_args": {name: value for name, value in KEEPALIVES.items() if name not in given}}
 
 
 def secret_key(env: Mapping[str, str], instance_path: Path) -> str:
@@ -217,9 +232,11 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
             ipaddress.ip_address(address)
         except ValueError:
             raise ConfigError(f"POLICY_HOST_ADDRESSES: {address!r} is not an IP address") from None
+    url = database_url(env, instance_path)
     return {
         "SECRET_KEY": secret_key(env, instance_path),
-        "SQLALCHEMY_DATABASE_URI": database_url(env, instance_path),
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
         "TLSRPT_RUA": rua,
         "POLICY_HOST_CNAME": _text(env, "POLICY_HOST_CNAME").rstrip(".").lower(),
         "POLICY_HOST_ADDRESSES": addresses,

@@ -1,6 +1,7 @@
 """Settings: read once at start, refused loudly when they cannot work."""
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,10 @@ def test_a_rua_uri_with_reserved_characters_is_published_encoded(tmp_path):
     config = load_config({"SECRET_KEY": "x", "TLSRPT_RUA": "https://reports.example/in;tenant=7,a!"}, tmp_path)
     [_, tlsrpt] = records_to_publish("example.com", "1", rua=config["TLSRPT_RUA"])
     assert tlsrpt.value == "v=TLSRPTv1; rua=https://reports.example/in%3Btenant=7%2Ca%21"
+
+
+def test_postgresql_connections_keep_alive_unless_the_url_says_otherwise():
+    options = load_config({"DATABASE_URL": "postgresql://app@db.example/app?keepalives_idle=5",
+                           "SECRET_KEY": "k"}, Path("/nonexistent"))["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["connect_args"] == {"keepalives": 1, "keepalives_interval": 10, "keepalives_count": 3}
+    assert load_config({"SECRET_KEY": "k"}, Path("/nonexistent"))["SQLALCHEMY_ENGINE_OPTIONS"] == {}

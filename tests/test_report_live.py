@@ -106,3 +106,12 @@ def test_a_value_the_database_refuses_is_a_400_and_the_next_report_is_stored(pos
         assert caught.value.status == 400
         assert ingest_report(db.session, gz(report(report_id="next")), intake, source="mail").status == STORED
         databases.release_connections()
+
+
+def test_pooled_connections_use_tcp_keepalives(postgresql_url):
+    """So that a server gone without a word is noticed while the connection idles in the pool."""
+    app = create_app(app_settings(postgresql_url))
+    with app.app_context():
+        parameters = db.session.connection().connection.driver_connection.info.get_parameters()
+        databases.release_connections()
+    assert (parameters["keepalives"], parameters["keepalives_idle"]) == ("1", "30")
