@@ -10,6 +10,7 @@ sign-in, CSRF, page headers), and that machinery cost as much CPU as storing the
 """
 
 import logging
+import re
 import time
 from contextlib import nullcontext
 from http import HTTPStatus
@@ -39,6 +40,7 @@ MEDIA_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
 LAX_MEDIA_TYPES = ("application/json", "application/gzip", "application/x-gzip", "application/octet-stream")
 DATABASE_RETRY_SECONDS = "300"
 SHARED_STORAGE_RETRY_SECONDS = 30
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # /metrics reasons of the refusals made before a report is read (ingest_report counts the others).
 REFUSAL_REASONS = {400: "malformed", 404: "unknown_token", 405: "method", 413: "too_large", 415: "media_type",
                    429: "rate_limited", 503: "database_unavailable"}
@@ -154,7 +156,8 @@ def _session() -> Session:
 
 
 def _token_domains(session: Session, token: str) -> list[str]:
-    found = session.scalar(select(ReportToken).where(ReportToken.token == token)) if len(token) <= 64 else None
+    # Tokens are URL-safe base64 (service.create_token): anything else is unknown without a query.
+    found = session.scalar(select(ReportToken).where(ReportToken.token == token)) if TOKEN.fullmatch(token) else None
     if found is None:
         raise Refused(404, "unknown report URL")
     return [domain.name for domain in found.domains]
@@ -163,7 +166,7 @@ def _token_domains(session: Session, token: str) -> list[str]:
 def _read_body(environ, limit: int) -> bytes:
     """At most `limit` bytes, read as werkzeug would (a chunked body only where the server ends it)."""
     declared = environ.get("CONTENT_LENGTH")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise Refused(413, f"body larger than {limit} bytes")
     try:
         body = get_input_stream(environ).read(limit + 1)

@@ -188,6 +188,13 @@ def test_token_url_takes_reports_about_its_domains_only(client, session, hosted)
     assert post(client, gz(VALID), path=f"/tlsrpt/{token.token}").status_code == 422
     assert post(client, gz(other), path=f"/tlsrpt/{token.token}").status_code == 201
     assert post(client, gz(other), path="/tlsrpt/not-a-token").status_code == 404
+    for odd in ("%00", "t%C3%B6ken", "x" * 65):  # a NUL cannot even be queried on PostgreSQL
+        assert post(client, gz(other), path=f"/tlsrpt/{odd}").status_code == 404
+
+
+def test_an_odd_content_length_is_no_fault(client):
+    answer = client.post("/tlsrpt", data=b"{}", headers=GZ, environ_overrides={"CONTENT_LENGTH": "\u00b2"})
+    assert answer.status_code != 500
 
 
 def test_other_methods_are_not_allowed(client):
