@@ -58,3 +58,6 @@ def test_the_wrapper_pipes_report_mail_in_from_any_directory_as_the_service_user
     stored, again, junk = pipe(mail), pipe(mail), pipe(b"Subject: hello\r\n\r\nno report here\r\n")
     assert (stored.returncode, again.returncode, junk.returncode) == (0, 0, 65), stored.stderr + junk.stderr
     assert b"stored" in stored.stdout + stored.stderr and b"duplicate" in again.stdout + again.stderr
+    wrapper["STSPOLICY_ENV_FILE"] = str(tmp_path / "missing")
+    unset = pipe(mail)
+    assert unset.returncode == 75 and b"cannot read" in unset.stderr  # the MTA keeps the mail

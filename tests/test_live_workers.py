@@ -81,7 +81,8 @@ def test_with_redis_as_rate_limit_storage_a_limit_holds_across_workers(new_datab
     url = new_database()
     databases.upgrade(url)
     with private_redis() as redis_url:
-        settings = app_settings(url, TLSRPT_RATE_LIMIT="4 per minute", RATELIMIT_STORAGE_URI=redis_url)
+        storage = f"{redis_url}?socket_connect_timeout=1&socket_timeout=1"  # as the deployment guide has it
+        settings = app_settings(url, TLSRPT_RATE_LIMIT="4 per minute", RATELIMIT_STORAGE_URI=storage)
         with gunicorn(settings, workers=3) as base_url:
             statuses = [post(base_url + "/tlsrpt", b"") for _ in range(12)]  # a new connection each
     assert statuses == [400] * 4 + [429] * 8
