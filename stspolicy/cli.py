@@ -101,11 +101,11 @@ def update_command(name, mode, mx_patterns, max_age):
     )
     echo_enforce_evidence(domain, previous, version)
     if version is None:
-        click.echo(f"{domain.name}: policy unchanged, id stays {current_version(db.session, domain).policy_id}")
+        click.echo(f"{domain.name}: policy unchanged, id stays {previous.policy_id}")
     else:
         click.echo(f"updated {domain.name}: new policy id {version.policy_id}; publish:")
         echo_records(domain, version.policy_id)
-    echo_warnings(domain, version or current_version(db.session, domain))
+    echo_warnings(domain, version or previous)
 
 
 @domain_cli.command("show")

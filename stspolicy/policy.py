@@ -14,6 +14,7 @@ MODES = ("enforce", "testing", "none")
 MAX_AGE_LIMIT = 31557600  # RFC 8461 section 3.2: "maximum value of 31557600"
 POLICY_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 NONE_MODE_MAX_AGE = 86400  # RFC 8461 section 8.3 suggests "a small max_age (e.g., one day)"
+SHORTEST_ADVISED_MAX_AGE = 86400  # below a day, a sender's cached policy hardly outlasts a blocked refresh
 MAX_MX_PATTERNS = 100  # our limit, far above any real MX set; keeps a policy file small
 
 # sts-policy-field: name ":" *WSP value, then optional trailing WSP (section 3.2 ABNF).
@@ -116,7 +117,7 @@ class PolicyWarning:
 def policy_warnings(domain: str, policy: Policy) -> list[PolicyWarning]:
     """The warnings about `domain`'s `policy`: a max_age below one day, an mx pattern for every host."""
     warnings = []
-    if policy.mode != "none" and policy.max_age < NONE_MODE_MAX_AGE:
+    if policy.mode != "none" and policy.max_age < SHORTEST_ADVISED_MAX_AGE:
         warnings.append(PolicyWarning("max_age", (
             f"max_age {policy.max_age} is below one day: RFC 8461 section 3.2 advises weeks or more, so that "
             "senders keep the policy across an attacker's blocking of its refresh")))
