@@ -29,7 +29,7 @@ from stspolicy.metrics import record_report_refused
 
 from .ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
 from .models import ReportToken
-from .payload import ReportError
+from .payload import ReportError, ReportTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ DATABASE_RETRY_SECONDS = "300"
 SHARED_STORAGE_RETRY_SECONDS = 30
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # /metrics reasons of the refusals made before a report is read (ingest_report counts the others).
-REFUSAL_REASONS = {400: "malformed", 404: "unknown_token", 405: "method", 413: "too_large", 415: "media_type",
-                   429: "rate_limited", 503: "database_unavailable"}
+REFUSAL_REASONS = {400: ReportError.reason, 404: "unknown_token", 405: "method", 413: ReportTooLarge.reason,
+                   415: "media_type", 429: "rate_limited", 503: "database_unavailable"}
 
 
 class Refused(Exception):
