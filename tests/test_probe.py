@@ -20,6 +20,25 @@ def probe(lab_netns, host, addresses, **options):
         return probe_starttls(host, addresses, timeout=5, ehlo_name="probe.example.test", **options)
 
 
+def probe_one_connection(lab_netns, address: str, serve):
+    """Probe mx.example.test at `address`, where `serve(connection)` plays the SMTP server for one connection."""
+    with lab_netns.entered():
+        server = socket.create_server((address, 25))
+
+    def accept():
+        connection, _ = server.accept()
+        with connection, contextlib.suppress(OSError):
+            serve(connection)
+    thread = threading.Thread(target=accept)
+    thread.start()
+    try:
+        with lab_netns.entered():
+            return probe_starttls("mx.example.test", [address], timeout=5, allowed_networks=LOOPBACK)
+    finally:
+        thread.join(timeout=10)
+        server.close()
+
+
 def test_probe_shows_tls_version_and_the_whole_chain(lab_netns, mail_servers, test_ca):
     result = probe(lab_netns, "mx.example.test", [mail_servers.good.address])
     assert result.error is None and result.starttls
@@ -83,21 +102,7 @@ def test_an_allowed_network_opens_only_itself():
 
 def test_an_endless_reply_is_cut_off(lab_netns):
     """A hostile server cannot make the probe buffer without limit."""
-    with lab_netns.entered():
-        server = socket.create_server(("127.0.0.97", 25))
-
-    def flood():
-        connection, _ = server.accept()
-        with connection, contextlib.suppress(OSError):
-            connection.sendall(b"220-y\r\n" * 10000)
-    thread = threading.Thread(target=flood)
-    thread.start()
-    try:
-        with lab_netns.entered():
-            result = probe_starttls("mx.example.test", ["127.0.0.97"], timeout=5, allowed_networks=LOOPBACK)
-    finally:
-        thread.join(timeout=10)
-        server.close()
+    result = probe_one_connection(lab_netns, "127.0.0.97", lambda connection: connection.sendall(b"220-y\r\n" * 10000))
     assert result.error == f"greeting: reply longer than {MAX_REPLY_BYTES} bytes"
 
 
@@ -108,24 +113,13 @@ def test_the_probe_sends_the_mx_host_name_as_sni(lab_netns, test_ca, tmp_path):
     context.load_cert_chain(*test_ca.write_server(tmp_path, "mx", leaf, key))
     server_names = []
     context.sni_callback = lambda _connection, name, _context: server_names.append(name)
-    with lab_netns.entered():
-        server = socket.create_server(("127.0.0.96", 25))
 
-    def starttls_server():
-        connection, _ = server.accept()
-        with connection, contextlib.suppress(OSError):
-            connection.sendall(b"220 mx ESMTP\r\n")
-            connection.recv(1024)
-            connection.sendall(b"250-mx\r\n250 STARTTLS\r\n")
-            connection.recv(1024)
-            connection.sendall(b"220 go ahead\r\n")
-            context.wrap_socket(connection, server_side=True).close()
-    thread = threading.Thread(target=starttls_server)
-    thread.start()
-    try:
-        with lab_netns.entered():
-            result = probe_starttls("mx.example.test", ["127.0.0.96"], timeout=5, allowed_networks=LOOPBACK)
-    finally:
-        thread.join(timeout=10)
-        server.close()
+    def starttls_server(connection):
+        connection.sendall(b"220 mx ESMTP\r\n")
+        connection.recv(1024)
+        connection.sendall(b"250-mx\r\n250 STARTTLS\r\n")
+        connection.recv(1024)
+        connection.sendall(b"220 go ahead\r\n")
+        context.wrap_socket(connection, server_side=True).close()
+    result = probe_one_connection(lab_netns, "127.0.0.96", starttls_server)
     assert server_names == ["mx.example.test"] and result.chain[0] == leaf
