@@ -37,6 +37,13 @@ NAME = {"name": "name", "in": "path", "required": True, "description": "the doma
         "schema": {"type": "string", "maxLength": 253}, "example": "example.com"}
 
 
+def _listing(key: str, schema: str) -> dict:
+    """A 200 answer `{key: [schema, ...]}`."""
+    return {"description": f"the {key}", **_json({
+        "type": "object", "required": [key], "properties": {key: {"type": "array", "items": _ref(schema)}},
+    })}
+
+
 def _body(properties: dict, required: list[str]) -> dict:
     return {"required": True, **_json({
         "type": "object", "properties": properties, "required": required, "additionalProperties": False,
@@ -129,10 +136,7 @@ def openapi_document() -> dict:
             "/domains": {
                 "get": {
                     "summary": "The domains this token's account may see",
-                    "responses": {"200": {"description": "the domains", **_json({
-                        "type": "object", "required": ["domains"],
-                        "properties": {"domains": {"type": "array", "items": _ref("Domain")}},
-                    })}, **ERRORS},
+                    "responses": {"200": _listing("domains", "Domain"), **ERRORS},
                 },
                 "post": {
                     "summary": "Host a new domain (admins)",
@@ -172,10 +176,7 @@ def openapi_document() -> dict:
                 "parameters": [NAME],
                 "get": {
                     "summary": "Policy versions, newest first",
-                    "responses": {"200": {"description": "the versions", **_json({
-                        "type": "object", "required": ["versions"],
-                        "properties": {"versions": {"type": "array", "items": _ref("Version")}},
-                    })}, **READ_ERRORS},
+                    "responses": {"200": _listing("versions", "Version"), **READ_ERRORS},
                 },
             },
             "/domains/{name}/rollback": {
@@ -191,20 +192,14 @@ def openapi_document() -> dict:
                 "parameters": [NAME],
                 "get": {
                     "summary": "The audit log, newest first; members see policy and DNS events, admins all",
-                    "responses": {"200": {"description": "the events", **_json({
-                        "type": "object", "required": ["events"],
-                        "properties": {"events": {"type": "array", "items": _ref("Event")}},
-                    })}, **READ_ERRORS},
+                    "responses": {"200": _listing("events", "Event"), **READ_ERRORS},
                 },
             },
             "/domains/{name}/dns-records": {
                 "parameters": [NAME],
                 "get": {
                     "summary": "The DNS records to publish for the current policy",
-                    "responses": {"200": {"description": "the records", **_json({
-                        "type": "object", "required": ["records"],
-                        "properties": {"records": {"type": "array", "items": _ref("DnsRecord")}},
-                    })}, **READ_ERRORS},
+                    "responses": {"200": _listing("records", "DnsRecord"), **READ_ERRORS},
                 },
             },
         },
