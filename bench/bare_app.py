@@ -4,7 +4,7 @@ import sys
 
 from flask import Flask, Response
 
-from .common import BARE_APP_LOADED
+from bench.common import BARE_APP_LOADED
 
 BODY = b"version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmax_age: 604800\r\n"
 

@@ -30,7 +30,16 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import APP_LOADED, BARE_APP_LOADED, WRK_DONE, cpu_seconds, gunicorn, require, with_children, wrk_figures
+from bench.common import (
+    APP_LOADED,
+    BARE_APP_LOADED,
+    WRK_DONE,
+    cpu_seconds,
+    gunicorn,
+    require,
+    with_children,
+    wrk_figures,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEROP_PYTHON = ROOT / ".venv-interop" / "bin" / "python"

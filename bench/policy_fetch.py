@@ -13,12 +13,11 @@ import tempfile
 
 from flask_migrate import upgrade
 
+from bench.common import APP_LOADED, BARE_APP_LOADED, gunicorn, require, summarize, wrk
 from stspolicy import create_app
 from stspolicy.domains import add_domain
 from stspolicy.extensions import db
 from stspolicy.policy import make_policy
-
-from .common import APP_LOADED, BARE_APP_LOADED, gunicorn, require, summarize, wrk
 
 
 def main() -> None:

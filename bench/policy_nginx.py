@@ -23,14 +23,13 @@ from pathlib import Path
 import trustme
 from flask_migrate import upgrade
 
+from bench.common import require, summarize, wrk
 from stspolicy import create_app
 from stspolicy.domains import add_domain
 from stspolicy.extensions import db
 from stspolicy.policy import make_policy
 from tests.lab.netns import Netns, available
 from tests.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
-
-from .common import require, summarize, wrk
 
 PATH = "/.well-known/mta-sts.txt"
 STATIC = """

@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from . import cli, intake
+from reports import cli, intake
 
 
 def init_app(app: Flask) -> None:

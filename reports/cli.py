@@ -13,16 +13,15 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
+from reports import imap
+from reports.files import MESSAGE, count_items, read_items
+from reports.ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
+from reports.messages import TemporaryFailure, ingest_message
+from reports.models import MAX_TOKEN_LABEL
+from reports.payload import ReportError
+from reports.service import create_token, list_reports, list_tokens, report_summary
 from stspolicy.domains import DomainError
 from stspolicy.extensions import db
-
-from . import imap
-from .files import MESSAGE, count_items, read_items
-from .ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
-from .messages import TemporaryFailure, ingest_message
-from .models import MAX_TOKEN_LABEL
-from .payload import ReportError
-from .service import create_token, list_reports, list_tokens, report_summary
 
 EX_OK, EX_DATAERR, EX_TEMPFAIL, EX_CONFIG = 0, 65, 75, 78
 

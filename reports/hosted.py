@@ -15,12 +15,11 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from reports import schema
+from reports.models import MATCHED, MATCHES_NONE, NOT_COMPARED, UNPARSEABLE
 from stspolicy.models import Domain, PolicyVersion
 from stspolicy.policy import PolicyError, mx_pattern_matches, parse_policy
 from stspolicy.snapshot import policy_fingerprint
-
-from . import schema
-from .models import MATCHED, MATCHES_NONE, NOT_COMPARED, UNPARSEABLE
 
 _MAX_KEPT = 10_000  # names kept per process; reports about ever new names cannot grow it further
 

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from reports import schema
+from reports.hosted import Hosted, HostedDomains, match_version
+from reports.mail import MailHeaders, header_notes
+from reports.payload import Limits, ReportError, decode_body, is_gzip
+from reports.storage import store
 from stspolicy.metrics import record_report_ingested, record_report_refused
 from stspolicy.models import utcnow
-
-from . import schema
-from .hosted import Hosted, HostedDomains, match_version
-from .mail import MailHeaders, header_notes
-from .payload import Limits, ReportError, decode_body, is_gzip
-from .storage import store
 
 STORED = "stored"
 DUPLICATE = "duplicate"

@@ -24,12 +24,11 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_input_stream
 
+from reports.ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
+from reports.models import ReportToken
+from reports.payload import ReportError, ReportTooLarge
 from stspolicy.extensions import db, limiter
 from stspolicy.metrics import record_report_refused
-
-from .ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
-from .models import ReportToken
-from .payload import ReportError, ReportTooLarge
 
 log = logging.getLogger(__name__)
 

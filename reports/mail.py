@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from .payload import GZIP_MAGIC
+from reports.payload import GZIP_MAGIC
 
 REPORT_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
 # Media types real senders give report attachments besides the registered ones; such a

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from reports import dkim
+from reports.ingest import Outcome, Settings, ingest_report
+from reports.mail import mail_headers, parse_message, report_parts
+from reports.payload import ReportError, ReportTooLarge
 from stspolicy.metrics import record_report_refused
-
-from . import dkim
-from .ingest import Outcome, Settings, ingest_report
-from .mail import mail_headers, parse_message, report_parts
-from .payload import ReportError, ReportTooLarge
 
 
 class NoReport(ReportError):

@@ -21,9 +21,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from reports.payload import Limits, ReportError, ReportTooLarge
 from stspolicy.names import InvalidName, normalize_domain
-
-from .payload import Limits, ReportError, ReportTooLarge
 
 # A cap on each session count and on their sum in one report: 2^40 sessions in a day is 12 million
 # a second to one policy domain, which no sender reaches; below it every sum the storage makes

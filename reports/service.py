@@ -6,10 +6,9 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from reports.models import DailyRollup, Report, ReportPolicy, ReportToken
 from stspolicy.domains import get_domain
 from stspolicy.names import InvalidName, normalize_domain
-
-from .models import DailyRollup, Report, ReportPolicy, ReportToken
 
 
 def list_reports(session: Session, domain: str | None = None, limit: int | None = None) -> list[Report]:

@@ -8,10 +8,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import reports
-
-from . import account_cli, admin, api, auth, cli, dns_cli, errors, metrics, security, snapshot, wellknown
-from .config import load_config
-from .extensions import csrf, db, limiter, migrate
+from stspolicy import account_cli, admin, api, auth, cli, dns_cli, errors, metrics, security, snapshot, wellknown
+from stspolicy.config import load_config
+from stspolicy.extensions import csrf, db, limiter, migrate
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:

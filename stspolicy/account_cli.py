@@ -5,7 +5,7 @@ import sys
 import click
 from flask import Flask
 
-from .accounts import (
+from stspolicy.accounts import (
     AccountError,
     create_user,
     get_user,
@@ -15,11 +15,11 @@ from .accounts import (
     set_grant,
     set_password,
 )
-from .cli import DomainGroup, cli_actor
-from .domains import get_domain
-from .extensions import db
-from .models import GRANT_ROLES, ROLES, ApiToken
-from .tokens import create_token, list_tokens, revoke_token
+from stspolicy.cli import DomainGroup, cli_actor
+from stspolicy.domains import get_domain
+from stspolicy.extensions import db
+from stspolicy.models import GRANT_ROLES, ROLES, ApiToken
+from stspolicy.tokens import create_token, list_tokens, revoke_token
 
 
 class AccountGroup(DomainGroup):

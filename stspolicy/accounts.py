@@ -12,9 +12,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .audit import record_event
-from .domains import DomainError, DomainNotFound, find_domain, list_domains
-from .models import GRANT_ROLES, ROLES, Domain, Grant, User
+from stspolicy.audit import record_event
+from stspolicy.domains import DomainError, DomainNotFound, find_domain, list_domains
+from stspolicy.models import GRANT_ROLES, ROLES, Domain, Grant, User
 
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 1024

@@ -3,7 +3,7 @@
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from .models import AuditEvent, Domain, User, utcnow
+from stspolicy.models import AuditEvent, Domain, User, utcnow
 
 # What each action means, for people reading the log; `detail` fills the blanks.
 DESCRIPTIONS = {

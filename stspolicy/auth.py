@@ -8,9 +8,9 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from .accounts import PASSWORD_MAX_LENGTH, authenticate
-from .extensions import db, limiter
-from .security import page_headers
+from stspolicy.accounts import PASSWORD_MAX_LENGTH, authenticate
+from stspolicy.extensions import db, limiter
+from stspolicy.security import page_headers
 
 bp = Blueprint("auth", __name__)
 bp.after_request(page_headers)

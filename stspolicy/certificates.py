@@ -14,11 +14,11 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .acme_client import AcmeIssuer, IssueError
-from .files import fsync_directory, write_atomically
-from .models import Certificate, Domain
-from .names import POLICY_HOST_PREFIX, InvalidName, normalize_domain
-from .renewal import certificate_facts, renewal_due, retry_at
+from stspolicy.acme_client import AcmeIssuer, IssueError
+from stspolicy.files import fsync_directory, write_atomically
+from stspolicy.models import Certificate, Domain
+from stspolicy.names import POLICY_HOST_PREFIX, InvalidName, normalize_domain
+from stspolicy.renewal import certificate_facts, renewal_due, retry_at
 
 
 class CertificateError(ValueError):

@@ -7,7 +7,7 @@ fixed), `ok` (checked and fine).
 
 from dataclasses import dataclass, field
 
-from .dane import (
+from stspolicy.dane import (
     CertificateFacts,
     TlsaError,
     TlsaRecord,
@@ -17,9 +17,16 @@ from .dane import (
     parse_tlsa_records,
     unusable_reason,
 )
-from .policy import mx_pattern_matches
-from .records import STS_PREFIX, TLSRPT_PREFIX, RecordError, parse_sts_record, parse_tlsrpt_record, select_record
-from .resolver import SECURE, Answer
+from stspolicy.policy import mx_pattern_matches
+from stspolicy.records import (
+    STS_PREFIX,
+    TLSRPT_PREFIX,
+    RecordError,
+    parse_sts_record,
+    parse_tlsrpt_record,
+    select_record,
+)
+from stspolicy.resolver import SECURE, Answer
 
 ERROR, WARNING, OK = "error", "warning", "ok"
 EXPIRY_WARNING_DAYS = 21

@@ -7,7 +7,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy.exc import OperationalError
 
-from .certificates import (
+from stspolicy.certificates import (
     CertificateError,
     acme_issuer,
     certificate_states,
@@ -15,7 +15,7 @@ from .certificates import (
     issue_certificate,
     renew_certificates,
 )
-from .domains import (
+from stspolicy.domains import (
     DomainError,
     add_domain,
     current_version,
@@ -28,13 +28,13 @@ from .domains import (
     rollback_to,
     update_policy,
 )
-from .extensions import db
-from .insights import enforce_evidence
-from .models import Domain, PolicyVersion, utcnow
-from .names import to_unicode
-from .policy import PolicyError, make_policy, policy_warnings
-from .policyfiles import PolicyFileError, sync_policy_files
-from .publisher import PublishError
+from stspolicy.extensions import db
+from stspolicy.insights import enforce_evidence
+from stspolicy.models import Domain, PolicyVersion, utcnow
+from stspolicy.names import to_unicode
+from stspolicy.policy import PolicyError, make_policy, policy_warnings
+from stspolicy.policyfiles import PolicyFileError, sync_policy_files
+from stspolicy.publisher import PublishError
 
 
 def cli_actor() -> str:

@@ -17,9 +17,9 @@ from pathlib import Path
 import limits
 from sqlalchemy.engine import make_url
 
-from .names import InvalidName, normalize_domain
-from .records import RecordError, check_rua_uri, encode_rua_uri
-from .resolver import split_server
+from stspolicy.names import InvalidName, normalize_domain
+from stspolicy.records import RecordError, check_rua_uri, encode_rua_uri
+from stspolicy.resolver import split_server
 
 
 class ConfigError(ValueError):

@@ -8,14 +8,14 @@ import click
 from cryptography import x509
 from flask import Flask
 
-from . import dnscheck
-from .cli import DomainGroup, echo_records
-from .dane import PemError, load_certificates, load_public_key, records_for_certificate, tlsa_name
-from .dns_models import PUBLISH_MODES, DnsSetting
-from .domains import DomainError, current_version, get_domain, list_domains
-from .extensions import db
-from .models import as_utc, utcnow
-from .publishing import publish_policy_id, set_publish_mode
+from stspolicy import dnscheck
+from stspolicy.cli import DomainGroup, echo_records
+from stspolicy.dane import PemError, load_certificates, load_public_key, records_for_certificate, tlsa_name
+from stspolicy.dns_models import PUBLISH_MODES, DnsSetting
+from stspolicy.domains import DomainError, current_version, get_domain, list_domains
+from stspolicy.extensions import db
+from stspolicy.models import as_utc, utcnow
+from stspolicy.publishing import publish_policy_id, set_publish_mode
 
 EXIT_CODES = {"ok": 0, "problems": 1, "unchecked": 2}
 MAX_PEM_BYTES = 1 << 20  # a certificate chain or key file is a few kilobytes

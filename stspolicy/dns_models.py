@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import UTCDateTime, db
-from .models import Domain, utcnow
+from stspolicy.extensions import UTCDateTime, db
+from stspolicy.models import Domain, utcnow
 
 PUBLISH_MODES = ("manual", "rfc2136", "delegated")
 

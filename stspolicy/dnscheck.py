@@ -17,9 +17,9 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import checks
-from .checks import Expected, Finding, MxHost
-from .dane import (
+from stspolicy import checks
+from stspolicy.checks import Expected, Finding, MxHost
+from stspolicy.dane import (
     RolloverPlan,
     TlsaError,
     certificate_facts,
@@ -30,10 +30,10 @@ from .dane import (
     tlsa_name,
     webpki_error,
 )
-from .dns_models import DnsObservation, DnsSetting, MxObservation
-from .models import Domain, PolicyVersion, utcnow
-from .probe import ProbeResult, probe_starttls
-from .resolver import SECURE, Answer, Resolver
+from stspolicy.dns_models import DnsObservation, DnsSetting, MxObservation
+from stspolicy.models import Domain, PolicyVersion, utcnow
+from stspolicy.probe import ProbeResult, probe_starttls
+from stspolicy.resolver import SECURE, Answer, Resolver
 
 CHECKS = ("sts_record", "tlsrpt_record", "policy_host", "mx_set", "mx_hosts")  # what a DNS check is made of
 MAX_MX_HOSTS = 10  # more MX hosts than this are listed, but only these are looked at

@@ -16,16 +16,16 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .audit import record_event
-from .dns_models import DnsSetting
-from .dnscheck import sts_target
-from .models import Domain, PolicyVersion, utcnow
-from .names import InvalidName, normalize_domain
-from .policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, policy_warnings, render_policy
-from .policyfiles import publish_policy_files
-from .publishing import publish_policy_id
-from .records import DnsRecord, records_to_publish
-from .snapshot import notify_policies_changed
+from stspolicy.audit import record_event
+from stspolicy.dns_models import DnsSetting
+from stspolicy.dnscheck import sts_target
+from stspolicy.models import Domain, PolicyVersion, utcnow
+from stspolicy.names import InvalidName, normalize_domain
+from stspolicy.policy import NONE_MODE_MAX_AGE, Policy, make_policy, next_policy_id, policy_warnings, render_policy
+from stspolicy.policyfiles import publish_policy_files
+from stspolicy.publishing import publish_policy_id
+from stspolicy.records import DnsRecord, records_to_publish
+from stspolicy.snapshot import notify_policies_changed
 
 
 class DomainError(ValueError):

@@ -7,9 +7,9 @@ from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .domains import DomainError
-from .policyfiles import PolicyFileError
-from .publisher import PublishError
+from stspolicy.domains import DomainError
+from stspolicy.policyfiles import PolicyFileError
+from stspolicy.publisher import PublishError
 
 API_PREFIX = "/api/"
 

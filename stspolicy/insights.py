@@ -12,13 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reports.models import DailyRollup
-
-from .checks import against_enforce
-from .dns_models import DnsObservation, DnsSetting
-from .dnscheck import latest_check, latest_observations
-from .domains import current_versions
-from .models import Domain
-from .policy import Policy
+from stspolicy.checks import against_enforce
+from stspolicy.dns_models import DnsObservation, DnsSetting
+from stspolicy.dnscheck import latest_check, latest_observations
+from stspolicy.domains import current_versions
+from stspolicy.models import Domain
+from stspolicy.policy import Policy
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
-from .certificates import certificate_states
-from .dnscheck import check_results, latest_observations
-from .extensions import db
-from .models import Domain, as_utc, utcnow
+from stspolicy.certificates import certificate_states
+from stspolicy.dnscheck import check_results, latest_observations
+from stspolicy.extensions import db
+from stspolicy.models import Domain, as_utc, utcnow
 
 bp = Blueprint("metrics", __name__)
 

@@ -7,9 +7,9 @@ from flask_login import UserMixin
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import UTCDateTime, db
-from .names import to_unicode
-from .policy import Policy
+from stspolicy.extensions import UTCDateTime, db
+from stspolicy.names import to_unicode
+from stspolicy.policy import Policy
 
 
 def utcnow() -> datetime:

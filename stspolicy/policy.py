@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .names import InvalidName, normalize_domain
+from stspolicy.names import InvalidName, normalize_domain
 
 MODES = ("enforce", "testing", "none")
 MAX_AGE_LIMIT = 31557600  # RFC 8461 section 3.2: "maximum value of 31557600"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from flask import current_app
 
-from .extensions import db
-from .files import fsync_directory, write_atomically
-from .snapshot import load_current_policies
+from stspolicy.extensions import db
+from stspolicy.files import fsync_directory, write_atomically
+from stspolicy.snapshot import load_current_policies
 
 SUFFIX = ".txt"
 LOCK_NAME = ".lock"

@@ -12,8 +12,8 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
-from .records import join_txt_strings
-from .resolver import split_server
+from stspolicy.records import join_txt_strings
+from stspolicy.resolver import split_server
 
 
 class PublishError(Exception):

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from .checks import ERROR, OK, Finding
-from .dns_models import PUBLISH_MODES, DnsObservation, DnsSetting
-from .dnscheck import sts_target
-from .models import Domain, PolicyVersion, utcnow
-from .names import InvalidName, normalize_domain
-from .publisher import PublishError, TsigKey, read_txt, replace_txt
-from .records import render_sts_record
+from stspolicy.checks import ERROR, OK, Finding
+from stspolicy.dns_models import PUBLISH_MODES, DnsObservation, DnsSetting
+from stspolicy.dnscheck import sts_target
+from stspolicy.models import Domain, PolicyVersion, utcnow
+from stspolicy.names import InvalidName, normalize_domain
+from stspolicy.publisher import PublishError, TsigKey, read_txt, replace_txt
+from stspolicy.records import render_sts_record
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .policy import POLICY_ID
+from stspolicy.policy import POLICY_ID
 
 STS_PREFIX = "v=STSv1;"
 TLSRPT_PREFIX = "v=TLSRPTv1;"

@@ -16,7 +16,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from .records import join_txt_strings
+from stspolicy.records import join_txt_strings
 
 SECURE, INSECURE, BOGUS, INDETERMINATE = "secure", "insecure", "bogus", "indeterminate"
 

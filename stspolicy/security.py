@@ -6,9 +6,9 @@ from flask import Flask, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
-from .extensions import db, login_manager
-from .models import User
-from .names import host_without_port
+from stspolicy.extensions import db, login_manager
+from stspolicy.models import User
+from stspolicy.names import host_without_port
 
 # The pages use only our own stylesheet and script; nothing may frame them.
 CONTENT_SECURITY_POLICY = (

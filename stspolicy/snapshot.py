@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from .extensions import db
-from .models import Domain, PolicyVersion
+from stspolicy.extensions import db
+from stspolicy.models import Domain, PolicyVersion
 
 log = logging.getLogger(__name__)
 

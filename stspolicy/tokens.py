@@ -11,9 +11,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .accounts import AccountError
-from .audit import record_event
-from .models import ApiToken, User, utcnow
+from stspolicy.accounts import AccountError
+from stspolicy.audit import record_event
+from stspolicy.models import ApiToken, User, utcnow
 
 TOKEN_PREFIX = "stsp_"  # noqa: S105 (a public marker, not a secret)
 NAME_MAX_LENGTH = 100

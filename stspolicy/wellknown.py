@@ -9,9 +9,9 @@ adds to each request.
 
 from flask import Flask
 
-from .metrics import record_policy_fetch
-from .names import policy_domain_from_host
-from .snapshot import PolicySnapshot, SnapshotUnavailable
+from stspolicy.metrics import record_policy_fetch
+from stspolicy.names import policy_domain_from_host
+from stspolicy.snapshot import PolicySnapshot, SnapshotUnavailable
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
 _TEXT = ("Content-Type", "text/plain; charset=utf-8")

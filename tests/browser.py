@@ -11,10 +11,9 @@ import shutil
 from stspolicy import create_app
 from stspolicy.accounts import set_grant
 from stspolicy.extensions import db
-
-from . import databases, factories
-from .conftest import app_settings
-from .servers import gunicorn
+from tests import databases, factories
+from tests.conftest import app_settings
+from tests.servers import gunicorn
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -4,8 +4,7 @@ import pytest
 
 from stspolicy.domains import add_domain
 from stspolicy.policy import make_policy
-
-from .lab.dns import SECURE
+from tests.lab.dns import SECURE
 
 RUA = "mailto:tlsrpt@reports.provider.example"
 

@@ -11,7 +11,7 @@ import dns.message
 import dns.query
 import pytest
 
-from .servers import free_port
+from tests.servers import free_port
 
 CONFIG = """
 server:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .certs import write_pki
-from .servers import free_port, wait_for_port
+from tests.certs import write_pki
+from tests.servers import free_port, wait_for_port
 
 CONFIG = """
 protocols = imap

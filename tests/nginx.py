@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from .lab.netns import Netns
-from .servers import ROOT, stop_process, wait_for_port
+from tests.lab.netns import Netns
+from tests.servers import ROOT, stop_process, wait_for_port
 
 SHIPPED = ROOT / "nginx" / "stspolicy.conf"
 ADMIN_HOST = "stspolicy.example.net"

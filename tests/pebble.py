@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from .lab.netns import Netns
-from .servers import free_port, stop_process, wait_for_port
+from tests.lab.netns import Netns
+from tests.servers import free_port, stop_process, wait_for_port
 
 
 @dataclass(frozen=True)

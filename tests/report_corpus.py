@@ -6,7 +6,7 @@ Bodies are built lazily: some are megabytes before compression.
 import gzip
 import json
 
-from .reportdata import VALID, encode, gz, report
+from tests.reportdata import VALID, encode, gz, report
 
 
 def _with(change):

@@ -10,9 +10,8 @@ from pathlib import Path
 from stspolicy import create_app
 from stspolicy.domains import get_domain, update_policy
 from stspolicy.extensions import db
-
-from . import databases, factories
-from .browser import chromium, live_app, sign_in
+from tests import databases, factories
+from tests.browser import chromium, live_app, sign_in
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

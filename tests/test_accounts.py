@@ -15,8 +15,7 @@ from stspolicy.audit import describe, domain_events
 from stspolicy.domains import DomainNotFound, current_version, rollback_to, update_policy
 from stspolicy.models import ApiToken, AuditEvent, User
 from stspolicy.tokens import create_token, revoke_token, user_for_token
-
-from .factories import PASSWORD
+from tests.factories import PASSWORD
 
 
 def test_passwords_are_stored_as_argon2_hashes_and_checked(session):
@@ -114,7 +113,7 @@ def test_user_create_refuses_a_short_password_in_one_line(cli):
 
 
 def test_set_password_and_remove_from_the_command_line(cli, client, session, people):
-    from .factories import sign_in
+    from tests.factories import sign_in
 
     sign_in(client, people.viewer)
     assert client.get("/").status_code == 200

@@ -8,9 +8,8 @@ from datetime import timedelta
 import pytest
 
 from stspolicy.models import Certificate, utcnow
-
-from .factories import csrf_token, sign_in
-from .test_admin_pages import page, post
+from tests.factories import csrf_token, sign_in
+from tests.test_admin_pages import page, post
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ from stspolicy.dane import tlsa_record
 from stspolicy.dns_models import DnsObservation, DnsSetting, MxObservation
 from stspolicy.domains import current_version, get_domain
 from stspolicy.models import utcnow
-
-from .dns_support import host_domain
-from .factories import csrf_token, sign_in
-from .lab.dns import SECURE
-from .test_admin_pages import page, policy_form, post
+from tests.dns_support import host_domain
+from tests.factories import csrf_token, sign_in
+from tests.lab.dns import SECURE
+from tests.test_admin_pages import page, policy_form, post
 
 DNS_PAGE = "/domains/shared.example/dns"
 

@@ -11,10 +11,9 @@ from stspolicy.dns_models import DnsObservation, DnsSetting
 from stspolicy.domains import current_version, get_domain
 from stspolicy.insights import FailureFigures, failure_figures
 from stspolicy.models import AuditEvent, Grant
-
-from . import databases, reportdata
-from .conftest import app_settings
-from .factories import PASSWORD, csrf_token, sign_in, stored_check
+from tests import databases, reportdata
+from tests.conftest import app_settings
+from tests.factories import PASSWORD, csrf_token, sign_in, stored_check
 
 POLICY_HOST = {"Host": "mta-sts.shared.example"}
 

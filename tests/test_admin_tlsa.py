@@ -10,11 +10,10 @@ from stspolicy.dnscheck import record_present_since
 from stspolicy.domains import add_domain
 from stspolicy.models import utcnow
 from stspolicy.policy import make_policy
-
-from .factories import csrf_token, sign_in
-from .lab.dns import SECURE
-from .lab.pki import TestCA, key_pem, new_key, pem
-from .test_admin_pages import page
+from tests.factories import csrf_token, sign_in
+from tests.lab.dns import SECURE
+from tests.lab.pki import TestCA, key_pem, new_key, pem
+from tests.test_admin_pages import page
 
 
 def submit(client, **fields):

@@ -10,10 +10,9 @@ from stspolicy.dns_models import DnsSetting
 from stspolicy.domains import current_version
 from stspolicy.extensions import db
 from stspolicy.tokens import create_token
-
-from . import databases
-from .conftest import app_settings
-from .factories import PASSWORD, host, stored_check
+from tests import databases
+from tests.conftest import app_settings
+from tests.factories import PASSWORD, host, stored_check
 
 
 @pytest.fixture
@@ -179,7 +178,7 @@ def test_requests_without_a_valid_token_are_401(client, people, authorization):
 
 
 def test_a_browser_session_does_not_authenticate_the_api(client, people):
-    from .factories import sign_in
+    from tests.factories import sign_in
 
     sign_in(client, people.admin)
     assert client.get("/api/v1/domains").status_code == 401

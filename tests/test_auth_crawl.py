@@ -8,8 +8,7 @@ import pytest
 
 from stspolicy.domains import current_version
 from stspolicy.tokens import create_token
-
-from .factories import csrf_token, sign_in
+from tests.factories import csrf_token, sign_in
 
 AREAS = ("admin", "auth", "api")
 PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("api.openapi", "GET")}

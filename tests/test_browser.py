@@ -6,12 +6,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from stspolicy.dane import key_record, tlsa_record
-
-from .browser import chromium, chromium_missing, live_app, sign_in
-from .dns_support import publish_in_lab
-from .lab.dns import SECURE
-from .lab.pki import key_pem, new_key, pem
-from .servers import get
+from tests.browser import chromium, chromium_missing, live_app, sign_in
+from tests.dns_support import publish_in_lab
+from tests.lab.dns import SECURE
+from tests.lab.pki import key_pem, new_key, pem
+from tests.servers import get
 
 pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
 

@@ -13,12 +13,11 @@ from stspolicy.domains import add_domain, get_domain, remove_domain
 from stspolicy.models import Certificate
 from stspolicy.policy import make_policy, render_policy
 from stspolicy.renewal import renewal_due, retry_at
-
-from .factories import csrf_token, make_user, sign_in
-from .nginx import NginxLayout, layout_folder, request, running_nginx, write_config
-from .pebble import running_pebble
-from .servers import free_port
-from .test_admin_pages import page
+from tests.factories import csrf_token, make_user, sign_in
+from tests.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
+from tests.pebble import running_pebble
+from tests.servers import free_port
+from tests.test_admin_pages import page
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

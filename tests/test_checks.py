@@ -19,8 +19,7 @@ from stspolicy.checks import (
 )
 from stspolicy.dane import certificate_facts, key_record, tlsa_record
 from stspolicy.resolver import Answer
-
-from .lab.pki import new_key
+from tests.lab.pki import new_key
 
 NOW = datetime.now(UTC)
 EXPECTED = Expected(domain="example.com", policy_id="2026112800000000", mode="enforce",

@@ -22,8 +22,7 @@ from stspolicy.dane import (
     unusable_reason,
     webpki_error,
 )
-
-from .lab.pki import TestCA, new_key, pem
+from tests.lab.pki import TestCA, new_key, pem
 
 DATA = Path(__file__).parent / "data"
 VECTOR = x509.load_pem_x509_certificate((DATA / "mx1.example.net.pem").read_bytes())

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from . import databases
-from .conftest import app_settings
-from .reportdata import SAMPLES
-from .servers import ROOT
+from tests import databases
+from tests.conftest import app_settings
+from tests.reportdata import SAMPLES
+from tests.servers import ROOT
 
 UNITS = ["stspolicy.service", "stspolicy-maintenance.service", "stspolicy-maintenance.timer",
          "stspolicy-dns-check.service", "stspolicy-dns-check.timer", "stspolicy-mtail.service"]

@@ -9,10 +9,9 @@ from stspolicy.dns_models import DnsObservation
 from stspolicy.dnscheck import check_results, latest_check
 from stspolicy.domains import add_domain, get_domain
 from stspolicy.policy import make_policy
-
-from .dns_support import host_domain
-from .lab.dns import BOGUS, INSECURE, SECURE
-from .lab.pki import new_key
+from tests.dns_support import host_domain
+from tests.lab.dns import BOGUS, INSECURE, SECURE
+from tests.lab.pki import new_key
 
 
 @pytest.fixture

@@ -16,10 +16,9 @@ from stspolicy.domains import DomainError, add_domain, get_domain
 from stspolicy.extensions import db
 from stspolicy.models import Domain, PolicyVersion
 from stspolicy.policy import make_policy
-
-from . import databases
-from .conftest import app_settings
-from .servers import ROOT, app_environment
+from tests import databases
+from tests.conftest import app_settings
+from tests.servers import ROOT, app_environment
 
 
 def show(cli, name):

@@ -15,13 +15,12 @@ import sys
 import pytest
 
 from stspolicy.policy import make_policy, render_policy
-
-from . import databases
-from .conftest import app_settings
-from .lab.dns import INSECURE, SECURE
-from .nginx import NginxLayout, layout_folder, running_nginx, write_config
-from .pebble import running_pebble
-from .servers import ROOT, app_environment, gunicorn, private_postgresql
+from tests import databases
+from tests.conftest import app_settings
+from tests.lab.dns import INSECURE, SECURE
+from tests.nginx import NginxLayout, layout_folder, running_nginx, write_config
+from tests.pebble import running_pebble
+from tests.servers import ROOT, app_environment, gunicorn, private_postgresql
 
 NGINX_ADDRESS = "127.0.0.20"
 ONE = f"e2e-one.{SECURE}"  # signed zone

@@ -16,8 +16,7 @@ from postfix_mta_sts_resolver.utils import parse_mta_sts_record as resolver_sts_
 from stspolicy.domains import add_domain, dns_records
 from stspolicy.policy import make_policy, render_policy
 from stspolicy.records import render_tlsrpt_record
-
-from .test_policy import policies
+from tests.test_policy import policies
 
 CASES = [
     ("enforce", ["mail.example.com"], 604800),

@@ -8,10 +8,9 @@ from stspolicy import create_app
 from stspolicy.domains import add_domain
 from stspolicy.extensions import db
 from stspolicy.policy import make_policy, render_policy
-
-from . import databases
-from .conftest import app_settings
-from .servers import flask, get, gunicorn, private_postgresql, private_redis
+from tests import databases
+from tests.conftest import app_settings
+from tests.servers import flask, get, gunicorn, private_postgresql, private_redis
 
 PROPAGATION_BOUND = 5.0  # seconds: the promise for a change made by another process
 

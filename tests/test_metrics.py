@@ -12,12 +12,11 @@ from stspolicy.domains import add_domain
 from stspolicy.metrics import record_report_ingested, record_report_refused
 from stspolicy.models import Certificate, as_utc, utcnow
 from stspolicy.policy import make_policy
-
-from . import databases, factories
-from .conftest import app_settings
-from .reportdata import gz, report
-from .servers import ROOT, app_environment, gunicorn
-from .test_report_cli import report_mail
+from tests import databases, factories
+from tests.conftest import app_settings
+from tests.reportdata import gz, report
+from tests.servers import ROOT, app_environment, gunicorn
+from tests.test_report_cli import report_mail
 
 TOKEN = "metrics-token-for-tests"
 

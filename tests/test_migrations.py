@@ -5,8 +5,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from stspolicy.extensions import db
-
-from . import databases
+from tests import databases
 
 
 def test_upgrade_on_an_empty_database_matches_the_models_and_downgrades_to_base(new_database):

@@ -13,10 +13,9 @@ from stspolicy import create_app
 from stspolicy.domains import add_domain
 from stspolicy.extensions import db
 from stspolicy.policy import make_policy, render_policy
-
-from . import databases
-from .conftest import app_settings
-from .nginx import (
+from tests import databases
+from tests.conftest import app_settings
+from tests.nginx import (
     NginxLayout,
     layout_folder,
     nginx_test,
@@ -26,7 +25,7 @@ from .nginx import (
     running_nginx,
     write_config,
 )
-from .servers import free_port, gunicorn
+from tests.servers import free_port, gunicorn
 
 HOSTED = {
     "example.com": make_policy("enforce", ["mx1.example.com", "mx2.example.com"], 604800),

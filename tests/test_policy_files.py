@@ -10,10 +10,9 @@ import pytest
 from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
 from stspolicy.policy import make_policy, render_policy
 from stspolicy.policyfiles import sync_policy_files
-
-from . import databases
-from .conftest import app_settings
-from .servers import ROOT, app_environment, flask
+from tests import databases
+from tests.conftest import app_settings
+from tests.servers import ROOT, app_environment, flask
 
 
 @pytest.fixture

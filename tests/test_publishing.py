@@ -7,9 +7,8 @@ import pytest
 from stspolicy import publishing
 from stspolicy.dns_models import DnsObservation
 from stspolicy.domains import current_version, get_domain
-
-from .dns_support import host_domain
-from .lab.dns import INSECURE, SECURE
+from tests.dns_support import host_domain
+from tests.lab.dns import INSECURE, SECURE
 
 
 def authoritative_txt(dns_lab, name):

@@ -11,10 +11,9 @@ from reports.ingest import Settings, ingest_report
 from reports.models import Report
 from stspolicy.domains import add_domain
 from stspolicy.policy import make_policy
-
-from . import factories
-from .report_corpus import CASES
-from .reportdata import SAMPLES, VALID, encode, gz, report
+from tests import factories
+from tests.report_corpus import CASES
+from tests.reportdata import SAMPLES, VALID, encode, gz, report
 
 EX_OK, EX_DATAERR = 0, 65
 

@@ -14,10 +14,9 @@ from reports.messages import ingest_message
 from reports.models import Report
 from stspolicy.domains import add_domain
 from stspolicy.policy import make_policy
-
-from .dnsserver import knot, txt
-from .reportdata import gz, report
-from .test_report_cli import report_mail
+from tests.dnsserver import knot, txt
+from tests.reportdata import gz, report
+from tests.test_report_cli import report_mail
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PRIVATE_PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,

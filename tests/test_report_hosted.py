@@ -13,10 +13,9 @@ from stspolicy import create_app
 from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
 from stspolicy.extensions import db
 from stspolicy.policy import make_policy
-
-from . import databases
-from .conftest import app_settings
-from .reportdata import encode, report
+from tests import databases
+from tests.conftest import app_settings
+from tests.reportdata import encode, report
 
 TESTING_LINES = ["version: STSv1", "mode: testing", "mx: mx1.example.com", "max_age: 604800"]
 

@@ -12,10 +12,9 @@ from reports import imap
 from reports.models import Report
 from stspolicy.domains import add_domain
 from stspolicy.policy import make_policy
-
-from .mailserver import dovecot
-from .reportdata import SAMPLES, gz, report
-from .test_report_cli import report_mail
+from tests.mailserver import dovecot
+from tests.reportdata import SAMPLES, gz, report
+from tests.test_report_cli import report_mail
 
 
 @pytest.fixture(scope="module")

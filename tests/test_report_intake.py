@@ -21,13 +21,12 @@ from stspolicy import create_app
 from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
 from stspolicy.extensions import db
 from stspolicy.policy import make_policy
-
-from . import databases
-from .conftest import app_settings
-from .factories import csrf_token
-from .report_corpus import CASES
-from .reportdata import SAMPLE_COUNTS, SAMPLES, VALID, encode, gz, report
-from .servers import free_port
+from tests import databases
+from tests.conftest import app_settings
+from tests.factories import csrf_token
+from tests.report_corpus import CASES
+from tests.reportdata import SAMPLE_COUNTS, SAMPLES, VALID, encode, gz, report
+from tests.servers import free_port
 
 GZ = {"Content-Type": "application/tlsrpt+gzip"}
 
@@ -209,7 +208,7 @@ def test_policy_hosts_do_not_take_reports(client, hosted):
 
 def test_rate_limit_answers_429(new_database):
     url = new_database()
-    from . import databases
+    from tests import databases
 
     databases.upgrade(url)
     app = create_app(app_settings(url, TLSRPT_RATE_LIMIT="3 per minute"))

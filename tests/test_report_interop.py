@@ -11,8 +11,7 @@ from sqlalchemy import select
 from reports.ingest import Settings, ingest_report
 from reports.messages import ingest_message
 from reports.models import FailureDetail, Report
-
-from .reportdata import SAMPLE_COUNTS, SAMPLES
+from tests.reportdata import SAMPLE_COUNTS, SAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 # parsedmarc's pins clash with ours, so it lives in a virtual environment of its own (`make test` builds it).

@@ -15,12 +15,11 @@ from reports.ingest import STORED, ingest_report, settings_from_config
 from reports.payload import ReportError
 from stspolicy import create_app
 from stspolicy.extensions import db
-
-from . import databases
-from .conftest import app_settings
-from .reportdata import SAMPLES, gz, report
-from .servers import flask, gunicorn, private_postgresql
-from .test_live_workers import host_domains
+from tests import databases
+from tests.conftest import app_settings
+from tests.reportdata import SAMPLES, gz, report
+from tests.servers import flask, gunicorn, private_postgresql
+from tests.test_live_workers import host_domains
 
 EX_TEMPFAIL = 75
 

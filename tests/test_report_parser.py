@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from reports.mail import header_notes, mail_headers, parse_message, report_parts
 from reports.payload import Limits, ReportError, ReportTooLarge, decode_body
 from reports.schema import parse_report
-
-from .reportdata import SAMPLE_COUNTS, SAMPLES, STS_LINES, VALID, encode, report
+from tests.reportdata import SAMPLE_COUNTS, SAMPLES, STS_LINES, VALID, encode, report
 
 
 def parse_sample(name: str):

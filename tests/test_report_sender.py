@@ -22,12 +22,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from reports.models import Report
-
-from . import databases
-from .certs import write_pki
-from .conftest import app_settings
-from .servers import ROOT, app_environment, gunicorn
-from .test_live_workers import host_domains
+from tests import databases
+from tests.certs import write_pki
+from tests.conftest import app_settings
+from tests.servers import ROOT, app_environment, gunicorn
+from tests.test_live_workers import host_domains
 
 BIN = Path(sys.executable).parent
 # The policy the test domain is hosted with.

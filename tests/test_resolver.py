@@ -3,10 +3,9 @@
 import pytest
 
 from stspolicy.resolver import BOGUS, INDETERMINATE, INSECURE, SECURE, Resolver, split_server
-
-from .lab.dns import BOGUS as BOGUS_ZONE
-from .lab.dns import INSECURE as INSECURE_ZONE
-from .lab.dns import SECURE as SECURE_ZONE
+from tests.lab.dns import BOGUS as BOGUS_ZONE
+from tests.lab.dns import INSECURE as INSECURE_ZONE
+from tests.lab.dns import SECURE as SECURE_ZONE
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,8 @@ from stspolicy.dns_models import DnsObservation, MxObservation
 from stspolicy.domains import add_domain
 from stspolicy.models import utcnow
 from stspolicy.policy import make_policy
-
-from .lab.dns import SECURE
-from .lab.pki import key_pem, new_key, pem
+from tests.lab.dns import SECURE
+from tests.lab.pki import key_pem, new_key, pem
 
 
 def write(tmp_path, name, data):

@@ -2,11 +2,11 @@
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from ..certificates import CertificateError, acme_issuer, certificate_states, issue_certificate, wanted_hosts
-from ..extensions import db
-from ..models import utcnow
-from ..names import policy_domain_from_host
-from .views import bp, require_admin
+from stspolicy.admin.views import bp, require_admin
+from stspolicy.certificates import CertificateError, acme_issuer, certificate_states, issue_certificate, wanted_hosts
+from stspolicy.extensions import db
+from stspolicy.models import utcnow
+from stspolicy.names import policy_domain_from_host
 
 
 @bp.get("/certificates")

@@ -8,18 +8,18 @@
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from .. import dnscheck
-from ..accounts import domain_for_user, grant_role, visible_domains
-from ..dane import records_for_certificate, tlsa_name
-from ..dns_models import DnsSetting
-from ..domains import current_version, published_records
-from ..extensions import db
-from ..insights import publishing_failures
-from ..models import as_utc, utcnow
-from ..publisher import PublishError
-from ..publishing import publish_policy_id
-from .forms import TlsaForm
-from .views import bp
+from stspolicy import dnscheck
+from stspolicy.accounts import domain_for_user, grant_role, visible_domains
+from stspolicy.admin.forms import TlsaForm
+from stspolicy.admin.views import bp
+from stspolicy.dane import records_for_certificate, tlsa_name
+from stspolicy.dns_models import DnsSetting
+from stspolicy.domains import current_version, published_records
+from stspolicy.extensions import db
+from stspolicy.insights import publishing_failures
+from stspolicy.models import as_utc, utcnow
+from stspolicy.publisher import PublishError
+from stspolicy.publishing import publish_policy_id
 
 DNS_HISTORY_LENGTH = 30
 CHECK_OUTCOMES = {  # status: (flash category, what to say)

@@ -16,10 +16,10 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
-from ..dane import PemError, load_certificates, load_public_key
-from ..models import GRANT_ROLES
-from ..names import InvalidName, normalize_domain
-from ..policy import MAX_AGE_LIMIT, MODES, PolicyError, normalize_mx_pattern
+from stspolicy.dane import PemError, load_certificates, load_public_key
+from stspolicy.models import GRANT_ROLES
+from stspolicy.names import InvalidName, normalize_domain
+from stspolicy.policy import MAX_AGE_LIMIT, MODES, PolicyError, normalize_mx_pattern
 
 # (seconds, label): the usual choices; any other value 0..31557600 may be typed.
 MAX_AGE_PRESETS = [

@@ -3,7 +3,7 @@
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..accounts import (
+from stspolicy.accounts import (
     AccountError,
     domain_for_user,
     domain_grants,
@@ -13,9 +13,10 @@ from ..accounts import (
     set_grant,
     visible_domains,
 )
-from ..audit import describe, domain_events, recent_events
-from ..certificates import CertificateError, certificate_state
-from ..domains import (
+from stspolicy.admin.forms import MAX_AGE_PRESETS, DomainForm, GrantForm, PolicyForm, RemoveForm, TokenForm
+from stspolicy.audit import describe, domain_events, recent_events
+from stspolicy.certificates import CertificateError, certificate_state
+from stspolicy.domains import (
     DomainError,
     EnforceNotConfirmed,
     add_domain,
@@ -27,14 +28,13 @@ from ..domains import (
     rollback_to,
     update_policy,
 )
-from ..extensions import db
-from ..insights import dns_in_sync, enforce_evidence, failure_figures, publishing_failures
-from ..models import utcnow
-from ..names import POLICY_HOST_PREFIX
-from ..policy import Policy, PolicyError, diff_policies, make_policy, policy_warnings, render_policy
-from ..security import page_headers, require_login
-from ..tokens import create_token, revoke_token, token_for_user, visible_tokens
-from .forms import MAX_AGE_PRESETS, DomainForm, GrantForm, PolicyForm, RemoveForm, TokenForm
+from stspolicy.extensions import db
+from stspolicy.insights import dns_in_sync, enforce_evidence, failure_figures, publishing_failures
+from stspolicy.models import utcnow
+from stspolicy.names import POLICY_HOST_PREFIX
+from stspolicy.policy import Policy, PolicyError, diff_policies, make_policy, policy_warnings, render_policy
+from stspolicy.security import page_headers, require_login
+from stspolicy.tokens import create_token, revoke_token, token_for_user, visible_tokens
 
 bp = Blueprint("admin", __name__)
 bp.before_request(require_login)

@@ -1,5 +1,5 @@
 """JSON API under /api/v1 with bearer tokens, described by /api/v1/openapi.json."""
 
-from .views import bp, init_app
+from stspolicy.api.views import bp, init_app
 
 __all__ = ["bp", "init_app"]

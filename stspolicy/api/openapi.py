@@ -1,6 +1,6 @@
 """The OpenAPI 3 description of /api/v1; tests hold the implementation to it (schemathesis)."""
 
-from ..policy import MAX_AGE_LIMIT, MAX_MX_PATTERNS, MODES
+from stspolicy.policy import MAX_AGE_LIMIT, MAX_MX_PATTERNS, MODES
 
 STRING = {"type": "string", "maxLength": 255}
 MX = {"type": "array", "items": STRING, "maxItems": MAX_MX_PATTERNS}

@@ -6,9 +6,10 @@ authenticates, so another site cannot make a browser call the API.
 
 from flask import Blueprint, Flask, g, jsonify, request, url_for
 
-from ..accounts import domain_for_user, visible_domains
-from ..audit import describe, domain_events
-from ..domains import (
+from stspolicy.accounts import domain_for_user, visible_domains
+from stspolicy.api.openapi import openapi_document
+from stspolicy.audit import describe, domain_events
+from stspolicy.domains import (
     EnforceNotConfirmed,
     add_domain,
     current_version,
@@ -20,12 +21,11 @@ from ..domains import (
     rollback_to,
     update_policy,
 )
-from ..errors import api_error
-from ..extensions import csrf, db
-from ..insights import enforce_evidence
-from ..policy import MAX_MX_PATTERNS, PolicyError, make_policy
-from ..tokens import user_for_token
-from .openapi import openapi_document
+from stspolicy.errors import api_error
+from stspolicy.extensions import csrf, db
+from stspolicy.insights import enforce_evidence
+from stspolicy.policy import MAX_MX_PATTERNS, PolicyError, make_policy
+from stspolicy.tokens import user_for_token
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .netns import Netns
+from tests.lab.netns import Netns
 
 PARENT = "test"
 SECURE = "example.test"

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from . import dns, netns, pki, smtp
+from tests.lab import dns, netns, pki, smtp
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .netns import Netns
+from tests.lab.netns import Netns
 
 SERVICES = """\
 pickup    unix  n - n 60 1 pickup
