@@ -1,5 +1,5 @@
 """The WSGI entry point for gunicorn and `flask --app wsgi`."""
 
-from stspolicy import create_app
+from stspolicy.app import create_app
 
 app = create_app()

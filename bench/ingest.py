@@ -92,8 +92,8 @@ def rates(parse, bodies):
 """
 PARSE_OURS = PARSE_LOOP + """
 import pathlib, sys
-from reports.payload import Limits, decode_body
-from reports.schema import parse_report
+from reports.parsing.body import Limits, decode_body
+from reports.parsing.schema import parse_report
 limits = Limits()
 rates(lambda body: parse_report(decode_body(body, limits)[0], limits),
       [p.read_bytes() for p in sorted(pathlib.Path(sys.argv[1]).iterdir())])
@@ -256,9 +256,9 @@ SPLIT_CHILD = """
 import io, json, sys, time
 sys.path.insert(0, sys.argv[2])
 from bench.ingest import typical_report
-from reports.payload import decode_body
-from reports.schema import parse_report
-from stspolicy import create_app
+from reports.parsing.body import decode_body
+from reports.parsing.schema import parse_report
+from stspolicy.app import create_app
 
 app = create_app({"DATABASE_URL": sys.argv[1], "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "100000000 per minute"})
 limits = app.extensions["tlsrpt_settings"].limits
@@ -304,10 +304,10 @@ def cpu_split(url: str, count: int = 500) -> tuple[float, ...]:
 
 MEMORY_CHILD = """
 import resource, sys
-from stspolicy import create_app
-from stspolicy.domains import add_domain
+from stspolicy.app import create_app
+from stspolicy.policies.service import add_domain
 from stspolicy.extensions import db
-from stspolicy.policy import make_policy
+from stspolicy.policies.rules import make_policy
 
 def rss_mib():
     with open("/proc/self/status") as status:

@@ -14,10 +14,10 @@ import tempfile
 from flask_migrate import upgrade
 
 from bench.common import APP_LOADED, BARE_APP_LOADED, gunicorn, require, summarize, wrk
-from stspolicy import create_app
-from stspolicy.domains import add_domain
+from stspolicy.app import create_app
 from stspolicy.extensions import db
-from stspolicy.policy import make_policy
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 
 
 def main() -> None:

@@ -24,10 +24,10 @@ import trustme
 from flask_migrate import upgrade
 
 from bench.common import require, summarize, wrk
-from stspolicy import create_app
-from stspolicy.domains import add_domain
+from stspolicy.app import create_app
 from stspolicy.extensions import db
-from stspolicy.policy import make_policy
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests.lab.netns import Netns, available
 from tests.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
 

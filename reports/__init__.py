@@ -2,9 +2,10 @@
 
 from flask import Flask
 
-from reports import cli, intake
+from reports import cli
+from reports.channels import https
 
 
 def init_app(app: Flask) -> None:
-    intake.init_app(app)
+    https.init_app(app)
     cli.init_app(app)

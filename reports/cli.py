@@ -13,15 +13,16 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
-from reports import imap
-from reports.files import MESSAGE, count_items, read_items
+from reports.channels import imap
+from reports.channels.files import MESSAGE, count_items, read_items
+from reports.channels.mail import TemporaryFailure, ingest_message
 from reports.ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
-from reports.messages import TemporaryFailure, ingest_message
 from reports.models import MAX_TOKEN_LABEL
-from reports.payload import ReportError
-from reports.service import create_token, list_reports, list_tokens, report_summary
-from stspolicy.domains import DomainError
+from reports.parsing.body import ReportError
+from reports.queries import list_reports, report_summary
+from reports.tokens import create_token, list_tokens
 from stspolicy.extensions import db
+from stspolicy.policies.errors import DomainError
 
 EX_OK, EX_DATAERR, EX_TEMPFAIL, EX_CONFIG = 0, 65, 75, 78
 

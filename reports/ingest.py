@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from reports import schema
-from reports.hosted import Hosted, HostedDomains, match_version
-from reports.mail import MailHeaders, header_notes
-from reports.payload import Limits, ReportError, decode_body, is_gzip
+from reports.linking import Hosted, HostedDomains, match_version
+from reports.parsing import schema
+from reports.parsing.body import Limits, ReportError, decode_body, is_gzip
+from reports.parsing.message import MailHeaders, header_notes
 from reports.storage import store
-from stspolicy.metrics import record_report_ingested, record_report_refused
-from stspolicy.models import utcnow
+from stspolicy.counters import record_report_ingested, record_report_refused
+from stspolicy.extensions import utcnow
 
 STORED = "stored"
 DUPLICATE = "duplicate"

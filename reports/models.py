@@ -8,8 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import JSON, BigInteger, Date, ForeignKey, LargeBinary, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from stspolicy.extensions import UTCDateTime, db
-from stspolicy.models import Domain, utcnow
+from stspolicy.extensions import UTCDateTime, db, utcnow
+from stspolicy.policies.models import Domain
 
 # How an sts block's policy-string compares with the versions we served.
 MATCHED = "matched"

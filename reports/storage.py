@@ -15,8 +15,8 @@ from sqlalchemy import JSON, BigInteger, String, bindparam, cast, column, func, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from reports import schema
 from reports.models import ROLLUP_CEILING, ROLLUP_SHARDS, DailyRollup, FailureDetail, Report, ReportPolicy
+from reports.parsing import schema
 
 _REPORT_KEY = ["organization_name", "report_id"]
 _ROLLUP_KEY = ["day", "policy_domain", "policy_type", "result_type", "mx_host", "shard"]

@@ -1,9 +1,32 @@
-"""The audit log: services record who changed what in the same transaction as the change."""
+"""The audit log: who changed what, when. Services record events in the same transaction as the change.
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+Below the features that record events: it knows domains and users only by their ids and names.
+"""
 
-from stspolicy.models import AuditEvent, Domain, User, utcnow
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import JSON, ForeignKey, String, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from stspolicy.extensions import UTCDateTime, db, utcnow
+
+if TYPE_CHECKING:
+    from stspolicy.accounts.models import User
+    from stspolicy.policies.models import Domain
+
+
+class AuditEvent(db.Model):
+    """Who changed what, when. Kept when its domain is deleted (domain_id becomes NULL)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(40))
+    domain_id: Mapped[int | None] = mapped_column(ForeignKey("domain.id", ondelete="SET NULL"), index=True)
+    domain_name: Mapped[str | None] = mapped_column(String(253))
+    detail: Mapped[dict] = mapped_column(JSON)
+
 
 # What each action means, for people reading the log; `detail` fills the blanks.
 DESCRIPTIONS = {
@@ -21,26 +44,28 @@ DESCRIPTIONS = {
     "token.revoke": "revoked API token #{token_id} '{name}' of {email}",
 }
 
+
 # What a member sees of a domain's log: its policy and DNS, not who was given access to it.
 MEMBER_VISIBLE_PREFIXES = ("domain.", "policy.", "dns.")
 
 
 def record_event(
-    session: Session, actor: str, action: str, domain: Domain | None = None, *, domain_name: str | None = None, **detail
+    session: Session, actor: str, action: str, domain: "Domain | None" = None, *, domain_name: str | None = None,
+    **detail,
 ) -> AuditEvent:
     """Add an event to the session; the calling service commits it with its change.
 
     An event about a domain being deleted names it by `domain_name` only: the row goes.
     """
     event = AuditEvent(
-        created_at=utcnow(), actor=actor, action=action, domain=domain,
+        created_at=utcnow(), actor=actor, action=action, domain_id=domain.id if domain else None,
         domain_name=domain.name if domain else domain_name, detail=detail,
     )
     session.add(event)
     return event
 
 
-def domain_events(session: Session, domain: Domain, user: User, limit: int = 200) -> list[AuditEvent]:
+def domain_events(session: Session, domain: "Domain", user: "User", limit: int = 200) -> list[AuditEvent]:
     """The newest events about `domain` that `user` may read, newest first: all for an admin."""
     query = select(AuditEvent).where(AuditEvent.domain_id == domain.id)
     if not user.is_admin:

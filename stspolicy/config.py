@@ -17,9 +17,9 @@ from pathlib import Path
 import limits
 from sqlalchemy.engine import make_url
 
-from stspolicy.names import InvalidName, normalize_domain
-from stspolicy.records import RecordError, check_rua_uri, encode_rua_uri
-from stspolicy.resolver import split_server
+from stspolicy.dns.records import RecordError, check_rua_uri, encode_rua_uri
+from stspolicy.dns.resolver import split_server
+from stspolicy.policies.names import InvalidName, normalize_domain
 
 
 class ConfigError(ValueError):

@@ -8,8 +8,8 @@ import contextlib
 import os
 import shutil
 
-from stspolicy import create_app
-from stspolicy.accounts import set_grant
+from stspolicy.accounts.service import set_grant
+from stspolicy.app import create_app
 from stspolicy.extensions import db
 from tests import databases, factories
 from tests.conftest import app_settings

@@ -14,7 +14,7 @@ from flask.globals import app_ctx
 from flask.testing import FlaskClient
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from stspolicy import create_app
+from stspolicy.app import create_app
 from stspolicy.extensions import db
 from tests import databases, factories
 from tests.dns_support import in_lab, lab_app  # noqa: F401  (DNS end-to-end fixtures)

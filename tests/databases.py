@@ -7,7 +7,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from stspolicy import create_app
+from stspolicy.app import create_app
 from stspolicy.extensions import db
 
 POSTGRESQL_URL = os.environ.get("TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test")

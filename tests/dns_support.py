@@ -2,8 +2,8 @@
 
 import pytest
 
-from stspolicy.domains import add_domain
-from stspolicy.policy import make_policy
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests.lab.dns import SECURE
 
 RUA = "mailto:tlsrpt@reports.provider.example"

@@ -4,11 +4,12 @@ import functools
 import re
 from dataclasses import dataclass
 
-from stspolicy.accounts import hash_password, set_grant
-from stspolicy.dns_models import DnsObservation, MxObservation
-from stspolicy.domains import add_domain
-from stspolicy.models import Domain, User
-from stspolicy.policy import make_policy
+from stspolicy.accounts.models import User
+from stspolicy.accounts.service import hash_password, set_grant
+from stspolicy.dns.models import DnsObservation, MxObservation
+from stspolicy.policies.models import Domain
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 
 PASSWORD = "correct horse battery staple"
 

@@ -7,9 +7,10 @@ and Debian's chromium through Playwright, as the browser tests do.
 import tempfile
 from pathlib import Path
 
-from stspolicy import create_app
-from stspolicy.domains import get_domain, update_policy
+from stspolicy.app import create_app
 from stspolicy.extensions import db
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.service import update_policy
 from tests import databases, factories
 from tests.browser import chromium, live_app, sign_in
 

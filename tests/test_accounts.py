@@ -3,7 +3,8 @@
 import pytest
 from sqlalchemy import select
 
-from stspolicy.accounts import (
+from stspolicy.accounts.models import ApiToken, User
+from stspolicy.accounts.service import (
     AccessDenied,
     AccountError,
     authenticate,
@@ -11,10 +12,11 @@ from stspolicy.accounts import (
     domain_for_user,
     visible_domains,
 )
-from stspolicy.audit import describe, domain_events
-from stspolicy.domains import DomainNotFound, current_version, rollback_to, update_policy
-from stspolicy.models import ApiToken, AuditEvent, User
-from stspolicy.tokens import create_token, revoke_token, user_for_token
+from stspolicy.accounts.tokens import create_token, revoke_token, user_for_token
+from stspolicy.audit import AuditEvent, describe, domain_events
+from stspolicy.policies.errors import DomainNotFound
+from stspolicy.policies.queries import current_version
+from stspolicy.policies.service import rollback_to, update_policy
 from tests.factories import PASSWORD
 
 

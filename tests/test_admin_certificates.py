@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from stspolicy.models import Certificate, utcnow
+from stspolicy.certificates.models import Certificate
+from stspolicy.extensions import utcnow
 from tests.factories import csrf_token, sign_in
 from tests.test_admin_pages import page, post
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from stspolicy.accounts import set_grant
-from stspolicy.dane import tlsa_record
-from stspolicy.dns_models import DnsObservation, DnsSetting, MxObservation
-from stspolicy.domains import current_version, get_domain
-from stspolicy.models import utcnow
+from stspolicy.accounts.service import set_grant
+from stspolicy.dns.dane import tlsa_record
+from stspolicy.dns.models import DnsObservation, DnsSetting, MxObservation
+from stspolicy.extensions import utcnow
+from stspolicy.policies.queries import current_version, get_domain
 from tests.dns_support import host_domain
 from tests.factories import csrf_token, sign_in
 from tests.lab.dns import SECURE

@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bs4 import BeautifulSoup
 
-from stspolicy import create_app
-from stspolicy.audit import domain_events
-from stspolicy.dns_models import DnsObservation, DnsSetting
-from stspolicy.domains import current_version, get_domain
-from stspolicy.insights import FailureFigures, failure_figures
-from stspolicy.models import AuditEvent, Grant
+from stspolicy.accounts.models import Grant
+from stspolicy.app import create_app
+from stspolicy.audit import AuditEvent, domain_events
+from stspolicy.dns.models import DnsObservation, DnsSetting
+from stspolicy.policies.queries import current_version, get_domain
+from stspolicy.report_figures import FailureFigures, failure_figures
 from tests import databases, reportdata
 from tests.conftest import app_settings
 from tests.factories import PASSWORD, csrf_token, sign_in, stored_check

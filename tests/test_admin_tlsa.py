@@ -4,12 +4,12 @@ from datetime import timedelta
 
 import pytest
 
-from stspolicy.dane import key_record, tlsa_name, tlsa_record
-from stspolicy.dns_models import DnsObservation, MxObservation
-from stspolicy.dnscheck import record_present_since
-from stspolicy.domains import add_domain
-from stspolicy.models import utcnow
-from stspolicy.policy import make_policy
+from stspolicy.dns.check import record_present_since
+from stspolicy.dns.dane import key_record, tlsa_name, tlsa_record
+from stspolicy.dns.models import DnsObservation, MxObservation
+from stspolicy.extensions import utcnow
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests.factories import csrf_token, sign_in
 from tests.lab.dns import SECURE
 from tests.lab.pki import TestCA, key_pem, new_key, pem

@@ -4,12 +4,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from stspolicy import create_app
-from stspolicy.accounts import create_user
-from stspolicy.dns_models import DnsSetting
-from stspolicy.domains import current_version
+from stspolicy.accounts.service import create_user
+from stspolicy.accounts.tokens import create_token
+from stspolicy.app import create_app
+from stspolicy.dns.models import DnsSetting
 from stspolicy.extensions import db
-from stspolicy.tokens import create_token
+from stspolicy.policies.queries import current_version
 from tests import databases
 from tests.conftest import app_settings
 from tests.factories import PASSWORD, host, stored_check

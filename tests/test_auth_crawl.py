@@ -6,8 +6,8 @@ cannot fill fails the first test until a sample value is added here.
 
 import pytest
 
-from stspolicy.domains import current_version
-from stspolicy.tokens import create_token
+from stspolicy.accounts.tokens import create_token
+from stspolicy.policies.queries import current_version
 from tests.factories import csrf_token, sign_in
 
 AREAS = ("admin", "auth", "api")

@@ -5,7 +5,7 @@ import re
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from stspolicy.dane import key_record, tlsa_record
+from stspolicy.dns.dane import key_record, tlsa_record
 from tests.browser import chromium, chromium_missing, live_app, sign_in
 from tests.dns_support import publish_in_lab
 from tests.lab.dns import SECURE

@@ -8,11 +8,12 @@ import pytest
 from cryptography import x509
 from sqlalchemy import select
 
-from stspolicy.certificates import acme_issuer, renew_certificates
-from stspolicy.domains import add_domain, get_domain, remove_domain
-from stspolicy.models import Certificate
-from stspolicy.policy import make_policy, render_policy
-from stspolicy.renewal import renewal_due, retry_at
+from stspolicy.certificates.models import Certificate
+from stspolicy.certificates.renewal import renewal_due, retry_at
+from stspolicy.certificates.service import acme_issuer, renew_certificates
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.rules import make_policy, render_policy
+from stspolicy.policies.service import add_domain, remove_domain
 from tests.factories import csrf_token, make_user, sign_in
 from tests.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
 from tests.pebble import running_pebble

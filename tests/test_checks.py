@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stspolicy.checks import (
+from stspolicy.dns.dane import certificate_facts, key_record, tlsa_record
+from stspolicy.dns.findings import (
     ERROR,
     OK,
     WARNING,
@@ -17,8 +18,7 @@ from stspolicy.checks import (
     check_tlsrpt_record,
     status,
 )
-from stspolicy.dane import certificate_facts, key_record, tlsa_record
-from stspolicy.resolver import Answer
+from stspolicy.dns.resolver import Answer
 from tests.lab.pki import new_key
 
 NOW = datetime.now(UTC)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from stspolicy.config import ConfigError, load_config, secret_key
-from stspolicy.records import records_to_publish
+from stspolicy.dns.records import records_to_publish
 
 
 def test_a_generated_secret_key_is_the_same_for_processes_starting_together(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from stspolicy.dane import (
+from stspolicy.dns.dane import (
     TlsaError,
     TlsaRecord,
     certificate_facts,

@@ -4,11 +4,13 @@ import json
 
 import pytest
 
-from stspolicy.dane import key_record, tlsa_record
-from stspolicy.dns_models import DnsObservation
-from stspolicy.dnscheck import check_results, latest_check
-from stspolicy.domains import add_domain, get_domain
-from stspolicy.policy import make_policy
+from stspolicy.dns.check import check_results
+from stspolicy.dns.dane import key_record, tlsa_record
+from stspolicy.dns.models import DnsObservation
+from stspolicy.dns.queries import latest_check
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests.dns_support import host_domain
 from tests.lab.dns import BOGUS, INSECURE, SECURE
 from tests.lab.pki import new_key

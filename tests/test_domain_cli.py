@@ -10,12 +10,14 @@ from datetime import timedelta
 
 import pytest
 
-from stspolicy import create_app
-from stspolicy.dns_models import DnsSetting
-from stspolicy.domains import DomainError, add_domain, get_domain
+from stspolicy.app import create_app
+from stspolicy.dns.models import DnsSetting
 from stspolicy.extensions import db
-from stspolicy.models import Domain, PolicyVersion
-from stspolicy.policy import make_policy
+from stspolicy.policies.errors import DomainError
+from stspolicy.policies.models import Domain, PolicyVersion
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests import databases
 from tests.conftest import app_settings
 from tests.servers import ROOT, app_environment

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from stspolicy.policy import make_policy, render_policy
+from stspolicy.policies.rules import make_policy, render_policy
 from tests import databases
 from tests.conftest import app_settings
 from tests.lab.dns import INSECURE, SECURE

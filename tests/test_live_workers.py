@@ -4,10 +4,10 @@ import time
 import urllib.error
 import urllib.request
 
-from stspolicy import create_app
-from stspolicy.domains import add_domain
+from stspolicy.app import create_app
 from stspolicy.extensions import db
-from stspolicy.policy import make_policy, render_policy
+from stspolicy.policies.rules import make_policy, render_policy
+from stspolicy.policies.service import add_domain
 from tests import databases
 from tests.conftest import app_settings
 from tests.servers import flask, get, gunicorn, private_postgresql, private_redis

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stspolicy.domains import add_domain
-from stspolicy.metrics import record_report_ingested, record_report_refused
-from stspolicy.models import Certificate, as_utc, utcnow
-from stspolicy.policy import make_policy
+from stspolicy.certificates.models import Certificate
+from stspolicy.counters import record_report_ingested, record_report_refused
+from stspolicy.extensions import as_utc, utcnow
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests import databases, factories
 from tests.conftest import app_settings
 from tests.reportdata import gz, report
@@ -159,7 +160,7 @@ def test_policy_fetches_answered_by_the_application_are_counted_by_hosted_domain
 
 
 RECORDER = """
-from stspolicy.metrics import record_report_ingested
+from stspolicy.counters import record_report_ingested
 for _ in range(3):
     record_report_ingested("mail", 0.01)
 """

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stspolicy.names import InvalidName, normalize_domain, policy_domain_from_host, to_unicode
+from stspolicy.policies.names import InvalidName, normalize_domain, policy_domain_from_host, to_unicode
 
 
 @pytest.mark.parametrize(

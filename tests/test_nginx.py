@@ -9,10 +9,10 @@ import pytest
 import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
-from stspolicy import create_app
-from stspolicy.domains import add_domain
+from stspolicy.app import create_app
 from stspolicy.extensions import db
-from stspolicy.policy import make_policy, render_policy
+from stspolicy.policies.rules import make_policy, render_policy
+from stspolicy.policies.service import add_domain
 from tests import databases
 from tests.conftest import app_settings
 from tests.nginx import (

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stspolicy.policy import (
+from stspolicy.policies.rules import (
     MAX_AGE_LIMIT,
     POLICY_ID,
     Policy,

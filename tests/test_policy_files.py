@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
-from stspolicy.policy import make_policy, render_policy
-from stspolicy.policyfiles import sync_policy_files
+from stspolicy.policies.files import sync_policy_files
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.rules import make_policy, render_policy
+from stspolicy.policies.service import add_domain, remove_domain, update_policy
 from tests import databases
 from tests.conftest import app_settings
 from tests.servers import ROOT, app_environment, flask
@@ -128,8 +129,9 @@ def test_unwritable_directory_fails_the_command_but_keeps_the_change(new_databas
 CHANGER = """
 import sys
 from sqlalchemy.exc import OperationalError
-from stspolicy import create_app
-from stspolicy.domains import get_domain, update_policy
+from stspolicy.app import create_app
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.service import update_policy
 from stspolicy.extensions import db
 app = create_app()
 with app.app_context():

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from stspolicy.dane import certificate_facts, webpki_error
-from stspolicy.probe import MAX_REPLY_BYTES, probe_starttls, refusal
+from stspolicy.dns.dane import certificate_facts, webpki_error
+from stspolicy.dns.probe import MAX_REPLY_BYTES, probe_starttls, refusal
 
 LOOPBACK = ["127.0.0.0/8"]
 

@@ -3,7 +3,7 @@
 import pytest
 from flask import request
 
-from stspolicy import create_app
+from stspolicy.app import create_app
 from stspolicy.config import ConfigError, load_config
 
 BASE = {"SECRET_KEY": "k"}

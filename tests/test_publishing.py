@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from stspolicy import publishing
-from stspolicy.dns_models import DnsObservation
-from stspolicy.domains import current_version, get_domain
+from stspolicy.dns import publish as publishing
+from stspolicy.dns.models import DnsObservation
+from stspolicy.policies.queries import current_version, get_domain
 from tests.dns_support import host_domain
 from tests.lab.dns import INSECURE, SECURE
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from stspolicy.records import (
+from stspolicy.dns.records import (
     DnsRecord,
     RecordError,
     join_txt_strings,

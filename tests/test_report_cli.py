@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from reports.ingest import Settings, ingest_report
 from reports.models import Report
-from stspolicy.domains import add_domain
-from stspolicy.policy import make_policy
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests import factories
 from tests.report_corpus import CASES
 from tests.reportdata import SAMPLES, VALID, encode, gz, report

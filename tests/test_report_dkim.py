@@ -8,12 +8,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
-from reports import dkim as report_dkim
+from reports.channels import dkim as report_dkim
+from reports.channels.mail import ingest_message
 from reports.ingest import Settings
-from reports.messages import ingest_message
 from reports.models import Report
-from stspolicy.domains import add_domain
-from stspolicy.policy import make_policy
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests.dnsserver import knot, txt
 from tests.reportdata import gz, report
 from tests.test_report_cli import report_mail

@@ -6,13 +6,14 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from reports.hosted import HostedDomains
 from reports.ingest import STORED, Settings, UnhostedDomain, ingest_report
+from reports.linking import HostedDomains
 from reports.models import MATCHED, ReportPolicy
-from stspolicy import create_app
-from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
+from stspolicy.app import create_app
 from stspolicy.extensions import db
-from stspolicy.policy import make_policy
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain, remove_domain, update_policy
 from tests import databases
 from tests.conftest import app_settings
 from tests.reportdata import encode, report

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from reports import imap
+from reports.channels import imap
 from reports.models import Report
-from stspolicy.domains import add_domain
-from stspolicy.policy import make_policy
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests.mailserver import dovecot
 from tests.reportdata import SAMPLES, gz, report
 from tests.test_report_cli import report_mail

@@ -16,11 +16,13 @@ from reports.models import (
     Report,
     ReportPolicy,
 )
-from reports.service import create_token, rollup_totals
-from stspolicy import create_app
-from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
+from reports.queries import rollup_totals
+from reports.tokens import create_token
+from stspolicy.app import create_app
 from stspolicy.extensions import db
-from stspolicy.policy import make_policy
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain, remove_domain, update_policy
 from tests import databases
 from tests.conftest import app_settings
 from tests.factories import csrf_token

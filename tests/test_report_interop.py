@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from reports.channels.mail import ingest_message
 from reports.ingest import Settings, ingest_report
-from reports.messages import ingest_message
 from reports.models import FailureDetail, Report
 from tests.reportdata import SAMPLE_COUNTS, SAMPLES
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from reports.ingest import STORED, ingest_report, settings_from_config
-from reports.payload import ReportError
-from stspolicy import create_app
+from reports.parsing.body import ReportError
+from stspolicy.app import create_app
 from stspolicy.extensions import db
 from tests import databases
 from tests.conftest import app_settings

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reports.mail import header_notes, mail_headers, parse_message, report_parts
-from reports.payload import Limits, ReportError, ReportTooLarge, decode_body
-from reports.schema import parse_report
+from reports.parsing.body import Limits, ReportError, ReportTooLarge, decode_body
+from reports.parsing.message import header_notes, mail_headers, parse_message, report_parts
+from reports.parsing.schema import parse_report
 from tests.reportdata import SAMPLE_COUNTS, SAMPLES, STS_LINES, VALID, encode, report
 
 

@@ -2,11 +2,11 @@
 
 from datetime import timedelta
 
-from stspolicy.dane import key_record, tlsa_name, tlsa_record
-from stspolicy.dns_models import DnsObservation, MxObservation
-from stspolicy.domains import add_domain
-from stspolicy.models import utcnow
-from stspolicy.policy import make_policy
+from stspolicy.dns.dane import key_record, tlsa_name, tlsa_record
+from stspolicy.dns.models import DnsObservation, MxObservation
+from stspolicy.extensions import utcnow
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests.lab.dns import SECURE
 from tests.lab.pki import key_pem, new_key, pem
 

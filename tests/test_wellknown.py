@@ -2,9 +2,10 @@
 
 import pytest
 
-from stspolicy.domains import add_domain, get_domain, remove_domain, update_policy
-from stspolicy.policy import make_policy
-from stspolicy.snapshot import policy_fingerprint
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain, remove_domain, update_policy
+from stspolicy.policies.snapshot import policy_fingerprint
 
 POLICY = "version: STSv1\r\nmode: testing\r\nmx: mail.example.com\r\nmx: *.mx.example.net\r\nmax_age: 604800\r\n"
 

@@ -1,0 +1,1 @@
+"""How reports arrive: HTTPS, mail (piped, IMAP, files), and DKIM on mail."""

@@ -1,0 +1,1 @@
+"""TLS-RPT reports from bytes to typed values: bodies within limits, then the JSON. Pure."""

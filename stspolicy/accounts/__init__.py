@@ -1,0 +1,1 @@
+"""Accounts, their access to domains, and API tokens."""

@@ -1,0 +1,70 @@
+"""Accounts, their grants on domains and their API tokens."""
+
+
+import hashlib
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from stspolicy.extensions import UTCDateTime, db, utcnow
+from stspolicy.policies.models import Domain
+
+ROLES = ("admin", "member")
+
+
+GRANT_ROLES = ("editor", "viewer")
+
+
+class User(UserMixin, db.Model):
+    """An account: an admin sees every domain, a member only the domains granted to it."""
+
+    __tablename__ = "user_account"  # `user` is reserved in PostgreSQL
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    grants: Mapped[list["Grant"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def get_id(self) -> str:
+        """What the session remembers: the id and a digest of the password hash, so that a new
+        password ends every session signed in with the old one."""
+        return f"{self.id}:{hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]}"
+
+
+class Grant(db.Model):
+    """A member's access to one domain: `editor` may change its policy, `viewer` may only look."""
+
+    __tablename__ = "domain_grant"  # `grant` is reserved in SQL
+    __table_args__ = (UniqueConstraint("user_id", "domain_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(8))
+
+    user: Mapped[User] = relationship(back_populates="grants")
+    domain: Mapped[Domain] = relationship()
+
+
+class ApiToken(db.Model):
+    """A bearer token for /api/v1, acting as its user; only a SHA-256 of the secret is kept."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

@@ -1,6 +1,0 @@
-"""The admin pages: domains, their policies, DNS and certificates, access, API tokens and the audit log."""
-
-from stspolicy.admin import certificates, dns  # noqa: F401  (their routes join the blueprint)
-from stspolicy.admin.views import bp, init_app
-
-__all__ = ["bp", "init_app"]

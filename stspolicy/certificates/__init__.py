@@ -1,0 +1,1 @@
+"""ACME certificates of the hosts we serve."""

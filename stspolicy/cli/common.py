@@ -1,0 +1,31 @@
+"""What every `flask ...` command group shares: who acts, and our errors as one line and a non-zero exit."""
+
+import getpass
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from stspolicy.accounts.service import AccountError
+from stspolicy.certificates.service import CertificateError
+from stspolicy.dns.rfc2136 import PublishError
+from stspolicy.policies.errors import DomainError
+from stspolicy.policies.files import PolicyFileError
+from stspolicy.policies.rules import PolicyError
+
+
+def cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+class CommandGroup(click.Group):
+    """Turns our errors into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (PolicyError, DomainError, PolicyFileError, CertificateError, AccountError) as error:
+            raise click.ClickException(error.message) from None
+        except PublishError as error:
+            raise click.ClickException(str(error)) from None
+        except OperationalError as error:
+            raise click.ClickException(f"database unavailable: {error.orig}") from None

@@ -1,0 +1,129 @@
+"""`flask dns ...`: check hosted domains as senders see them, and publish their `_mta-sts` records."""
+
+
+import json
+import sys
+
+import click
+
+from stspolicy.cli.common import CommandGroup
+from stspolicy.cli.domain import echo_records
+from stspolicy.dns.check import check_domain, observation_summary
+from stspolicy.dns.models import PUBLISH_MODES, DnsSetting
+from stspolicy.dns.publish import publish_policy_id, set_publish_mode, sts_target
+from stspolicy.dns.queries import history
+from stspolicy.extensions import db
+from stspolicy.policies.errors import DomainError
+from stspolicy.policies.queries import current_version, get_domain, list_domains
+
+EXIT_CODES = {"ok": 0, "problems": 1, "unchecked": 2}
+
+
+class NotChecked(click.ClickException):
+    """A domain that cannot be checked at all, such as one not hosted here: exit 2, not 1."""
+
+    exit_code = EXIT_CODES["unchecked"]
+
+
+@click.group("dns", cls=CommandGroup)
+def dns_cli():
+    """Check and publish the DNS records of hosted domains."""
+
+
+@dns_cli.command("check")
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per domain.")
+def check_command(names, as_json):
+    """Check DNS, DNSSEC, TLSA and STARTTLS of DOMAINs (all hosted domains when none).
+
+    Exit status: 0 all good, 1 problems found, 2 could not check.
+    """
+    try:
+        domains = [get_domain(db.session, name) for name in names] or list_domains(db.session)
+    except DomainError as error:
+        raise NotChecked(error.message) from None
+    observations = [check_domain(db.session, domain, current_version(db.session, domain))
+                    for domain in domains]
+    summaries = [observation_summary(observation) for observation in observations]
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+    else:
+        for summary in summaries:
+            _echo_summary(summary)
+    sys.exit(max((EXIT_CODES[o.status] for o in observations), default=0))
+
+
+def _echo_summary(summary: dict) -> None:
+    click.echo(f"{summary['domain']}: {summary['status']} (policy id {summary['policy_id']}, "
+               f"{summary['observed_at']})")
+    for finding in summary["findings"]:
+        click.echo(f"  {finding['level']:<7} {finding['message']}")
+    for mx in summary["mx_hosts"]:
+        tls = mx["tls_version"] or "no TLS"
+        tlsa = f"TLSA {mx['tlsa_state']}" if mx["tlsa_records"] else "no TLSA"
+        match = f", matches {mx['tlsa_match']}" if mx["tlsa_match"] else ""
+        click.echo(f"  mx {mx['preference']:>3} {mx['host']} [{mx['address'] or '-'}] {tls}, {tlsa}{match}")
+
+
+@dns_cli.command("history")
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True)
+def history_command(name, limit, as_json):
+    """List NAME's last checks and publishing attempts, newest first."""
+    domain = get_domain(db.session, name)
+    summaries = [observation_summary(o) for o in history(db.session, domain, limit)]
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+        return
+    for summary in summaries:
+        problems = [f for f in summary["findings"] if f["level"] != "ok"]
+        first = f": {problems[0]['message']}" if problems else ""
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        click.echo(f"{summary['observed_at']}  {summary['kind']:<7} {summary['status']:<9} "
+                   f"id {summary['policy_id']}{first}{more}")
+
+
+@dns_cli.command("mode")
+@click.argument("name")
+@click.argument("mode", type=click.Choice(PUBLISH_MODES))
+@click.option("--server", help="rfc2136: the primary server of the domain's zone, address[:port].")
+@click.option("--zone", help="rfc2136: the zone that holds _mta-sts.<domain>.")
+@click.option("--key", help="rfc2136: the name of a TSIG key from DNS_TSIG_KEYS.")
+def mode_command(name, mode, server, zone, key):
+    """Choose how NAME's _mta-sts record is published, then publish it and show what the owner must publish."""
+    domain = get_domain(db.session, name)
+    set_publish_mode(db.session, domain, mode, server=server, zone=zone, key=key)
+    version = current_version(db.session, domain)
+    observation = publish_policy_id(db.session, domain, version)
+    click.echo(f"{domain.name}: publishing mode {mode}")
+    if observation is not None:
+        click.echo(f"published: {observation.findings[0]['message']}")
+    click.echo("the domain's owner publishes:" if mode == "delegated" else "DNS records of the domain:")
+    _echo_records(domain)
+
+
+@dns_cli.command("publish")
+@click.argument("name")
+def publish_command(name):
+    """Write NAME's current _mta-sts record again (rfc2136 and delegated modes)."""
+    domain = get_domain(db.session, name)
+    observation = publish_policy_id(db.session, domain, current_version(db.session, domain))
+    if observation is None:
+        raise click.ClickException(f"{domain.name} is in manual mode: publish its records by hand")
+    click.echo(f"published: {observation.findings[0]['message']}")
+
+
+@dns_cli.command("records")
+@click.argument("name")
+def records_command(name):
+    """Show the exact records NAME's owner publishes (CNAMEs once, in delegated mode)."""
+    _echo_records(get_domain(db.session, name))
+
+
+def _echo_records(domain) -> None:
+    target = sts_target(domain.name, db.session.get(DnsSetting, domain.id))
+    policy_id = current_version(db.session, domain).policy_id
+    echo_records(domain, policy_id)
+    if target:
+        click.echo(f"and this service keeps, in its own zone:\n    {target}. IN TXT \"v=STSv1; id={policy_id}\"")

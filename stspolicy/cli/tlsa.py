@@ -1,0 +1,130 @@
+"""`flask tlsa ...`: TLSA records (DANE, RFC 7672) for certificates and keys, and rollover plans."""
+
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from cryptography import x509
+
+from stspolicy.dns.check import rollover_plan
+from stspolicy.dns.dane import PemError, load_certificates, load_public_key, records_for_certificate, tlsa_name
+from stspolicy.extensions import as_utc, db, utcnow
+from stspolicy.policies.queries import list_domains
+
+MAX_PEM_BYTES = 1 << 20  # a certificate chain or key file is a few kilobytes
+
+
+@click.group("tlsa")
+def tlsa_cli():
+    """TLSA records (DANE, RFC 7672) for certificates and keys."""
+
+
+def _read_pem(path: str) -> bytes:
+    data = Path(path).read_bytes()[: MAX_PEM_BYTES + 1]
+    if len(data) > MAX_PEM_BYTES:
+        raise click.BadParameter(f"{path} is larger than {MAX_PEM_BYTES} bytes: not a PEM file")
+    return data
+
+
+def _certificates(path: str) -> list[x509.Certificate]:
+    try:
+        return load_certificates(_read_pem(path))
+    except PemError as error:
+        raise click.BadParameter(f"{path} holds {error}") from None
+
+
+def _public_key(path: str):
+    try:
+        return load_public_key(_read_pem(path))
+    except PemError as error:
+        raise click.BadParameter(f"{path} holds {error}") from None
+
+
+cert_option = click.option("--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False),
+                           help="The server certificate, PEM (may be followed by its chain).")
+
+
+mx_option = click.option("--mx", "mx_host", help="Show the records as zone lines at _25._tcp.MX.")
+
+
+@tlsa_cli.command("generate")
+@cert_option
+@click.option("--chain", "chain_file", type=click.Path(exists=True, dir_okay=False),
+              help="The issuer certificate(s), PEM, for a 2 1 1 record.")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
+              help="A next key (public or private PEM): its 3 1 1 record, to publish before the renewal.")
+@mx_option
+@click.option("--json", "as_json", is_flag=True)
+def generate_command(cert_file, chain_file, key_file, mx_host, as_json):
+    """Print 3 1 1 for the certificate's key and 2 1 1 for its issuer (RFC 7672 section 3.1)."""
+    chain = _certificates(cert_file) + (_certificates(chain_file) if chain_file else [])
+    rows = records_for_certificate(chain, _public_key(key_file) if key_file else None)
+    if as_json:
+        click.echo(json.dumps([{"record": str(r), "usage": r.usage, "selector": r.selector,
+                                "matching_type": r.matching_type, "note": note} for r, note in rows], indent=2))
+        return
+    owner = f"{tlsa_name(mx_host)}. IN TLSA " if mx_host else ""
+    for record, note in rows:
+        click.echo(f"{owner}{record}  ; {note}")
+
+
+utc_time = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"])
+
+
+@tlsa_cli.command("rollover")
+@cert_option
+@click.option("--next-cert", "next_cert", type=click.Path(exists=True, dir_okay=False),
+              help="The certificate that will replace it.")
+@click.option("--next-key", "next_key", type=click.Path(exists=True, dir_okay=False),
+              help="Or just the key it will have (public or private PEM).")
+@mx_option
+@click.option("--ttl", type=click.IntRange(0, 2**31 - 1),
+              help="The zone's TTL of the TLSA RRset (default: what the resolver returns with --mx, else 3600).")
+@click.option("--published", type=utc_time,
+              help="When the next key's record was published, UTC (default: when checks first saw it with --mx).")
+@click.option("--deployed", type=utc_time, help="When the next certificate went into service, UTC.")
+def rollover_command(cert_file, next_cert, next_key, mx_host, ttl, published, deployed):
+    """Plan a key rollover: records to publish now, when to deploy, when to remove the old one (RFC 7671 section 8.1).
+
+    With --mx the live TLSA records and the check history say how long the next key's
+    record has been in DNS. Exit status 0: the next certificate may be deployed now; 1: not yet.
+    """
+    if bool(next_cert) == bool(next_key):
+        raise click.UsageError("give one of --next-cert or --next-key")
+    current = _certificates(cert_file)[0]
+    new_key = _certificates(next_cert)[0].public_key() if next_cert else _public_key(next_key)
+    now = utcnow()
+    plan = rollover_plan(db.session, current, new_key, now=now, domains=list_domains(db.session),
+                                  mx_host=mx_host, ttl=ttl, published_at=as_utc(published),
+                                  deployed_at=as_utc(deployed))
+    owner = f"{tlsa_name(mx_host)}. IN TLSA " if mx_host else ""
+    if not plan.key_changes:
+        click.echo("the next certificate keeps the key: 3 1 1 stays the same, no DNS change needed")
+        click.echo(f"    {owner}{plan.publish[0]}")
+        return
+    click.echo("publish now (current + next):")
+    for record in plan.publish:
+        click.echo(f"    {owner}{record}")
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}")
+    if plan.published_at is None:
+        click.echo(f"the next record is not known to be in DNS: counted as published now, {now:%Y-%m-%d %H:%M} UTC "
+                   "(give --published)")
+    else:
+        source = "given" if published else "first seen by the checks"
+        click.echo(f"the next record was published {plan.published_at:%Y-%m-%d %H:%M} UTC ({source}); "
+                   f"TLSA TTL {plan.ttl} s")
+    click.echo(f"deploy the next certificate not before {plan.deploy_not_before:%Y-%m-%d %H:%M} UTC "
+               "(publication + twice the TTL, so that no cache still holds the old set)")
+    for record in plan.remove:
+        if plan.remove_not_before is None:
+            click.echo(f"remove {record} once the next certificate is in service, not before "
+                       f"{plan.deploy_not_before:%Y-%m-%d %H:%M} UTC (give --deployed for the date)")
+        else:
+            click.echo(f"remove {record} not before {plan.remove_not_before:%Y-%m-%d %H:%M} UTC "
+                       "(the later of the deployment and publication + twice the TTL)")
+    ready = plan.ready(now)
+    click.echo("ready: the next certificate may be deployed now" if ready else "not yet")
+    sys.exit(0 if ready else 1)

@@ -1,0 +1,1 @@
+"""DNS, DNSSEC and DANE: records to publish, what resolvers and MX hosts say, publishing by RFC 2136."""

@@ -1,0 +1,73 @@
+"""What DNS and each MX said about a domain, when; and how the domain's records get published."""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from stspolicy.extensions import UTCDateTime, db, utcnow
+from stspolicy.policies.models import Domain
+
+PUBLISH_MODES = ("manual", "rfc2136", "delegated")
+
+
+class DnsSetting(db.Model):
+    """How a domain's `_mta-sts` TXT reaches DNS: by the admin (manual), or by us through RFC 2136
+    to the domain's own zone (rfc2136) or to our delegation zone (delegated, RFC 8461 section 8.2)."""
+
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"), primary_key=True)
+    publish_mode: Mapped[str] = mapped_column(String(16), default="manual")
+    update_server: Mapped[str | None] = mapped_column(String(255))
+    update_zone: Mapped[str | None] = mapped_column(String(253))
+    tsig_key: Mapped[str | None] = mapped_column(String(253))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    domain: Mapped[Domain] = relationship()
+
+
+class DnsObservation(db.Model):
+    """One `dns check` of a domain, or one publishing attempt, with its findings.
+
+    `status` is ok, problems (a finding of level error or warning) or unchecked (no answer
+    from the resolver). `answers` keeps the raw DNS answers behind the findings.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"), index=True)
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(8))  # check or publish
+    status: Mapped[str] = mapped_column(String(16))
+    policy_id: Mapped[str] = mapped_column(String(32))
+    findings: Mapped[list[dict]] = mapped_column(JSON)
+    answers: Mapped[list[dict]] = mapped_column(JSON, default=list)
+
+    domain: Mapped[Domain] = relationship()
+    mx_hosts: Mapped[list["MxObservation"]] = relationship(
+        back_populates="observation", order_by="MxObservation.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class MxObservation(db.Model):
+    """One MX host at one check: its TLSA records and DNSSEC state, and what its STARTTLS showed."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    observation_id: Mapped[int] = mapped_column(ForeignKey("dns_observation.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str] = mapped_column(String(253), index=True)
+    preference: Mapped[int]
+    address: Mapped[str | None] = mapped_column(String(45))
+    tlsa_name: Mapped[str] = mapped_column(String(253))
+    tlsa_state: Mapped[str] = mapped_column(String(16))
+    tlsa_records: Mapped[list[str]] = mapped_column(JSON)
+    tlsa_match: Mapped[str | None] = mapped_column(Text)
+    starttls: Mapped[bool]
+    tls_version: Mapped[str | None] = mapped_column(String(16))
+    probe_error: Mapped[str | None] = mapped_column(Text)
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64))
+    spki_sha256: Mapped[str | None] = mapped_column(String(64))
+    not_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    covers_host: Mapped[bool | None]
+    webpki_error: Mapped[str | None] = mapped_column(Text)
+    chain_pem: Mapped[str | None] = mapped_column(Text)
+
+    observation: Mapped[DnsObservation] = relationship(back_populates="mx_hosts")

@@ -1,0 +1,41 @@
+"""What the stored DNS checks and publishing attempts say: the latest, the history, the MX hosts seen."""
+
+
+
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from stspolicy.dns.models import DnsObservation, MxObservation
+from stspolicy.policies.models import Domain
+
+
+def latest_observations(session: Session, kind: str, domain_ids: list[int] | None = None) -> list[DnsObservation]:
+    """The newest observation of `kind` ("check" or "publish") of each domain, of all when no ids are given."""
+    newest = select(func.max(DnsObservation.id)).where(DnsObservation.kind == kind).group_by(DnsObservation.domain_id)
+    if domain_ids is not None:
+        newest = newest.where(DnsObservation.domain_id.in_(domain_ids))
+    return list(session.scalars(select(DnsObservation).where(DnsObservation.id.in_(newest))))
+
+
+def latest_check(session: Session, domain: Domain) -> DnsObservation | None:
+    return session.scalar(
+        select(DnsObservation).where(DnsObservation.domain_id == domain.id, DnsObservation.kind == "check")
+        .order_by(DnsObservation.observed_at.desc(), DnsObservation.id.desc()).limit(1)
+    )
+
+
+def history(session: Session, domain: Domain, limit: int = 20) -> list[DnsObservation]:
+    return list(session.scalars(
+        select(DnsObservation).where(DnsObservation.domain_id == domain.id)
+        .order_by(DnsObservation.observed_at.desc(), DnsObservation.id.desc()).limit(limit)
+    ))
+
+
+def known_mx_hosts(session: Session, domains: list[Domain]) -> list[str]:
+    """The MX hosts that checks of `domains` have looked at."""
+    return list(session.scalars(
+        select(MxObservation.host).join(MxObservation.observation)
+        .where(DnsObservation.domain_id.in_([domain.id for domain in domains]))
+        .distinct().order_by(MxObservation.host)
+    ))

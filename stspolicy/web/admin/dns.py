@@ -1,0 +1,102 @@
+"""DNS pages: a domain's publishing mode, records, latest check per MX host and history; the TLSA tool.
+
+"Check now", "publish again" and the TLSA tool call the services behind `flask dns check`,
+`flask dns publish` and `flask tlsa generate|rollover`.
+"""
+
+
+from flask import flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from stspolicy.accounts.service import domain_for_user, grant_role, visible_domains
+from stspolicy.dns.check import CheckTooSoon, check_on_request, grouped_findings, rollover_plan, tlsa_rows
+from stspolicy.dns.dane import records_for_certificate, tlsa_name
+from stspolicy.dns.models import DnsSetting
+from stspolicy.dns.publish import publish_policy_id, published_records, publishing_failures, sts_target
+from stspolicy.dns.queries import history, known_mx_hosts, latest_check
+from stspolicy.dns.rfc2136 import PublishError
+from stspolicy.extensions import as_utc, db, utcnow
+from stspolicy.policies.queries import current_version
+from stspolicy.web.admin.forms import TlsaForm
+from stspolicy.web.admin.views import bp
+
+DNS_HISTORY_LENGTH = 30
+CHECK_OUTCOMES = {  # status: (flash category, what to say)
+    "ok": ("message", "no problems found"),
+    "problems": ("warn", "problems found, see below"),
+    "unchecked": ("error", "could not check: no answer from the resolver"),
+}
+
+
+@bp.get("/domains/<name>/dns")
+def dns(name):
+    domain = domain_for_user(db.session, current_user, name)
+    version = current_version(db.session, domain)
+    setting = db.session.get(DnsSetting, domain.id)
+    check = latest_check(db.session, domain)
+    groups, mx_findings = grouped_findings(check) if check else ([], {})
+    return render_template(
+        "admin/dns.html",
+        domain=domain, version=version, setting=setting, mode=setting.publish_mode if setting else "manual",
+        records=published_records(db.session, domain, version.policy_id),
+        sts_target=sts_target(domain.name, setting),
+        check=check, groups=groups, mx_findings=mx_findings,
+        tlsa_rows={mx.id: tlsa_rows(mx) for mx in check.mx_hosts} if check else {},
+        history=history(db.session, domain, DNS_HISTORY_LENGTH),
+        publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
+        can_edit=grant_role(db.session, current_user, domain) in ("admin", "editor"),
+    )
+
+
+@bp.post("/domains/<name>/dns/check")
+def dns_check(name):
+    domain = domain_for_user(db.session, current_user, name, need="edit")
+    try:
+        observation = check_on_request(db.session, domain, current_version(db.session, domain), now=utcnow())
+    except CheckTooSoon as refusal:
+        flash(str(refusal), "warn")
+        return redirect(url_for(".dns", name=domain.name))
+    category, outcome = CHECK_OUTCOMES[observation.status]
+    flash(f"Checked {domain.name}: {outcome}.", category)
+    return redirect(url_for(".dns", name=domain.name))
+
+
+@bp.post("/domains/<name>/dns/publish")
+def dns_publish(name):
+    domain = domain_for_user(db.session, current_user, name, need="edit")
+    try:
+        observation = publish_policy_id(db.session, domain, current_version(db.session, domain))
+    except PublishError as error:
+        flash(str(error), "error")
+    else:
+        if observation is None:
+            flash(f"{domain.name} is in manual mode: publish its records by hand.", "warn")
+        else:
+            flash(f"Published: {observation.findings[0]['message']}")
+    return redirect(url_for(".dns", name=domain.name))
+
+
+@bp.route("/tlsa", methods=["GET", "POST"])
+def tlsa():
+    """DNS is asked about an MX host only if checks of the user's domains have seen it."""
+    domains = visible_domains(db.session, current_user)
+    known_hosts = known_mx_hosts(db.session, domains)
+    form = TlsaForm()
+    result = None
+    if form.validate_on_submit():
+        now = utcnow()
+        chain = [*form.certificates, *form.chain_certificates]
+        looked_up = form.mx_host if form.mx_host in known_hosts else None
+        result = {
+            "rows": records_for_certificate(chain, form.next_public_key),
+            "owner": tlsa_name(form.mx_host) if form.mx_host else None,
+            "looked_up": looked_up,
+            "plan": rollover_plan(
+                db.session, chain[0], form.next_public_key, now=now, domains=domains, mx_host=looked_up,
+                ttl=form.ttl.data, published_at=as_utc(form.published.data), deployed_at=as_utc(form.deployed.data),
+            ) if form.next_public_key else None,
+            "now": now,
+        }
+    form.drop_private_keys()
+    status = 422 if form.errors else 200
+    return render_template("admin/tlsa.html", form=form, result=result, known_hosts=known_hosts), status

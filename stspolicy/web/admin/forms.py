@@ -1,0 +1,152 @@
+"""Forms of the admin pages. Values are checked by the pure policy core, errors land beside their field."""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    FieldList,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+
+from stspolicy.accounts.models import GRANT_ROLES
+from stspolicy.dns.dane import PemError, load_certificates, load_public_key
+from stspolicy.policies.names import InvalidName, normalize_domain
+from stspolicy.policies.rules import MAX_AGE_LIMIT, MODES, PolicyError, normalize_mx_pattern
+
+# (seconds, label): the usual choices; any other value 0..31557600 may be typed.
+MAX_AGE_PRESETS = [
+    (86400, "1 day"),
+    (604800, "1 week"),
+    (1209600, "2 weeks"),
+    (2592000, "30 days"),
+    (15768000, "6 months"),
+    (MAX_AGE_LIMIT, "1 year (the maximum)"),
+]
+BLANK_MX_ROWS = 2  # empty rows offered without JavaScript; blank rows are ignored
+MAX_PEM_CHARACTERS = 16384  # a certificate with its chain is a few kilobytes
+MAX_TLSA_TTL = 2**31 - 1
+PRIVATE_KEY_MARK = "PRIVATE KEY-----"
+
+
+def valid_mx_pattern(form, field) -> None:
+    if field.data and field.data.strip():
+        try:
+            normalize_mx_pattern(field.data)
+        except PolicyError as error:
+            raise ValidationError(error.message) from None
+
+
+class PolicyForm(FlaskForm):
+    mode = RadioField("Mode", choices=[SelectChoice(mode) for mode in MODES], default="testing",
+                      validators=[InputRequired()])
+    mx = FieldList(StringField("mx pattern", validators=[Length(max=255), valid_mx_pattern]), "mx patterns")
+    max_age = StringField("max_age (seconds)", default="604800", validators=[InputRequired(), Length(max=12)])
+    # Set by the confirmation page when the change switches to enforce.
+    confirmed = HiddenField()
+
+    def mx_patterns(self) -> list[str]:
+        return [entry.data.strip() for entry in self.mx.entries if entry.data and entry.data.strip()]
+
+    def offer_blank_rows(self) -> None:
+        """Leave a few empty rows to type into (JavaScript adds more on demand)."""
+        while len(self.mx.entries) < len(self.mx_patterns()) + BLANK_MX_ROWS:
+            self.mx.append_entry("")
+
+    def add_error(self, field: str, message: str) -> None:
+        """An error from the service, shown beside the field it names (the first mx row for `mx`)."""
+        target = {"domain": "name", "policy": "mode"}.get(field, field)
+        if target == "mx":
+            self.offer_blank_rows()
+            row = next((entry for entry in self.mx.entries if entry.data and entry.data.strip()), self.mx.entries[0])
+            row.errors = [*row.errors, message]
+        elif target in self:
+            self[target].errors = [*self[target].errors, message]
+        else:
+            self.form_errors.append(message)
+
+
+class DomainForm(PolicyForm):
+    name = StringField("Domain", validators=[InputRequired(), Length(max=253)])
+
+
+class GrantForm(FlaskForm):
+    email = EmailField("E-mail of the member", validators=[InputRequired(), Length(max=254)])
+    role = SelectField("Access", choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
+
+
+class TokenForm(FlaskForm):
+    name = StringField("What the token is for", validators=[InputRequired(), Length(max=100)])
+
+
+class RemoveForm(FlaskForm):
+    force = BooleanField("Delete at once, without waiting for cached policies to expire")
+
+
+def no_private_key(form, field) -> None:
+    if field.data and PRIVATE_KEY_MARK in field.data:
+        raise ValidationError("This is a private key: paste the certificate or the public key "
+                              "(openssl pkey -in key.pem -pubout). A private key never belongs in a web form.")
+
+
+def _pem_text(limit_name: str):
+    return [Length(max=MAX_PEM_CHARACTERS, message=f"{limit_name} is longer than {MAX_PEM_CHARACTERS} characters: "
+                   "paste the PEM text only"), no_private_key]
+
+
+class TlsaForm(FlaskForm):
+    """`flask tlsa generate` and `flask tlsa rollover` as one form; public material only."""
+
+    certificate = TextAreaField("Server certificate (PEM)", validators=[InputRequired(), *_pem_text("The certificate")])
+    chain = TextAreaField("Issuer certificate (PEM, optional)", validators=[Optional(), *_pem_text("The chain")])
+    next_key = TextAreaField("Next certificate or public key (PEM, optional)",
+                             validators=[Optional(), *_pem_text("The next key")])
+    mx = StringField("MX host (optional)", validators=[Optional(), Length(max=253)])
+    ttl = IntegerField("TTL of the TLSA records in seconds (optional)",
+                       validators=[Optional(), NumberRange(0, MAX_TLSA_TTL)])
+    published = DateTimeLocalField("Next record published at, UTC (optional)", validators=[Optional()])
+    deployed = DateTimeLocalField("Next certificate deployed at, UTC (optional)", validators=[Optional()])
+
+    # What the validators below parse; an empty optional field leaves its default.
+    certificates: tuple = ()
+    chain_certificates: tuple = ()
+    next_public_key = None
+    mx_host: str | None = None
+
+    def drop_private_keys(self) -> None:
+        """A refused private key is not sent back to the browser in the re-shown form."""
+        for field in (self.certificate, self.chain, self.next_key):
+            if field.data and PRIVATE_KEY_MARK in field.data:
+                field.data = ""
+
+    # Each runs after the field's own validators; a field already in error is not parsed.
+    def validate_certificate(self, field) -> None:
+        self.certificates = tuple(_parse(load_certificates, field) or ())
+
+    def validate_chain(self, field) -> None:
+        self.chain_certificates = tuple(_parse(load_certificates, field) or ())
+
+    def validate_next_key(self, field) -> None:
+        self.next_public_key = _parse(load_public_key, field)
+
+    def validate_mx(self, field) -> None:
+        try:
+            self.mx_host = normalize_domain(field.data)
+        except InvalidName as error:
+            raise ValidationError(str(error)) from None
+
+
+def _parse(load, field):
+    if field.errors:
+        return None
+    try:
+        return load(field.data.strip().encode("ascii", "replace"))
+    except PemError as error:
+        raise ValidationError(f"Found {error}.") from None

@@ -1,0 +1,262 @@
+"""Admin pages. Each view reaches a domain only through `domain_for_user` (404 for another tenant's)."""
+
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from stspolicy.accounts.service import (
+    AccountError,
+    domain_for_user,
+    domain_grants,
+    find_user,
+    grant_role,
+    remove_grant,
+    set_grant,
+    visible_domains,
+)
+from stspolicy.accounts.tokens import create_token, revoke_token, token_for_user, visible_tokens
+from stspolicy.audit import describe, domain_events, recent_events
+from stspolicy.certificates.service import CertificateError, certificate_state
+from stspolicy.dns.check import dns_in_sync
+from stspolicy.dns.publish import published_records, publishing_failures
+from stspolicy.extensions import db, utcnow
+from stspolicy.policies.errors import DomainError, EnforceNotConfirmed
+from stspolicy.policies.names import POLICY_HOST_PREFIX
+from stspolicy.policies.queries import current_version, current_versions, recent_versions
+from stspolicy.policies.rules import Policy, PolicyError, diff_policies, make_policy, policy_warnings, render_policy
+from stspolicy.policies.service import add_domain, remove_domain, rollback_to, update_policy
+from stspolicy.report_figures import enforce_evidence, failure_figures
+from stspolicy.web.admin.forms import MAX_AGE_PRESETS, DomainForm, GrantForm, PolicyForm, RemoveForm, TokenForm
+from stspolicy.web.security import page_headers, require_login
+
+bp = Blueprint("admin", __name__)
+bp.before_request(require_login)
+bp.after_request(page_headers)
+
+HISTORY_LENGTH = 50
+
+
+def _actor() -> str:
+    return f"web:{current_user.email}"
+
+
+def require_admin() -> None:
+    if not current_user.is_admin:
+        abort(403, "Only admins may do this.")
+
+
+@bp.app_template_global()
+def describe_event(event) -> str:
+    return describe(event.action, event.detail)
+
+
+@bp.get("/")
+def index():
+    domains = visible_domains(db.session, current_user)
+    return render_template(
+        "admin/index.html",
+        domains=domains,
+        versions=current_versions(db.session, domains),
+        failures=failure_figures(db.session, domains, days=7),
+        dns=dns_in_sync(db.session, domains),
+        publish_failures=publishing_failures(db.session, domains),
+    )
+
+
+@bp.route("/domains/new", methods=["GET", "POST"])
+def add():
+    require_admin()
+    form = DomainForm()
+    if form.validate_on_submit():
+        try:
+            policy = make_policy(form.mode.data, form.mx_patterns(), form.max_age.data)
+            version = add_domain(db.session, form.name.data, policy, actor=_actor())
+        except (PolicyError, DomainError) as error:
+            form.add_error(error.field, error.message)
+        else:
+            flash(f"{version.domain.name} is hosted with policy id {version.policy_id}: publish its DNS records.")
+            return redirect(url_for(".domain", name=version.domain.name))
+    form.offer_blank_rows()
+    status = 422 if request.method == "POST" else 200  # a POST that lands here was refused
+    return render_template("admin/add.html", form=form, presets=MAX_AGE_PRESETS), status
+
+
+@bp.get("/domains/<name>")
+def domain(name):
+    domain = domain_for_user(db.session, current_user, name)
+    return _domain_page(domain, _current_policy_form(domain))
+
+
+@bp.post("/domains/<name>/policy")
+def edit_policy(name):
+    domain = domain_for_user(db.session, current_user, name, need="edit")
+    form = PolicyForm()
+    if form.validate_on_submit():
+        current = current_version(db.session, domain)
+        try:
+            policy = make_policy(form.mode.data, form.mx_patterns(), form.max_age.data)
+            version = update_policy(db.session, domain, mode=policy.mode, mx_patterns=list(policy.mx_patterns),
+                                    max_age=policy.max_age, actor=_actor(),
+                                    enforce_confirmed=form.confirmed.data == "yes")
+        except EnforceNotConfirmed as unconfirmed:
+            return _confirm_enforce(domain, unconfirmed.policy, url_for(".edit_policy", name=domain.name))
+        except PolicyError as error:
+            form.add_error(error.field, error.message)
+        else:
+            _flash_published(version, current.policy_id)
+            return redirect(url_for(".domain", name=domain.name))
+    return _domain_page(domain, form, status=422)
+
+
+@bp.post("/domains/<name>/rollback/<policy_id>")
+def rollback(name, policy_id):
+    domain = domain_for_user(db.session, current_user, name, need="edit")
+    previous_id = current_version(db.session, domain).policy_id
+    try:
+        version = rollback_to(db.session, domain, policy_id, actor=_actor(),
+                              enforce_confirmed=request.form.get("confirmed") == "yes")
+    except EnforceNotConfirmed as unconfirmed:
+        return _confirm_enforce(domain, unconfirmed.policy, url_for(".rollback", name=domain.name, policy_id=policy_id))
+    _flash_published(version, previous_id)
+    return redirect(url_for(".domain", name=domain.name))
+
+
+@bp.post("/domains/<name>/remove")
+def remove(name):
+    domain = domain_for_user(db.session, current_user, name, need="admin")
+    removal = remove_domain(db.session, domain, actor=_actor(), force=RemoveForm().force.data)
+    if removal.state == "deleted":
+        flash(f"Deleted {domain.name}: remove its _mta-sts and mta-sts DNS records.")
+        return redirect(url_for(".index"))
+    if removal.state == "started":
+        flash(f"{domain.name} now serves mode: none; publish the new _mta-sts id. It can be deleted after "
+              f"{removal.deletable_at:%Y-%m-%d %H:%M} UTC.")
+    else:
+        flash(f"Senders may cache the old policy until {removal.deletable_at:%Y-%m-%d %H:%M} UTC; remove again "
+              "then, or delete at once.")
+    return redirect(url_for(".domain", name=domain.name))
+
+
+@bp.post("/domains/<name>/grants")
+def add_grant(name):
+    domain = domain_for_user(db.session, current_user, name, need="admin")
+    form = GrantForm()
+    if form.validate_on_submit():
+        user = find_user(db.session, form.email.data)
+        try:
+            if user is None:
+                raise AccountError(f"no account {form.email.data!r}; create it with `flask user create`")
+            grant = set_grant(db.session, user, domain, form.role.data, actor=_actor())
+        except AccountError as error:
+            form.email.errors = [*form.email.errors, error.message]
+        else:
+            flash(f"{grant.user.email} is now {grant.role} of {domain.name}.")
+            return redirect(url_for(".domain", name=domain.name) + "#access")
+    return _domain_page(domain, _current_policy_form(domain), grant_form=form, status=422)
+
+
+@bp.post("/domains/<name>/grants/<int:user_id>/remove")
+def delete_grant(name, user_id):
+    domain = domain_for_user(db.session, current_user, name, need="admin")
+    grant = next((grant for grant in domain_grants(db.session, domain) if grant.user_id == user_id), None)
+    if grant is None:
+        abort(404)
+    remove_grant(db.session, grant.user, domain, actor=_actor())
+    flash(f"{grant.user.email} has no access to {domain.name} any more.")
+    return redirect(url_for(".domain", name=domain.name) + "#access")
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+def tokens():
+    form = TokenForm()
+    secret = None
+    if form.validate_on_submit():
+        try:
+            token, secret = create_token(db.session, current_user, form.name.data, actor=_actor())
+        except AccountError as error:
+            form.name.errors = [*form.name.errors, error.message]
+        else:
+            form = TokenForm(formdata=None)
+    status = 422 if form.errors else 200
+    return render_template("admin/tokens.html", form=form, secret=secret,
+                           tokens=visible_tokens(db.session, current_user)), status
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+def revoke(token_id):
+    token = token_for_user(db.session, current_user, token_id)
+    if token is None:
+        abort(404)
+    revoke_token(db.session, token, actor=_actor())
+    flash(f"Revoked token #{token.id} '{token.name}'.")
+    return redirect(url_for(".tokens"))
+
+
+@bp.get("/audit")
+def audit():
+    require_admin()
+    return render_template("admin/audit.html", events=recent_events(db.session))
+
+
+def _confirm_enforce(domain, policy: Policy, action: str):
+    current = current_version(db.session, domain)
+    return render_template(
+        "admin/confirm_enforce.html",
+        domain=domain, current=current, policy=policy, action=action,
+        diff=diff_policies(current.policy_text, render_policy(policy)),
+        evidence=enforce_evidence(db.session, domain, policy),
+    )
+
+
+def _flash_published(version, previous_id: str) -> None:
+    if version is None:
+        flash(f"Nothing changed: the policy id stays {previous_id}.")
+    else:
+        flash(f"Published policy id {version.policy_id}: update the _mta-sts TXT record below.")
+
+
+def _current_policy_form(domain) -> PolicyForm:
+    version = current_version(db.session, domain)
+    return PolicyForm(data={"mode": version.mode, "mx": list(version.mx_patterns), "max_age": str(version.max_age)})
+
+
+def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, status: int = 200):
+    version = current_version(db.session, domain)
+    role = grant_role(db.session, current_user, domain)
+    versions = recent_versions(db.session, domain, HISTORY_LENGTH + 1)
+    history = [
+        (shown, diff_policies(older.policy_text, shown.policy_text) if older else None)
+        for shown, older in zip(versions[:HISTORY_LENGTH], [*versions[1:], None], strict=False)
+    ]
+    form.offer_blank_rows()
+    return render_template(
+        "admin/domain.html",
+        domain=domain, version=version, role=role, can_edit=role in ("admin", "editor"), form=form,
+        presets=MAX_AGE_PRESETS, history=history, records=published_records(db.session, domain, version.policy_id),
+        warnings=_warnings_by_field(domain, version),
+        dns_ok=dns_in_sync(db.session, [domain]).get(domain.id),
+        publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
+        certificate=_certificate(domain), acme=bool(current_app.config["ACME_DIRECTORY_URL"]),
+        events=domain_events(db.session, domain, current_user),
+        grants=domain_grants(db.session, domain) if role == "admin" else [],
+        grant_form=grant_form or GrantForm(formdata=None), remove_form=RemoveForm(formdata=None),
+    ), status
+
+
+def _warnings_by_field(domain, version) -> dict[str, list[str]]:
+    """The current policy's warnings, shown beside the field they are about."""
+    by_field: dict[str, list[str]] = {}
+    for warning in policy_warnings(domain.name, version.policy):
+        by_field.setdefault(warning.field, []).append(warning.message)
+    return by_field
+
+
+def _certificate(domain):
+    """The state of the domain's mta-sts certificate, or None where certificates are not managed here."""
+    try:
+        return certificate_state(db.session, POLICY_HOST_PREFIX + domain.name, utcnow())
+    except CertificateError:
+        return None
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
