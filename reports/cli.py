@@ -20,7 +20,7 @@ from reports.ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from
 from reports.models import MAX_TOKEN_LABEL
 from reports.parsing.body import ReportError
 from reports.queries import list_reports, report_summary
-from reports.tokens import create_token, list_tokens
+from reports.tokens import create_report_token, list_report_tokens
 from stspolicy.extensions import db
 from stspolicy.policies.errors import DomainError
 
@@ -156,7 +156,7 @@ def token_create_command(domains, label):
     if len(label) > MAX_TOKEN_LABEL:
         raise click.BadParameter(f"{len(label)} characters, at most {MAX_TOKEN_LABEL}", param_hint="--label")
     try:
-        token = create_token(db.session, list(domains), label or _default_label(domains))
+        token = create_report_token(db.session, list(domains), label or _default_label(domains))
     except DomainError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"token {token.token}: publish rua=https://<collector host>/tlsrpt/{token.token}")
@@ -171,7 +171,7 @@ def _default_label(domains: tuple[str, ...]) -> str:
 @token_cli.command("list")
 def token_list_command():
     """List report URL tokens and their domains."""
-    for token in list_tokens(db.session):
+    for token in list_report_tokens(db.session):
         click.echo(f"{token.token}  {', '.join(d.name for d in token.domains)}  ({_printable(token.label)})")
 
 

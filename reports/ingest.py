@@ -46,9 +46,9 @@ class Unstorable(ReportError):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Ingested:
     status: str  # STORED or DUPLICATE
-    report: schema.Report
+    report: schema.ParsedReport
     row_id: int | None = None
 
 
@@ -92,7 +92,7 @@ def ingest_report(
     notes: Iterable[str] = (),
     mail: MailHeaders | None = None,
     dkim_result: str | None = None,
-) -> Outcome:
+) -> Ingested:
     """Store the report in `body` once; a report already stored is a DUPLICATE, not an error.
 
     `allowed_domains` (a per-tenant rua URL) restricts which hosted domains it may be about;
@@ -129,9 +129,9 @@ def ingest_report(
             row_id = _store(session, report, row, _links(session, report, settings, allowed_domains, fresh=True))
         if row_id is None:
             session.rollback()
-            return Outcome(DUPLICATE, report)
+            return Ingested(DUPLICATE, report)
         session.commit()
-        return Outcome(STORED, report, row_id)
+        return Ingested(STORED, report, row_id)
 
 
 @contextmanager
@@ -146,7 +146,7 @@ def _counted(channel: str):
     record_report_ingested(channel, time.perf_counter() - started)
 
 
-def _store(session: Session, report: schema.Report, row: dict, links: list[Hosted | None]) -> int | None:
+def _store(session: Session, report: schema.ParsedReport, row: dict, links: list[Hosted | None]) -> int | None:
     """storage.store; a value the database refuses (a DataError) is a 400, not a 500 the sender would
     retry for ever. The parser keeps every value within its column, so this is logged as a fault."""
     try:
@@ -157,7 +157,7 @@ def _store(session: Session, report: schema.Report, row: dict, links: list[Hoste
         raise Unstorable("the database cannot store a value of this report") from None
 
 
-def _links(session: Session, report: schema.Report, settings: Settings, allowed_domains: Iterable[str] | None,
+def _links(session: Session, report: schema.ParsedReport, settings: Settings, allowed_domains: Iterable[str] | None,
            fresh: bool = False) -> list[Hosted | None]:
     """The hosted domain of each block; UnhostedDomain only on what the database says now."""
     links = settings.hosted.links(session, report, fresh)
@@ -184,7 +184,7 @@ def _check_domains(report, links, accept_unhosted: bool, allowed_domains: Iterab
         raise UnhostedDomain(f"report about {', '.join(about)}: no domain hosted here", "$.policies")
 
 
-def _blocks(report: schema.Report, links: list[Hosted | None]) -> list[dict]:
+def _blocks(report: schema.ParsedReport, links: list[Hosted | None]) -> list[dict]:
     """The report_policy rows, each with the failure details to store under it."""
     blocks = []
     for position, (result, domain) in enumerate(zip(report.policies, links, strict=True)):

@@ -68,7 +68,7 @@ class HostedDomains:
         self._by_name: dict[str, Hosted | None] = {}
         self._by_mx: dict[str, Hosted | None] = {}
 
-    def links(self, session: Session, report: schema.Report, fresh: bool = False) -> list[Hosted | None]:
+    def links(self, session: Session, report: schema.ParsedReport, fresh: bool = False) -> list[Hosted | None]:
         """The hosted domain each policy block is about, by policy-domain; `fresh` skips what was kept.
 
         For DANE the policy-domain may be the MX host (the TLSA base domain, RFC 8460
@@ -131,7 +131,7 @@ def _load_by_mx(session: Session, hosts: set[str]) -> dict[str, Hosted]:
     return found
 
 
-def match_version(result: schema.PolicyResult, domain: Hosted | None, end: datetime) -> tuple[int | None, str]:
+def match_version(result: schema.ParsedPolicyBlock, domain: Hosted | None, end: datetime) -> tuple[int | None, str]:
     """The policy version whose text an sts block applied (its policy-string, RFC 8460 section 4.4), and how
     it compared."""
     if result.policy_type != "sts" or domain is None or not result.policy_strings:

@@ -25,11 +25,11 @@ _ENCODER = msgspec.json.Encoder()
 _CEILING = literal_column(str(ROLLUP_CEILING), BigInteger)
 
 
-def store(session: Session, report: schema.Report, row: dict, blocks: list[dict]) -> int | None:
+def store(session: Session, report: schema.ParsedReport, row: dict, blocks: list[dict]) -> int | None:
     """Insert the report `row` and, unless its (organization-name, report-id) is stored, the rest.
 
     `blocks` are the report_policy rows in report order, each with its `failure_details`
-    (schema.FailureDetail). Returns the new report's row id, or None for a report stored before.
+    (schema.ParsedFailureDetail). Returns the new report's row id, or None for a report stored before.
     """
     rollups = rollup_rows(report)
     connection = session.connection()
@@ -55,7 +55,7 @@ def store(session: Session, report: schema.Report, row: dict, blocks: list[dict]
     return row_id
 
 
-def rollup_counts(report: schema.Report) -> Counter:
+def rollup_counts(report: schema.ParsedReport) -> Counter:
     """Session counts keyed by (day, policy domain, policy type, result type, MX host)."""
     counts: Counter = Counter()
     for result in report.policies:
@@ -67,7 +67,7 @@ def rollup_counts(report: schema.Report) -> Counter:
     return counts
 
 
-def rollup_rows(report: schema.Report) -> list[dict]:
+def rollup_rows(report: schema.ParsedReport) -> list[dict]:
     """The rollup upserts in key order, so that concurrent reports never deadlock on them.
 
     A report adds to the shard its report-id picks (see models.DailyRollup).
@@ -117,7 +117,7 @@ def _postgresql_statement():
         .returning(block.c.id, block.c.position)
         .cte("blocks")
     )
-    # A detail's members keep their JSON names (schema.FailureDetail encodes as the report spells them).
+    # A detail's members keep their JSON names (schema.ParsedFailureDetail encodes as the report spells them).
     detail_columns = _columns(detail, "report_policy_id")
     detail_in = _rows(block_in.c.failure_details,
                       [column(c.name.replace("_", "-"), c.type) for c in detail_columns], "detail_in").lateral()

@@ -10,7 +10,7 @@ from reports.models import ReportToken
 from stspolicy.policies.queries import get_domain
 
 
-def create_token(session: Session, domains: list[str], label: str) -> ReportToken:
+def create_report_token(session: Session, domains: list[str], label: str) -> ReportToken:
     """A new rua token for reports about `domains` (each hosted here)."""
     token = ReportToken(token=secrets.token_urlsafe(18), label=label,
                         domains=[get_domain(session, name) for name in domains])
@@ -19,5 +19,5 @@ def create_token(session: Session, domains: list[str], label: str) -> ReportToke
     return token
 
 
-def list_tokens(session: Session) -> list[ReportToken]:
+def list_report_tokens(session: Session) -> list[ReportToken]:
     return list(session.scalars(select(ReportToken).order_by(ReportToken.id)))

@@ -12,7 +12,7 @@ from tests.factories import csrf_token, sign_in
 
 AREAS = ("admin", "auth", "api")
 PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("api.openapi", "GET")}
-ADMIN_ONLY = {"admin.add", "admin.audit", "admin.certificates", "admin.issue", "api.create_domain"}
+ADMIN_ONLY = {"admin.add", "admin.audit", "admin.certificates", "admin.issue", "api.domain_create"}
 READ_METHODS = {"GET"}
 
 
@@ -115,7 +115,7 @@ def test_editors_may_not_do_what_only_admins_do(client, session, crawl, people):
     token = create_token(session, people.editor, "crawl", actor="test")[1]
     sign_in(client, people.editor)
     csrf = csrf_token(client, "/tokens")
-    admin_only_on_domain = {"admin.remove", "admin.add_grant", "admin.delete_grant", "api.delete_domain"}
+    admin_only_on_domain = {"admin.remove", "admin.add_grant", "admin.delete_grant", "api.domain_delete"}
     for endpoint, method, path in crawl(people.shared):
         if endpoint in ADMIN_ONLY | admin_only_on_domain:
             response = send(client, method, path, csrf=csrf, token=token)

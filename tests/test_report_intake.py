@@ -17,7 +17,7 @@ from reports.models import (
     ReportPolicy,
 )
 from reports.queries import rollup_totals
-from reports.tokens import create_token
+from reports.tokens import create_report_token
 from stspolicy.app import create_app
 from stspolicy.extensions import db
 from stspolicy.policies.queries import get_domain
@@ -183,7 +183,7 @@ def test_every_json_sample_is_stored_over_https_with_its_counts(client, session,
 
 def test_token_url_takes_reports_about_its_domains_only(client, session, hosted):
     add_domain(session, "example.org", make_policy("testing", ["mx.example.org"], 86400), actor="test")
-    token = create_token(session, ["example.org"], "tenant org")
+    token = create_report_token(session, ["example.org"], "tenant org")
     other = report()
     other["policies"][0]["policy"]["policy-domain"] = "example.org"
     assert post(client, gz(VALID), path=f"/tlsrpt/{token.token}").status_code == 422

@@ -153,7 +153,7 @@ def _session(autocommit: bool) -> Session:
 
 
 def _token_domains(session: Session, token: str) -> list[str]:
-    # Tokens are URL-safe base64 (service.create_token): anything else is unknown without a query.
+    # Tokens are URL-safe base64 (reports.tokens.create_report_token): anything else is unknown without a query.
     found = session.scalar(select(ReportToken).where(ReportToken.token == token)) if TOKEN.fullmatch(token) else None
     if found is None:
         raise Refused(404, "unknown report URL")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from reports.channels import dkim
-from reports.ingest import Outcome, Settings, ingest_report
+from reports.ingest import Ingested, Settings, ingest_report
 from reports.parsing.body import ReportError, ReportTooLarge
 from reports.parsing.message import mail_headers, parse_message, report_parts
 from stspolicy.counters import record_report_refused
@@ -38,7 +38,7 @@ class TemporaryFailure(RuntimeError):
 class MessageOutcome:
     """What became of each report part; `ok` when at least one was stored or already stored."""
 
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[Ingested] = field(default_factory=list)
     errors: list[ReportError] = field(default_factory=list)
 
     @property

@@ -3,7 +3,7 @@
 Strict where the RFC is: the required members, their JSON types, non-negative integer
 counts, RFC 3339 dates, I-JSON (UTF-8, no duplicate member names). Tolerant of what
 real senders do, each tolerance noted with the sender it comes from; a tolerated
-deviation is kept in `Report.notes`. Every error names its JSON path. Pure.
+deviation is kept in `ParsedReport.notes`. Every error names its JSON path. Pure.
 
 msgspec decodes the JSON straight into the Structs below and checks, in C, what their
 types say (members, JSON types, count ranges, string lengths); the rest (addresses, dates,
@@ -45,7 +45,7 @@ Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
 
 # The Structs never form reference cycles: gc=False keeps the collector away from them
 # (a report may hold tens of thousands of failure details).
-class FailureDetail(Struct, rename="kebab", omit_defaults=True, frozen=True, gc=False):
+class ParsedFailureDetail(Struct, rename="kebab", omit_defaults=True, frozen=True, gc=False):
     """One element of a block's `failure-details`, as the sender gave it (addresses normalised)."""
 
     result_type: str
@@ -69,7 +69,7 @@ def _decoder(max_string: int) -> msgspec.json.Decoder:
     name = Annotated[str, Meta(max_length=min(MAX_NAME_LENGTH, max_string))]
     identifier = Annotated[str, Meta(max_length=min(MAX_ID_LENGTH, max_string))]
 
-    class Detail(FailureDetail):
+    class WireDetail(ParsedFailureDetail):
         result_type: Annotated[str, Meta(min_length=1, max_length=min(64, max_string))]
         failed_session_count: Count
         sending_mta_ip: text | None = None
@@ -79,7 +79,7 @@ def _decoder(max_string: int) -> msgspec.json.Decoder:
         additional_information: text | None = None
         failure_reason_code: text | None = None
 
-    class Policy(Struct, rename="kebab", omit_defaults=True, gc=False):
+    class WirePolicy(Struct, rename="kebab", omit_defaults=True, gc=False):
         policy_type: Literal["sts", "tlsa", "no-policy-found"]
         # sys4 tlsrpt-reporter leaves policy-domain out of no-policy-found blocks.
         policy_domain: text | None = None
@@ -94,11 +94,11 @@ def _decoder(max_string: int) -> msgspec.json.Decoder:
         total_successful_session_count: Count
         total_failure_session_count: Count
 
-    class PolicyResult(Struct, rename="kebab", omit_defaults=True, gc=False):
-        policy: Policy
+    class WireBlock(Struct, rename="kebab", omit_defaults=True, gc=False):
+        policy: WirePolicy
         summary: Summary
         # Reports with no failures often leave out failure-details altogether.
-        failure_details: list[Detail] | None = None
+        failure_details: list[WireDetail] | None = None
 
     class DateRange(Struct, rename="kebab", gc=False):
         start_datetime: text
@@ -108,7 +108,7 @@ def _decoder(max_string: int) -> msgspec.json.Decoder:
         organization_name: identifier
         date_range: DateRange
         report_id: identifier
-        policies: list[PolicyResult]
+        policies: list[WireBlock]
         # Postfix senders using sys4 tlsrpt-reporter send null or leave it out.
         contact_info: text | None = None
 
@@ -124,7 +124,7 @@ _MAX_ENCODED_KEPT = 1024 * 1024
 _normalize_domain = functools.lru_cache(maxsize=4096)(normalize_domain)
 
 
-class PolicyResult(Struct, frozen=True, gc=False):
+class ParsedPolicyBlock(Struct, frozen=True, gc=False):
     """One element of `policies`: the policy applied, its summary and failure details."""
 
     policy_type: str
@@ -133,16 +133,16 @@ class PolicyResult(Struct, frozen=True, gc=False):
     mx_hosts: tuple[str, ...]
     successful_session_count: int
     failed_session_count: int
-    failure_details: tuple[FailureDetail, ...]
+    failure_details: tuple[ParsedFailureDetail, ...]
 
 
-class Report(Struct, frozen=True, gc=False):
+class ParsedReport(Struct, frozen=True, gc=False):
     organization_name: str
     report_id: str
     contact_info: str | None
     start_datetime: datetime
     end_datetime: datetime
-    policies: tuple[PolicyResult, ...]
+    policies: tuple[ParsedPolicyBlock, ...]
     notes: tuple[str, ...] = ()
 
     @property
@@ -154,7 +154,7 @@ class Report(Struct, frozen=True, gc=False):
 DEFAULT_LIMITS = Limits()
 
 
-def parse_report(data: bytes, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None) -> Report:
+def parse_report(data: bytes, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None) -> ParsedReport:
     """Parse the JSON of one report; raises ReportError naming the JSON path at fault.
 
     `now` bounds the date range from above (reports are about the past); None skips that check.
@@ -305,13 +305,13 @@ class _Checker:
         self.failure_details = 0
         self.session_counts = 0
 
-    def report(self, document, now: datetime | None) -> Report:
+    def report(self, document, now: datetime | None) -> ParsedReport:
         if len(document.policies) > self.limits.max_policies:
             raise ReportTooLarge(f"more than {self.limits.max_policies} policies", "$.policies")
         start, end = self._date_range(document.date_range, now)
         if document.contact_info is None:
             self.notes.append("$.contact-info: missing")
-        return Report(
+        return ParsedReport(
             organization_name=_identifier(document.organization_name, "$.organization-name"),
             report_id=_identifier(document.report_id, "$.report-id"),
             contact_info=document.contact_info,
@@ -333,7 +333,7 @@ class _Checker:
             self.notes.append("$.date-range: not one day")
         return start, end
 
-    def _policy(self, item, path: str) -> PolicyResult:
+    def _policy(self, item, path: str) -> ParsedPolicyBlock:
         policy = item.policy
         details = item.failure_details or ()
         self.failure_details += len(details)
@@ -348,7 +348,7 @@ class _Checker:
         mx_hosts = policy.mx_host if policy.mx_host is not None else policy.mx_host_pattern
         if isinstance(mx_hosts, str):
             mx_hosts = [mx_hosts]
-        return PolicyResult(
+        return ParsedPolicyBlock(
             policy_type=policy.policy_type,
             policy_domain=self._policy_domain(policy, path),
             policy_strings=tuple(policy.policy_string or ()),
@@ -408,7 +408,7 @@ def _datetime(text: str, path: str) -> datetime:
         raise ReportError(f"out of range: {text!r}", path) from None
 
 
-def _scan(details: list[FailureDetail]) -> tuple[set[str | None], set[str | None], int]:
+def _scan(details: list[ParsedFailureDetail]) -> tuple[set[str | None], set[str | None], int]:
     """The distinct MX host names and addresses of a block's details, and the sum of their session counts.
 
     The hot loop of big reports, in one pass: details repeat a handful of host names, and the
@@ -423,8 +423,8 @@ def _scan(details: list[FailureDetail]) -> tuple[set[str | None], set[str | None
     return hostnames, addresses, failed
 
 
-def _failure_details(details: list[FailureDetail], hostnames: set[str | None], addresses: set[str | None],
-                     path: str) -> tuple[FailureDetail, ...]:
+def _failure_details(details: list[ParsedFailureDetail], hostnames: set[str | None], addresses: set[str | None],
+                     path: str) -> tuple[ParsedFailureDetail, ...]:
     """When every address is IPv4 and every MX host name lower case (nearly always), the details
     are kept as decoded; else each is normalised, or refused.
 
@@ -455,7 +455,7 @@ def _all_ipv4(addresses: set[str]) -> bool:
     return True
 
 
-def _normalised(detail: FailureDetail, path: str) -> FailureDetail:
+def _normalised(detail: ParsedFailureDetail, path: str) -> ParsedFailureDetail:
     hostname = detail.receiving_mx_hostname
     if hostname is not None:
         hostname = hostname.lower()

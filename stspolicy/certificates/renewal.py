@@ -10,16 +10,16 @@ LONGEST_RETRY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
-class CertificateFacts:
+class IssuedCertificate:
     serial: str
     not_before: datetime
     not_after: datetime
 
 
-def certificate_facts(fullchain_pem: bytes) -> CertificateFacts:
+def issued_certificate(fullchain_pem: bytes) -> IssuedCertificate:
     """Serial and validity of the leaf, the first certificate of a chain."""
     leaf = x509.load_pem_x509_certificate(fullchain_pem)
-    return CertificateFacts(f"{leaf.serial_number:x}", leaf.not_valid_before_utc, leaf.not_valid_after_utc)
+    return IssuedCertificate(f"{leaf.serial_number:x}", leaf.not_valid_before_utc, leaf.not_valid_after_utc)
 
 
 def renewal_due(not_before: datetime, not_after: datetime, now: datetime) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from stspolicy.atomicfile import fsync_directory, write_atomically
 from stspolicy.certificates.acme import AcmeIssuer, IssueError
 from stspolicy.certificates.models import Certificate
-from stspolicy.certificates.renewal import certificate_facts, renewal_due, retry_at
+from stspolicy.certificates.renewal import issued_certificate, renewal_due, retry_at
 from stspolicy.policies.models import Domain
 from stspolicy.policies.names import POLICY_HOST_PREFIX, InvalidName, normalize_domain
 
@@ -41,7 +41,7 @@ class CertificateState:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class IssueOutcome:
     host: str
     result: str  # "issued", "failed", "waiting" (backing off) or "removed"
     detail: str
@@ -91,34 +91,34 @@ def _require_certs_dir() -> None:
         raise CertificateError("CERTS_DIR is not set: certificates are not managed here")
 
 
-def issue_certificate(session: Session, issuer: AcmeIssuer, host: str, now: datetime) -> Outcome:
+def issue_certificate(session: Session, issuer: AcmeIssuer, host: str, now: datetime) -> IssueOutcome:
     """Request a certificate for `host` now, whatever its state; record the outcome."""
     row = session.scalar(select(Certificate).where(Certificate.host == host)) or Certificate(host=host, failures=0)
     session.add(row)
     row.last_attempt_at = now
     try:
         issued = issuer.issue(host)
-        facts = certificate_facts(issued.fullchain_pem)
+        facts = issued_certificate(issued.fullchain_pem)
         _install(host, issued.key_pem + issued.fullchain_pem)
     except (IssueError, OSError) as error:
         row.failures += 1
         row.last_error = str(error)
         session.commit()
-        return Outcome(host, "failed", str(error))
+        return IssueOutcome(host, "failed", str(error))
     row.serial, row.not_before, row.not_after = facts.serial, facts.not_before, facts.not_after
     row.issued_at, row.failures, row.last_error = now, 0, None
     session.commit()
-    return Outcome(host, "issued", f"valid until {facts.not_after:%Y-%m-%d %H:%M} UTC")
+    return IssueOutcome(host, "issued", f"valid until {facts.not_after:%Y-%m-%d %H:%M} UTC")
 
 
-def renew_certificates(session: Session, issuer: AcmeIssuer, now: datetime) -> list[Outcome]:
+def renew_certificates(session: Session, issuer: AcmeIssuer, now: datetime) -> list[IssueOutcome]:
     """Issue what is missing or due (respecting the back-off after failures); remove unwanted ones."""
     outcomes = []
     for state in certificate_states(session, now):
         if state.state == "valid":
             continue
         if state.next_attempt and now < state.next_attempt:
-            outcomes.append(Outcome(state.host, "waiting", f"after {state.failures} failure(s), "
+            outcomes.append(IssueOutcome(state.host, "waiting", f"after {state.failures} failure(s), "
                                     f"next attempt at {state.next_attempt:%Y-%m-%d %H:%M} UTC"))
             continue
         outcomes.append(issue_certificate(session, issuer, state.host, now))
@@ -126,7 +126,7 @@ def renew_certificates(session: Session, issuer: AcmeIssuer, now: datetime) -> l
     for row in session.scalars(select(Certificate).where(Certificate.host.not_in(wanted))).all():
         certificate_path(row.host).unlink(missing_ok=True)
         session.delete(row)
-        outcomes.append(Outcome(row.host, "removed", "no longer served"))
+        outcomes.append(IssueOutcome(row.host, "removed", "no longer served"))
     session.commit()
     return outcomes
 

@@ -46,7 +46,7 @@ cert_option = click.option("--cert", "cert_file", required=True, type=click.Path
                            help="The server certificate, PEM (may be followed by its chain).")
 
 
-mx_option = click.option("--mx", "mx_host", help="Show the records as zone lines at _25._tcp.MX.")
+mx_host_option = click.option("--mx", "mx_host", help="Show the records as zone lines at _25._tcp.MX.")
 
 
 @tlsa_cli.command("generate")
@@ -55,7 +55,7 @@ mx_option = click.option("--mx", "mx_host", help="Show the records as zone lines
               help="The issuer certificate(s), PEM, for a 2 1 1 record.")
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
               help="A next key (public or private PEM): its 3 1 1 record, to publish before the renewal.")
-@mx_option
+@mx_host_option
 @click.option("--json", "as_json", is_flag=True)
 def generate_command(cert_file, chain_file, key_file, mx_host, as_json):
     """Print 3 1 1 for the certificate's key and 2 1 1 for its issuer (RFC 7672 section 3.1)."""
@@ -79,7 +79,7 @@ utc_time = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M
               help="The certificate that will replace it.")
 @click.option("--next-key", "next_key", type=click.Path(exists=True, dir_okay=False),
               help="Or just the key it will have (public or private PEM).")
-@mx_option
+@mx_host_option
 @click.option("--ttl", type=click.IntRange(0, 2**31 - 1),
               help="The zone's TTL of the TLSA RRset (default: what the resolver returns with --mx, else 3600).")
 @click.option("--published", type=utc_time,

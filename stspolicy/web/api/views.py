@@ -44,7 +44,7 @@ def authenticate():
     return None
 
 
-QUERY_PARAMETERS = {"api.delete_domain": {"force"}}
+QUERY_PARAMETERS = {"api.domain_delete": {"force"}}
 
 
 @bp.before_request
@@ -86,14 +86,14 @@ def openapi():
 
 
 @bp.get("/domains")
-def list_domains():
+def domains_index():
     domains = visible_domains(db.session, g.api_user)
     versions = current_versions(db.session, domains)
     return jsonify(domains=[_summary(domain, versions[domain.id]) for domain in domains])
 
 
 @bp.post("/domains")
-def create_domain():
+def domain_create():
     if not g.api_user.is_admin:
         return api_error(403, "only admins may add domains")
     body = _json_body({"domain": str, "mode": str, "mx": list, "max_age": int}, required=("domain", "mx"))
@@ -101,18 +101,18 @@ def create_domain():
     version = add_domain(db.session, body["domain"], policy, actor=_actor())
     response = jsonify(_summary(version.domain, version))
     response.status_code = 201
-    response.headers["Location"] = url_for(".get_domain", name=version.domain.name)
+    response.headers["Location"] = url_for(".domain_show", name=version.domain.name)
     return response
 
 
 @bp.get("/domains/<name>")
-def get_domain(name):
+def domain_show(name):
     domain = domain_for_user(db.session, g.api_user, name)
     return jsonify(_summary(domain, current_version(db.session, domain)))
 
 
 @bp.patch("/domains/<name>")
-def patch_domain(name):
+def domain_patch(name):
     """Change some policy fields; the others stay."""
     domain = domain_for_user(db.session, g.api_user, name, need="edit")
     body = _json_body({"mode": str, "mx": list, "max_age": int, "confirm_enforce": bool})
@@ -120,7 +120,7 @@ def patch_domain(name):
 
 
 @bp.put("/domains/<name>/policy")
-def put_policy(name):
+def policy_replace(name):
     """Replace the whole policy."""
     domain = domain_for_user(db.session, g.api_user, name, need="edit")
     body = _json_body({"mode": str, "mx": list, "max_age": int, "confirm_enforce": bool},
@@ -129,7 +129,7 @@ def put_policy(name):
 
 
 @bp.delete("/domains/<name>")
-def delete_domain(name):
+def domain_delete(name):
     """RFC 8461 section 8.3 removal: first `mode: none`, deleted once cached policies expired (or `force`)."""
     domain = domain_for_user(db.session, g.api_user, name, need="admin")
     force = request.args.get("force", "false")
@@ -144,7 +144,7 @@ def delete_domain(name):
 
 
 @bp.get("/domains/<name>/versions")
-def list_versions(name):
+def versions_index(name):
     domain = domain_for_user(db.session, g.api_user, name)
     return jsonify(versions=[
         {
@@ -157,7 +157,7 @@ def list_versions(name):
 
 
 @bp.post("/domains/<name>/rollback")
-def rollback(name):
+def domain_rollback(name):
     domain = domain_for_user(db.session, g.api_user, name, need="edit")
     body = _json_body({"policy_id": str, "confirm_enforce": bool}, required=("policy_id",))
     version = rollback_to(db.session, domain, body["policy_id"], actor=_actor(),
@@ -166,14 +166,14 @@ def rollback(name):
 
 
 @bp.get("/domains/<name>/dns-records")
-def get_dns_records(name):
+def dns_records_show(name):
     domain = domain_for_user(db.session, g.api_user, name)
     records = published_records(db.session, domain, current_version(db.session, domain).policy_id)
     return jsonify(records=[{"name": r.name, "type": r.type, "value": r.value} for r in records])
 
 
 @bp.get("/domains/<name>/events")
-def list_events(name):
+def events_index(name):
     """The domain's audit log as the token's account may read it (members: policy and DNS events only)."""
     domain = domain_for_user(db.session, g.api_user, name)
     return jsonify(events=[
