@@ -104,7 +104,7 @@ def gunicorn(app_spec: str, env: dict[str, str], workers: int, pythonpath: Path 
 
     The same settings serve the application and the bare baselines, so that they compare.
     """
-    from tests.servers import free_port, stop_process, wait_for_log, wait_for_port
+    from tests.support.servers import free_port, stop_process, wait_for_log, wait_for_port
 
     port = free_port()
     settings = os.environ | env | {

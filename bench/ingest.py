@@ -386,7 +386,7 @@ def main() -> None:
 
     with postgresql_database() as url, tempfile.TemporaryDirectory() as folder:
         settings = {"DATABASE_URL": url, "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "100000000 per minute"}
-        from tests.test_live_workers import host_domains
+        from tests.policies.test_live_workers import host_domains
 
         host_domains(settings, ("example.com", "enforce", ["mx1.example.com", "mx2.example.com"]))
         (Path(folder) / "bare_post.py").write_text(BARE_POST_APP)

@@ -29,7 +29,7 @@ from stspolicy.extensions import db
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests.lab.netns import Netns, available
-from tests.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
+from tests.support.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
 
 PATH = "/.well-known/mta-sts.txt"
 STATIC = """

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.servers import ROOT
+from tests.support.servers import ROOT
 
 
 @pytest.mark.parametrize("ci, exit_code", [("true", 1), ("", 0)])

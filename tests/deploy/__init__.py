@@ -1,0 +1,1 @@
+"""Tests of the production shape: nginx, systemd units, end to end."""

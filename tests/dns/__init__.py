@@ -1,0 +1,1 @@
+"""Tests of DNS, DNSSEC, DANE and publishing."""

@@ -1,0 +1,118 @@
+"""`flask dns check` end to end: Knot + unbound + Postfix in the lab, results stored as observations."""
+
+import json
+
+import pytest
+
+from stspolicy.dns.check import check_results
+from stspolicy.dns.dane import key_record, tlsa_record
+from stspolicy.dns.models import DnsObservation
+from stspolicy.dns.queries import latest_check
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
+from tests.lab.dns import BOGUS, INSECURE, SECURE
+from tests.lab.pki import new_key
+from tests.support.dns_support import host_domain
+
+
+@pytest.fixture
+def check(in_lab):
+    return lambda *args: in_lab("dns", "check", *args)
+
+
+def findings(result):
+    return [(f["level"], f["code"]) for summary in json.loads(result.output) for f in summary["findings"]]
+
+
+def test_a_domain_published_as_we_say_checks_clean_and_is_stored(check, session, dns_lab, mail_servers, test_ca):
+    leaf = mail_servers.good.chain[0]
+    version = host_domain(session, dns_lab, f"clean.{SECURE}", SECURE, mx={f"mx-clean.{SECURE}": "127.0.0.25"},
+                          tlsa={f"mx-clean.{SECURE}": [str(tlsa_record(leaf, 3)),
+                                                       str(tlsa_record(test_ca.intermediate.certificate, 2))]})
+    result = check(f"clean.{SECURE}")
+    assert result.exit_code == 0, result.output
+    assert f"clean.{SECURE}: ok (policy id {version.policy_id}" in result.output
+    assert f"mx  10 mx-clean.{SECURE} [127.0.0.25] TLSv1." in result.output
+    observation = session.query(DnsObservation).one()
+    assert observation.status == "ok" and observation.policy_id == version.policy_id
+    [mx] = observation.mx_hosts
+    assert mx.tlsa_state == "secure" and mx.tlsa_match == str(tlsa_record(leaf, 3))
+    assert mx.spki_sha256 == tlsa_record(leaf, 3).data.hex() and mx.covers_host and mx.webpki_error is None
+    assert mx.chain_pem.count("BEGIN CERTIFICATE") == 2
+
+
+def test_a_stale_id_exits_1_and_says_what_to_publish(check, session, dns_lab):
+    version = host_domain(session, dns_lab, f"stale.{INSECURE}", INSECURE, mx={f"mx-stale.{INSECURE}": "127.0.0.25"},
+                          policy_id="20250101")
+    result = check(f"stale.{INSECURE}")
+    assert result.exit_code == 1
+    assert f"error   DNS still says id 20250101: publish id {version.policy_id}" in result.output
+    results = check_results(latest_check(session, version.domain))  # what /metrics exports
+    assert results["sts_record"] is False and results["mx_set"] is True
+
+
+def test_a_tlsa_record_left_behind_after_a_key_change_is_found(check, session, dns_lab):
+    stale = key_record(new_key().public_key())
+    host_domain(session, dns_lab, f"rolled.{SECURE}", SECURE, mx={f"mx-rolled.{SECURE}": "127.0.0.25"},
+                tlsa={f"mx-rolled.{SECURE}": [str(stale)]})
+    result = check("--json", f"rolled.{SECURE}")
+    assert result.exit_code == 1
+    assert ("error", "tlsa-mismatch") in findings(result)
+    assert json.loads(result.output)[0]["mx_hosts"][0]["tlsa_match"] is None
+
+
+def test_expired_and_mismatched_mx_certificates_are_errors(check, session, dns_lab):
+    host_domain(session, dns_lab, f"certs.{INSECURE}", INSECURE,
+                mx={f"mx-expired.{INSECURE}": "127.0.0.26", f"mx-mismatch.{INSECURE}": "127.0.0.27",
+                    f"mx-plain.{INSECURE}": "127.0.0.28"})
+    result = check("--json", f"certs.{INSECURE}")
+    assert result.exit_code == 1
+    found = findings(result)
+    for code in ("certificate-expired", "certificate-host-mismatch", "starttls-failed"):
+        assert ("error", code) in found
+
+
+def test_a_bogus_zone_is_reported_as_dnssec_failure(check, session, dns_lab):
+    host_domain(session, dns_lab, f"broken.{BOGUS}", BOGUS, mx={f"mx-broken.{BOGUS}": "127.0.0.25"},
+                tlsa={f"mx-broken.{BOGUS}": ["3 1 1 " + "00" * 32]})
+    result = check("--json", f"broken.{BOGUS}")
+    assert result.exit_code == 1
+    assert {("error", "sts-record-unreadable"), ("error", "mx-unreadable")} <= set(findings(result))
+
+
+def test_tlsa_is_looked_up_at_the_secure_cname_expansion_of_the_mx(check, session, dns_lab, mail_servers):
+    leaf = mail_servers.good.chain[0]
+    host_domain(session, dns_lab, f"alias.{SECURE}", SECURE, mx={f"mx-alias.{SECURE}": "127.0.0.25"})
+    dns_lab.remove_records(SECURE, f"mx-alias.{SECURE}.", "A")
+    dns_lab.set_records(SECURE, f"mx-alias.{SECURE}.", "CNAME", [f"mx-real.{SECURE}."], flush=False)
+    dns_lab.set_records(SECURE, f"mx-real.{SECURE}.", "A", ["127.0.0.25"], flush=False)
+    dns_lab.set_records(SECURE, f"_25._tcp.mx-real.{SECURE}.", "TLSA", [str(tlsa_record(leaf, 3))])
+    result = check("--json", f"alias.{SECURE}")
+    [mx] = json.loads(result.output)[0]["mx_hosts"]
+    assert mx["tlsa_name"] == f"_25._tcp.mx-real.{SECURE}" and mx["tlsa_match"] == str(tlsa_record(leaf, 3))
+    assert result.exit_code == 0, result.output
+
+
+def test_no_answer_from_the_resolver_exits_2(check, lab_app, session, dns_lab, monkeypatch):
+    add_domain(session, f"unchecked.{SECURE}", make_policy("testing", [f"mx.{SECURE}"], 86400), actor="test")
+    monkeypatch.setitem(lab_app.config, "DNS_RESOLVERS", ["127.0.0.3"])
+    monkeypatch.setitem(lab_app.config, "DNS_TIMEOUT", 0.2)
+    result = check(f"unchecked.{SECURE}")
+    assert result.exit_code == 2
+    assert f"unchecked.{SECURE}: unchecked" in result.output
+
+
+def test_history_lists_checks_newest_first(check, cli, session, dns_lab):
+    host_domain(session, dns_lab, f"history.{INSECURE}", INSECURE, mx={f"mx-history.{INSECURE}": "127.0.0.25"},
+                policy_id="1")
+    assert check(f"history.{INSECURE}").exit_code == 1
+    domain = get_domain(session, f"history.{INSECURE}")
+    dns_lab.set_records(INSECURE, f"_mta-sts.history.{INSECURE}.", "TXT",
+                        [f'"v=STSv1; id={domain.versions[-1].policy_id}"'])
+    assert check(f"history.{INSECURE}").exit_code == 0
+    lines = cli("dns", "history", f"history.{INSECURE}").output.splitlines()
+    assert "check   ok" in lines[0]
+    assert "check   problems" in lines[1] and "DNS still says id 1" in lines[1]
+    assert cli("domain", "remove", "--force", f"history.{INSECURE}").exit_code == 0  # its history goes with it
+    assert session.query(DnsObservation).count() == 0

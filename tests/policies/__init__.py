@@ -1,0 +1,1 @@
+"""Tests of hosted domains and their policies: rules, files, the served snapshot."""

@@ -1,0 +1,161 @@
+"""The policy files nginx serves follow every change, from any process, byte for byte."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from stspolicy.policies.files import sync_policy_files
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.rules import make_policy, render_policy
+from stspolicy.policies.service import add_domain, remove_domain, update_policy
+from tests import databases
+from tests.conftest import app_settings
+from tests.support.servers import ROOT, app_environment, flask
+
+
+@pytest.fixture
+def policy_dir(app, tmp_path, monkeypatch):
+    root = tmp_path / "policies"
+    monkeypatch.setitem(app.config, "POLICY_FILES_DIR", root)
+    return root
+
+
+def host(session, name, mode="enforce", mx=("mx.example.com",), max_age=604800):
+    return add_domain(session, name, make_policy(mode, list(mx), max_age), actor="test")
+
+
+def test_adding_a_domain_writes_exactly_its_policy_bytes(session, policy_dir):
+    version = host(session, "example.com")
+    assert (policy_dir / "example.com.txt").read_bytes() == version.policy_text.encode()
+    assert (policy_dir / "example.com.txt").read_bytes() == render_policy(
+        make_policy("enforce", ["mx.example.com"], 604800)
+    ).encode()
+    assert oct((policy_dir / "example.com.txt").stat().st_mode & 0o777) == "0o644"
+
+
+def test_an_update_replaces_the_file_and_leaves_no_temporary_file(session, policy_dir):
+    host(session, "example.com")
+    update_policy(session, get_domain(session, "example.com"), mode="testing", actor="test")
+    assert b"mode: testing\r\n" in (policy_dir / "example.com.txt").read_bytes()
+    assert sorted(path.name for path in policy_dir.iterdir()) == [".lock", "example.com.txt"]
+
+
+def test_every_version_gets_a_later_modification_second_for_nginx_etags(session, policy_dir):
+    host(session, "example.com", mx=("mx1.example.com",))
+    path = policy_dir / "example.com.txt"
+    seconds = [int(path.stat().st_mtime)]
+    for mx in ("mx2.example.com", "mx3.example.com"):  # same length, written within the same second
+        update_policy(session, get_domain(session, "example.com"), mx_patterns=[mx], actor="test")
+        seconds.append(int(path.stat().st_mtime))
+    assert seconds[0] < seconds[1] < seconds[2]
+
+
+def test_removal_serves_mode_none_then_deletes_the_file(session, policy_dir):
+    host(session, "example.com")
+    host(session, "example.org")
+    remove_domain(session, get_domain(session, "example.com"), actor="test")
+    assert b"mode: none\r\n" in (policy_dir / "example.com.txt").read_bytes()
+    remove_domain(session, get_domain(session, "example.com"), actor="test", force=True)
+    assert not (policy_dir / "example.com.txt").exists()
+    assert (policy_dir / "example.org.txt").exists()
+
+
+def test_idn_domain_file_is_named_by_its_a_label(session, policy_dir):
+    host(session, "bücher.example", mx=["mx.bücher.example"])
+    assert b"mx: mx.xn--bcher-kva.example\r\n" in (policy_dir / "xn--bcher-kva.example.txt").read_bytes()
+
+
+def test_full_sync_repairs_files_and_removes_only_unhosted_policy_files(app, session, policy_dir):
+    host(session, "example.com")
+    host(session, "example.org")
+    (policy_dir / "example.com.txt").write_bytes(b"tampered")
+    (policy_dir / "example.org.txt").unlink()
+    (policy_dir / "gone.example.txt").write_bytes(b"version: STSv1\r\n")
+    (policy_dir / "README").write_text("not ours to remove")
+    result = sync_policy_files(policy_dir)
+    assert (result.written, result.removed, result.unchanged) == (2, 1, 0)
+    assert (policy_dir / "example.com.txt").read_bytes().startswith(b"version: STSv1\r\nmode: enforce\r\n")
+    assert (policy_dir / "example.org.txt").exists()
+    assert not (policy_dir / "gone.example.txt").exists()
+    assert (policy_dir / "README").exists()
+    assert sync_policy_files(policy_dir) == type(result)(written=0, removed=0, unchanged=2)
+
+
+def test_unchanged_policy_files_are_not_rewritten(session, policy_dir):
+    host(session, "example.com")
+    path = policy_dir / "example.com.txt"
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    sync_policy_files(policy_dir)
+    assert path.stat().st_mtime_ns == 1_000_000_000
+
+
+def test_cli_sync_reports_counts_and_refuses_without_a_directory(app, cli, session, policy_dir, monkeypatch):
+    host(session, "example.com")
+    (policy_dir / "example.com.txt").unlink()
+    result = cli("policy-files", "sync")
+    assert result.exit_code == 0
+    assert result.output == f"{policy_dir}: 1 written, 0 removed, 0 unchanged\n"
+    monkeypatch.setitem(app.config, "POLICY_FILES_DIR", None)
+    result = cli("policy-files", "sync")
+    assert result.exit_code == 1
+    assert "POLICY_FILES_DIR is not set" in result.output
+
+
+def test_a_change_from_another_process_reaches_the_file(new_database, tmp_path):
+    url = new_database()
+    databases.upgrade(url)
+    settings = app_settings(url, POLICY_FILES_DIR=str(tmp_path / "policies"))
+    assert flask(settings, "domain", "add", "example.com", "--mx", "mx.example.com").returncode == 0
+    assert flask(settings, "domain", "update", "example.com", "--mode", "enforce").returncode == 0
+    assert b"mode: enforce\r\n" in (tmp_path / "policies" / "example.com.txt").read_bytes()
+
+
+def test_unwritable_directory_fails_the_command_but_keeps_the_change(new_database, tmp_path):
+    url = new_database()
+    databases.upgrade(url)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    settings = app_settings(url, POLICY_FILES_DIR=str(blocker / "policies"))
+    result = flask(settings, "domain", "add", "example.com", "--mx", "mx.example.com")
+    assert result.returncode == 1
+    assert "the change is saved but its policy file" in result.stderr
+    assert "flask policy-files sync" in result.stderr
+    assert flask(app_settings(url), "domain", "show", "example.com").returncode == 0
+
+
+CHANGER = """
+import sys
+from sqlalchemy.exc import OperationalError
+from stspolicy.app import create_app
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.service import update_policy
+from stspolicy.extensions import db
+app = create_app()
+with app.app_context():
+    for n in range(int(sys.argv[1])):
+        while True:
+            try:
+                update_policy(db.session, get_domain(db.session, "example.com"),
+                              max_age=str(1000 + n * 2 + int(sys.argv[2])), actor="test")
+                break
+            except OperationalError:  # SQLite refuses a second writer at once ("database is locked")
+                db.session.rollback()
+"""
+
+
+def test_concurrent_writers_leave_the_latest_policy_in_the_file(new_database, tmp_path):
+    url = new_database()
+    databases.upgrade(url)
+    settings = app_settings(url, POLICY_FILES_DIR=str(tmp_path / "policies"))
+    assert flask(settings, "domain", "add", "example.com", "--mx", "mx.example.com").returncode == 0
+    writers = [
+        subprocess.Popen([sys.executable, "-c", CHANGER, "15", str(parity)], cwd=ROOT, env=app_environment(settings))
+        for parity in (0, 1)
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+    shown = flask(settings, "domain", "show", "example.com", "--json")
+    assert shown.returncode == 0
+    assert (tmp_path / "policies" / "example.com.txt").read_bytes() == json.loads(shown.stdout)["policy_text"].encode()

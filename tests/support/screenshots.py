@@ -1,0 +1,51 @@
+"""Take the README's screenshots: `python -m tests.support.screenshots` writes docs/*.png.
+
+Runs the app under gunicorn on a throwaway SQLite database with a few example domains,
+and Debian's chromium through Playwright, as the browser tests do.
+"""
+
+import tempfile
+from pathlib import Path
+
+from stspolicy.app import create_app
+from stspolicy.extensions import db
+from stspolicy.policies.queries import get_domain
+from stspolicy.policies.service import update_policy
+from tests import databases, factories
+from tests.support.browser import chromium, live_app, sign_in
+
+DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
+
+
+def example_history(settings: dict[str, str]) -> None:
+    """A few more domains and changes, so the pages look like a week of use."""
+    app = create_app(settings)
+    with app.app_context():
+        session = db.session
+        factories.host(session, "bücher.example", mode="enforce")
+        factories.host(session, "shop.example", mx=("mail.{}",))
+        customer = get_domain(session, "customer.example")
+        update_policy(session, customer, mx_patterns=["mx1.customer.example", "mx2.customer.example"],
+                      actor="web:admin@provider.example")
+        update_policy(session, customer, max_age=1209600, actor="api:member@customer.example (token #1)")
+        databases.release_connections()
+
+
+def main() -> None:
+    DOCS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder, live_app(f"sqlite:///{folder}/screens.db") as (base_url, settings):
+        example_history(settings)
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1100, "height": 640}, device_scale_factor=1)
+            sign_in(page, base_url, "admin@provider.example")
+            page.screenshot(path=str(DOCS / "domains.png"))
+            page.goto(f"{base_url}/domains/customer.example")
+            page.locator("input[name='mx-1']").fill("a.*.customer.example")
+            page.get_by_role("button", name="Save and publish").click()
+            page.screenshot(path=str(DOCS / "domain.png"), full_page=True,
+                            clip={"x": 0, "y": 0, "width": 1100, "height": 1480})
+    print(f"wrote {DOCS / 'domains.png'} and {DOCS / 'domain.png'}")
+
+
+if __name__ == "__main__":
+    main()

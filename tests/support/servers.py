@@ -1,0 +1,204 @@
+"""Real servers for tests: gunicorn running the app, a private PostgreSQL, the `flask` CLI."""
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout: float = 20, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening on {host}:{port}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def wait_for_unix_socket(path: str, timeout: float = 20, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening on {path}")
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(path)
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {path} after {timeout}s")
+
+
+def app_environment(settings: dict[str, str]) -> dict[str, str]:
+    """os.environ for a child process running the app with `settings`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("FLASK_", "GUNICORN_"))}
+    env.update(settings)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def flask(settings: dict[str, str], *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `flask --app wsgi ARGS` as an operator would, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT, env=app_environment(settings), input=input, capture_output=True, text=True, timeout=60,
+    )
+
+
+@contextlib.contextmanager
+def gunicorn(
+    settings: dict[str, str], *, workers: int = 2, extra_args: tuple[str, ...] = (), unix_socket: str | None = None,
+    netns=None,
+):
+    """gunicorn with the project's gunicorn.conf.py on a free loopback port; yields the base URL.
+
+    With `unix_socket` it listens there instead, as in production, and yields the socket path.
+    With `netns` (a tests.lab.netns.Netns) it runs inside that namespace, so that what the
+    application looks up and probes is the lab's, but accepts on a socket made out here:
+    tests and browsers reach it at the yielded URL as usual.
+    Returns once every worker has logged that its policies are loaded, so no request
+    meets a worker that is still starting.
+    """
+    port = free_port()
+    env = app_environment(settings) | {
+        "BIND": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers), "GUNICORN_ACCESS_LOG": "",
+    }
+    if unix_socket:
+        env["GUNICORN_BIND"] = f"unix:{unix_socket}"
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *extra_args, "wsgi:app"]
+    listener = socket.create_server(("127.0.0.1", port), backlog=128) if netns is not None else None
+    if listener is not None:
+        env["GUNICORN_BIND"] = f"fd://{listener.fileno()}"
+        command = netns.command(*command)
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True,
+                                   pass_fds=(listener.fileno(),) if listener else ())
+        if listener is not None:
+            listener.close()  # gunicorn has it now
+        try:
+            wait_for_log(log, process, ": policies loaded for ", workers)
+            if unix_socket:
+                wait_for_unix_socket(unix_socket, process=process)
+                yield unix_socket
+            else:
+                wait_for_port("127.0.0.1", port, process=process)
+                yield f"http://127.0.0.1:{port}"
+        finally:
+            stop_process(process)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_for_log(log, process: subprocess.Popen, text: str, count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log.seek(0)
+        content = log.read()
+        if content.count(text) >= count:
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}: {content[-2000:]}")
+        time.sleep(0.05)
+    log.seek(0)
+    raise TimeoutError(f"gunicorn workers not ready after {timeout}s: {log.read()[-2000:]}")
+
+
+def get(url: str, host: str, timeout: float = 5) -> tuple[int, bytes]:
+    """One GET on a new connection with the given Host header; (status, body)."""
+    request = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+
+
+def postgresql_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+@contextlib.contextmanager
+def private_redis():
+    """A Redis server of our own on a free loopback port, keeping nothing on disk; yields its URL."""
+    server = shutil.which("redis-server")
+    if not server:
+        pytest.skip("needs redis-server (Debian package redis-server)")
+    port = free_port()
+    process = subprocess.Popen([server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, process=process)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process(process)
+
+
+@contextlib.contextmanager
+def private_postgresql(over_unix_socket: bool = False):
+    """A PostgreSQL server of our own (initdb in a temporary folder, own port), for tests that stop it.
+
+    Never the machine's shared server. As root it runs as the `postgres` user, which
+    PostgreSQL requires. Yields (url, stop) where stop() shuts it down; with
+    `over_unix_socket` the url reaches it through its socket file, from any network namespace.
+    """
+    initdb, pg_ctl = postgresql_binary("initdb"), postgresql_binary("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("needs initdb and pg_ctl (Debian package postgresql)")
+    folder = tempfile.mkdtemp(prefix="stspolicy-pg-")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = os.path.join(folder, "data")
+    port = free_port()
+    subprocess.run([*as_user, initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    start = [*as_user, pg_ctl, "-D", data, "-o", options, "-l", os.path.join(folder, "log"), "-w", "start"]
+    stop_command = [*as_user, pg_ctl, "-D", data, "-m", "fast", "-w", "stop"]
+    subprocess.run(start, check=True, capture_output=True)
+    state = {"running": True}
+
+    def stop():
+        if state["running"]:
+            subprocess.run(stop_command, check=True, capture_output=True)
+            state["running"] = False
+
+    try:
+        if over_unix_socket:
+            yield f"postgresql://postgres@/postgres?host={folder}&port={port}", stop
+        else:
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+    finally:
+        stop()
+        shutil.rmtree(folder, ignore_errors=True)
