@@ -4,6 +4,7 @@ Each send says whether a failure is temporary (the channel is unavailable: try a
 or permanent (this notice cannot be delivered: a recipient refused, a URL that answers 4xx).
 """
 
+import email.policy
 import hashlib
 import hmac
 import http.client
@@ -42,8 +43,12 @@ class Mail:
     message_id: str  # the same on every attempt, so that a receiver can drop a copy
 
 
+# Lines up to RFC 5322's limit: Python folds a Subject that starts with "[" badly at 78.
+POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
 def build_message(mail: Mail, mail_from: str) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["From"] = mail_from
     message["To"] = mail.to
     message["Subject"] = mail.subject
@@ -71,6 +76,7 @@ class Mailer:
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
         context = ssl.create_default_context(cafile=s.cafile or None)
+        client = None
         try:
             if s.security == "tls":
                 client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
@@ -80,10 +86,12 @@ class Mailer:
                     client.starttls(context=context)
             if s.user:
                 client.login(s.user, s.password)
-        except smtplib.SMTPAuthenticationError as error:
-            raise DeliveryFailed(f"SMTP {s.host}:{s.port}: login refused ({error.smtp_code})", temporary=True) \
-                from None
         except (OSError, smtplib.SMTPException) as error:
+            if client is not None:
+                client.close()
+            if isinstance(error, smtplib.SMTPAuthenticationError):
+                raise DeliveryFailed(f"SMTP {s.host}:{s.port}: login refused ({error.smtp_code})",
+                                     temporary=True) from None
             raise DeliveryFailed(f"SMTP {s.host}:{s.port}: {error}", temporary=True) from None
         return client
 

@@ -53,7 +53,8 @@ def test_a_rate_the_domain_always_had_is_no_spike(session):
 def test_few_failed_sessions_are_no_spike(session):
     host(session, "example.com")
     steady_baseline(session, "example.com", failed=0)
-    report(session, "Google Inc.", day(0), [block("example.com", 10, 5, (("certificate-expired", "mx1.example.com", 5),))])
+    report(session, "Google Inc.", day(0), [block("example.com", 10, 5, (("certificate-expired", "mx1.example.com",
+                                                                           5),))])
     assert signals(session, rule="failure-rate") == []
 
 
