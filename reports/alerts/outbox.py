@@ -1,7 +1,8 @@
 """Sending what is queued: each delivery is marked sent in its own commit right after it went out.
 
 A channel that is unavailable (the relay refuses connections, a webhook answers 5xx after
-its retries) leaves its deliveries pending for a later run, with a growing pause; after
+its retries) leaves its deliveries pending for a later run, after a pause that grows with
+the failed attempts (a run every few minutes does not hammer a relay that is down); after
 GIVE_UP_AFTER they are marked failed.
 """
 
@@ -42,11 +43,13 @@ def send_due(session: Session, now: datetime, settings: AlertSettings, *, mailer
     if mailer is None and settings.smtp is not None:
         mailer = Mailer(settings.smtp)
     poster = poster or WebhookPoster(settings.webhooks)
-    down: set = set()  # email, or a webhook's id: not tried again in this run once it failed
+    down: dict = {}  # email, or a webhook's id -> when to try it again; not in this run
     try:
         for delivery in due:
             channel_key = EMAIL if delivery.channel == EMAIL else delivery.webhook_id
             if channel_key in down:
+                delivery.next_attempt_at = down[channel_key]
+                session.commit()
                 continue
             delivery.attempts += 1
             try:
@@ -57,8 +60,7 @@ def send_due(session: Session, now: datetime, settings: AlertSettings, *, mailer
                     delivery.state = FAILED
                     outcome.failed += 1
                 else:
-                    delivery.next_attempt_at = now + pause(delivery.attempts)
-                    down.add(channel_key)
+                    delivery.next_attempt_at = down[channel_key] = now + pause(delivery.attempts)
                     outcome.unavailable.append(str(error))
             else:
                 delivery.state, delivery.sent_at, delivery.last_error = SENT, utcnow(), None
