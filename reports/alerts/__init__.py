@@ -7,7 +7,7 @@ blueprints, so they share their sign-in, tenancy and security checks.
 
 from flask import Blueprint, Flask
 
-from reports.alerts import cli
+from reports.alerts import cli, views  # noqa: F401  (views: their routes join the admin and API blueprints)
 
 # Only its template folder: the routes join the admin and API blueprints (reports.alerts.views).
 templates = Blueprint("alerts", __name__, template_folder="templates")
