@@ -122,7 +122,7 @@ def notice_payload(notice: Notice, text: str, payload_format: str) -> str:
 def render_digest(digest) -> tuple[str, str, str]:
     env = environment()
     subject = one_line(f"[stspolicy] Weekly digest {digest.start:%Y-%m-%d} to {digest.end:%Y-%m-%d}: "
-                       f"{len(digest.domains)} domains, {digest.open_incidents} open incidents")
+                       f"{_count(len(digest.domains), 'domain')}, {_count(digest.open_incidents, 'open incident')}")
     return subject, env.get_template("digest.txt").render(d=digest), env.get_template("digest.html").render(d=digest)
 
 
@@ -131,3 +131,7 @@ def digest_payload(digest, text: str, payload_format: str) -> str:
         return json.dumps({"text": text})
     return json.dumps({"event": "digest", "start": digest.start.isoformat(), "end": digest.end.isoformat(),
                        "domains": [row.as_dict() for row in digest.domains], "text": text})
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
