@@ -2,10 +2,11 @@
 
 from flask import Flask
 
-from reports import cli
+from reports import alerts, cli
 from reports.channels import https
 
 
 def init_app(app: Flask) -> None:
     https.init_app(app)
     cli.init_app(app)
+    alerts.init_app(app)

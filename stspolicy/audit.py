@@ -42,11 +42,14 @@ DESCRIPTIONS = {
     "user.remove": "removed the account {email}",
     "token.create": "created API token #{token_id} '{name}' for {email}",
     "token.revoke": "revoked API token #{token_id} '{name}' of {email}",
+    "alerts.rules": "changed the alert rules {changes}",
+    "alerts.webhook_add": "added an alert webhook to {url} for {email}",
+    "alerts.webhook_remove": "removed the alert webhook to {url} of {email}",
 }
 
 
 # What a member sees of a domain's log: its policy and DNS, not who was given access to it.
-MEMBER_VISIBLE_PREFIXES = ("domain.", "policy.", "dns.")
+MEMBER_VISIBLE_PREFIXES = ("domain.", "policy.", "dns.", "alerts.")
 
 
 def record_event(

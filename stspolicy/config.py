@@ -244,6 +244,7 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
         **production_config(env, instance_path),
         **dns_config(env),
         **report_settings(env),
+        **alert_settings(env),
         "ADMIN_HOSTS": admin_hosts(env),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "LOGIN_RATE_LIMIT": _rate_limit(env, "LOGIN_RATE_LIMIT", "10 per minute"),
@@ -301,3 +302,53 @@ def report_settings(env: Mapping[str, str]) -> dict:
         "TLSRPT_IMAP_DONE_FOLDER": _text(env, "TLSRPT_IMAP_DONE_FOLDER", "tlsrpt-processed"),
         "TLSRPT_IMAP_CAFILE": _text(env, "TLSRPT_IMAP_CAFILE"),
     }
+
+
+SMTP_SECURITY = ("starttls", "tls", "none")
+SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def alert_settings(env: Mapping[str, str]) -> dict:
+    """Alerts and digests: where links point, the SMTP relay that sends mail, webhooks, timings."""
+    base_url = _text(env, "ALERT_BASE_URL").rstrip("/")
+    if base_url and not base_url.startswith(("https://", "http://")):
+        raise ConfigError(f"ALERT_BASE_URL: {base_url!r} is not an http(s) URL")
+    host = admin_hosts(env)[0]
+    local = host in ("localhost", "127.0.0.1", "::1")
+    security = _choice(env, "ALERT_SMTP_SECURITY", SMTP_SECURITY)
+    smtp_host = _text(env, "ALERT_SMTP_HOST")
+    mail_from = _text(env, "ALERT_MAIL_FROM")
+    if smtp_host and "@" not in mail_from:
+        raise ConfigError("ALERT_SMTP_HOST needs ALERT_MAIL_FROM, the address alerts come from")
+    return {
+        # Links in alerts lead to the admin UI: its first host name unless said otherwise.
+        "ALERT_BASE_URL": base_url or ("http://localhost:8000" if local else f"https://{host}"),
+        "ALERT_SMTP_HOST": smtp_host,
+        "ALERT_SMTP_PORT": _integer(env, "ALERT_SMTP_PORT", SMTP_PORTS[security]),
+        "ALERT_SMTP_SECURITY": security,
+        "ALERT_SMTP_USER": _text(env, "ALERT_SMTP_USER"),
+        "ALERT_SMTP_PASSWORD": _secret(env, "ALERT_SMTP_PASSWORD"),
+        "ALERT_SMTP_CAFILE": _text(env, "ALERT_SMTP_CAFILE"),
+        "ALERT_SMTP_TIMEOUT": _number(env, "ALERT_SMTP_TIMEOUT", 30.0, minimum=0.1),
+        "ALERT_MAIL_FROM": mail_from,
+        "ALERT_WEBHOOK_ALLOWED_NETWORKS": _networks(env, "ALERT_WEBHOOK_ALLOWED_NETWORKS"),
+        "ALERT_WEBHOOK_TIMEOUT": _number(env, "ALERT_WEBHOOK_TIMEOUT", 10.0, minimum=0.1),
+        "ALERT_WEBHOOK_TRIES": _integer(env, "ALERT_WEBHOOK_TRIES", 3),
+        "ALERT_WEBHOOK_BACKOFF_SECONDS": _number(env, "ALERT_WEBHOOK_BACKOFF_SECONDS", 2.0),
+        "ALERT_WEBHOOK_CAFILE": _text(env, "ALERT_WEBHOOK_CAFILE"),
+        # A cause must stay away this long before its incident is resolved: no notice for a flapping one.
+        "ALERT_RESOLVE_AFTER_MINUTES": _integer(env, "ALERT_RESOLVE_AFTER_MINUTES", 60, minimum=0),
+        "ALERT_DIGEST_WEEKDAY": _choice(env, "ALERT_DIGEST_WEEKDAY", WEEKDAYS),
+        "ALERT_DIGEST_HOUR": _hour(env, "ALERT_DIGEST_HOUR", 7),
+        "ALERT_LEASE_SECONDS": _integer(env, "ALERT_LEASE_SECONDS", 600, minimum=10),
+        "ALERT_REFUSED_PERCENT": _integer(env, "ALERT_REFUSED_PERCENT", 10),
+        "ALERT_REFUSED_MIN_COUNT": _integer(env, "ALERT_REFUSED_MIN_COUNT", 5),
+    }
+
+
+def _hour(env: Mapping[str, str], name: str, default: int) -> int:
+    hour = _integer(env, name, default, minimum=0)
+    if hour > 23:
+        raise ConfigError(f"{name}: {hour} is not an hour of the day (0 to 23, UTC)")
+    return hour

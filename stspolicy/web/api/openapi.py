@@ -110,6 +110,10 @@ SCHEMAS = {
     },
 }
 
+# What routes that other packages add to this API document (the alerts' rules): added when they are imported.
+CONTRIBUTED_PATHS: dict = {}
+CONTRIBUTED_SCHEMAS: dict = {}
+
 DOMAIN = {"description": "the domain and its current policy", **_json(_ref("Domain"))}
 CONFIRM_ENFORCE = {"type": "boolean", "description": "confirm a switch to enforce; without it such a change is "
                                                       "refused with 409 and `concerns`, what argues against it"}
@@ -130,7 +134,7 @@ def openapi_document() -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "`flask token create --user EMAIL`, or the API tokens page"}},
-            "schemas": SCHEMAS,
+            "schemas": SCHEMAS | CONTRIBUTED_SCHEMAS,
         },
         "paths": {
             "/domains": {
@@ -202,5 +206,6 @@ def openapi_document() -> dict:
                     "responses": {"200": _listing("records", "DnsRecord"), **READ_ERRORS},
                 },
             },
+            **CONTRIBUTED_PATHS,
         },
     }
