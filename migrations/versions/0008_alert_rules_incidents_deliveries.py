@@ -1,14 +1,14 @@
 """Alerts: rules per domain, preferences, subscriptions and webhooks per user, incidents with their
 domains, the outbox of notices, the run lease, and the intake's refusals per day.
 
-Revision ID: 0013
+Revision ID: 0008
 Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
