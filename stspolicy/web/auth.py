@@ -10,10 +10,8 @@ from wtforms.validators import InputRequired, Length
 
 from stspolicy.accounts.service import PASSWORD_MAX_LENGTH, authenticate
 from stspolicy.extensions import db, limiter
-from stspolicy.web.security import page_headers
 
 bp = Blueprint("auth", __name__)
-bp.after_request(page_headers)
 
 
 class LoginForm(FlaskForm):

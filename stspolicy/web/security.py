@@ -38,6 +38,7 @@ def require_login():
 
 
 def page_headers(response):
+    """On every answer of the application, error pages included: it must not rely on nginx adding them."""
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -64,6 +65,7 @@ def _load_user(session_id: str) -> User | None:
 def init_app(app: Flask) -> None:
     """Call before CSRFProtect and the limiter are bound, so that the guard runs first."""
     app.before_request(guard_admin_areas)
+    app.after_request(page_headers)
     app.session_interface = SecureWhenHttps()
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -473,6 +473,14 @@ def test_audit_log_page_is_for_admins(client, people):
     assert "gave editor@customer.example editor access" in page(client.get("/audit")).text
 
 
+@pytest.mark.parametrize("host", ["localhost", "www.example.com"])
+def test_the_generic_error_page_forbids_sniffing_and_scripts_from_elsewhere(client, host):
+    response = client.get("/no/such/page", headers={"Host": host})
+    assert response.status_code == 404
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
 def test_unknown_page_is_the_html_error_page(client, people):
     sign_in(client, people.viewer)
     response = client.get("/no/such/page")
