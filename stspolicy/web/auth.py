@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from stspolicy.accounts.service import PASSWORD_MAX_LENGTH, authenticate
+from stspolicy.accounts.service import PASSWORD_MAX_LENGTH, authenticate, end_sessions
 from stspolicy.extensions import db, limiter
 
 bp = Blueprint("auth", __name__)
@@ -48,6 +48,8 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    """Ends every session of the account, in other browsers too: sessions are not stored one by one."""
+    end_sessions(db.session, current_user)
     logout_user()
     session.clear()
     flash("Signed out.")

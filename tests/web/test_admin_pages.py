@@ -50,6 +50,19 @@ def test_sign_in_with_the_password_then_sign_out(client, people):
     assert client.get("/").status_code == 302
 
 
+def test_a_session_cookie_copied_before_sign_out_stops_working(app, client, people):
+    client.post("/login", data={"csrf_token": csrf_token(client), "email": people.editor.email, "password": PASSWORD})
+    copied = client.get_cookie("session").value
+    elsewhere = app.test_client()
+    elsewhere.set_cookie("session", copied)
+    assert elsewhere.get("/").status_code == 200
+    assert post(client, "/logout").status_code == 302
+    assert elsewhere.get("/").status_code == 302
+    replayed = app.test_client()
+    replayed.set_cookie("session", copied)
+    assert replayed.get("/").status_code == 302
+
+
 @pytest.mark.parametrize("email, password", [
     ("admin@provider.example", "wrong password!"), ("nobody@provider.example", PASSWORD)])
 def test_wrong_password_or_unknown_account_gets_one_message(client, people, email, password):
