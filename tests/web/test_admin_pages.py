@@ -5,13 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bs4 import BeautifulSoup
 
-from stspolicy.accounts.models import Grant
+from stspolicy.accounts.models import Grant, User
 from stspolicy.app import create_app
 from stspolicy.audit import AuditEvent, domain_events
 from stspolicy.dns.models import DnsObservation, DnsSetting
+from stspolicy.extensions import db
 from stspolicy.policies.queries import current_version, get_domain
 from stspolicy.report_figures import FailureFigures, failure_figures
-from tests import databases
+from tests import databases, factories
 from tests.conftest import app_settings
 from tests.factories import PASSWORD, csrf_token, sign_in, stored_check
 from tests.support import reportdata
@@ -97,6 +98,31 @@ def test_login_attempts_are_rate_limited(migrated_database):
     assert client.post("/login", data={"csrf_token": token}).headers["Retry-After"] == "60"
     with app.app_context():
         databases.release_connections()
+
+
+def test_failed_guesses_from_elsewhere_never_lock_the_owner_out(migrated_database):
+    app = create_app(app_settings(migrated_database, LOGIN_RATE_LIMIT="3 per minute"))
+    with app.app_context():
+        victim_id = factories.make_user(db.session, "victim@customer.example").id
+
+    def attempt(address, password):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        return client.post("/login", data={"csrf_token": csrf_token(client), "email": "Victim@customer.example",
+                                           "password": password})
+
+    try:
+        assert [attempt(f"192.0.2.{n}", "a wrong guess").status_code for n in range(1, 5)] == [200] * 4
+        refused = attempt("192.0.2.1", PASSWORD)
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+        assert "Too many failed sign-ins to this account" in refused.get_data(as_text=True)
+        owner = attempt("198.51.100.7", PASSWORD)
+        assert owner.status_code == 302 and owner.headers["Location"] == "/"
+    finally:
+        with app.app_context():
+            db.session.delete(db.session.get(User, victim_id))
+            db.session.commit()
+            databases.release_connections()
 
 
 # Strict hosts
