@@ -125,6 +125,23 @@ def test_failed_guesses_from_elsewhere_never_lock_the_owner_out(migrated_databas
             databases.release_connections()
 
 
+@pytest.mark.parametrize("method, path, status", [
+    ("get", "/", 503), ("get", "/domains/shared.example", 503), ("get", "/tokens", 503),
+    ("post", "/logout", 400), ("get", "/no/such/page", 404),  # refused before the database is asked
+])
+def test_signed_in_pages_answer_while_the_database_is_unreachable(method, path, status):
+    """503 as documented, and other error pages are still pages: who is signed in is not asked again."""
+    app = create_app(app_settings("postgresql://postgres@127.0.0.1:1/unreachable"))
+    client = app.test_client()
+    with client.session_transaction() as cookie:
+        cookie["_user_id"], cookie["_fresh"] = "1:0", True
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    assert page(response).h1.text.startswith(str(status))
+    if status == 503:
+        assert response.headers["Retry-After"] == "30"
+
+
 # Strict hosts
 
 
