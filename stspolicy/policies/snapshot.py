@@ -111,7 +111,8 @@ class PolicySnapshot:
     def reload(self) -> None:
         """Load the current policies at once, with the caller's session (after a change it committed)."""
         with self._lock:
-            self._reload(remove_session=False)
+            if self._reload(remove_session=False):
+                db.session.commit()  # end the read: on SQLite an open one would keep an old view of the file
 
     def forget(self) -> None:
         """Drop the loaded policies, so that the next fetch loads them again (tests that roll back)."""
