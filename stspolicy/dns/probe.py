@@ -90,12 +90,12 @@ def _probe_address(host: str, address: str, port: int, timeout: float, ehlo_name
     offered = False
     with sock:
         try:
-            _expect(sock, None, 220, "greeting")
-            lines = _expect(sock, f"EHLO {ehlo_name}", 250, "EHLO")
+            _expect(sock, None, 220, "greeting", timeout)
+            lines = _expect(sock, f"EHLO {ehlo_name}", 250, "EHLO", timeout)
             offered = any(line[4:].strip().upper() == "STARTTLS" for line in lines)
             if not offered:
                 return ProbeResult(host, address, error="STARTTLS not offered")
-            _expect(sock, "STARTTLS", 220, "STARTTLS")
+            _expect(sock, "STARTTLS", 220, "STARTTLS", timeout)
             connection = _handshake(sock, host, timeout)
         except ProbeError as error:
             return ProbeResult(host, address, error=str(error), starttls=offered)
@@ -109,12 +109,12 @@ def _probe_address(host: str, address: str, port: int, timeout: float, ehlo_name
         return ProbeResult(host, address, starttls=True, tls_version=version, chain=chain)
 
 
-def _expect(sock: socket.socket, command: str | None, code: int, step: str) -> list[str]:
-    """Send `command` (if any) and read one reply; ProbeError unless its code is `code`."""
+def _expect(sock: socket.socket, command: str | None, code: int, step: str, timeout: float) -> list[str]:
+    """Send `command` (if any) and read one reply within `timeout`; ProbeError unless its code is `code`."""
     try:
         if command:
             sock.sendall(command.encode("ascii") + b"\r\n")
-        lines = _read_reply(sock)
+        lines = _read_reply(sock, time.monotonic() + timeout)
     except (OSError, ProbeError) as error:
         raise ProbeError(f"{step}: {error}") from None
     if not lines[-1].startswith(str(code)):
@@ -122,10 +122,15 @@ def _expect(sock: socket.socket, command: str | None, code: int, step: str) -> l
     return lines
 
 
-def _read_reply(sock: socket.socket) -> list[str]:
-    """An SMTP reply (RFC 5321 section 4.2): lines `NNN-text` ending with `NNN text`."""
+def _read_reply(sock: socket.socket, deadline: float) -> list[str]:
+    """An SMTP reply (RFC 5321 section 4.2): lines `NNN-text` ending with `NNN text`, whole by `deadline`
+    (a server sending a byte at a time must not hold the probe for ever)."""
     data = b""
     while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProbeError("timed out")
+        sock.settimeout(remaining)
         chunk = sock.recv(4096)
         if not chunk:
             raise ProbeError("connection closed by the server")
