@@ -119,20 +119,26 @@ class BufferingThreadWorker(ThreadWorker):
             return
         except OSError:
             data = b""
-        if not data:
+        if not data:  # the client sent all it will: a request cut short is answered as it stands
             self.reading.pop(conn)
-            self._drop(conn)
+            if reader.needed is None:
+                self._drop(conn)
+            else:
+                self._dispatch(conn, reader)
             return
         reader.data += data
         had_head = reader.needed is not None
         if reader.complete():
-            self.poller.unregister(conn.sock)
             self.reading.pop(conn)
-            self.nr_conns += 1
-            conn.buffered, conn.policy_fetch, conn.data_ready = bytes(reader.data), reader.policy_fetch, True
-            self.enqueue_req(conn)
+            self._dispatch(conn, reader)
         elif not had_head and reader.needed is not None and reader.expects_continue:
             self._send_quietly(conn, CONTINUE_ANSWER)
+
+    def _dispatch(self, conn: TConn, reader: RequestReader) -> None:
+        self.poller.unregister(conn.sock)
+        self.nr_conns += 1
+        conn.buffered, conn.policy_fetch, conn.data_ready = bytes(reader.data), reader.policy_fetch, True
+        self.enqueue_req(conn)
 
     def enqueue_req(self, conn):
         pool = self.policy_pool if getattr(conn, "policy_fetch", False) else self.tpool
