@@ -34,10 +34,11 @@ def _setting(name: str, default: float) -> float:
 class RequestReader:
     """What has arrived of one request, and whether it is complete."""
 
-    def __init__(self, deadline: float):
+    def __init__(self, deadline: float, data: bytes = b""):
         self.deadline = deadline
-        self.data = bytearray()
+        self.data = bytearray(data)
         self.needed: int | None = None  # bytes of head and body, once the head is read
+        self.chunked_from: int | None = None  # where a chunked body begins
         self.policy_fetch = False
         self.expects_continue = False
 
@@ -47,7 +48,30 @@ class RequestReader:
             if head_end < 0:
                 return len(self.data) > MAX_HEAD
             self._read_head(bytes(self.data[:head_end]), head_end + 4)
+        if self.chunked_from is not None:
+            return self._chunks_complete()
         return len(self.data) >= self.needed
+
+    def _chunks_complete(self) -> bool:
+        """Whether the chunked body has arrived up to its last chunk and trailers (RFC 9112 section 7.1);
+        odd chunks and bodies above MAX_BUFFERED_BODY go on to gunicorn's parser, which decides."""
+        if len(self.data) - self.chunked_from > MAX_BUFFERED_BODY:
+            return True
+        position = self.chunked_from
+        while True:
+            line_end = self.data.find(b"\r\n", position)
+            if line_end < 0:
+                return False
+            size_text = bytes(self.data[position:line_end]).split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                return True
+            if size == 0:  # then the trailer section, ended by an empty line
+                return self.data.find(b"\r\n\r\n", line_end) >= 0
+            position = line_end + 2 + size + 2
+            if position > len(self.data):
+                return False
 
     def _read_head(self, head: bytes, head_length: int) -> None:
         lengths, chunked = [], False
@@ -63,10 +87,12 @@ class RequestReader:
             elif name == b"expect":
                 self.expects_continue = value.lower() == b"100-continue"
         body = int(lengths[0]) if len(lengths) == 1 and lengths[0].isdigit() else 0
-        if chunked or body > MAX_BUFFERED_BODY:
-            body = 0  # read by the thread (gunicorn's parser decides about odd heads)
+        if body > MAX_BUFFERED_BODY or chunked and lengths:
+            body = 0  # the application refuses it by its length, gunicorn's parser refuses odd heads
+        elif chunked:
+            self.chunked_from = head_length
         self.needed = head_length + body
-        self.policy_fetch = self.policy_fetch and body == 0
+        self.policy_fetch = self.policy_fetch and body == 0 and not chunked
 
 
 class BufferingThreadWorker(ThreadWorker):
@@ -103,12 +129,16 @@ class BufferingThreadWorker(ThreadWorker):
         self._start_reading(conn)
         return None
 
-    def _start_reading(self, conn: TConn) -> None:
+    def _start_reading(self, conn: TConn, data: bytes = b"") -> None:
+        reader = RequestReader(time.monotonic() + self.read_seconds, data)
+        if data and reader.complete():
+            self._dispatch(conn, reader)
+            return
         if len(self.reading) >= self.max_reading:
             oldest, _ = self.reading.popitem(last=False)  # the slowest client makes room
             self._drop(oldest)
         conn.sock.setblocking(False)
-        self.reading[conn] = RequestReader(time.monotonic() + self.read_seconds)
+        self.reading[conn] = reader
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
 
     def _on_readable(self, conn: TConn, client) -> None:
@@ -135,12 +165,19 @@ class BufferingThreadWorker(ThreadWorker):
             self._send_quietly(conn, CONTINUE_ANSWER)
 
     def _dispatch(self, conn: TConn, reader: RequestReader) -> None:
-        self.poller.unregister(conn.sock)
+        with contextlib.suppress(KeyError):
+            self.poller.unregister(conn.sock)
         self.nr_conns += 1
         conn.buffered, conn.policy_fetch, conn.data_ready = bytes(reader.data), reader.policy_fetch, True
         self.enqueue_req(conn)
 
     def enqueue_req(self, conn):
+        if getattr(conn, "buffered", None) is None and not self.cfg.is_ssl:
+            # A request pipelined behind the one just answered (finish_request found its first
+            # bytes): it too is read whole before a thread takes it.
+            self.nr_conns -= 1
+            self._start_reading(conn, conn.parser.unreader.take_buffered())
+            return
         pool = self.policy_pool if getattr(conn, "policy_fetch", False) else self.tpool
         conn.policy_fetch = False
         future = pool.submit(self.handle, conn)

@@ -14,6 +14,7 @@ from tests.support.reportdata import report
 from tests.support.servers import gunicorn
 
 REPORT = json.dumps(report()).encode()
+CHUNKED_REPORT = json.dumps(report(**{"report-id": "in chunks"})).encode()
 CHUNKED = (b"POST /tlsrpt HTTP/1.1\r\nHost: r\r\nContent-Type: application/tlsrpt+json\r\n"
            b"Transfer-Encoding: chunked\r\n\r\n")
 POLICY = b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\n"
@@ -57,6 +58,8 @@ CASES = {
                                 .replace(b"+json", b"+gzip"), 413),
     "report of nested arrays": (post(b"[" * 100_000), 400),
     "report expecting 100-continue": (post(REPORT, b"Expect: 100-continue\r\n"), 201),
+    "report in chunks with a trailer": (
+        CHUNKED + b"%x\r\n%s\r\n0\r\nX-T: 1\r\n\r\n" % (len(CHUNKED_REPORT), CHUNKED_REPORT), 201),
     "policy fetch then a bad request on one connection": (POLICY + b"\r\nGARBAGE\r\n\r\n", 200),
 }
 
@@ -108,7 +111,15 @@ def test_a_head_that_stops_half_way_gets_a_408(server):
         assert sock.recv(200).startswith(b"HTTP/1.1 408 Request Timeout")
 
 
-def test_a_body_that_stops_half_way_gets_a_408(server):
+@pytest.mark.parametrize("data", [
+    post(REPORT)[:-10], CHUNKED + b"10\r\n0123456789abcdef\r\n", CHUNKED + b"10\r\n0123",
+    POLICY + b"\r\n" + post(REPORT)[:-10],  # the first is answered, the one pipelined behind it never ends
+])
+def test_a_body_that_stops_half_way_gets_a_408(server, data):
     with socket.create_connection(server, timeout=10) as sock:
-        sock.sendall(post(REPORT)[:-10])
-        assert sock.recv(200).startswith(b"HTTP/1.1 408 Request Timeout")
+        sock.sendall(data)
+        answers = b""
+        while b"408 Request Timeout" not in answers and (chunk := sock.recv(4096)):
+            answers += chunk
+    assert answers.split(b"\r\n", 1)[0] in (b"HTTP/1.1 408 Request Timeout", b"HTTP/1.1 200 OK"), answers[:100]
+    assert b"HTTP/1.1 408 Request Timeout" in answers
