@@ -41,6 +41,7 @@ bench: $(VENV)/.dev-installed $(INTEROP)/.installed
 	$(BIN)/python -m bench.policy_fetch
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.policy_nginx
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) $(INTEROP) .pytest_cache

@@ -5,6 +5,8 @@ behind nginx), WEB_CONCURRENCY workers (default 2 per CPU, at most 8), GUNICORN_
 Graceful reload: `kill -HUP <master>` (systemctl reload stspolicy) starts new workers with new
 code and settings, then lets the old ones finish their requests.
 GUNICORN_WORKER_CONNECTIONS per worker (default twice the threads).
+GUNICORN_REQUEST_READ_SECONDS (default 30): a request not received whole by then gets a 408;
+GUNICORN_POLICY_THREADS (default 2) per worker answer policy fetches and nothing else.
 """
 
 import glob
@@ -13,7 +15,9 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('BIND', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count(), 8)))
-worker_class = "gthread"
+# gthread, with each request read whole before a thread takes it and policy fetches on threads
+# of their own (stspolicy/web/worker.py): slow clients and a slow database never hold them up.
+worker_class = "stspolicy.web.worker.BufferingThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # A worker takes at most this many connections (busy and kept alive), so that clients that
 # keep theirs open, as wrk or a proxy does, are spread over the workers instead of all

@@ -34,6 +34,12 @@ def run_migrations_online():
     configure_args = dict(current_app.extensions["migrate"].configure_args)
     configure_args.setdefault("process_revision_directives", _skip_empty_autogenerate)
     with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # A migration may rewrite a large table: none of the waits bounded for requests applies.
+            connection.exec_driver_sql("SET statement_timeout = 0")
+            connection.exec_driver_sql("SET lock_timeout = 0")
+            connection.commit()
+            connection.connection.driver_connection.reply_timeout = None
         context.configure(
             connection=connection,
             target_metadata=db.metadata,
@@ -42,6 +48,8 @@ def run_migrations_online():
         )
         with context.begin_transaction():
             context.run_migrations()
+        if connection.dialect.name == "postgresql":
+            connection.invalidate()  # not back into the pool without its bounds
 
 
 if context.is_offline_mode():

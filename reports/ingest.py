@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from reports.linking import Hosted, HostedDomains, match_version
@@ -22,12 +22,12 @@ from reports.parsing.body import Limits, ReportError, decode_body, is_gzip
 from reports.parsing.message import MailHeaders, header_notes
 from reports.storage import store
 from stspolicy.counters import record_report_ingested, record_report_refused
-from stspolicy.extensions import utcnow
+from stspolicy.extensions import DATABASE_UNAVAILABLE, utcnow
 
 STORED = "stored"
 DUPLICATE = "duplicate"
 # The database cannot be reached (or is locked): nothing was stored, the sender should retry.
-DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_ERRORS = DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 

@@ -75,11 +75,25 @@ def database_url(env: Mapping[str, str], instance_path: Path) -> str:
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
-def engine_options(url: str) -> dict:
+def engine_options(url: str, timeout: float) -> dict:
+    """PostgreSQL: keepalives, and with `timeout` (DATABASE_TIMEOUT_SECONDS) a bound on each wait.
+
+    A connection attempt, a statement, a lock and each answer of a server that stopped answering
+    (frozen, or gone without closing the connection) end with an error the entry points turn into
+    503 within about `timeout` seconds, so no request waits on the database for longer.
+    """
     if not url.startswith("postgresql"):
         return {}
     given = make_url(url).query
-    return {"connect_args": {name: value for name, value in KEEPALIVES.items() if name not in given}}
+    connect_args = {name: value for name, value in KEEPALIVES.items() if name not in given}
+    if timeout:
+        milliseconds = int(timeout * 1000)
+        connect_args.setdefault("connect_timeout", max(2, round(timeout)))  # libpq: whole seconds, 2 at least
+        connect_args["options"] = f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"
+        # The server cancels a statement at `timeout`; a server that does not answer that either is gone.
+        connect_args["reply_timeout"] = timeout + 1
+        return {"connect_args": connect_args, "pool_timeout": timeout}
+    return {"connect_args": connect_args}
 
 
 def secret_key(env: Mapping[str, str], instance_path: Path) -> str:
@@ -236,7 +250,7 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
     return {
         "SECRET_KEY": secret_key(env, instance_path),
         "SQLALCHEMY_DATABASE_URI": url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, _number(env, "DATABASE_TIMEOUT_SECONDS", 5.0)),
         "TLSRPT_RUA": rua,
         "POLICY_HOST_CNAME": _text(env, "POLICY_HOST_CNAME").rstrip(".").lower(),
         "POLICY_HOST_ADDRESSES": addresses,

@@ -10,9 +10,12 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
+from psycopg import Connection, OperationalError
+from psycopg.errors import _WaitTimeout
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, TimeoutError
+from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import Pool
 from sqlalchemy.types import TypeDecorator
@@ -82,6 +85,40 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 def _sqlite_begin(connection):
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN")
+
+
+# What "the database cannot be reached now" raises (refused, gone, frozen, timed out, pool exhausted):
+# nothing was done, the client may try again.
+DATABASE_UNAVAILABLE = (DatabaseOperationalError, InterfaceError, TimeoutError)
+
+
+class AnswerBoundConnection(Connection):
+    """A psycopg connection that waits at most `reply_timeout` seconds for each answer of the server.
+
+    statement_timeout ends a slow statement on the server's side; a server that answers
+    nothing (frozen, or its host gone) must be given up on this side, and the connection
+    closed, since the conversation on it is cut in the middle.
+    """
+
+    reply_timeout: float | None = None
+
+    def wait(self, gen, interval=0.1, timeout=None):
+        try:
+            return super().wait(gen, interval, timeout if timeout is not None else self.reply_timeout)
+        except _WaitTimeout:
+            self.pgconn.finish()
+            raise OperationalError(f"no answer from the database server within {self.reply_timeout}s") from None
+
+
+@event.listens_for(Engine, "do_connect")
+def _bounded_answers(dialect, connection_record, cargs, cparams):
+    """`reply_timeout` in connect_args (config.engine_options) makes an AnswerBoundConnection."""
+    reply_timeout = cparams.pop("reply_timeout", None)
+    if reply_timeout is None:
+        return None
+    connection = AnswerBoundConnection.connect(*cargs, **cparams)
+    connection.reply_timeout = reply_timeout
+    return connection
 
 
 @event.listens_for(Pool, "checkout")

@@ -114,7 +114,7 @@ def session(app):
             db.session = original
             transaction.rollback()
             connection.close()
-            app.extensions["policy_snapshot"].mark_stale()
+            app.extensions["policy_snapshot"].forget()
 
 
 class FreshGlobalsClient(FlaskClient):

@@ -57,5 +57,21 @@ def test_a_rua_uri_with_reserved_characters_is_published_encoded(tmp_path):
 def test_postgresql_connections_keep_alive_unless_the_url_says_otherwise():
     options = load_config({"DATABASE_URL": "postgresql://app@db.example/app?keepalives_idle=5",
                            "SECRET_KEY": "k"}, Path("/nonexistent"))["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert options["connect_args"] == {"keepalives": 1, "keepalives_interval": 10, "keepalives_count": 3}
+    keepalives = {"keepalives": 1, "keepalives_interval": 10, "keepalives_count": 3}
+    assert keepalives.items() <= options["connect_args"].items()
+    assert "keepalives_idle" not in options["connect_args"]
     assert load_config({"SECRET_KEY": "k"}, Path("/nonexistent"))["SQLALCHEMY_ENGINE_OPTIONS"] == {}
+
+
+def test_every_wait_on_postgresql_is_bounded_unless_switched_off():
+    def options(**env):
+        return load_config({"DATABASE_URL": "postgresql://app@db.example/app", "SECRET_KEY": "k", **env},
+                           Path("/nonexistent"))["SQLALCHEMY_ENGINE_OPTIONS"]
+
+    bounded = options(DATABASE_TIMEOUT_SECONDS="2.5")
+    assert bounded["pool_timeout"] == 2.5
+    assert bounded["connect_args"]["connect_timeout"] == 2 and bounded["connect_args"]["reply_timeout"] == 3.5
+    assert bounded["connect_args"]["options"] == "-c statement_timeout=2500 -c lock_timeout=2500"
+    assert options()["connect_args"]["options"] == "-c statement_timeout=5000 -c lock_timeout=5000"
+    unbounded = options(DATABASE_TIMEOUT_SECONDS="0")
+    assert "pool_timeout" not in unbounded and "options" not in unbounded["connect_args"]

@@ -1,7 +1,6 @@
 """Accounts, their grants on domains and their API tokens."""
 
 
-import hashlib
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -26,6 +25,9 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Sessions are signed cookies, not stored: each names the generation it was signed in under,
+    # and raising it (sign-out, a new password) ends every session of the account.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     grants: Mapped[list["Grant"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -36,9 +38,8 @@ class User(UserMixin, db.Model):
         return self.role == "admin"
 
     def get_id(self) -> str:
-        """What the session remembers: the id and a digest of the password hash, so that a new
-        password ends every session signed in with the old one."""
-        return f"{self.id}:{hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]}"
+        """What the session remembers: the id and the session generation it was signed in under."""
+        return f"{self.id}:{self.session_generation}"
 
 
 class Grant(db.Model):

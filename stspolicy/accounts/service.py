@@ -20,7 +20,7 @@ from stspolicy.policies.queries import find_domain, list_domains
 
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 1024
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,253}$")
 
 _hasher = PasswordHasher()
 
@@ -89,8 +89,16 @@ def create_user(session: Session, email: str, password: str, role: str, *, actor
 
 
 def set_password(session: Session, user: User, password: str, *, actor: str) -> None:
+    """A new password, which ends every session signed in with the old one."""
     user.password_hash = hash_password(password)
+    user.session_generation = User.session_generation + 1
     record_event(session, actor, "user.password", email=user.email)
+    session.commit()
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Sign the account out everywhere: a session cookie copied before stops working too."""
+    user.session_generation = User.session_generation + 1
     session.commit()
 
 

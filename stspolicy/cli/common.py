@@ -3,11 +3,12 @@
 import getpass
 
 import click
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError
 
 from stspolicy.accounts.service import AccountError
 from stspolicy.certificates.service import CertificateError
 from stspolicy.dns.rfc2136 import PublishError
+from stspolicy.extensions import DATABASE_UNAVAILABLE
 from stspolicy.policies.errors import DomainError
 from stspolicy.policies.files import PolicyFileError
 from stspolicy.policies.rules import PolicyError
@@ -27,5 +28,7 @@ class CommandGroup(click.Group):
             raise click.ClickException(error.message) from None
         except PublishError as error:
             raise click.ClickException(str(error)) from None
-        except OperationalError as error:
-            raise click.ClickException(f"database unavailable: {error.orig}") from None
+        except DATABASE_UNAVAILABLE as error:
+            raise click.ClickException(f"database unavailable: {getattr(error, 'orig', error)}") from None
+        except DataError as error:
+            raise click.ClickException(f"a value cannot be stored: {error.orig}") from None

@@ -30,15 +30,40 @@ class ProbeResult:
     chain: tuple[x509.Certificate, ...] = ()
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits, which is where a connection
+# to them may end up: NAT64 (RFC 6052), IPv4-compatible (RFC 4291 2.5.5.1), IPv4-translated (RFC 2765).
+IPV4_IN_LAST_32_BITS = tuple(ipaddress.ip_network(prefix) for prefix in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
+# RFC 8215 local-use NAT64: inside the operator's network, wherever the IPv4 address sits in it.
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 def refusal(address: str, allowed_networks: list[str]) -> str | None:
-    """Why `address` must not be probed, or None: private, loopback, link-local, ... unless allowed."""
+    """Why `address` must not be probed, or None: private, loopback, link-local, ... unless allowed.
+
+    An IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by that too.
+    """
     ip = ipaddress.ip_address(address)
     if any(ip in ipaddress.ip_network(network) for network in allowed_networks):
         return None
-    if not ip.is_global or ip.is_multicast:
+    if not ip.is_global or ip.is_multicast or ip in LOCAL_NAT64:
         return f"{address} is not a public address (allow its network with PROBE_ALLOWED_NETWORKS)"
+    inner = embedded_ipv4(ip)
+    if inner is not None and refusal(str(inner), allowed_networks):
+        return f"{address} leads to {inner}, not a public address (allow its network with PROBE_ALLOWED_NETWORKS)"
     return None
 
+
+def embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to, if it carries one."""
+    if ip.version == 4:
+        return None
+    if ip.teredo:
+        return ip.teredo[1]  # the client's address, where the traffic goes
+    if ip.ipv4_mapped or ip.sixtofour:
+        return ip.ipv4_mapped or ip.sixtofour
+    if any(ip in prefix for prefix in IPV4_IN_LAST_32_BITS):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 def probe_starttls(host: str, addresses: list[str], *, port: int = 25, timeout: float = 10.0,
                    ehlo_name: str = "localhost", allowed_networks: list[str] = ()) -> ProbeResult:
@@ -65,12 +90,12 @@ def _probe_address(host: str, address: str, port: int, timeout: float, ehlo_name
     offered = False
     with sock:
         try:
-            _expect(sock, None, 220, "greeting")
-            lines = _expect(sock, f"EHLO {ehlo_name}", 250, "EHLO")
+            _expect(sock, None, 220, "greeting", timeout)
+            lines = _expect(sock, f"EHLO {ehlo_name}", 250, "EHLO", timeout)
             offered = any(line[4:].strip().upper() == "STARTTLS" for line in lines)
             if not offered:
                 return ProbeResult(host, address, error="STARTTLS not offered")
-            _expect(sock, "STARTTLS", 220, "STARTTLS")
+            _expect(sock, "STARTTLS", 220, "STARTTLS", timeout)
             connection = _handshake(sock, host, timeout)
         except ProbeError as error:
             return ProbeResult(host, address, error=str(error), starttls=offered)
@@ -84,12 +109,12 @@ def _probe_address(host: str, address: str, port: int, timeout: float, ehlo_name
         return ProbeResult(host, address, starttls=True, tls_version=version, chain=chain)
 
 
-def _expect(sock: socket.socket, command: str | None, code: int, step: str) -> list[str]:
-    """Send `command` (if any) and read one reply; ProbeError unless its code is `code`."""
+def _expect(sock: socket.socket, command: str | None, code: int, step: str, timeout: float) -> list[str]:
+    """Send `command` (if any) and read one reply within `timeout`; ProbeError unless its code is `code`."""
     try:
         if command:
             sock.sendall(command.encode("ascii") + b"\r\n")
-        lines = _read_reply(sock)
+        lines = _read_reply(sock, time.monotonic() + timeout)
     except (OSError, ProbeError) as error:
         raise ProbeError(f"{step}: {error}") from None
     if not lines[-1].startswith(str(code)):
@@ -97,10 +122,15 @@ def _expect(sock: socket.socket, command: str | None, code: int, step: str) -> l
     return lines
 
 
-def _read_reply(sock: socket.socket) -> list[str]:
-    """An SMTP reply (RFC 5321 section 4.2): lines `NNN-text` ending with `NNN text`."""
+def _read_reply(sock: socket.socket, deadline: float) -> list[str]:
+    """An SMTP reply (RFC 5321 section 4.2): lines `NNN-text` ending with `NNN text`, whole by `deadline`
+    (a server sending a byte at a time must not hold the probe for ever)."""
     data = b""
     while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProbeError("timed out")
+        sock.settimeout(remaining)
         chunk = sock.recv(4096)
         if not chunk:
             raise ProbeError("connection closed by the server")

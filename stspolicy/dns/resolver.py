@@ -76,7 +76,10 @@ class Resolver:
         if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             return Answer(name, rdtype, INDETERMINATE, rcode)
         state = SECURE if response.flags & dns.flags.AD else INSECURE
-        chain = response.resolve_chaining()
+        try:
+            chain = response.resolve_chaining()
+        except dns.message.ChainTooLong:  # a CNAME loop, or a chain no resolver would follow
+            return Answer(name, rdtype, INDETERMINATE, "CNAME_CHAIN_TOO_LONG")
         cnames = _cname_targets(response, name)
         records = ()
         if chain.answer is not None:

@@ -69,6 +69,11 @@ def sync_policy_files(root: Path, names: Collection[str] | None = None) -> SyncR
     return SyncResult(written=written, removed=len(gone), unchanged=unchanged)
 
 
+def read_policy_files(root: Path) -> dict[str, bytes]:
+    """The policy bytes of every domain with a file under `root`, by domain."""
+    return {path.name[: -len(SUFFIX)]: path.read_bytes() for path in root.glob(f"*{SUFFIX}") if path.is_file()}
+
+
 def publish_policy_files(names: Collection[str]) -> None:
     """Publish the files of `names` after a committed change, when POLICY_FILES_DIR is set."""
     root = current_app.config["POLICY_FILES_DIR"]

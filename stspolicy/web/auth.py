@@ -1,19 +1,22 @@
 """Sign in and out of the admin UI (Flask-Login sessions, rate-limited password checks)."""
 
+import logging
 from urllib.parse import urlsplit
 
+import limits
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from werkzeug.exceptions import TooManyRequests
 from wtforms import EmailField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from stspolicy.accounts.service import PASSWORD_MAX_LENGTH, authenticate
+from stspolicy.accounts.service import PASSWORD_MAX_LENGTH, authenticate, end_sessions
 from stspolicy.extensions import db, limiter
-from stspolicy.web.security import page_headers
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
-bp.after_request(page_headers)
 
 
 class LoginForm(FlaskForm):
@@ -25,31 +28,59 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-def _submitted_email() -> str:
-    return "login:" + request.form.get("email", "").strip().lower()[:254]
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_submitted_email)
 def login():
-    """Per client address and per account: guessing is slow from one place and against one account."""
+    """Limited per client address (every attempt) and per account (failed attempts only).
+
+    Once an account has had too many failures, only addresses that made none of them may
+    still try it: guessing against one account is slow, and its owner still signs in.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("admin.index"))
     form = LoginForm()
     if form.validate_on_submit():
+        account, address = form.email.data.strip().lower(), request.remote_addr or ""
+        _refuse_after_failures(account, address)
         user = authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
             session.clear()  # a fresh session: nothing set before sign-in carries over
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
+        _count_failure(account, address)
         form.password.errors = ["Wrong e-mail or password."]
     return render_template("auth/login.html", form=form)
+
+
+def _refuse_after_failures(account: str, address: str) -> None:
+    """429 when the account had too many failures in a window and this address made some of them."""
+    for limit in limits.parse_many(_login_limit()):
+        try:
+            locked = not limiter.limiter.test(limit, "login-failures", account)
+            failed_here = locked and limiter.limiter.get_window_stats(
+                limit, "login-failures", account, address).remaining < limit.amount
+        except Exception as error:  # the storage's client errors; the per-address limit still holds
+            log.warning("rate limit storage unreachable, account limit not checked: %s", error)
+            return
+        if failed_here:
+            raise TooManyRequests("Too many failed sign-ins to this account from here; try again later.",
+                                  retry_after=limit.get_expiry())
+
+
+def _count_failure(account: str, address: str) -> None:
+    for limit in limits.parse_many(_login_limit()):
+        try:
+            limiter.limiter.hit(limit, "login-failures", account)
+            limiter.limiter.hit(limit, "login-failures", account, address)
+        except Exception as error:
+            log.warning("rate limit storage unreachable, failed sign-in not counted: %s", error)
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    """Ends every session of the account, in other browsers too: sessions are not stored one by one."""
+    end_sessions(db.session, current_user)
     logout_user()
     session.clear()
     flash("Signed out.")

@@ -79,8 +79,9 @@ def metrics():
     token = current_app.config["METRICS_TOKEN"]
     if not token:
         abort(404)
-    offered = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(offered.encode(), f"Bearer {token}".encode()):
+    scheme, _, offered = request.headers.get("Authorization", "").strip().partition(" ")
+    # The scheme is case-insensitive (RFC 7235 section 2.1).
+    if scheme.lower() != "bearer" or not hmac.compare_digest(offered.strip().encode(), token.encode()):
         return Response("a valid bearer token is required\n", status=401, content_type="text/plain; charset=utf-8",
                         headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     if current_app.config["PROMETHEUS_MULTIPROC_DIR"]:

@@ -30,6 +30,17 @@ def guard_admin_areas() -> None:
         request.max_content_length = MAX_BODY_BYTES
 
 
+def refuse_nul_characters() -> None:
+    """A NUL in the path, the query or a form is a 400: no name, e-mail or id holds one, and
+    PostgreSQL refuses to compare or store one."""
+    values = [request.path, *request.args.keys(), *request.args.values()]
+    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):
+        values += [*request.form.keys(), *request.form.values()]
+    if any("\x00" in value for value in values):
+        abort(400, "The request holds a NUL character.")
+
+
 def require_login():
     """before_request of the admin pages: a signed-in user, else to the sign-in page."""
     if not current_user.is_authenticated:
@@ -38,6 +49,7 @@ def require_login():
 
 
 def page_headers(response):
+    """On every answer of the application, error pages included: it must not rely on nginx adding them."""
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -64,6 +76,8 @@ def _load_user(session_id: str) -> User | None:
 def init_app(app: Flask) -> None:
     """Call before CSRFProtect and the limiter are bound, so that the guard runs first."""
     app.before_request(guard_admin_areas)
+    app.before_request(refuse_nul_characters)
+    app.after_request(page_headers)
     app.session_interface = SecureWhenHttps()
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

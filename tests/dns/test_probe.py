@@ -95,6 +95,19 @@ def test_only_public_addresses_are_probed_by_default(address, refused):
     assert (refusal(address, []) is not None) is refused
 
 
+@pytest.mark.parametrize("address", [
+    "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1", "::10.0.0.1", "::ffff:0:127.0.0.1",
+    "64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::808:808", "64:ff9b:1:ff::7f00:1",
+    "2002:7f00:1::", "2002:a00:1::1", "2002:c0a8:101::", "2001:0:4136:e378:8000:63bf:80ff:fffe",
+])
+def test_an_ipv6_address_carrying_a_private_ipv4_address_is_not_probed(address):
+    assert refusal(address, []) is not None
+
+
+def test_a_nat64_address_of_a_public_ipv4_address_is_probed():
+    assert refusal("64:ff9b::808:808", []) is None
+
+
 def test_an_allowed_network_opens_only_itself():
     assert refusal("10.1.2.3", ["10.0.0.0/8"]) is None
     assert refusal("192.168.1.1", ["10.0.0.0/8"]) is not None

@@ -10,7 +10,7 @@ from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain
 from tests import databases
 from tests.conftest import app_settings
-from tests.support.servers import flask, get, gunicorn, private_postgresql, private_redis
+from tests.support.servers import controlled_postgresql, flask, get, gunicorn, private_postgresql, private_redis
 
 PROPAGATION_BOUND = 5.0  # seconds: the promise for a change made by another process
 
@@ -73,6 +73,24 @@ def test_policies_are_still_served_while_postgresql_is_down():
             time.sleep(1.5)  # several refreshes fail meanwhile
             assert served(base_url, "mta-sts.example.com", 20) == expected
             assert served(base_url, "mta-sts.unknown.example", 5) == {"HTTP 404"}
+
+
+def test_workers_started_while_postgresql_is_down_serve_the_policy_files_until_it_is_back(tmp_path):
+    with controlled_postgresql() as postgresql:
+        databases.upgrade(postgresql.url)
+        settings = app_settings(postgresql.url, SNAPSHOT_REFRESH_SECONDS="0.5", POLICY_FILES_DIR=str(tmp_path))
+        host_domains(settings, ("example.com", "enforce", ["mx.example.com"]))
+        expected = {render_policy(make_policy("enforce", ["mx.example.com"], 604800))}
+        postgresql.stop()
+        with gunicorn(settings, workers=2) as base_url:
+            assert served(base_url, "mta-sts.example.com", 20) == expected
+            assert served(base_url, "mta-sts.unknown.example", 5) == {"HTTP 404"}
+            postgresql.start()
+            result = flask(settings, "domain", "update", "example.com", "--mode", "testing")
+            assert result.returncode == 0, result.stderr
+            changed_at = time.monotonic()
+            wait_until_served(base_url, "mta-sts.example.com",
+                              render_policy(make_policy("testing", ["mx.example.com"], 604800)), changed_at)
 
 
 def test_with_redis_as_rate_limit_storage_a_limit_holds_across_workers(new_database):

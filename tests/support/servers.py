@@ -4,6 +4,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -163,42 +164,75 @@ def private_redis():
         stop_process(process)
 
 
-@contextlib.contextmanager
-def private_postgresql(over_unix_socket: bool = False):
+class PrivatePostgresql:
     """A PostgreSQL server of our own (initdb in a temporary folder, own port), for tests that stop it.
 
     Never the machine's shared server. As root it runs as the `postgres` user, which
-    PostgreSQL requires. Yields (url, stop) where stop() shuts it down; with
-    `over_unix_socket` the url reaches it through its socket file, from any network namespace.
+    PostgreSQL requires. stop() and start() it, or freeze() and thaw() it with SIGSTOP and
+    SIGCONT: a server that answers nothing while its connections stay open.
     """
-    initdb, pg_ctl = postgresql_binary("initdb"), postgresql_binary("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("needs initdb and pg_ctl (Debian package postgresql)")
-    folder = tempfile.mkdtemp(prefix="stspolicy-pg-")
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data = os.path.join(folder, "data")
-    port = free_port()
-    subprocess.run([*as_user, initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
-                   check=True, capture_output=True)
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = [*as_user, pg_ctl, "-D", data, "-o", options, "-l", os.path.join(folder, "log"), "-w", "start"]
-    stop_command = [*as_user, pg_ctl, "-D", data, "-m", "fast", "-w", "stop"]
-    subprocess.run(start, check=True, capture_output=True)
-    state = {"running": True}
 
-    def stop():
-        if state["running"]:
-            subprocess.run(stop_command, check=True, capture_output=True)
-            state["running"] = False
-
-    try:
+    def __init__(self, folder: str, over_unix_socket: bool):
+        initdb, self._pg_ctl = postgresql_binary("initdb"), postgresql_binary("pg_ctl")
+        if not initdb or not self._pg_ctl:
+            pytest.skip("needs initdb and pg_ctl (Debian package postgresql)")
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(folder, "postgres", "postgres")
+            self._as_user = ["runuser", "-u", "postgres", "--"]
+        self._folder, self._data = folder, os.path.join(folder, "data")
+        self.port = free_port()
+        subprocess.run([*self._as_user, initdb, "-D", self._data, "-A", "trust", "-U", "postgres", "--no-sync"],
+                       check=True, capture_output=True)
+        self.running = False
         if over_unix_socket:
-            yield f"postgresql://postgres@/postgres?host={folder}&port={port}", stop
+            self.url = f"postgresql://postgres@/postgres?host={folder}&port={self.port}"
         else:
-            yield f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+            self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self._folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run([*self._as_user, self._pg_ctl, "-D", self._data, "-o", options,
+                        "-l", os.path.join(self._folder, "log"), "-w", "start"], check=True, capture_output=True)
+        self.running = True
+
+    def stop(self) -> None:
+        if self.running:
+            self.thaw()
+            subprocess.run([*self._as_user, self._pg_ctl, "-D", self._data, "-m", "fast", "-w", "stop"],
+                           check=True, capture_output=True)
+            self.running = False
+
+    def _processes(self) -> list[int]:
+        with open(os.path.join(self._data, "postmaster.pid")) as pid_file:
+            postmaster = pid_file.readline().strip()
+        children = subprocess.run(["pgrep", "-P", postmaster], capture_output=True, text=True).stdout.split()
+        return [int(postmaster), *map(int, children)]
+
+    def freeze(self) -> None:
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self._processes():
+            os.kill(pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def controlled_postgresql(over_unix_socket: bool = False):
+    """A running PrivatePostgresql, removed afterwards."""
+    folder = tempfile.mkdtemp(prefix="stspolicy-pg-")
+    server = PrivatePostgresql(folder, over_unix_socket)
+    try:
+        server.start()
+        yield server
     finally:
-        stop()
+        server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_postgresql(over_unix_socket: bool = False):
+    """A PrivatePostgresql; yields (url, stop) where stop() shuts it down."""
+    with controlled_postgresql(over_unix_socket) as server:
+        yield server.url, server.stop

@@ -5,13 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bs4 import BeautifulSoup
 
-from stspolicy.accounts.models import Grant
+from stspolicy.accounts.models import Grant, User
 from stspolicy.app import create_app
 from stspolicy.audit import AuditEvent, domain_events
 from stspolicy.dns.models import DnsObservation, DnsSetting
+from stspolicy.extensions import db
 from stspolicy.policies.queries import current_version, get_domain
 from stspolicy.report_figures import FailureFigures, failure_figures
-from tests import databases
+from tests import databases, factories
 from tests.conftest import app_settings
 from tests.factories import PASSWORD, csrf_token, sign_in, stored_check
 from tests.support import reportdata
@@ -50,6 +51,19 @@ def test_sign_in_with_the_password_then_sign_out(client, people):
     assert client.get("/").status_code == 302
 
 
+def test_a_session_cookie_copied_before_sign_out_stops_working(app, client, people):
+    client.post("/login", data={"csrf_token": csrf_token(client), "email": people.editor.email, "password": PASSWORD})
+    copied = client.get_cookie("session").value
+    elsewhere = app.test_client()
+    elsewhere.set_cookie("session", copied)
+    assert elsewhere.get("/").status_code == 200
+    assert post(client, "/logout").status_code == 302
+    assert elsewhere.get("/").status_code == 302
+    replayed = app.test_client()
+    replayed.set_cookie("session", copied)
+    assert replayed.get("/").status_code == 302
+
+
 @pytest.mark.parametrize("email, password", [
     ("admin@provider.example", "wrong password!"), ("nobody@provider.example", PASSWORD)])
 def test_wrong_password_or_unknown_account_gets_one_message(client, people, email, password):
@@ -84,6 +98,48 @@ def test_login_attempts_are_rate_limited(migrated_database):
     assert client.post("/login", data={"csrf_token": token}).headers["Retry-After"] == "60"
     with app.app_context():
         databases.release_connections()
+
+
+def test_failed_guesses_from_elsewhere_never_lock_the_owner_out(migrated_database):
+    app = create_app(app_settings(migrated_database, LOGIN_RATE_LIMIT="3 per minute"))
+    with app.app_context():
+        victim_id = factories.make_user(db.session, "victim@customer.example").id
+
+    def attempt(address, password):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        return client.post("/login", data={"csrf_token": csrf_token(client), "email": "Victim@customer.example",
+                                           "password": password})
+
+    try:
+        assert [attempt(f"192.0.2.{n}", "a wrong guess").status_code for n in range(1, 5)] == [200] * 4
+        refused = attempt("192.0.2.1", PASSWORD)
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+        assert "Too many failed sign-ins to this account" in refused.get_data(as_text=True)
+        owner = attempt("198.51.100.7", PASSWORD)
+        assert owner.status_code == 302 and owner.headers["Location"] == "/"
+    finally:
+        with app.app_context():
+            db.session.delete(db.session.get(User, victim_id))
+            db.session.commit()
+            databases.release_connections()
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("get", "/", 503), ("get", "/domains/shared.example", 503), ("get", "/tokens", 503),
+    ("post", "/logout", 400), ("get", "/no/such/page", 404),  # refused before the database is asked
+])
+def test_signed_in_pages_answer_while_the_database_is_unreachable(method, path, status):
+    """503 as documented, and other error pages are still pages: who is signed in is not asked again."""
+    app = create_app(app_settings("postgresql://postgres@127.0.0.1:1/unreachable"))
+    client = app.test_client()
+    with client.session_transaction() as cookie:
+        cookie["_user_id"], cookie["_fresh"] = "1:0", True
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    assert page(response).h1.text.startswith(str(status))
+    if status == 503:
+        assert response.headers["Retry-After"] == "30"
 
 
 # Strict hosts
@@ -471,6 +527,14 @@ def test_audit_log_page_is_for_admins(client, people):
     assert client.get("/audit").status_code == 403
     sign_in(client, people.admin)
     assert "gave editor@customer.example editor access" in page(client.get("/audit")).text
+
+
+@pytest.mark.parametrize("host", ["localhost", "www.example.com"])
+def test_the_generic_error_page_forbids_sniffing_and_scripts_from_elsewhere(client, host):
+    response = client.get("/no/such/page", headers={"Host": host})
+    assert response.status_code == 404
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
 
 
 def test_unknown_page_is_the_html_error_page(client, people):

@@ -245,6 +245,17 @@ def test_an_unwritable_policy_file_is_a_500_that_says_the_change_is_saved(app, c
     assert current_version(session, people.shared).max_age == 86400
 
 
+def test_an_unexpected_failure_is_a_500_labelled_internal(app, client, bearer, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a fault of ours")
+
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    monkeypatch.setattr("stspolicy.web.api.views.update_policy", broken)
+    response = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"], json={"max_age": 86400})
+    assert response.status_code == 500
+    assert error(response)["code"] == "internal" and "a fault of ours" not in error(response)["message"]
+
+
 def test_the_api_answers_503_while_the_database_is_unreachable():
     app = create_app(app_settings("postgresql://postgres@127.0.0.1:1/unreachable"))
     response = app.test_client().get("/api/v1/domains", headers={"Authorization": "Bearer stsp_anything"})

@@ -53,6 +53,12 @@ def test_metrics_need_the_bearer_token(client, metrics_app, header):
     assert b"stspolicy" not in response.data
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer "])
+def test_the_authorization_scheme_is_case_insensitive(client, metrics_app, scheme):
+    response = client.get("/metrics", headers={"Authorization": f"{scheme} {TOKEN}"})
+    assert response.status_code == 200 and b"stspolicy_hosted_domains" in response.data
+
+
 def test_metrics_are_never_served_on_a_policy_host(client, metrics_app):
     assert scrape(client, host="mta-sts.example.com").status_code == 404
 

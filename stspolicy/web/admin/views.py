@@ -26,11 +26,10 @@ from stspolicy.policies.rules import Policy, PolicyError, diff_policies, make_po
 from stspolicy.policies.service import add_domain, remove_domain, rollback_to, update_policy
 from stspolicy.report_figures import enforce_evidence, failure_figures
 from stspolicy.web.admin.forms import MAX_AGE_PRESETS, DomainForm, GrantForm, PolicyForm, RemoveForm, TokenForm
-from stspolicy.web.security import page_headers, require_login
+from stspolicy.web.security import require_login
 
 bp = Blueprint("admin", __name__)
 bp.before_request(require_login)
-bp.after_request(page_headers)
 
 HISTORY_LENGTH = 50
 

@@ -203,7 +203,10 @@ def _json_body(fields: dict[str, type], required: tuple[str, ...] = ()) -> dict:
     """The request's JSON object with only `fields`, each of its type; the first problem names its field."""
     if not request.is_json:
         raise InvalidInput(415, "send JSON with Content-Type: application/json")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise InvalidInput(400, "the body nests too deeply to be a request here") from None
     if not isinstance(body, dict):
         raise InvalidInput(400, "the body must be a JSON object")
     for name in body:
@@ -218,8 +221,11 @@ def _json_body(fields: dict[str, type], required: tuple[str, ...] = ()) -> dict:
             raise InvalidInput(422, f"{name} must be {_TYPE_NAMES[kind]}", name)
         if kind is str and len(value) > MAX_STRING_LENGTH:
             raise InvalidInput(422, f"{name} is longer than {MAX_STRING_LENGTH} characters", name)
+        if kind is str and "\x00" in value:
+            raise InvalidInput(422, f"{name} holds a NUL character", name)
     mx = body.get("mx", [])
-    if len(mx) > MAX_MX_PATTERNS or not all(isinstance(item, str) and len(item) <= MAX_STRING_LENGTH for item in mx):
+    if len(mx) > MAX_MX_PATTERNS or not all(
+            isinstance(item, str) and len(item) <= MAX_STRING_LENGTH and "\x00" not in item for item in mx):
         raise InvalidInput(422, f"mx must be a list of at most {MAX_MX_PATTERNS} strings of at most "
                                 f"{MAX_STRING_LENGTH} characters", "mx")
     return body
