@@ -1,14 +1,14 @@
 """A session generation per account, so that signing out or a new password ends its sessions.
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
