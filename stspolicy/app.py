@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import reports
-from stspolicy import cli, web
+from stspolicy import cli, propagation, web
 from stspolicy.config import load_config
 from stspolicy.extensions import csrf, db, limiter, migrate
 from stspolicy.policies import snapshot
@@ -41,6 +41,7 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     snapshot.init_app(app)
+    propagation.init_app(app)
     security.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

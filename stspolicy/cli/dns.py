@@ -10,11 +10,12 @@ from stspolicy.cli.common import CommandGroup
 from stspolicy.cli.domain import echo_records
 from stspolicy.dns.check import check_domain, observation_summary
 from stspolicy.dns.models import PUBLISH_MODES, DnsSetting
-from stspolicy.dns.publish import publish_policy_id, set_publish_mode, sts_target
+from stspolicy.dns.publish import set_publish_mode, sts_target
 from stspolicy.dns.queries import history
-from stspolicy.extensions import db
+from stspolicy.extensions import db, utcnow
 from stspolicy.policies.errors import DomainError
 from stspolicy.policies.queries import current_version, get_domain, list_domains
+from stspolicy.propagation import propagate, publish_pending
 
 EXIT_CODES = {"ok": 0, "problems": 1, "unchecked": 2}
 
@@ -94,8 +95,7 @@ def mode_command(name, mode, server, zone, key):
     """Choose how NAME's _mta-sts record is published, then publish it and show what the owner must publish."""
     domain = get_domain(db.session, name)
     set_publish_mode(db.session, domain, mode, server=server, zone=zone, key=key)
-    version = current_version(db.session, domain)
-    observation = publish_policy_id(db.session, domain, version)
+    observation = propagate(db.session, domain.name, current_version(db.session, domain), wait=True)
     click.echo(f"{domain.name}: publishing mode {mode}")
     if observation is not None:
         click.echo(f"published: {observation.findings[0]['message']}")
@@ -108,10 +108,26 @@ def mode_command(name, mode, server, zone, key):
 def publish_command(name):
     """Write NAME's current _mta-sts record again (rfc2136 and delegated modes)."""
     domain = get_domain(db.session, name)
-    observation = publish_policy_id(db.session, domain, current_version(db.session, domain))
+    observation = propagate(db.session, domain.name, current_version(db.session, domain), wait=True)
     if observation is None:
         raise click.ClickException(f"{domain.name} is in manual mode: publish its records by hand")
     click.echo(f"published: {observation.findings[0]['message']}")
+
+
+@dns_cli.command("publish-pending")
+def publish_pending_command():
+    """Write the _mta-sts ids that policy changes made in the web left pending, once due.
+
+    A worker writes its own when they fall due; this is the backstop (the maintenance timer
+    runs it) for those of a worker that stopped first. Exit status 1 if an update failed.
+    """
+    outcomes = publish_pending(db.session, utcnow())
+    for outcome in outcomes:
+        click.echo(f"{outcome.domain}: {outcome.state}: {outcome.detail}")
+    failed = sum(outcome.state == "failed" for outcome in outcomes)
+    published = sum(outcome.state == "published" for outcome in outcomes)
+    click.echo(f"{published} published, {failed} failed, {len(outcomes) - published - failed} other")
+    sys.exit(1 if failed else 0)
 
 
 @dns_cli.command("records")

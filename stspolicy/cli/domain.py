@@ -7,21 +7,15 @@ import click
 from flask import current_app
 
 from stspolicy.cli.common import CommandGroup, cli_actor
-from stspolicy.dns.publish import published_records
+from stspolicy.dns.publish import domain_summary, published_records
 from stspolicy.extensions import db
 from stspolicy.policies.files import sync_policy_files
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.names import to_unicode
 from stspolicy.policies.queries import current_version, get_domain, list_domains
 from stspolicy.policies.rules import make_policy, policy_warnings
-from stspolicy.policies.service import (
-    add_domain,
-    domain_summary,
-    needs_confirmation,
-    remove_domain,
-    rollback_to,
-    update_policy,
-)
+from stspolicy.policies.service import add_domain, needs_confirmation, remove_domain, rollback_to, update_policy
+from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence
 
 
@@ -55,6 +49,7 @@ def echo_enforce_evidence(domain: Domain, previous: PolicyVersion, version: Poli
 def add_command(name, mode, mx_patterns, max_age):
     """Host NAME with its first policy."""
     version = add_domain(db.session, name, make_policy(mode, mx_patterns, max_age), actor=cli_actor())
+    propagate(db.session, version.domain.name, version, wait=True)
     click.echo(f"added {version.domain.name} with policy id {version.policy_id}; publish:")
     echo_records(version.domain, version.policy_id)
     echo_warnings(version.domain, version)
@@ -73,6 +68,8 @@ def update_command(name, mode, mx_patterns, max_age):
         db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor(),
         enforce_confirmed=True,
     )
+    if version is not None:
+        propagate(db.session, domain.name, version, wait=True)
     echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {previous.policy_id}")
@@ -143,6 +140,8 @@ def rollback_command(name, policy_id):
     domain = get_domain(db.session, name)
     previous = current_version(db.session, domain)
     version = rollback_to(db.session, domain, policy_id, actor=cli_actor(), enforce_confirmed=True)
+    if version is not None:
+        propagate(db.session, domain.name, version, wait=True)
     echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: {policy_id} is the current policy already")
@@ -157,7 +156,10 @@ def rollback_command(name, policy_id):
 def remove_command(name, force):
     """Remove NAME: first serve `mode: none`, delete once cached policies have expired."""
     domain = get_domain(db.session, name)
+    name = domain.name
     removal = remove_domain(db.session, domain, actor=cli_actor(), force=force)
+    if removal.state != "pending":
+        propagate(db.session, name, removal.version, wait=True)
     if removal.state == "deleted":
         click.echo(f"deleted {to_unicode(domain.name)}; remove its _mta-sts and mta-sts DNS records")
     elif removal.state == "started":

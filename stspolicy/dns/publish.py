@@ -1,27 +1,29 @@
 """Publishing a domain's `_mta-sts` TXT record by RFC 2136, and the records its owner publishes.
 
-RFC 8461 section 8.1: the new policy body is served before the TXT id changes. The
-update goes out after the new version is committed and every worker has had time to
-load it; it is then read back from the primary server. Every attempt is stored as an
-observation, and a failure raises PublishError so that it is never silent.
+RFC 8461 section 8.1: the new policy body is served before the TXT id changes; when that
+holds is for the caller to wait out (stspolicy.propagation). An update is read back from
+the primary server. Every attempt is stored as an observation, and a failure raises
+PublishError so that it is never silent. An update that must wait for its time is stored
+first as a PENDING job, which exactly one process claims and writes.
 """
 
 
-import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from stspolicy.dns.findings import ERROR, OK, Finding
-from stspolicy.dns.models import PUBLISH_MODES, DnsObservation, DnsSetting
+from stspolicy.dns.models import CLAIMED, PENDING, PUBLISH_MODES, DnsObservation, DnsSetting
 from stspolicy.dns.queries import latest_observations
 from stspolicy.dns.records import DnsRecord, records_to_publish, render_sts_record
 from stspolicy.dns.rfc2136 import PublishError, TsigKey, read_txt, replace_txt
 from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.names import InvalidName, normalize_domain
+from stspolicy.policies.rules import policy_warnings
 
 
 @dataclass(frozen=True)
@@ -84,16 +86,34 @@ def set_publish_mode(session: Session, domain: Domain, mode: str, *, server: str
     return setting
 
 
-def publish_policy_id(session: Session, domain: Domain, version: PolicyVersion) -> DnsObservation | None:
-    """Write `v=STSv1; id=<version's id>` where the domain's mode says; None in manual mode."""
+# A claim this old belongs to a process that died while writing: far longer than the two DNS
+# exchanges of an update take, each bounded by DNS_TIMEOUT.
+ABANDONED_AFTER = timedelta(minutes=5)
+
+
+def checked_target(session: Session, domain: Domain, version: PolicyVersion,
+                   job: DnsObservation | None = None) -> Target | None:
+    """`publish_target`, with a setting that cannot work stored as a failed attempt before it is raised."""
     try:
-        target = publish_target(session, domain)
+        return publish_target(session, domain)
     except PublishError as error:
-        _record(session, domain, version, Finding(ERROR, "publish-failed", domain.name, str(error)))
+        _record(session, domain, version, Finding(ERROR, "publish-failed", domain.name, str(error)), job)
         raise
+
+
+def publish_policy_id(session: Session, domain: Domain, version: PolicyVersion,
+                      job: DnsObservation | None = None) -> DnsObservation | None:
+    """Write `v=STSv1; id=<version's id>` now, where the domain's mode says; None in manual mode.
+
+    The caller has made sure that every worker serves `version`. With `job` (claimed by this
+    process), the attempt is stored in that row rather than a new one.
+    """
+    target = checked_target(session, domain, version, job)
     if target is None:
+        if job is not None:
+            session.delete(job)
+            session.commit()
         return None
-    _wait_until_served(version)
     value = render_sts_record(version.policy_id)
     config = current_app.config
     try:
@@ -105,26 +125,71 @@ def publish_policy_id(session: Session, domain: Domain, version: PolicyVersion) 
     except PublishError as error:
         _record(session, domain, version, Finding(
             ERROR, "publish-failed", target.owner,
-            f"policy id {version.policy_id} is served, but {target.owner} was not updated: {error}"))
+            f"policy id {version.policy_id} is served, but {target.owner} was not updated: {error}"), job)
         raise PublishError(f"policy id {version.policy_id} is served, but {target.owner} was not updated: "
                            f"{error}") from None
     return _record(session, domain, version, Finding(OK, "published", target.owner,
-                                                     f"{target.owner} TXT {value!r} at {target.server}"))
+                                                     f"{target.owner} TXT {value!r} at {target.server}"), job)
 
 
-def _wait_until_served(version: PolicyVersion) -> None:
-    """Every worker reloads policies within SNAPSHOT_REFRESH_SECONDS of a commit; wait that out twice."""
-    delay = 2 * current_app.config["SNAPSHOT_REFRESH_SECONDS"]
-    remaining = (version.created_at.timestamp() + delay) - time.time()
-    if remaining > 0:
-        time.sleep(remaining)
+def record_pending(session: Session, domain: Domain, version: PolicyVersion, target: Target,
+                   due_at: datetime) -> DnsObservation:
+    """Store the update of the domain's id as a job to run from `due_at`, in place of a pending one.
 
-
-def _record(session: Session, domain: Domain, version: PolicyVersion, finding: Finding) -> DnsObservation:
-    observation = DnsObservation(
-        domain=domain, kind="publish", status="ok" if finding.level == OK else "problems",
-        policy_id=version.policy_id, findings=[finding.as_dict()], answers=[],
+    A job writes the id that is current when it runs, so one pending job per domain is enough.
+    """
+    session.execute(delete(DnsObservation).where(
+        DnsObservation.domain_id == domain.id, DnsObservation.kind == "publish", DnsObservation.status == PENDING))
+    job = DnsObservation(
+        domain=domain, kind="publish", status=PENDING, policy_id=version.policy_id, answers=[],
+        findings=[Finding(OK, "publish-pending", target.owner,
+                          f"{target.owner} gets policy id {version.policy_id} once every worker serves it, "
+                          f"from {due_at:%H:%M:%S} UTC").as_dict()],
     )
+    session.add(job)
+    session.commit()
+    return job
+
+
+def waiting_jobs(session: Session, now: datetime, domain_ids: list[int] | None = None) -> list[DnsObservation]:
+    """Pending updates, and claimed ones whose process died while writing, oldest first."""
+    query = select(DnsObservation).where(DnsObservation.kind == "publish", _claimable(now))
+    if domain_ids is not None:
+        query = query.where(DnsObservation.domain_id.in_(domain_ids))
+    return list(session.scalars(query.order_by(DnsObservation.id)))
+
+
+def claim_job(session: Session, job_id: int, domain_id: int, policy_id: str, now: datetime) -> bool:
+    """Take a waiting job of the domain for this process, to write `policy_id`; True if this call took it.
+    The caller commits.
+
+    The UPDATE's row count decides: the database locks the row for it, and a second process's
+    UPDATE then finds it claimed already, so two processes never both write. Refused too while
+    another update of the same domain is being written, so that an older id never lands last.
+    """
+    other = aliased(DnsObservation)
+    writing = exists().where(other.domain_id == domain_id, other.kind == "publish", other.status == CLAIMED,
+                             other.observed_at >= now - ABANDONED_AFTER, other.id != job_id)
+    result = session.execute(
+        update(DnsObservation).where(DnsObservation.id == job_id, _claimable(now), ~writing)
+        .values(status=CLAIMED, observed_at=now, policy_id=policy_id),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount == 1
+
+
+def _claimable(now: datetime):
+    return or_(DnsObservation.status == PENDING,
+               and_(DnsObservation.status == CLAIMED, DnsObservation.observed_at < now - ABANDONED_AFTER))
+
+
+def _record(session: Session, domain: Domain, version: PolicyVersion, finding: Finding,
+            job: DnsObservation | None = None) -> DnsObservation:
+    observation = job or DnsObservation(domain=domain, kind="publish", answers=[])
+    observation.status = "ok" if finding.level == OK else "problems"
+    observation.policy_id = version.policy_id
+    observation.findings = [finding.as_dict()]
+    observation.observed_at = utcnow()
     session.add(observation)
     session.commit()
     return observation
@@ -154,19 +219,43 @@ def dns_records(domain: str, policy_id: str, sts_target: str = "") -> list[DnsRe
     )
 
 
+def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsRecord]) -> dict:
+    """A domain's current state, with the records its owner publishes, as plain JSON-ready values."""
+    return {
+        "domain": domain.name,
+        "domain_unicode": domain.unicode_name,
+        "policy_id": version.policy_id,
+        "mode": version.mode,
+        "mx": list(version.mx_patterns),
+        "max_age": version.max_age,
+        "policy_text": version.policy_text,
+        "created_at": version.created_at.isoformat(),
+        "removal_requested_at": domain.removal_requested_at.isoformat() if domain.removal_requested_at else None,
+        "dns_records": [{"name": r.name, "type": r.type, "value": r.value} for r in records],
+        "warnings": [warning.as_dict() for warning in policy_warnings(domain.name, version.policy)],
+    }
+
+
 def published_records(session: Session, domain: Domain, policy_id: str) -> list[DnsRecord]:
     """The records the domain's owner publishes, in the domain's publishing mode (delegated: a CNAME)."""
     setting = session.get(DnsSetting, domain.id)
     return dns_records(domain.name, policy_id, sts_target=sts_target(domain.name, setting))
 
 
+def publishing_now(session: Session, domains: list[Domain]) -> set[int]:
+    """The ids of `domains` whose `_mta-sts` update is pending or being written."""
+    return {attempt.domain_id for attempt in latest_observations(session, "publish", [domain.id for domain in domains])
+            if attempt.status in (PENDING, CLAIMED)}
+
+
 def publishing_failures(session: Session, domains: list[Domain]) -> dict[int, DnsObservation]:
     """Domains whose latest automatic publishing attempt failed, keyed by id, with that attempt.
 
-    Left out: domains back in manual mode, and those where a later check found the id in DNS anyway.
+    Left out: domains back in manual mode, those where a later check found the id in DNS anyway,
+    and those whose update is still to come (pending is not failed).
     """
     failed = {attempt.domain_id: attempt for attempt in latest_observations(
-        session, "publish", [domain.id for domain in domains]) if attempt.status != "ok"}
+        session, "publish", [domain.id for domain in domains]) if attempt.status == "problems"}
     if not failed:
         return {}
     for domain_id in session.scalars(select(DnsSetting.domain_id).where(

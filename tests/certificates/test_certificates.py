@@ -14,6 +14,7 @@ from stspolicy.certificates.service import acme_issuer, renew_certificates
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain, remove_domain
+from stspolicy.propagation import propagate
 from tests.factories import csrf_token, make_user, sign_in
 from tests.support.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
 from tests.support.pebble import running_pebble
@@ -66,7 +67,9 @@ def acme_app(app, acme_site, tmp_path, monkeypatch):
 
 
 def host(session, name):
-    return add_domain(session, name, make_policy("enforce", [f"mx.{name}"], 604800), actor="test")
+    version = add_domain(session, name, make_policy("enforce", [f"mx.{name}"], 604800), actor="test")
+    propagate(session, version.domain.name, version, wait=True)
+    return version
 
 
 def https_fetch(layout, pebble, name, tmp_path):
@@ -144,6 +147,7 @@ def test_removing_a_domain_removes_its_certificate_at_the_next_renew(acme_app, a
     host(session, "example.com")
     assert cli("cert", "issue", "example.com").exit_code == 0
     remove_domain(session, get_domain(session, "example.com"), actor="test", force=True)
+    propagate(session, "example.com", None, wait=True)
     result = cli("cert", "renew")
     assert "mta-sts.example.com: removed: no longer served" in result.output
     assert not (layout.certs / "mta-sts.example.com.pem").exists()
