@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from stspolicy.policies.errors import DomainError, DomainNotFound
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.names import InvalidName, normalize_domain
+from stspolicy.policies.rules import POLICY_ID
 
 
 def domain_name(name: str) -> str:
@@ -58,9 +59,10 @@ def recent_versions(session: Session, domain: Domain, limit: int) -> list[Policy
 
 
 def find_version(session: Session, domain: Domain, policy_id: str) -> PolicyVersion:
-    version = session.scalar(
+    """DomainNotFound for an id that is not one, without a query: PostgreSQL refuses a NUL in one."""
+    version = POLICY_ID.fullmatch(policy_id) and session.scalar(
         select(PolicyVersion).where(PolicyVersion.domain_id == domain.id, PolicyVersion.policy_id == policy_id)
     )
-    if version is None:
+    if not version:
         raise DomainNotFound(f"domain {domain.name} has no policy version {policy_id}", field="policy_id")
     return version

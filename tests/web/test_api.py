@@ -140,6 +140,7 @@ def test_delete_starts_the_removal_then_force_deletes(client, bearer):
     ("patch", "/api/v1/domains/shared.example", {"mode": "x" * 300}, "editor", 422, "mode"),
     ("patch", "/api/v1/domains/shared.example", [1, 2], "editor", 400, None),
     ("post", "/api/v1/domains/shared.example/rollback", {"policy_id": "1999"}, "editor", 404, "policy_id"),
+    ("post", "/api/v1/domains/shared.example/rollback", {"policy_id": "1\x00"}, "editor", 404, "policy_id"),
     ("delete", "/api/v1/domains/shared.example?force=yes", None, "admin", 422, "force"),
     ("delete", "/api/v1/domains/shared.example?forse=true", None, "admin", 422, "forse"),
     ("get", "/api/v1/domains?page=2", None, "admin", 422, "page"),
