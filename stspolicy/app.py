@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import reports
 from stspolicy import cli, propagation, web
-from stspolicy.config import load_config
+from stspolicy.config import build_settings, load_config
 from stspolicy.extensions import csrf, db, limiter, migrate
 from stspolicy.policies import snapshot
 from stspolicy.web import security, wellknown
@@ -18,8 +18,9 @@ from stspolicy.web import security, wellknown
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the application from environment-style settings (os.environ when None)."""
     app = Flask("stspolicy", instance_relative_config=True)
-    settings = os.environ if config is None else config
-    app.config.update(load_config(settings, Path(app.instance_path)))
+    environment = os.environ if config is None else config
+    app.config.update(load_config(environment, Path(app.instance_path)))
+    app.extensions["settings"] = build_settings(app.config)  # once: services get them from the entry points
     _init_extensions(app)
     _register_entry_points(app)
     cli.init_app(app)

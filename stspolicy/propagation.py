@@ -30,6 +30,7 @@ from stspolicy.policies.files import publish_policy_files
 from stspolicy.policies.models import PolicyVersion
 from stspolicy.policies.queries import current_version
 from stspolicy.policies.snapshot import notify_policies_changed
+from stspolicy.settings import AppSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = timedelta(seconds=5)
 
 
-def propagate(session: Session, name: str, version: PolicyVersion | None, *, wait: bool) -> DnsObservation | None:
+def propagate(session: Session, settings: AppSettings, name: str, version: PolicyVersion | None, *,
+              wait: bool) -> DnsObservation | None:
     """Serve what was just committed for domain `name`, then publish `version`'s id to DNS.
 
     `version`: the version whose id DNS must name, None when no id changed (a deletion, a
@@ -47,14 +49,14 @@ def propagate(session: Session, name: str, version: PolicyVersion | None, *, wai
     A setting that cannot work raises PublishError at once, a failed write after it is stored.
     """
     notify_policies_changed()
-    publish_policy_files([name])
+    publish_policy_files(settings.serving.policy_files_dir, [name])
     if version is None:
         return None
     domain = version.domain
-    target = checked_target(session, domain, version)
+    target = checked_target(session, settings, domain, version)
     if target is None:
         return None
-    due_at = served_everywhere_at(version)
+    due_at = served_everywhere_at(settings, version)
     remaining = (due_at - utcnow()).total_seconds()
     if remaining > 0:
         if not wait:
@@ -62,12 +64,12 @@ def propagate(session: Session, name: str, version: PolicyVersion | None, *, wai
             current_app.extensions["dns_jobs"].add(due_at, domain.id)
             return job
         time.sleep(remaining)
-    return publish_policy_id(session, domain, version)
+    return publish_policy_id(session, settings, domain, version)
 
 
-def served_everywhere_at(version: PolicyVersion) -> datetime:
+def served_everywhere_at(settings: AppSettings, version: PolicyVersion) -> datetime:
     """When every worker serves `version`: each reloads within SNAPSHOT_REFRESH_SECONDS of a commit; twice that."""
-    return version.created_at + timedelta(seconds=2 * current_app.config["SNAPSHOT_REFRESH_SECONDS"])
+    return version.created_at + timedelta(seconds=2 * settings.serving.refresh_seconds)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ class JobOutcome:
     retry_at: datetime | None = None
 
 
-def publish_pending(session: Session, now: datetime, domain_ids: list[int] | None = None) -> list[JobOutcome]:
+def publish_pending(session: Session, settings: AppSettings, now: datetime,
+                    domain_ids: list[int] | None = None) -> list[JobOutcome]:
     """Write the pending DNS updates that are due (of `domain_ids` only, if given), each claimed first.
 
     A job writes the domain's current id, once every worker serves it.
@@ -87,7 +90,7 @@ def publish_pending(session: Session, now: datetime, domain_ids: list[int] | Non
     for job in waiting_jobs(session, now, domain_ids):
         job_id, domain_id, domain, name = job.id, job.domain_id, job.domain, job.domain.name
         version = current_version(session, domain)
-        due_at, policy_id = served_everywhere_at(version), version.policy_id
+        due_at, policy_id = served_everywhere_at(settings, version), version.policy_id
         session.commit()  # so that the claim is the first statement of its transaction (SQLite: no stale snapshot)
         if now < due_at:
             outcomes.append(JobOutcome(name, "waiting", f"policy id {policy_id} is not served everywhere before "
@@ -97,13 +100,14 @@ def publish_pending(session: Session, now: datetime, domain_ids: list[int] | Non
             outcomes.append(JobOutcome(name, "waiting", "another process is writing its id", now + RETRY_AFTER))
         else:
             session.commit()
-            outcomes.append(_write(session, name, version, job))
+            outcomes.append(_write(session, settings, name, version, job))
     return outcomes
 
 
-def _write(session: Session, name: str, version: PolicyVersion, job: DnsObservation) -> JobOutcome:
+def _write(session: Session, settings: AppSettings, name: str, version: PolicyVersion,
+           job: DnsObservation) -> JobOutcome:
     try:
-        attempt = publish_policy_id(session, version.domain, version, job)
+        attempt = publish_policy_id(session, settings, version.domain, version, job)
     except PublishError as error:
         return JobOutcome(name, "failed", str(error))
     if attempt is None:
@@ -139,7 +143,7 @@ class DueJobs:
     def _publish(self, domain_id: int) -> None:
         with self._app.app_context():
             try:
-                outcomes = publish_pending(db.session, utcnow(), [domain_id])
+                outcomes = publish_pending(db.session, self._app.extensions["settings"], utcnow(), [domain_id])
             except Exception:
                 log.exception("pending DNS update not written; `flask dns publish-pending` will write it")
                 outcomes = []

@@ -11,7 +11,6 @@ first as a PENDING job, which exactly one process claims and writes.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
@@ -24,6 +23,7 @@ from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.names import InvalidName, normalize_domain
 from stspolicy.policies.rules import policy_warnings
+from stspolicy.settings import AppSettings
 
 
 @dataclass(frozen=True)
@@ -36,30 +36,29 @@ class Target:
     key: TsigKey
 
 
-def publish_target(session: Session, domain: Domain) -> Target | None:
+def publish_target(session: Session, settings: AppSettings, domain: Domain) -> Target | None:
     """None for a domain whose records the admin publishes by hand."""
     setting = session.get(DnsSetting, domain.id)
     if setting is None or setting.publish_mode == "manual":
         return None
-    config = current_app.config
     if setting.publish_mode == "delegated":
-        return Target(config["DELEGATION_SERVER"], config["DELEGATION_ZONE"], sts_target(domain.name, setting),
-                      _key(config["DELEGATION_TSIG_KEY"]))
-    return Target(setting.update_server, setting.update_zone, f"_mta-sts.{domain.name}", _key(setting.tsig_key))
+        return Target(settings.updates.delegation_server, settings.records.delegation_zone,
+                      sts_target(settings, domain.name, setting), _key(settings, settings.updates.delegation_tsig_key))
+    return Target(setting.update_server, setting.update_zone, f"_mta-sts.{domain.name}",
+                  _key(settings, setting.tsig_key))
 
 
-def _key(name: str) -> TsigKey:
-    keys = current_app.config["DNS_TSIG_KEYS"]
+def _key(settings: AppSettings, name: str) -> TsigKey:
+    keys = settings.updates.tsig_keys
     if name not in keys:
         raise PublishError(f"no TSIG key {name!r} in DNS_TSIG_KEYS")
     algorithm, secret = keys[name]
     return TsigKey(name, algorithm, secret)
 
 
-def set_publish_mode(session: Session, domain: Domain, mode: str, *, server: str | None = None,
-                     zone: str | None = None, key: str | None = None) -> DnsSetting:
+def set_publish_mode(session: Session, settings: AppSettings, domain: Domain, mode: str, *,
+                     server: str | None = None, zone: str | None = None, key: str | None = None) -> DnsSetting:
     """Choose how the domain's TXT record is published; checks the settings it needs."""
-    config = current_app.config
     if mode not in PUBLISH_MODES:
         raise PublishError(f"invalid mode {mode!r}: one of {', '.join(PUBLISH_MODES)}")
     if mode == "rfc2136":
@@ -71,8 +70,8 @@ def set_publish_mode(session: Session, domain: Domain, mode: str, *, server: str
             raise PublishError(str(error)) from None
         if not f"_mta-sts.{domain.name}".endswith("." + zone):
             raise PublishError(f"_mta-sts.{domain.name} is not inside zone {zone}")
-        _key(key.rstrip(".").lower())
-    if mode == "delegated" and not (config["DELEGATION_ZONE"] and config["DELEGATION_TSIG_KEY"]):
+        _key(settings, key.rstrip(".").lower())
+    if mode == "delegated" and not (settings.records.delegation_zone and settings.updates.delegation_tsig_key):
         raise PublishError("delegated mode needs DELEGATION_ZONE, DELEGATION_SERVER and DELEGATION_TSIG_KEY")
     setting = session.get(DnsSetting, domain.id) or DnsSetting(domain=domain)
     setting.publish_mode = mode
@@ -91,35 +90,35 @@ def set_publish_mode(session: Session, domain: Domain, mode: str, *, server: str
 ABANDONED_AFTER = timedelta(minutes=5)
 
 
-def checked_target(session: Session, domain: Domain, version: PolicyVersion,
+def checked_target(session: Session, settings: AppSettings, domain: Domain, version: PolicyVersion,
                    job: DnsObservation | None = None) -> Target | None:
     """`publish_target`, with a setting that cannot work stored as a failed attempt before it is raised."""
     try:
-        return publish_target(session, domain)
+        return publish_target(session, settings, domain)
     except PublishError as error:
         _record(session, domain, version, Finding(ERROR, "publish-failed", domain.name, str(error)), job)
         raise
 
 
-def publish_policy_id(session: Session, domain: Domain, version: PolicyVersion,
+def publish_policy_id(session: Session, settings: AppSettings, domain: Domain, version: PolicyVersion,
                       job: DnsObservation | None = None) -> DnsObservation | None:
     """Write `v=STSv1; id=<version's id>` now, where the domain's mode says; None in manual mode.
 
     The caller has made sure that every worker serves `version`. With `job` (claimed by this
     process), the attempt is stored in that row rather than a new one.
     """
-    target = checked_target(session, domain, version, job)
+    target = checked_target(session, settings, domain, version, job)
     if target is None:
         if job is not None:
             session.delete(job)
             session.commit()
         return None
     value = render_sts_record(version.policy_id)
-    config = current_app.config
+    updates = settings.updates
     try:
         replace_txt(target.server, target.zone, target.owner, value, key=target.key,
-                    ttl=config["DNS_RECORD_TTL"], timeout=config["DNS_TIMEOUT"])
-        seen = read_txt(target.server, target.owner, timeout=config["DNS_TIMEOUT"])
+                    ttl=updates.record_ttl, timeout=updates.timeout)
+        seen = read_txt(target.server, target.owner, timeout=updates.timeout)
         if seen != [value]:
             raise PublishError(f"{target.server} answers {seen} for {target.owner} after the update, not {value!r}")
     except PublishError as error:
@@ -195,26 +194,26 @@ def _record(session: Session, domain: Domain, version: PolicyVersion, finding: F
     return observation
 
 
-def sts_target(domain: str, setting: DnsSetting | None) -> str:
+def sts_target(settings: AppSettings, domain: str, setting: DnsSetting | None) -> str:
     """Delegated mode (RFC 8461 section 8.2): the name in our zone that `_mta-sts.<domain>` points to."""
-    zone = current_app.config["DELEGATION_ZONE"]
+    zone = settings.records.delegation_zone
     if setting is None or setting.publish_mode != "delegated" or not zone:
         return ""
     return f"_mta-sts.{domain}.{zone}"
 
 
-def dns_records(domain: str, policy_id: str, sts_target: str = "") -> list[DnsRecord]:
+def dns_records(settings: AppSettings, domain: str, policy_id: str, sts_target: str = "") -> list[DnsRecord]:
     """The records `domain` must publish for `policy_id`, with this deployment's settings.
 
     `sts_target`: the domain is delegated (RFC 8461 section 8.2) and `_mta-sts` is a CNAME there.
     """
-    config = current_app.config
+    records = settings.records
     return records_to_publish(
         domain,
         policy_id,
-        rua=config["TLSRPT_RUA"],
-        policy_host_cname=config["POLICY_HOST_CNAME"],
-        policy_host_addresses=config["POLICY_HOST_ADDRESSES"],
+        rua=records.rua,
+        policy_host_cname=records.policy_host_cname,
+        policy_host_addresses=records.policy_host_addresses,
         sts_target=sts_target,
     )
 
@@ -236,10 +235,10 @@ def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsReco
     }
 
 
-def published_records(session: Session, domain: Domain, policy_id: str) -> list[DnsRecord]:
+def published_records(session: Session, settings: AppSettings, domain: Domain, policy_id: str) -> list[DnsRecord]:
     """The records the domain's owner publishes, in the domain's publishing mode (delegated: a CNAME)."""
     setting = session.get(DnsSetting, domain.id)
-    return dns_records(domain.name, policy_id, sts_target=sts_target(domain.name, setting))
+    return dns_records(settings, domain.name, policy_id, sts_target=sts_target(settings, domain.name, setting))
 
 
 def publishing_now(session: Session, domains: list[Domain]) -> set[int]:

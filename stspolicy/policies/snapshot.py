@@ -139,7 +139,7 @@ class SnapshotUnavailable(RuntimeError):
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["policy_snapshot"] = PolicySnapshot(app, app.config["SNAPSHOT_REFRESH_SECONDS"])
+    app.extensions["policy_snapshot"] = PolicySnapshot(app, app.extensions["settings"].serving.refresh_seconds)
 
 
 def notify_policies_changed() -> None:

@@ -14,6 +14,7 @@ from stspolicy.extensions import db
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain
 from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
 from tests.support.nginx import (
@@ -66,7 +67,8 @@ def serve(new_database, authority, ca_path, layout):
     app = create_app(settings)
     with app.app_context():
         for name, policy in HOSTED.items():
-            propagate(db.session, name, add_domain(db.session, name, policy, actor="test"), wait=True)
+            version = add_domain(db.session, name, policy, actor="test")
+            propagate(db.session, current_settings(), name, version, wait=True)
         databases.release_connections()
     for host in ("mta-sts.example.com", "mta-sts.example.org", "mta-sts.unhosted.example", layout.admin_host):
         install_certificate(layout, authority, host)

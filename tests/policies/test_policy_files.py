@@ -12,31 +12,34 @@ from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain, remove_domain, update_policy
 from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
+from tests.support.config import configure
 from tests.support.servers import ROOT, app_environment, flask
 
 
 @pytest.fixture
 def policy_dir(app, tmp_path, monkeypatch):
     root = tmp_path / "policies"
-    monkeypatch.setitem(app.config, "POLICY_FILES_DIR", root)
+    configure(monkeypatch, app, POLICY_FILES_DIR=root)
     return root
 
 
 def host(session, name, mode="enforce", mx=("mx.example.com",), max_age=604800):
     version = add_domain(session, name, make_policy(mode, list(mx), max_age), actor="test")
-    propagate(session, version.domain.name, version, wait=True)
+    propagate(session, current_settings(), version.domain.name, version, wait=True)
     return version
 
 
 def change(session, name, **fields):
-    propagate(session, name, update_policy(session, get_domain(session, name), actor="test", **fields), wait=True)
+    version = update_policy(session, get_domain(session, name), actor="test", **fields)
+    propagate(session, current_settings(), name, version, wait=True)
 
 
 def remove(session, name, **options):
-    propagate(session, name, remove_domain(session, get_domain(session, name), actor="test", **options).version,
-              wait=True)
+    removal = remove_domain(session, get_domain(session, name), actor="test", **options)
+    propagate(session, current_settings(), name, removal.version, wait=True)
 
 
 def test_adding_a_domain_writes_exactly_its_policy_bytes(session, policy_dir):
@@ -110,7 +113,7 @@ def test_cli_sync_reports_counts_and_refuses_without_a_directory(app, cli, sessi
     result = cli("policy-files", "sync")
     assert result.exit_code == 0
     assert result.output == f"{policy_dir}: 1 written, 0 removed, 0 unchanged\n"
-    monkeypatch.setitem(app.config, "POLICY_FILES_DIR", None)
+    configure(monkeypatch, app, POLICY_FILES_DIR=None)
     result = cli("policy-files", "sync")
     assert result.exit_code == 1
     assert "POLICY_FILES_DIR is not set" in result.output
@@ -145,6 +148,7 @@ from stspolicy.app import create_app
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.service import update_policy
 from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 from stspolicy.extensions import db
 app = create_app()
 with app.app_context():
@@ -153,7 +157,7 @@ with app.app_context():
             try:
                 version = update_policy(db.session, get_domain(db.session, "example.com"),
                                         max_age=str(1000 + n * 2 + int(sys.argv[2])), actor="test")
-                propagate(db.session, "example.com", version, wait=True)
+                propagate(db.session, current_settings(), "example.com", version, wait=True)
                 break
             except OperationalError:  # SQLite refuses a second writer at once ("database is locked")
                 db.session.rollback()

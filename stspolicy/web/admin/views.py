@@ -1,6 +1,6 @@
 """Admin pages. Each view reaches a domain only through `domain_for_user` (404 for another tenant's)."""
 
-from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from stspolicy.accounts.service import (
@@ -27,6 +27,7 @@ from stspolicy.policies.rules import Policy, PolicyError, diff_policies, make_po
 from stspolicy.policies.service import add_domain, remove_domain, rollback_to, update_policy
 from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence, failure_figures
+from stspolicy.settings import current_settings
 from stspolicy.web.admin.forms import MAX_AGE_PRESETS, DomainForm, GrantForm, PolicyForm, RemoveForm, TokenForm
 from stspolicy.web.security import page_headers, require_login
 
@@ -76,7 +77,7 @@ def add():
         except (PolicyError, DomainError) as error:
             form.add_error(error.field, error.message)
         else:
-            propagate(db.session, version.domain.name, version, wait=False)
+            propagate(db.session, current_settings(), version.domain.name, version, wait=False)
             flash(f"{version.domain.name} is hosted with policy id {version.policy_id}: publish its DNS records.")
             return redirect(url_for(".domain", name=version.domain.name))
     form.offer_blank_rows()
@@ -130,7 +131,7 @@ def remove(name):
     name = domain.name
     removal = remove_domain(db.session, domain, actor=_actor(), force=RemoveForm().force.data)
     if removal.state != "pending":
-        propagate(db.session, name, removal.version, wait=False)
+        propagate(db.session, current_settings(), name, removal.version, wait=False)
     if removal.state == "deleted":
         flash(f"Deleted {domain.name}: remove its _mta-sts and mta-sts DNS records.")
         return redirect(url_for(".index"))
@@ -219,7 +220,7 @@ def _propagate(domain, version, previous_id: str) -> None:
     if version is None:
         flash(f"Nothing changed: the policy id stays {previous_id}.")
         return
-    attempt = propagate(db.session, domain.name, version, wait=False)
+    attempt = propagate(db.session, current_settings(), domain.name, version, wait=False)
     if attempt is None:
         flash(f"Published policy id {version.policy_id}: update the _mta-sts TXT record below.")
     elif attempt.status == PENDING:
@@ -245,12 +246,13 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
     return render_template(
         "admin/domain.html",
         domain=domain, version=version, role=role, can_edit=role in ("admin", "editor"), form=form,
-        presets=MAX_AGE_PRESETS, history=history, records=published_records(db.session, domain, version.policy_id),
+        presets=MAX_AGE_PRESETS, history=history,
+        records=published_records(db.session, current_settings(), domain, version.policy_id),
         warnings=_warnings_by_field(domain, version),
         dns_ok=dns_in_sync(db.session, [domain]).get(domain.id),
         publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
         publishing=domain.id in publishing_now(db.session, [domain]),
-        certificate=_certificate(domain), acme=bool(current_app.config["ACME_DIRECTORY_URL"]),
+        certificate=_certificate(domain), acme=bool(current_settings().certificates.acme_directory_url),
         events=domain_events(db.session, domain, current_user),
         grants=domain_grants(db.session, domain) if role == "admin" else [],
         grant_form=grant_form or GrantForm(formdata=None), remove_form=RemoveForm(formdata=None),
@@ -268,7 +270,7 @@ def _warnings_by_field(domain, version) -> dict[str, list[str]]:
 def _certificate(domain):
     """The state of the domain's mta-sts certificate, or None where certificates are not managed here."""
     try:
-        return certificate_state(db.session, POLICY_HOST_PREFIX + domain.name, utcnow())
+        return certificate_state(db.session, current_settings(), POLICY_HOST_PREFIX + domain.name, utcnow())
     except CertificateError:
         return None
 
