@@ -7,7 +7,8 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-import reports
+from reports import cli as report_cli
+from reports.channels import https as report_intake
 from stspolicy import cli, propagation, web
 from stspolicy.config import build_settings, load_config
 from stspolicy.extensions import csrf, db, limiter, migrate
@@ -24,6 +25,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     _init_extensions(app)
     _register_entry_points(app)
     cli.init_app(app)
+    report_cli.init_app(app)
     _trust_proxies(app)
     return app
 
@@ -49,6 +51,6 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_entry_points(app: Flask) -> None:
-    reports.init_app(app)
+    report_intake.init_app(app)
     wellknown.init_app(app)  # after the report intake: a policy host answers everything sent to it
     web.init_app(app)

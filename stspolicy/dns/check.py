@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stspolicy.dns import findings as checks
+from stspolicy.dns.answers import SECURE, Answer
 from stspolicy.dns.dane import (
     RolloverPlan,
     TlsaError,
@@ -34,7 +35,7 @@ from stspolicy.dns.models import DnsObservation, DnsSetting, MxObservation
 from stspolicy.dns.probe import ProbeResult, probe_starttls
 from stspolicy.dns.publish import sts_target
 from stspolicy.dns.queries import latest_check, latest_observations
-from stspolicy.dns.resolver import SECURE, Answer, Resolver
+from stspolicy.dns.resolver import Resolver
 from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.queries import current_versions
