@@ -32,6 +32,7 @@ run: $(VENV)/.runtime-installed
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports  # the dependency rule: contracts in pyproject.toml, docs/architecture.md
 
 test: lint $(INTEROP)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS) --database sqlite

@@ -28,6 +28,8 @@ from stspolicy.app import create_app
 from stspolicy.extensions import db
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
+from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 from tests.lab.netns import Netns, available
 from tests.support.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
 
@@ -52,7 +54,9 @@ def host_domains(layout: NginxLayout, domains: list[str], folder: Path) -> None:
     with app.app_context():
         upgrade()
         for name in domains:
-            add_domain(db.session, name, make_policy("enforce", [f"mx1.{name}", f"mx2.{name}"], 604800), actor="bench")
+            version = add_domain(db.session, name, make_policy("enforce", [f"mx1.{name}", f"mx2.{name}"], 604800),
+                                 actor="bench")
+            propagate(db.session, current_settings(), name, version, wait=True)
         db.engine.dispose()
 
 

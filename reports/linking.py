@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from reports.models import MATCHED, MATCHES_NONE, NOT_COMPARED, UNPARSEABLE
 from reports.parsing import schema
 from stspolicy.policies.models import Domain, PolicyVersion
+from stspolicy.policies.queries import policy_fingerprint
 from stspolicy.policies.rules import PolicyError, mx_pattern_matches, parse_policy
-from stspolicy.policies.snapshot import policy_fingerprint
 
 _MAX_KEPT = 10_000  # names kept per process; reports about ever new names cannot grow it further
 

@@ -7,9 +7,11 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-import reports
-from stspolicy import cli, web
-from stspolicy.config import load_config
+from reports import alerts
+from reports import cli as report_cli
+from reports.channels import https as report_intake
+from stspolicy import cli, propagation, web
+from stspolicy.config import build_settings, load_config
 from stspolicy.extensions import csrf, db, limiter, migrate
 from stspolicy.policies import snapshot
 from stspolicy.web import security, wellknown
@@ -18,11 +20,13 @@ from stspolicy.web import security, wellknown
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the application from environment-style settings (os.environ when None)."""
     app = Flask("stspolicy", instance_relative_config=True)
-    settings = os.environ if config is None else config
-    app.config.update(load_config(settings, Path(app.instance_path)))
+    environment = os.environ if config is None else config
+    app.config.update(load_config(environment, Path(app.instance_path)))
+    app.extensions["settings"] = build_settings(app.config)  # once: services get them from the entry points
     _init_extensions(app)
     _register_entry_points(app)
     cli.init_app(app)
+    report_cli.init_app(app)
     _trust_proxies(app)
     return app
 
@@ -41,12 +45,14 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     snapshot.init_app(app)
+    propagation.init_app(app)
     security.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
 
 
 def _register_entry_points(app: Flask) -> None:
-    reports.init_app(app)
+    report_intake.init_app(app)
     wellknown.init_app(app)  # after the report intake: a policy host answers everything sent to it
     web.init_app(app)
+    alerts.init_app(app)  # its routes joined the admin and API blueprints when it was imported

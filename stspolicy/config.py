@@ -20,6 +20,14 @@ from sqlalchemy.engine import make_url
 from stspolicy.dns.records import RecordError, check_rua_uri, encode_rua_uri
 from stspolicy.dns.resolver import split_server
 from stspolicy.policies.names import InvalidName, normalize_domain
+from stspolicy.settings import (
+    AppSettings,
+    CertificateSettings,
+    CheckSettings,
+    RecordSettings,
+    ServingSettings,
+    UpdateSettings,
+)
 
 
 class ConfigError(ValueError):
@@ -265,6 +273,26 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
     }
 
 
+def build_settings(config: Mapping) -> AppSettings:
+    """The typed settings of services, from the Flask config that `load_config` made."""
+    return AppSettings(
+        serving=ServingSettings(config["SNAPSHOT_REFRESH_SECONDS"], config["POLICY_FILES_DIR"]),
+        records=RecordSettings(tuple(config["TLSRPT_RUA"]), config["POLICY_HOST_CNAME"],
+                               tuple(config["POLICY_HOST_ADDRESSES"]), config["DELEGATION_ZONE"]),
+        checks=CheckSettings(
+            tuple(config["DNS_RESOLVERS"]), config["DNS_TIMEOUT"], config["PROBE_TIMEOUT"],
+            tuple(config["PROBE_ALLOWED_NETWORKS"]), config["PROBE_CA_FILE"], config["PROBE_EHLO_NAME"],
+            config["DNS_CHECK_MIN_INTERVAL_SECONDS"],
+        ),
+        updates=UpdateSettings(dict(config["DNS_TSIG_KEYS"]), config["DNS_RECORD_TTL"], config["DNS_TIMEOUT"],
+                               config["DELEGATION_SERVER"], config["DELEGATION_TSIG_KEY"]),
+        certificates=CertificateSettings(
+            config["CERTS_DIR"], config["ACME_DIRECTORY_URL"], config["ACME_WEBROOT"], config["ACME_EMAIL"],
+            tuple(config["ACME_EXTRA_HOSTS"]), config["ACME_CA_BUNDLE"], config["ACME_ACCOUNT_KEY_FILE"],
+        ),
+    )
+
+
 def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     value = _number(env, name, default, minimum)
     if value != int(value):
@@ -353,7 +381,7 @@ def alert_settings(env: Mapping[str, str]) -> dict:
         "ALERT_WEBHOOK_CAFILE": _text(env, "ALERT_WEBHOOK_CAFILE"),
         # A cause must stay away this long before its incident is resolved: no notice for a flapping one.
         "ALERT_RESOLVE_AFTER_MINUTES": _integer(env, "ALERT_RESOLVE_AFTER_MINUTES", 60, minimum=0),
-        "ALERT_DIGEST_WEEKDAY": _choice(env, "ALERT_DIGEST_WEEKDAY", WEEKDAYS),
+        "ALERT_DIGEST_WEEKDAY": WEEKDAYS.index(_choice(env, "ALERT_DIGEST_WEEKDAY", WEEKDAYS)),  # 0 is Monday
         "ALERT_DIGEST_HOUR": _hour(env, "ALERT_DIGEST_HOUR", 7),
         "ALERT_LEASE_SECONDS": _integer(env, "ALERT_LEASE_SECONDS", 600, minimum=10),
         "ALERT_REFUSED_PERCENT": _integer(env, "ALERT_REFUSED_PERCENT", 10),

@@ -4,8 +4,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from stspolicy.config import WEEKDAYS
-
 
 @dataclass(frozen=True)
 class SmtpSettings:
@@ -58,7 +56,7 @@ def alert_settings(config: Mapping) -> AlertSettings:
                                  config["ALERT_WEBHOOK_TRIES"], config["ALERT_WEBHOOK_BACKOFF_SECONDS"],
                                  config["ALERT_WEBHOOK_CAFILE"]),
         resolve_after_minutes=config["ALERT_RESOLVE_AFTER_MINUTES"],
-        digest_weekday=WEEKDAYS.index(config["ALERT_DIGEST_WEEKDAY"]),
+        digest_weekday=config["ALERT_DIGEST_WEEKDAY"],
         digest_hour=config["ALERT_DIGEST_HOUR"],
         lease_seconds=config["ALERT_LEASE_SECONDS"],
         refused_percent=config["ALERT_REFUSED_PERCENT"],

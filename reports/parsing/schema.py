@@ -13,7 +13,6 @@ domain names, NUL characters, how many blocks and details) is checked after, in 
 import functools
 import json
 import re
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -21,6 +20,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from reports.parsing.addresses import is_dotted_quad, normal_address
 from reports.parsing.body import Limits, ReportError, ReportTooLarge
 from stspolicy.policies.names import InvalidName, normalize_domain
 
@@ -444,10 +444,7 @@ _MAX_SEEN = 65_536
 def _all_ipv4(addresses: set[str]) -> bool:
     """Whether each address is an IPv4 dotted-quad without leading zeros (section 4.4); those are kept."""
     new = addresses - _IPV4_SEEN
-    try:
-        for address in new:
-            socket.inet_pton(socket.AF_INET, address)
-    except (OSError, ValueError):
+    if not all(map(is_dotted_quad, new)):
         return False
     if len(_IPV4_SEEN) > _MAX_SEEN:
         _IPV4_SEEN.clear()
@@ -475,11 +472,6 @@ def _ip(value: str | None, path: str) -> str | None:
     if value is None:
         return None
     try:
-        socket.inet_pton(socket.AF_INET, value)
-        return value
-    except (OSError, ValueError):
-        pass
-    try:
-        return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, value))
-    except (OSError, ValueError):
+        return normal_address(value)
+    except ValueError:
         raise ReportError(f"not an IP address: {value!r}", path) from None

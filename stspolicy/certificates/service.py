@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,7 @@ from stspolicy.certificates.models import Certificate
 from stspolicy.certificates.renewal import issued_certificate, renewal_due, retry_at
 from stspolicy.policies.models import Domain
 from stspolicy.policies.names import POLICY_HOST_PREFIX, InvalidName, normalize_domain
+from stspolicy.settings import AppSettings
 
 
 class CertificateError(ValueError):
@@ -47,23 +47,23 @@ class IssueOutcome:
     detail: str
 
 
-def acme_issuer() -> AcmeIssuer:
+def acme_issuer(settings: AppSettings) -> AcmeIssuer:
     """The issuer configured by ACME_* settings; CertificateError when ACME is not configured."""
-    config = current_app.config
-    if not config["ACME_DIRECTORY_URL"]:
+    acme = settings.certificates
+    if not acme.acme_directory_url:
         raise CertificateError("ACME_DIRECTORY_URL is not set: certificates are not managed here")
-    return AcmeIssuer(config["ACME_DIRECTORY_URL"], config["ACME_ACCOUNT_KEY_FILE"], config["ACME_WEBROOT"],
-                      email=config["ACME_EMAIL"], ca_bundle=config["ACME_CA_BUNDLE"])
+    return AcmeIssuer(acme.acme_directory_url, acme.acme_account_key_file, acme.acme_webroot,
+                      email=acme.acme_email, ca_bundle=acme.acme_ca_bundle)
 
 
-def wanted_hosts(session: Session) -> list[str]:
+def wanted_hosts(session: Session, settings: AppSettings) -> list[str]:
     hosts = [POLICY_HOST_PREFIX + name for name in session.scalars(select(Domain.name).order_by(Domain.name))]
-    return hosts + [host for host in current_app.config["ACME_EXTRA_HOSTS"] if host not in hosts]
+    return hosts + [host for host in settings.certificates.acme_extra_hosts if host not in hosts]
 
 
-def host_for(session: Session, name: str) -> str:
+def host_for(session: Session, settings: AppSettings, name: str) -> str:
     """The served host meant by `name`: a hosted domain, its mta-sts host, or an extra host."""
-    wanted = wanted_hosts(session)
+    wanted = wanted_hosts(session, settings)
     try:
         name = normalize_domain(name)
     except InvalidName as error:
@@ -74,24 +74,25 @@ def host_for(session: Session, name: str) -> str:
     raise CertificateError(f"{name} is neither a hosted domain nor a host in ACME_EXTRA_HOSTS")
 
 
-def certificate_states(session: Session, now: datetime) -> list[CertificateState]:
-    _require_certs_dir()
+def certificate_states(session: Session, settings: AppSettings, now: datetime) -> list[CertificateState]:
+    certs_dir = _certs_dir(settings)
     rows = {row.host: row for row in session.scalars(select(Certificate))}
-    return [_state(host, rows.get(host), now) for host in wanted_hosts(session)]
+    return [_state(certs_dir, host, rows.get(host), now) for host in wanted_hosts(session, settings)]
 
 
-def certificate_state(session: Session, host: str, now: datetime) -> CertificateState:
+def certificate_state(session: Session, settings: AppSettings, host: str, now: datetime) -> CertificateState:
     """The certificate of one served host, e.g. `mta-sts.<domain>` for the domain's page."""
-    _require_certs_dir()
-    return _state(host, session.scalar(select(Certificate).where(Certificate.host == host)), now)
+    return _state(_certs_dir(settings), host, session.scalar(select(Certificate).where(Certificate.host == host)), now)
 
 
-def _require_certs_dir() -> None:
-    if current_app.config["CERTS_DIR"] is None:
+def _certs_dir(settings: AppSettings) -> Path:
+    if settings.certificates.certs_dir is None:
         raise CertificateError("CERTS_DIR is not set: certificates are not managed here")
+    return settings.certificates.certs_dir
 
 
-def issue_certificate(session: Session, issuer: AcmeIssuer, host: str, now: datetime) -> IssueOutcome:
+def issue_certificate(session: Session, settings: AppSettings, issuer: AcmeIssuer, host: str,
+                      now: datetime) -> IssueOutcome:
     """Request a certificate for `host` now, whatever its state; record the outcome."""
     row = session.scalar(select(Certificate).where(Certificate.host == host)) or Certificate(host=host, failures=0)
     session.add(row)
@@ -99,7 +100,7 @@ def issue_certificate(session: Session, issuer: AcmeIssuer, host: str, now: date
     try:
         issued = issuer.issue(host)
         facts = issued_certificate(issued.fullchain_pem)
-        _install(host, issued.key_pem + issued.fullchain_pem)
+        _install(certificate_path(_certs_dir(settings), host), issued.key_pem + issued.fullchain_pem)
     except (IssueError, OSError) as error:
         row.failures += 1
         row.last_error = str(error)
@@ -111,41 +112,41 @@ def issue_certificate(session: Session, issuer: AcmeIssuer, host: str, now: date
     return IssueOutcome(host, "issued", f"valid until {facts.not_after:%Y-%m-%d %H:%M} UTC")
 
 
-def renew_certificates(session: Session, issuer: AcmeIssuer, now: datetime) -> list[IssueOutcome]:
+def renew_certificates(session: Session, settings: AppSettings, issuer: AcmeIssuer,
+                       now: datetime) -> list[IssueOutcome]:
     """Issue what is missing or due (respecting the back-off after failures); remove unwanted ones."""
     outcomes = []
-    for state in certificate_states(session, now):
+    for state in certificate_states(session, settings, now):
         if state.state == "valid":
             continue
         if state.next_attempt and now < state.next_attempt:
             outcomes.append(IssueOutcome(state.host, "waiting", f"after {state.failures} failure(s), "
                                     f"next attempt at {state.next_attempt:%Y-%m-%d %H:%M} UTC"))
             continue
-        outcomes.append(issue_certificate(session, issuer, state.host, now))
-    wanted = set(wanted_hosts(session))
+        outcomes.append(issue_certificate(session, settings, issuer, state.host, now))
+    wanted = set(wanted_hosts(session, settings))
     for row in session.scalars(select(Certificate).where(Certificate.host.not_in(wanted))).all():
-        certificate_path(row.host).unlink(missing_ok=True)
+        certificate_path(_certs_dir(settings), row.host).unlink(missing_ok=True)
         session.delete(row)
         outcomes.append(IssueOutcome(row.host, "removed", "no longer served"))
     session.commit()
     return outcomes
 
 
-def certificate_path(host: str) -> Path:
-    return current_app.config["CERTS_DIR"] / f"{host}.pem"
+def certificate_path(certs_dir: Path, host: str) -> Path:
+    return certs_dir / f"{host}.pem"
 
 
-def _install(host: str, pem: bytes) -> None:
-    path = certificate_path(host)
+def _install(path: Path, pem: bytes) -> None:
     path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
     write_atomically(path, pem, 0o640)  # nginx workers read it through the directory's group
     fsync_directory(path.parent)
 
 
-def _state(host: str, row: Certificate | None, now: datetime) -> CertificateState:
+def _state(certs_dir: Path, host: str, row: Certificate | None, now: datetime) -> CertificateState:
     failures = row.failures if row else 0
     next_attempt = retry_at(row.last_attempt_at, failures) if row and row.last_attempt_at and failures else None
-    if row is None or row.not_after is None or not certificate_path(host).exists():
+    if row is None or row.not_after is None or not certificate_path(certs_dir, host).exists():
         state, days_left, not_after = "missing", None, None
     else:
         not_after = row.not_after

@@ -14,6 +14,7 @@ from stspolicy.certificates.service import (
 )
 from stspolicy.cli.common import CommandGroup
 from stspolicy.extensions import db, utcnow
+from stspolicy.settings import current_settings
 
 
 @click.group("cert", cls=CommandGroup)
@@ -25,7 +26,7 @@ def cert_cli():
 @click.option("--json", "as_json", is_flag=True, help="A JSON list.")
 def cert_status_command(as_json):
     """Show each served host's certificate: valid, due for renewal, expired or missing."""
-    states = certificate_states(db.session, utcnow())
+    states = certificate_states(db.session, current_settings(), utcnow())
     if as_json:
         click.echo(json.dumps([
             {"host": s.host, "state": s.state, "not_after": s.not_after.isoformat() if s.not_after else None,
@@ -45,8 +46,9 @@ def cert_status_command(as_json):
 @click.argument("name")
 def cert_issue_command(name):
     """Request a certificate for NAME (a hosted domain or an extra host) now."""
-    host = host_for(db.session, name)
-    outcome = issue_certificate(db.session, acme_issuer(), host, utcnow())
+    settings = current_settings()
+    host = host_for(db.session, settings, name)
+    outcome = issue_certificate(db.session, settings, acme_issuer(settings), host, utcnow())
     _echo_outcome(outcome)
     if outcome.result == "failed":
         raise SystemExit(1)
@@ -55,7 +57,8 @@ def cert_issue_command(name):
 @cert_cli.command("renew")
 def cert_renew_command():
     """Issue missing certificates, renew those due, remove those of hosts no longer served."""
-    outcomes = renew_certificates(db.session, acme_issuer(), utcnow())
+    settings = current_settings()
+    outcomes = renew_certificates(db.session, settings, acme_issuer(settings), utcnow())
     for outcome in outcomes:
         _echo_outcome(outcome)
     failed = sum(outcome.result == "failed" for outcome in outcomes)

@@ -10,11 +10,13 @@ from stspolicy.cli.common import CommandGroup
 from stspolicy.cli.domain import echo_records
 from stspolicy.dns.check import check_domain, observation_summary
 from stspolicy.dns.models import PUBLISH_MODES, DnsSetting
-from stspolicy.dns.publish import publish_policy_id, set_publish_mode, sts_target
+from stspolicy.dns.publish import set_publish_mode, sts_target
 from stspolicy.dns.queries import history
-from stspolicy.extensions import db
+from stspolicy.extensions import db, utcnow
 from stspolicy.policies.errors import DomainError
 from stspolicy.policies.queries import current_version, get_domain, list_domains
+from stspolicy.propagation import propagate, publish_pending
+from stspolicy.settings import current_settings
 
 EXIT_CODES = {"ok": 0, "problems": 1, "unchecked": 2}
 
@@ -42,7 +44,7 @@ def check_command(names, as_json):
         domains = [get_domain(db.session, name) for name in names] or list_domains(db.session)
     except DomainError as error:
         raise NotChecked(error.message) from None
-    observations = [check_domain(db.session, domain, current_version(db.session, domain))
+    observations = [check_domain(db.session, current_settings(), domain, current_version(db.session, domain))
                     for domain in domains]
     summaries = [observation_summary(observation) for observation in observations]
     if as_json:
@@ -93,9 +95,8 @@ def history_command(name, limit, as_json):
 def mode_command(name, mode, server, zone, key):
     """Choose how NAME's _mta-sts record is published, then publish it and show what the owner must publish."""
     domain = get_domain(db.session, name)
-    set_publish_mode(db.session, domain, mode, server=server, zone=zone, key=key)
-    version = current_version(db.session, domain)
-    observation = publish_policy_id(db.session, domain, version)
+    set_publish_mode(db.session, current_settings(), domain, mode, server=server, zone=zone, key=key)
+    observation = propagate(db.session, current_settings(), domain.name, current_version(db.session, domain), wait=True)
     click.echo(f"{domain.name}: publishing mode {mode}")
     if observation is not None:
         click.echo(f"published: {observation.findings[0]['message']}")
@@ -108,10 +109,26 @@ def mode_command(name, mode, server, zone, key):
 def publish_command(name):
     """Write NAME's current _mta-sts record again (rfc2136 and delegated modes)."""
     domain = get_domain(db.session, name)
-    observation = publish_policy_id(db.session, domain, current_version(db.session, domain))
+    observation = propagate(db.session, current_settings(), domain.name, current_version(db.session, domain), wait=True)
     if observation is None:
         raise click.ClickException(f"{domain.name} is in manual mode: publish its records by hand")
     click.echo(f"published: {observation.findings[0]['message']}")
+
+
+@dns_cli.command("publish-pending")
+def publish_pending_command():
+    """Write the _mta-sts ids that policy changes made in the web left pending, once due.
+
+    A worker writes its own when they fall due; this is the backstop (the maintenance timer
+    runs it) for those of a worker that stopped first. Exit status 1 if an update failed.
+    """
+    outcomes = publish_pending(db.session, current_settings(), utcnow())
+    for outcome in outcomes:
+        click.echo(f"{outcome.domain}: {outcome.state}: {outcome.detail}")
+    failed = sum(outcome.state == "failed" for outcome in outcomes)
+    published = sum(outcome.state == "published" for outcome in outcomes)
+    click.echo(f"{published} published, {failed} failed, {len(outcomes) - published - failed} other")
+    sys.exit(1 if failed else 0)
 
 
 @dns_cli.command("records")
@@ -122,7 +139,7 @@ def records_command(name):
 
 
 def _echo_records(domain) -> None:
-    target = sts_target(domain.name, db.session.get(DnsSetting, domain.id))
+    target = sts_target(current_settings(), domain.name, db.session.get(DnsSetting, domain.id))
     policy_id = current_version(db.session, domain).policy_id
     echo_records(domain, policy_id)
     if target:

@@ -4,25 +4,19 @@
 import json
 
 import click
-from flask import current_app
 
 from stspolicy.cli.common import CommandGroup, cli_actor
-from stspolicy.dns.publish import published_records
+from stspolicy.dns.publish import domain_summary, published_records
 from stspolicy.extensions import db
 from stspolicy.policies.files import sync_policy_files
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.names import to_unicode
 from stspolicy.policies.queries import current_version, get_domain, list_domains
 from stspolicy.policies.rules import make_policy, policy_warnings
-from stspolicy.policies.service import (
-    add_domain,
-    domain_summary,
-    needs_confirmation,
-    remove_domain,
-    rollback_to,
-    update_policy,
-)
+from stspolicy.policies.service import add_domain, needs_confirmation, remove_domain, rollback_to, update_policy
+from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence
+from stspolicy.settings import current_settings
 
 
 @click.group("domain", cls=CommandGroup)
@@ -55,6 +49,7 @@ def echo_enforce_evidence(domain: Domain, previous: PolicyVersion, version: Poli
 def add_command(name, mode, mx_patterns, max_age):
     """Host NAME with its first policy."""
     version = add_domain(db.session, name, make_policy(mode, mx_patterns, max_age), actor=cli_actor())
+    propagate(db.session, current_settings(), version.domain.name, version, wait=True)
     click.echo(f"added {version.domain.name} with policy id {version.policy_id}; publish:")
     echo_records(version.domain, version.policy_id)
     echo_warnings(version.domain, version)
@@ -73,6 +68,8 @@ def update_command(name, mode, mx_patterns, max_age):
         db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor(),
         enforce_confirmed=True,
     )
+    if version is not None:
+        propagate(db.session, current_settings(), domain.name, version, wait=True)
     echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {previous.policy_id}")
@@ -89,7 +86,7 @@ def show_command(name, as_json):
     """Show NAME's current policy and the DNS records to publish."""
     domain = get_domain(db.session, name)
     version = current_version(db.session, domain)
-    records = published_records(db.session, domain, version.policy_id)
+    records = published_records(db.session, current_settings(), domain, version.policy_id)
     echo_warnings(domain, version)
     if as_json:
         click.echo(json.dumps(domain_summary(domain, version, records), indent=2))
@@ -143,6 +140,8 @@ def rollback_command(name, policy_id):
     domain = get_domain(db.session, name)
     previous = current_version(db.session, domain)
     version = rollback_to(db.session, domain, policy_id, actor=cli_actor(), enforce_confirmed=True)
+    if version is not None:
+        propagate(db.session, current_settings(), domain.name, version, wait=True)
     echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: {policy_id} is the current policy already")
@@ -157,7 +156,10 @@ def rollback_command(name, policy_id):
 def remove_command(name, force):
     """Remove NAME: first serve `mode: none`, delete once cached policies have expired."""
     domain = get_domain(db.session, name)
+    name = domain.name
     removal = remove_domain(db.session, domain, actor=cli_actor(), force=force)
+    if removal.state != "pending":
+        propagate(db.session, current_settings(), name, removal.version, wait=True)
     if removal.state == "deleted":
         click.echo(f"deleted {to_unicode(domain.name)}; remove its _mta-sts and mta-sts DNS records")
     elif removal.state == "started":
@@ -182,7 +184,7 @@ def echo_warnings(domain: Domain, version) -> None:
 
 def echo_records(domain: Domain, policy_id: str) -> None:
     """The records the domain's owner publishes, in its publishing mode (delegated: CNAMEs)."""
-    for record in published_records(db.session, domain, policy_id):
+    for record in published_records(db.session, current_settings(), domain, policy_id):
         click.echo(f"    {record.zone_line()}")
 
 
@@ -194,7 +196,7 @@ def policy_files_cli():
 @policy_files_cli.command("sync")
 def sync_command():
     """Write every current policy to its file and remove the files of domains no longer hosted."""
-    root = current_app.config["POLICY_FILES_DIR"]
+    root = current_settings().serving.policy_files_dir
     if root is None:
         raise click.ClickException("POLICY_FILES_DIR is not set: policies are served by the application only")
     result = sync_policy_files(root)

@@ -12,6 +12,7 @@ from stspolicy.dns.check import rollover_plan
 from stspolicy.dns.dane import PemError, load_certificates, load_public_key, records_for_certificate, tlsa_name
 from stspolicy.extensions import as_utc, db, utcnow
 from stspolicy.policies.queries import list_domains
+from stspolicy.settings import current_settings
 
 MAX_PEM_BYTES = 1 << 20  # a certificate chain or key file is a few kilobytes
 
@@ -96,7 +97,7 @@ def rollover_command(cert_file, next_cert, next_key, mx_host, ttl, published, de
     current = _certificates(cert_file)[0]
     new_key = _certificates(next_cert)[0].public_key() if next_cert else _public_key(next_key)
     now = utcnow()
-    plan = rollover_plan(db.session, current, new_key, now=now, domains=list_domains(db.session),
+    plan = rollover_plan(db.session, current_settings(), current, new_key, now=now, domains=list_domains(db.session),
                                   mx_host=mx_host, ttl=ttl, published_at=as_utc(published),
                                   deployed_at=as_utc(deployed))
     owner = f"{tlsa_name(mx_host)}. IN TLSA " if mx_host else ""

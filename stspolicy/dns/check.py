@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stspolicy.dns import findings as checks
+from stspolicy.dns.answers import SECURE, Answer
 from stspolicy.dns.dane import (
     RolloverPlan,
     TlsaError,
@@ -35,10 +35,11 @@ from stspolicy.dns.models import DnsObservation, DnsSetting, MxObservation
 from stspolicy.dns.probe import ProbeResult, probe_starttls
 from stspolicy.dns.publish import sts_target
 from stspolicy.dns.queries import latest_check, latest_observations
-from stspolicy.dns.resolver import SECURE, Answer, Resolver
+from stspolicy.dns.resolver import Resolver
 from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.queries import current_versions
+from stspolicy.settings import AppSettings
 
 CHECKS = ("sts_record", "tlsrpt_record", "policy_host", "mx_set", "mx_hosts")  # what a DNS check is made of
 
@@ -55,41 +56,40 @@ DEFAULT_TLSA_TTL = 3600  # for a rollover plan when neither the admin nor DNS sa
 Prober = Callable[[str, list[str]], ProbeResult]
 
 
-def resolver_from_config() -> Resolver:
-    config = current_app.config
-    return Resolver(nameservers=list(config["DNS_RESOLVERS"]), timeout=config["DNS_TIMEOUT"])
+def resolver_for(settings: AppSettings) -> Resolver:
+    return Resolver(nameservers=list(settings.checks.resolvers), timeout=settings.checks.timeout)
 
 
-def prober_from_config() -> Prober:
-    config = current_app.config
+def prober_for(settings: AppSettings) -> Prober:
+    checks = settings.checks
     return functools.partial(
-        probe_starttls, timeout=config["PROBE_TIMEOUT"], ehlo_name=config["PROBE_EHLO_NAME"],
-        allowed_networks=list(config["PROBE_ALLOWED_NETWORKS"]),
+        probe_starttls, timeout=checks.probe_timeout, ehlo_name=checks.probe_ehlo_name,
+        allowed_networks=list(checks.probe_allowed_networks),
     )
 
 
-def expected_for(session: Session, domain: Domain, version: PolicyVersion) -> Expected:
-    config = current_app.config
+def expected_for(session: Session, settings: AppSettings, domain: Domain, version: PolicyVersion) -> Expected:
+    records = settings.records
     return Expected(
         domain=domain.name,
         policy_id=version.policy_id,
         mode=version.mode,
         mx_patterns=tuple(version.mx_patterns),
-        rua=tuple(config["TLSRPT_RUA"]),
-        policy_host_cname=config["POLICY_HOST_CNAME"],
-        policy_host_addresses=tuple(config["POLICY_HOST_ADDRESSES"]),
-        sts_target=sts_target(domain.name, session.get(DnsSetting, domain.id)),
+        rua=records.rua,
+        policy_host_cname=records.policy_host_cname,
+        policy_host_addresses=records.policy_host_addresses,
+        sts_target=sts_target(settings, domain.name, session.get(DnsSetting, domain.id)),
     )
 
 
-def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
+def check_domain(session: Session, settings: AppSettings, domain: Domain, version: PolicyVersion, *,
                  resolver: Resolver | None = None, prober: Prober | None = None,
                  now: datetime | None = None) -> DnsObservation:
     """Check one domain now, store the observation and commit; returns it."""
-    resolver = resolver or resolver_from_config()
-    prober = prober or prober_from_config()
+    resolver = resolver or resolver_for(settings)
+    prober = prober or prober_for(settings)
     now = now or utcnow()
-    expected = expected_for(session, domain, version)
+    expected = expected_for(session, settings, domain, version)
     name = domain.name
     sts = resolver.lookup(f"_mta-sts.{name}", "TXT")
     tlsrpt = resolver.lookup(f"_smtp._tls.{name}", "TXT")
@@ -109,7 +109,7 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
         by_check["mx_set"].append(Finding(checks.WARNING, "mx-too-many", name,
                                           f"{len(mx_hosts)} MX hosts: only the first {MAX_MX_HOSTS} are looked at"))
     for preference, host in mx_hosts[:MAX_MX_HOSTS]:
-        mx = _look_at_mx(resolver, prober, host, preference, now)
+        mx = _look_at_mx(resolver, prober, host, preference, now, settings.checks.probe_ca_file)
         answers += [mx.addresses, mx.tlsa]
         by_check["mx_hosts"] += checks.check_mx_host(mx, mx_answer, expected)
         hosts.append(mx)
@@ -131,16 +131,17 @@ class CheckTooSoon(Exception):
     """A check asked for within DNS_CHECK_MIN_INTERVAL_SECONDS of the domain's last one; the message says when."""
 
 
-def check_on_request(session: Session, domain: Domain, version: PolicyVersion, *, now: datetime) -> DnsObservation:
+def check_on_request(session: Session, settings: AppSettings, domain: Domain, version: PolicyVersion, *,
+                     now: datetime) -> DnsObservation:
     """A check someone asked for ("Check now"): at most one per domain every DNS_CHECK_MIN_INTERVAL_SECONDS,
     since each one probes every MX. Checks that cron runs through `flask dns check` are the operator's."""
-    interval = current_app.config["DNS_CHECK_MIN_INTERVAL_SECONDS"]
+    interval = settings.checks.min_interval_seconds
     last = latest_check(session, domain)
     if last is not None and now < last.observed_at + timedelta(seconds=interval):
         wait = math.ceil((last.observed_at + timedelta(seconds=interval) - now).total_seconds())
         raise CheckTooSoon(f"{domain.name} was checked at {last.observed_at:%H:%M:%S} UTC; a domain is checked at "
                            f"most once in {interval:g} seconds: try again in {wait} seconds.")
-    return check_domain(session, domain, version, now=now)
+    return check_domain(session, settings, domain, version, now=now)
 
 
 def _addresses(resolver: Resolver, host: str) -> Answer:
@@ -151,7 +152,8 @@ def _addresses(resolver: Resolver, host: str) -> Answer:
     return resolver.lookup(host, "AAAA")
 
 
-def _look_at_mx(resolver: Resolver, prober: Prober, host: str, preference: int, now: datetime) -> MxHost:
+def _look_at_mx(resolver: Resolver, prober: Prober, host: str, preference: int, now: datetime,
+                ca_file: str) -> MxHost:
     addresses = _addresses(resolver, host)
     mx = MxHost(host=host, preference=preference, addresses=addresses, tlsa=_tlsa(resolver, host, addresses))
     if addresses.failed:
@@ -162,7 +164,7 @@ def _look_at_mx(resolver: Resolver, prober: Prober, host: str, preference: int, 
     mx.chain = list(result.chain[:MAX_CHAIN_CERTIFICATES])
     if mx.chain:
         mx.facts = certificate_facts(mx.chain[0], host, now)
-        mx.webpki_error = webpki_error(mx.chain, host, trusted_roots(current_app.config["PROBE_CA_FILE"]), now)
+        mx.webpki_error = webpki_error(mx.chain, host, trusted_roots(ca_file), now)
     mx.address, mx.starttls, mx.tls_version = result.address, result.starttls, result.tls_version
     return mx
 
@@ -230,7 +232,7 @@ def record_present_since(session: Session, domains: list[Domain], host: str, rec
     return since
 
 
-def rollover_plan(session: Session, current: x509.Certificate, next_key, *, now: datetime,
+def rollover_plan(session: Session, settings: AppSettings, current: x509.Certificate, next_key, *, now: datetime,
                   domains: list[Domain], mx_host: str | None = None, ttl: int | None = None,
                   published_at: datetime | None = None, deployed_at: datetime | None = None) -> RolloverPlan:
     """Plan a key rollover; with `mx_host`, against the TLSA records DNS has now and since when the
@@ -241,7 +243,7 @@ def rollover_plan(session: Session, current: x509.Certificate, next_key, *, now:
     """
     published = None
     if mx_host:
-        answer = resolver_from_config().lookup(tlsa_name(mx_host), "TLSA")
+        answer = resolver_for(settings).lookup(tlsa_name(mx_host), "TLSA")
         published = parse_tlsa_records(answer.records)
         ttl = ttl if ttl is not None else answer.ttl
         published_at = published_at or record_present_since(session, domains, mx_host, str(key_record(next_key)))

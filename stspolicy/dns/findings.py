@@ -7,6 +7,7 @@ fixed), `ok` (checked and fine).
 
 from dataclasses import dataclass, field
 
+from stspolicy.dns.answers import SECURE, Answer
 from stspolicy.dns.dane import (
     CertificateFacts,
     TlsaError,
@@ -25,7 +26,6 @@ from stspolicy.dns.records import (
     parse_tlsrpt_record,
     select_record,
 )
-from stspolicy.dns.resolver import SECURE, Answer
 from stspolicy.policies.rules import mx_pattern_matches
 
 ERROR, WARNING, OK = "error", "warning", "ok"

@@ -9,6 +9,8 @@ from stspolicy.extensions import UTCDateTime, db, utcnow
 from stspolicy.policies.models import Domain
 
 PUBLISH_MODES = ("manual", "rfc2136", "delegated")
+# A DNS update waiting for every worker to serve its policy, and one a process is writing now.
+PENDING, CLAIMED = "pending", "claimed"
 
 
 class DnsSetting(db.Model):
@@ -29,7 +31,8 @@ class DnsObservation(db.Model):
     """One `dns check` of a domain, or one publishing attempt, with its findings.
 
     `status` is ok, problems (a finding of level error or warning) or unchecked (no answer
-    from the resolver). `answers` keeps the raw DNS answers behind the findings.
+    from the resolver). A publishing attempt that waits for its time is first PENDING, then
+    CLAIMED by the one process that writes it. `answers` keeps the raw DNS answers behind the findings.
     """
 
     id: Mapped[int] = mapped_column(primary_key=True)

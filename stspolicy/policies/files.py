@@ -2,8 +2,8 @@
 
 One file per hosted domain, `<POLICY_FILES_DIR>/<domain>.txt`, holding exactly the bytes of
 its current policy. A file is replaced atomically (write, fsync, rename), so nginx serves the
-old policy or the new one, never a torn one. Every change made through stspolicy.domains
-publishes its domain's file right after the commit, in whichever process made it; a full
+old policy or the new one, never a torn one. Every change is published to its domain's file
+right after the commit (stspolicy.propagation), in whichever process made it; a full
 sync (`flask policy-files sync`, at start and from a timer) repairs anything missed and
 removes the files of deleted domains. Writers hold a lock and read the database after their
 own commit, so when two processes change policies at once the files end with the latest.
@@ -16,11 +16,9 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
-
 from stspolicy.atomicfile import fsync_directory, write_atomically
 from stspolicy.extensions import db
-from stspolicy.policies.snapshot import load_current_policies
+from stspolicy.policies.queries import load_current_policies
 
 SUFFIX = ".txt"
 LOCK_NAME = ".lock"
@@ -74,9 +72,8 @@ def read_policy_files(root: Path) -> dict[str, bytes]:
     return {path.name[: -len(SUFFIX)]: path.read_bytes() for path in root.glob(f"*{SUFFIX}") if path.is_file()}
 
 
-def publish_policy_files(names: Collection[str]) -> None:
-    """Publish the files of `names` after a committed change, when POLICY_FILES_DIR is set."""
-    root = current_app.config["POLICY_FILES_DIR"]
+def publish_policy_files(root: Path | None, names: Collection[str]) -> None:
+    """Publish the files of `names` after a committed change; nothing without a directory (POLICY_FILES_DIR)."""
     if root is None:
         return
     try:

@@ -1,13 +1,9 @@
 """Hosting domains: add, change and remove policies as new immutable versions.
 
 Every function takes the session and owns the commit; the audit event goes into the
-same transaction. After each commit the policy snapshot that the well-known endpoint
-serves is told, and the domain's policy file that nginx serves is rewritten; then a
-domain whose `_mta-sts` record we publish (stspolicy.dns.publish) gets the new id written
-to DNS, so the id never names a policy that is not served yet (RFC 8461 section 8.1). If
-the DNS write fails, PublishError says so while the new policy stays served.
+same transaction. Nothing else happens here: serving the change and publishing its id
+is the caller's next step (stspolicy.propagation.propagate).
 """
-
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -17,11 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stspolicy.audit import record_event
-from stspolicy.dns.publish import publish_policy_id
-from stspolicy.dns.records import DnsRecord
 from stspolicy.extensions import utcnow
 from stspolicy.policies.errors import DomainExists, EnforceNotConfirmed
-from stspolicy.policies.files import publish_policy_files
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.queries import current_version, domain_name, find_version
 from stspolicy.policies.rules import (
@@ -29,10 +22,8 @@ from stspolicy.policies.rules import (
     Policy,
     make_policy,
     next_policy_id,
-    policy_warnings,
     render_policy,
 )
-from stspolicy.policies.snapshot import notify_policies_changed
 
 
 def needs_confirmation(current: Policy, new: Policy) -> bool:
@@ -47,23 +38,6 @@ class Removal:
     state: str  # "started", "pending" or "deleted"
     deletable_at: datetime | None
     version: PolicyVersion | None = None
-
-
-def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsRecord]) -> dict:
-    """A domain's current state as plain JSON-ready values."""
-    return {
-        "domain": domain.name,
-        "domain_unicode": domain.unicode_name,
-        "policy_id": version.policy_id,
-        "mode": version.mode,
-        "mx": list(version.mx_patterns),
-        "max_age": version.max_age,
-        "policy_text": version.policy_text,
-        "created_at": version.created_at.isoformat(),
-        "removal_requested_at": domain.removal_requested_at.isoformat() if domain.removal_requested_at else None,
-        "dns_records": [{"name": r.name, "type": r.type, "value": r.value} for r in records],
-        "warnings": [warning.as_dict() for warning in policy_warnings(domain.name, version.policy)],
-    }
 
 
 def add_domain(session: Session, name: str, policy: Policy, *, actor: str) -> PolicyVersion:
@@ -85,7 +59,7 @@ def add_domain(session: Session, name: str, policy: Policy, *, actor: str) -> Po
         session, actor, "domain.add", domain, policy_id=version.policy_id,
         mode=policy.mode, mx=list(policy.mx_patterns), max_age=policy.max_age,
     )
-    _commit(session, normal)
+    session.commit()
     return version
 
 
@@ -99,7 +73,7 @@ def update_policy(
     actor: str,
     enforce_confirmed: bool = False,
 ) -> PolicyVersion | None:
-    """Publish the policy with the given fields changed; None if nothing changed.
+    """A new current version with the given fields changed; None if nothing changed.
 
     A switch to enforce needs `enforce_confirmed` (else EnforceNotConfirmed), decided under
     the same lock as the change, so a concurrent change cannot slip one in unconfirmed.
@@ -115,12 +89,12 @@ def update_policy(
     if policy == current.policy:
         return None
     _require_confirmation(session, domain, current.policy, policy, enforce_confirmed)
-    return _publish(session, domain, policy, current, actor=actor, action="policy.update")
+    return _new_current_version(session, domain, policy, current, actor=actor, action="policy.update")
 
 
 def rollback_to(session: Session, domain: Domain, policy_id: str, *, actor: str,
                 enforce_confirmed: bool = False) -> PolicyVersion | None:
-    """Serve an earlier version's policy again, as a new version with a new id; None if it is current.
+    """An earlier version's policy again, as a new version with a new id; None if it is current.
 
     A new id, not the old one: senders that cached a later policy must see a change (RFC 8461 section 3.1).
     Rolling back to an enforce policy needs `enforce_confirmed` as `update_policy` does.
@@ -131,7 +105,7 @@ def rollback_to(session: Session, domain: Domain, policy_id: str, *, actor: str,
     if target.policy == current.policy:
         return None
     _require_confirmation(session, domain, current.policy, target.policy, enforce_confirmed)
-    return _publish(
+    return _new_current_version(
         session, domain, target.policy, current, actor=actor, action="policy.rollback", rolled_back_to=policy_id
     )
 
@@ -142,7 +116,7 @@ def _require_confirmation(session: Session, domain: Domain, current: Policy, new
         raise EnforceNotConfirmed(domain, current.mode, new)
 
 
-def _publish(
+def _new_current_version(
     session: Session, domain: Domain, policy: Policy, current: PolicyVersion, *, actor: str, action: str, **detail
 ) -> PolicyVersion:
     """A new current version, audited; it also cancels a removal in progress."""
@@ -152,15 +126,14 @@ def _publish(
         session, actor, action, domain, policy_id=version.policy_id, previous_policy_id=current.policy_id,
         changes=_changes(current.policy, policy), **detail,
     )
-    _commit(session, domain.name)
-    publish_policy_id(session, domain, version)
+    session.commit()
     return version
 
 
 def remove_domain(session: Session, domain: Domain, *, actor: str, force: bool = False) -> Removal:
     """Remove a domain the way RFC 8461 section 8.3 asks.
 
-    First call: publish `mode: none` with a new id, so senders drop their cached policy.
+    First call: a `mode: none` version with a new id, so senders drop their cached policy.
     Later calls delete the domain once the largest max_age it ever served has passed
     since then; `force` deletes at once.
     """
@@ -179,9 +152,7 @@ def remove_domain(session: Session, domain: Domain, *, actor: str, force: bool =
             session, actor, "domain.removal_started", domain,
             policy_id=version.policy_id if version else current.policy_id,
         )
-        _commit(session, domain.name)
-        if version is not None:
-            publish_policy_id(session, domain, version)
+        session.commit()
         return Removal("started", _deletable_at(session, domain), version)
     deletable_at = _deletable_at(session, domain)
     if now >= deletable_at:
@@ -208,7 +179,7 @@ def _delete(session: Session, domain: Domain, actor: str) -> Removal:
     name = domain.name
     record_event(session, actor, "domain.delete", domain_name=name)
     session.delete(domain)
-    _commit(session, name)
+    session.commit()
     return Removal("deleted", None)
 
 
@@ -233,10 +204,3 @@ def _new_version(
 def _lock(session: Session, domain: Domain) -> None:
     """Serialise changes to one domain (PostgreSQL row lock; SQLite serialises writers anyway)."""
     session.execute(select(Domain.id).where(Domain.id == domain.id).with_for_update())
-
-
-def _commit(session: Session, name: str) -> None:
-    """Commit, then serve the change: this process's snapshot at once, nginx's policy file now."""
-    session.commit()
-    notify_policies_changed()
-    publish_policy_files([name])

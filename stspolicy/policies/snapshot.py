@@ -9,67 +9,27 @@ cannot be reached serves the policy files written for nginx, if there are any.
 """
 
 import contextlib
-import hashlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Collection
-from dataclasses import dataclass
 
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from stspolicy.extensions import db
-from stspolicy.policies.models import Domain, PolicyVersion
+from stspolicy.policies.files import read_policy_files
+from stspolicy.policies.queries import ServedPolicy, load_current_policies, policy_fingerprint
+from stspolicy.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ServedPolicy:
-    policy_id: str | None  # None when read from a policy file, which holds only the policy text
-    body: bytes
-
-    @property
-    def etag(self) -> str:
-        return f'"{self.policy_id or hashlib.sha256(self.body).hexdigest()[:32]}"'
-
-
-def load_current_policies(names: Collection[str] | None = None) -> dict[str, ServedPolicy]:
-    """Every hosted domain's latest policy version (or only those of `names`), keyed by A-label domain."""
-    latest = (
-        select(func.max(PolicyVersion.id).label("id")).group_by(PolicyVersion.domain_id).subquery()
-    )
-    query = (
-        select(Domain.name, PolicyVersion.policy_id, PolicyVersion.policy_text)
-        .join(PolicyVersion, PolicyVersion.domain_id == Domain.id)
-        .join(latest, latest.c.id == PolicyVersion.id)
-    )
-    if names is not None:
-        query = query.where(Domain.name.in_(names))
-    rows = db.session.execute(query)
-    return {name: ServedPolicy(policy_id, text.encode("ascii")) for name, policy_id, text in rows}
-
-
-def policy_fingerprint(session: Session | None = None) -> tuple:
-    """Changes whenever a version is added or a domain (with its versions) is deleted.
-
-    The newest creation time is part of it because SQLite reuses the largest row id: a
-    domain deleted and another added within one refresh leave count and max(id) equal.
-    """
-    statement = select(
-        func.count(PolicyVersion.id), func.max(PolicyVersion.id), func.max(PolicyVersion.created_at)
-    )
-    return tuple((session or db.session).execute(statement).one())
-
-
 class PolicySnapshot:
-    def __init__(self, app: Flask, refresh_seconds: float):
+    def __init__(self, app: Flask, serving: ServingSettings):
         self._app = app
-        self._refresh_seconds = refresh_seconds
+        self._refresh_seconds = serving.refresh_seconds
+        self._policy_files_dir = serving.policy_files_dir
         self._policies: dict[str, ServedPolicy] | None = None
         self._fingerprint: tuple | None = None
         self._lock = threading.Lock()
@@ -133,11 +93,9 @@ class PolicySnapshot:
         return True
 
     def _from_policy_files(self) -> dict[str, ServedPolicy] | None:
-        root = self._app.config["POLICY_FILES_DIR"]
+        root = self._policy_files_dir
         if root is None:
             return None
-        from stspolicy.policies.files import read_policy_files  # files.py imports this module
-
         try:
             policies = {name: ServedPolicy(None, body) for name, body in read_policy_files(root).items()}
         except OSError as error:
@@ -168,7 +126,7 @@ class SnapshotUnavailable(RuntimeError):
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["policy_snapshot"] = PolicySnapshot(app, app.config["SNAPSHOT_REFRESH_SECONDS"])
+    app.extensions["policy_snapshot"] = PolicySnapshot(app, app.extensions["settings"].serving)
 
 
 def notify_policies_changed() -> None:

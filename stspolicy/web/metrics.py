@@ -24,6 +24,7 @@ from stspolicy.dns.check import check_results
 from stspolicy.dns.queries import latest_observations
 from stspolicy.extensions import as_utc, db, utcnow
 from stspolicy.policies.models import Domain
+from stspolicy.settings import current_settings
 
 bp = Blueprint("metrics", __name__)
 
@@ -32,8 +33,9 @@ class StateCollector:
     """Figures read from the database when scraped, so every process reports the same."""
 
     def collect(self):
-        managed = current_app.config["CERTS_DIR"] is not None
-        states = certificate_states(db.session, utcnow()) if managed else []
+        settings = current_settings()
+        managed = settings.certificates.certs_dir is not None
+        states = certificate_states(db.session, settings, utcnow()) if managed else []
         days = GaugeMetricFamily(
             "stspolicy_certificate_days_to_expiry", "Days until the host's certificate expires", labels=["host"]
         )

@@ -14,7 +14,10 @@ from stspolicy.certificates.service import acme_issuer, renew_certificates
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain, remove_domain
+from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 from tests.factories import csrf_token, make_user, sign_in
+from tests.support.config import configure
 from tests.support.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
 from tests.support.pebble import running_pebble
 from tests.support.servers import free_port
@@ -60,13 +63,14 @@ def acme_app(app, acme_site, tmp_path, monkeypatch):
         "ACME_DIRECTORY_URL": pebble.directory_url, "ACME_CA_BUNDLE": pebble.ca_bundle,
         "ACME_ACCOUNT_KEY_FILE": tmp_path / "account.pem", "ACME_EXTRA_HOSTS": [layout.admin_host],
     }
-    for key, value in settings.items():
-        monkeypatch.setitem(app.config, key, value)
+    configure(monkeypatch, app, **settings)
     return app
 
 
 def host(session, name):
-    return add_domain(session, name, make_policy("enforce", [f"mx.{name}"], 604800), actor="test")
+    version = add_domain(session, name, make_policy("enforce", [f"mx.{name}"], 604800), actor="test")
+    propagate(session, current_settings(), version.domain.name, version, wait=True)
+    return version
 
 
 def https_fetch(layout, pebble, name, tmp_path):
@@ -105,8 +109,7 @@ def test_renew_issues_a_certificate_for_every_served_host_and_nginx_serves_it(
 def test_a_failed_validation_is_recorded_backed_off_and_retried_on_request(
         acme_app, acme_site, session, cli, tmp_path, monkeypatch):
     host(session, "example.net")
-    monkeypatch.setitem(acme_app.config, "ACME_EXTRA_HOSTS", [])
-    monkeypatch.setitem(acme_app.config, "ACME_WEBROOT", tmp_path / "not-served")
+    configure(monkeypatch, acme_app, ACME_EXTRA_HOSTS=[], ACME_WEBROOT=tmp_path / "not-served")
     failed = cli("cert", "renew")
     assert failed.exit_code == 1
     assert "mta-sts.example.net: failed: validation of mta-sts.example.net failed: " in failed.output
@@ -117,7 +120,7 @@ def test_a_failed_validation_is_recorded_backed_off_and_retried_on_request(
     assert "mta-sts.example.net: waiting: after 1 failure(s), next attempt at" in waiting.output
     assert waiting.exit_code == 0
 
-    monkeypatch.setitem(acme_app.config, "ACME_WEBROOT", acme_site[0].webroot)
+    configure(monkeypatch, acme_app, ACME_WEBROOT=acme_site[0].webroot)
     forced = cli("cert", "issue", "example.net")
     assert forced.exit_code == 0, forced.output
     row = session.scalar(select(Certificate).where(Certificate.host == "mta-sts.example.net"))
@@ -131,7 +134,8 @@ def test_a_certificate_in_its_last_third_is_renewed_with_a_new_key(acme_app, acm
     first = session.scalar(select(Certificate).where(Certificate.host == "mta-sts.example.com"))
     first_serial, first_pem = first.serial, (layout.certs / "mta-sts.example.com.pem").read_bytes()
     later = first.not_after - (first.not_after - first.not_before) / 4
-    outcomes = renew_certificates(session, acme_issuer(), later)
+    settings = current_settings()
+    outcomes = renew_certificates(session, settings, acme_issuer(settings), later)
     assert [(o.host, o.result) for o in outcomes if o.host == "mta-sts.example.com"] == [
         ("mta-sts.example.com", "issued")]
     assert first.serial != first_serial
@@ -144,6 +148,7 @@ def test_removing_a_domain_removes_its_certificate_at_the_next_renew(acme_app, a
     host(session, "example.com")
     assert cli("cert", "issue", "example.com").exit_code == 0
     remove_domain(session, get_domain(session, "example.com"), actor="test", force=True)
+    propagate(session, current_settings(), "example.com", None, wait=True)
     result = cli("cert", "renew")
     assert "mta-sts.example.com: removed: no longer served" in result.output
     assert not (layout.certs / "mta-sts.example.com.pem").exists()
@@ -157,10 +162,9 @@ def test_issue_refuses_names_we_do_not_serve_and_missing_acme_settings(acme_app,
     assert result.exit_code == 1
     assert "unhosted.example is neither a hosted domain nor a host in ACME_EXTRA_HOSTS" in result.output
     assert "invalid domain name" in cli("cert", "issue", "not a name").output
-    monkeypatch.setitem(acme_app.config, "CERTS_DIR", None)
+    configure(monkeypatch, acme_app, CERTS_DIR=None)
     assert "CERTS_DIR is not set" in cli("cert", "status").output
-    monkeypatch.setitem(acme_app.config, "CERTS_DIR", acme_site[0].certs)
-    monkeypatch.setitem(acme_app.config, "ACME_DIRECTORY_URL", "")
+    configure(monkeypatch, acme_app, CERTS_DIR=acme_site[0].certs, ACME_DIRECTORY_URL="")
     host(session, "example.com")
     result = cli("cert", "renew")
     assert result.exit_code == 1
@@ -174,7 +178,7 @@ def test_an_admin_issues_from_the_domain_page_and_sees_the_state_and_a_failure(
     card = page(client.get("/domains/example.com")).select_one("#certificate")
     assert card.select_one("h2 .badge").text == "missing"
 
-    monkeypatch.setitem(acme_app.config, "ACME_WEBROOT", tmp_path / "not-served")
+    configure(monkeypatch, acme_app, ACME_WEBROOT=tmp_path / "not-served")
     form = {"csrf_token": csrf_token(client, "/tokens"), "back": "domain"}
     client.post(card.select_one("form")["action"], data=form)
     shown = page(client.get("/domains/example.com"))
@@ -182,7 +186,7 @@ def test_an_admin_issues_from_the_domain_page_and_sees_the_state_and_a_failure(
     assert failed.startswith("mta-sts.example.com: failed: validation of mta-sts.example.com failed")
     assert "1 in a row: validation of mta-sts.example.com failed" in shown.select_one("#certificate").text
 
-    monkeypatch.setitem(acme_app.config, "ACME_WEBROOT", acme_site[0].webroot)
+    configure(monkeypatch, acme_app, ACME_WEBROOT=acme_site[0].webroot)
     client.post("/certificates/mta-sts.example.com/issue", data=form)
     shown = page(client.get("/domains/example.com"))
     assert shown.select_one(".flash").text.startswith("mta-sts.example.com: issued: valid until")

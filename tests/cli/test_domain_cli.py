@@ -20,6 +20,7 @@ from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests import databases
 from tests.conftest import app_settings
+from tests.support.config import configure
 from tests.support.servers import ROOT, app_environment
 
 
@@ -212,7 +213,7 @@ def test_the_installed_flask_command_finds_the_app_through_flaskenv(new_database
 
 def test_show_gives_the_cname_to_publish_for_a_delegated_domain(app, cli, session, monkeypatch):
     """RFC 8461 section 8.2: the owner publishes a CNAME once; telling them to publish the TXT would undo it."""
-    monkeypatch.setitem(app.config, "DELEGATION_ZONE", "sts.provider.example")
+    configure(monkeypatch, app, DELEGATION_ZONE="sts.provider.example")
     cli("domain", "add", "example.com", "--mx", "mx.example.com")
     session.add(DnsSetting(domain_id=get_domain(session, "example.com").id, publish_mode="delegated"))
     session.commit()

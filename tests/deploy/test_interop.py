@@ -17,6 +17,7 @@ from stspolicy.dns.publish import dns_records
 from stspolicy.dns.records import render_tlsrpt_record
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain
+from stspolicy.settings import current_settings
 from tests.policies.test_policy import policies
 
 CASES = [
@@ -60,7 +61,7 @@ def test_checkdmarc_reads_the_served_policy_as_set_without_warnings(served):
 def test_both_read_our_sts_record_id(app, served):
     _, version, _ = served
     with app.app_context():
-        record = dns_records("example.com", version.policy_id)[0]
+        record = dns_records(current_settings(), "example.com", version.policy_id)[0]
     assert record.name == "_mta-sts.example.com"
     assert resolver_sts_record(record.value) == {"v": "STSv1", "id": version.policy_id}
     parsed = checkdmarc_sts_record(record.value)

@@ -13,6 +13,8 @@ from stspolicy.app import create_app
 from stspolicy.extensions import db
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain
+from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
 from tests.support.nginx import (
@@ -65,7 +67,8 @@ def serve(new_database, authority, ca_path, layout):
     app = create_app(settings)
     with app.app_context():
         for name, policy in HOSTED.items():
-            add_domain(db.session, name, policy, actor="test")
+            version = add_domain(db.session, name, policy, actor="test")
+            propagate(db.session, current_settings(), name, version, wait=True)
         databases.release_connections()
     for host in ("mta-sts.example.com", "mta-sts.example.org", "mta-sts.unhosted.example", layout.admin_host):
         install_certificate(layout, authority, host)

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from stspolicy.dns.answers import Answer
 from stspolicy.dns.dane import certificate_facts, key_record, tlsa_record
 from stspolicy.dns.findings import (
     ERROR,
@@ -18,7 +19,6 @@ from stspolicy.dns.findings import (
     check_tlsrpt_record,
     status,
 )
-from stspolicy.dns.resolver import Answer
 from tests.lab.pki import new_key
 
 NOW = datetime.now(UTC)

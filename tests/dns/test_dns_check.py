@@ -13,6 +13,7 @@ from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests.lab.dns import BOGUS, INSECURE, SECURE
 from tests.lab.pki import new_key
+from tests.support.config import configure
 from tests.support.dns_support import host_domain
 
 
@@ -96,8 +97,7 @@ def test_tlsa_is_looked_up_at_the_secure_cname_expansion_of_the_mx(check, sessio
 
 def test_no_answer_from_the_resolver_exits_2(check, lab_app, session, dns_lab, monkeypatch):
     add_domain(session, f"unchecked.{SECURE}", make_policy("testing", [f"mx.{SECURE}"], 86400), actor="test")
-    monkeypatch.setitem(lab_app.config, "DNS_RESOLVERS", ["127.0.0.3"])
-    monkeypatch.setitem(lab_app.config, "DNS_TIMEOUT", 0.2)
+    configure(monkeypatch, lab_app, DNS_RESOLVERS=["127.0.0.3"], DNS_TIMEOUT=0.2)
     result = check(f"unchecked.{SECURE}")
     assert result.exit_code == 2
     assert f"unchecked.{SECURE}: unchecked" in result.output

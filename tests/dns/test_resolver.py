@@ -2,7 +2,8 @@
 
 import pytest
 
-from stspolicy.dns.resolver import BOGUS, INDETERMINATE, INSECURE, SECURE, Resolver, split_server
+from stspolicy.dns.answers import BOGUS, INDETERMINATE, INSECURE, SECURE
+from stspolicy.dns.resolver import Resolver, split_server
 from tests.lab.dns import BOGUS as BOGUS_ZONE
 from tests.lab.dns import INSECURE as INSECURE_ZONE
 from tests.lab.dns import SECURE as SECURE_ZONE

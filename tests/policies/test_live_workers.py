@@ -8,6 +8,8 @@ from stspolicy.app import create_app
 from stspolicy.extensions import db
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain
+from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
 from tests.support.servers import controlled_postgresql, flask, get, gunicorn, private_postgresql, private_redis
@@ -28,7 +30,8 @@ def host_domains(settings: dict[str, str], *policies: tuple[str, str, list[str]]
     app = create_app(settings)
     with app.app_context():
         for name, mode, mx in policies:
-            add_domain(db.session, name, make_policy(mode, mx, 604800), actor="test")
+            version = add_domain(db.session, name, make_policy(mode, mx, 604800), actor="test")
+            propagate(db.session, current_settings(), name, version, wait=True)
         databases.release_connections()
 
 

@@ -11,20 +11,35 @@ from stspolicy.policies.files import sync_policy_files
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain, remove_domain, update_policy
+from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
+from tests.support.config import configure
 from tests.support.servers import ROOT, app_environment, flask
 
 
 @pytest.fixture
 def policy_dir(app, tmp_path, monkeypatch):
     root = tmp_path / "policies"
-    monkeypatch.setitem(app.config, "POLICY_FILES_DIR", root)
+    configure(monkeypatch, app, POLICY_FILES_DIR=root)
     return root
 
 
 def host(session, name, mode="enforce", mx=("mx.example.com",), max_age=604800):
-    return add_domain(session, name, make_policy(mode, list(mx), max_age), actor="test")
+    version = add_domain(session, name, make_policy(mode, list(mx), max_age), actor="test")
+    propagate(session, current_settings(), version.domain.name, version, wait=True)
+    return version
+
+
+def change(session, name, **fields):
+    version = update_policy(session, get_domain(session, name), actor="test", **fields)
+    propagate(session, current_settings(), name, version, wait=True)
+
+
+def remove(session, name, **options):
+    removal = remove_domain(session, get_domain(session, name), actor="test", **options)
+    propagate(session, current_settings(), name, removal.version, wait=True)
 
 
 def test_adding_a_domain_writes_exactly_its_policy_bytes(session, policy_dir):
@@ -38,7 +53,7 @@ def test_adding_a_domain_writes_exactly_its_policy_bytes(session, policy_dir):
 
 def test_an_update_replaces_the_file_and_leaves_no_temporary_file(session, policy_dir):
     host(session, "example.com")
-    update_policy(session, get_domain(session, "example.com"), mode="testing", actor="test")
+    change(session, "example.com", mode="testing")
     assert b"mode: testing\r\n" in (policy_dir / "example.com.txt").read_bytes()
     assert sorted(path.name for path in policy_dir.iterdir()) == [".lock", "example.com.txt"]
 
@@ -48,7 +63,7 @@ def test_every_version_gets_a_later_modification_second_for_nginx_etags(session,
     path = policy_dir / "example.com.txt"
     seconds = [int(path.stat().st_mtime)]
     for mx in ("mx2.example.com", "mx3.example.com"):  # same length, written within the same second
-        update_policy(session, get_domain(session, "example.com"), mx_patterns=[mx], actor="test")
+        change(session, "example.com", mx_patterns=[mx])
         seconds.append(int(path.stat().st_mtime))
     assert seconds[0] < seconds[1] < seconds[2]
 
@@ -56,9 +71,9 @@ def test_every_version_gets_a_later_modification_second_for_nginx_etags(session,
 def test_removal_serves_mode_none_then_deletes_the_file(session, policy_dir):
     host(session, "example.com")
     host(session, "example.org")
-    remove_domain(session, get_domain(session, "example.com"), actor="test")
+    remove(session, "example.com")
     assert b"mode: none\r\n" in (policy_dir / "example.com.txt").read_bytes()
-    remove_domain(session, get_domain(session, "example.com"), actor="test", force=True)
+    remove(session, "example.com", force=True)
     assert not (policy_dir / "example.com.txt").exists()
     assert (policy_dir / "example.org.txt").exists()
 
@@ -98,7 +113,7 @@ def test_cli_sync_reports_counts_and_refuses_without_a_directory(app, cli, sessi
     result = cli("policy-files", "sync")
     assert result.exit_code == 0
     assert result.output == f"{policy_dir}: 1 written, 0 removed, 0 unchanged\n"
-    monkeypatch.setitem(app.config, "POLICY_FILES_DIR", None)
+    configure(monkeypatch, app, POLICY_FILES_DIR=None)
     result = cli("policy-files", "sync")
     assert result.exit_code == 1
     assert "POLICY_FILES_DIR is not set" in result.output
@@ -132,14 +147,17 @@ from sqlalchemy.exc import OperationalError
 from stspolicy.app import create_app
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.service import update_policy
+from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 from stspolicy.extensions import db
 app = create_app()
 with app.app_context():
     for n in range(int(sys.argv[1])):
         while True:
             try:
-                update_policy(db.session, get_domain(db.session, "example.com"),
-                              max_age=str(1000 + n * 2 + int(sys.argv[2])), actor="test")
+                version = update_policy(db.session, get_domain(db.session, "example.com"),
+                                        max_age=str(1000 + n * 2 + int(sys.argv[2])), actor="test")
+                propagate(db.session, current_settings(), "example.com", version, wait=True)
                 break
             except OperationalError:  # SQLite refuses a second writer at once ("database is locked")
                 db.session.rollback()

@@ -2,10 +2,11 @@
 
 import pytest
 
-from stspolicy.policies.queries import get_domain
+from stspolicy.policies.queries import get_domain, policy_fingerprint
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain, remove_domain, update_policy
-from stspolicy.policies.snapshot import policy_fingerprint
+from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 
 POLICY = "version: STSv1\r\nmode: testing\r\nmx: mail.example.com\r\nmx: *.mx.example.net\r\nmax_age: 604800\r\n"
 
@@ -84,6 +85,7 @@ def test_a_change_is_served_at_once_with_a_new_etag(client, session, hosted):
     before = fetch(client, "mta-sts.example.com")
     version = update_policy(session, get_domain(session, "example.com"), mode="enforce", actor="test",
                             enforce_confirmed=True)
+    propagate(session, current_settings(), "example.com", version, wait=True)
     after = fetch(client, "mta-sts.example.com")
     assert b"mode: enforce\r\n" in after.data
     assert after.headers["ETag"] == f'"{version.policy_id}"' != before.headers["ETag"]

@@ -5,6 +5,7 @@ import pytest
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests.lab.dns import SECURE
+from tests.support.config import configure
 
 RUA = "mailto:tlsrpt@reports.provider.example"
 
@@ -12,14 +13,12 @@ RUA = "mailto:tlsrpt@reports.provider.example"
 @pytest.fixture
 def lab_app(app, dns_lab, mail_servers, test_ca, monkeypatch, tmp_path):
     """The app pointed at the lab's resolver, probing loopback, trusting the test CA, holding the lab's TSIG key."""
-    monkeypatch.setitem(app.config, "DNS_RESOLVERS", [dns_lab.resolver])
-    monkeypatch.setitem(app.config, "DNS_TIMEOUT", 3.0)
-    monkeypatch.setitem(app.config, "PROBE_TIMEOUT", 5.0)
-    monkeypatch.setitem(app.config, "PROBE_ALLOWED_NETWORKS", ["127.0.0.0/8"])
-    monkeypatch.setitem(app.config, "PROBE_CA_FILE", str(test_ca.write_root(tmp_path / "root.pem")))
-    monkeypatch.setitem(app.config, "POLICY_HOST_CNAME", f"sts.{SECURE}")
     tsig = dns_lab.tsig
-    monkeypatch.setitem(app.config, "DNS_TSIG_KEYS", {tsig.name.rstrip("."): (tsig.algorithm, tsig.secret)})
+    configure(
+        monkeypatch, app, DNS_RESOLVERS=[dns_lab.resolver], DNS_TIMEOUT=3.0, PROBE_TIMEOUT=5.0,
+        PROBE_ALLOWED_NETWORKS=["127.0.0.0/8"], PROBE_CA_FILE=str(test_ca.write_root(tmp_path / "root.pem")),
+        POLICY_HOST_CNAME=f"sts.{SECURE}", DNS_TSIG_KEYS={tsig.name.rstrip("."): (tsig.algorithm, tsig.secret)},
+    )
     dns_lab.set_records(SECURE, f"sts.{SECURE}.", "A", ["127.0.0.20"], flush=False)
     return app
 

@@ -10,12 +10,13 @@ import pytest
 from stspolicy.certificates.models import Certificate
 from stspolicy.extensions import utcnow
 from tests.factories import csrf_token, sign_in
+from tests.support.config import configure
 from tests.web.test_admin_pages import page, post
 
 
 @pytest.fixture
 def certs_dir(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "CERTS_DIR", tmp_path)
+    configure(monkeypatch, app, CERTS_DIR=tmp_path)
     return tmp_path
 
 
@@ -62,7 +63,7 @@ def test_failures_and_the_last_error_are_shown_escaped(client, session, people, 
 
 def test_the_domain_page_shows_its_certificate_to_every_persona_and_issue_only_to_admins(
         client, session, people, certs_dir, app, monkeypatch):
-    monkeypatch.setitem(app.config, "ACME_DIRECTORY_URL", "https://acme.invalid/directory")
+    configure(monkeypatch, app, ACME_DIRECTORY_URL="https://acme.invalid/directory")
     certificate(session, certs_dir, "mta-sts.shared.example", days_left=5, failures=1, last_error="CA unreachable")
     sign_in(client, people.viewer)
     card = page(client.get("/domains/shared.example")).select_one("#certificate")

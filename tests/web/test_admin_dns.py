@@ -14,6 +14,7 @@ from stspolicy.extensions import utcnow
 from stspolicy.policies.queries import current_version, get_domain
 from tests.factories import csrf_token, sign_in
 from tests.lab.dns import SECURE
+from tests.support.config import configure
 from tests.support.dns_support import host_domain
 from tests.web.test_admin_pages import page, policy_form, post
 
@@ -94,7 +95,7 @@ def test_rfc2136_mode_says_where_the_record_is_written(client, session, people):
 
 def test_delegated_mode_shows_the_cnames_to_publish_once_and_the_record_we_keep(client, session, people, app,
                                                                                  monkeypatch):
-    monkeypatch.setitem(app.config, "DELEGATION_ZONE", "delegation.provider.example")
+    configure(monkeypatch, app, DELEGATION_ZONE="delegation.provider.example")
     session.add(DnsSetting(domain_id=people.shared.id, publish_mode="delegated"))
     session.commit()
     sign_in(client, people.viewer)

@@ -16,6 +16,7 @@ from tests import databases, factories
 from tests.conftest import app_settings
 from tests.factories import PASSWORD, csrf_token, sign_in, stored_check
 from tests.support import reportdata
+from tests.support.config import configure
 
 POLICY_HOST = {"Host": "mta-sts.shared.example"}
 
@@ -187,7 +188,7 @@ def test_domain_list_shows_the_latest_dns_check(client, session, people, status,
 
 
 def test_delegated_domains_show_the_cname_to_publish(client, session, people, app, monkeypatch):
-    monkeypatch.setitem(app.config, "DELEGATION_ZONE", "sts-delegation.provider.example")
+    configure(monkeypatch, app, DELEGATION_ZONE="sts-delegation.provider.example")
     session.add(DnsSetting(domain_id=people.shared.id, publish_mode="delegated"))
     session.commit()
     sign_in(client, people.viewer)
@@ -342,7 +343,7 @@ def test_an_unwritable_policy_file_is_shown_and_the_change_kept(app, client, ses
                                                                 monkeypatch):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    monkeypatch.setitem(app.config, "POLICY_FILES_DIR", blocker / "policies")
+    configure(monkeypatch, app, POLICY_FILES_DIR=blocker / "policies")
     sign_in(client, people.editor)
     response = post(client, "/domains/shared.example/policy", policy_form(max_age="86400"))
     assert response.headers["Location"] == "/domains/shared.example"

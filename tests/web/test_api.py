@@ -13,6 +13,7 @@ from stspolicy.policies.queries import current_version
 from tests import databases
 from tests.conftest import app_settings
 from tests.factories import PASSWORD, host, stored_check
+from tests.support.config import configure
 
 
 @pytest.fixture
@@ -140,6 +141,7 @@ def test_delete_starts_the_removal_then_force_deletes(client, bearer):
     ("patch", "/api/v1/domains/shared.example", {"mode": "x" * 300}, "editor", 422, "mode"),
     ("patch", "/api/v1/domains/shared.example", [1, 2], "editor", 400, None),
     ("post", "/api/v1/domains/shared.example/rollback", {"policy_id": "1999"}, "editor", 404, "policy_id"),
+    ("post", "/api/v1/domains/shared.example/rollback", {"policy_id": "1\x00"}, "editor", 422, "policy_id"),
     ("delete", "/api/v1/domains/shared.example?force=yes", None, "admin", 422, "force"),
     ("delete", "/api/v1/domains/shared.example?forse=true", None, "admin", 422, "forse"),
     ("get", "/api/v1/domains?page=2", None, "admin", 422, "page"),
@@ -237,7 +239,7 @@ def test_an_unwritable_policy_file_is_a_500_that_says_the_change_is_saved(app, c
                                                                           tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    monkeypatch.setitem(app.config, "POLICY_FILES_DIR", blocker / "policies")
+    configure(monkeypatch, app, POLICY_FILES_DIR=blocker / "policies")
     response = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"], json={"max_age": 86400})
     assert response.status_code == 500
     assert error(response)["code"] == "policy_file_not_written"

@@ -16,6 +16,7 @@ from stspolicy.policies.service import add_domain
 from tests import databases, factories
 from tests.conftest import app_settings
 from tests.reports.test_report_cli import report_mail
+from tests.support.config import configure
 from tests.support.reportdata import gz, report
 from tests.support.servers import ROOT, app_environment, gunicorn
 
@@ -25,7 +26,7 @@ TOKEN = "metrics-token-for-tests"
 @pytest.fixture
 def metrics_app(app, monkeypatch, tmp_path):
     monkeypatch.setitem(app.config, "METRICS_TOKEN", TOKEN)
-    monkeypatch.setitem(app.config, "CERTS_DIR", tmp_path)
+    configure(monkeypatch, app, CERTS_DIR=tmp_path)
     return app
 
 
@@ -189,7 +190,7 @@ def test_under_gunicorn_any_worker_reports_events_from_every_process(new_databas
 
 
 def test_without_managed_certificates_only_the_other_figures_show(client, session, metrics_app, monkeypatch):
-    monkeypatch.setitem(metrics_app.config, "CERTS_DIR", None)
+    configure(monkeypatch, metrics_app, CERTS_DIR=None)
     response = scrape(client)
     assert response.status_code == 200
     figures = samples(response.get_data(as_text=True))

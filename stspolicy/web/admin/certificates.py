@@ -1,6 +1,6 @@
 """Certificates of the served hosts (admins): their state, and "issue now" through the `flask cert issue` service."""
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from stspolicy.certificates.service import (
     CertificateError,
@@ -11,6 +11,7 @@ from stspolicy.certificates.service import (
 )
 from stspolicy.extensions import db, utcnow
 from stspolicy.policies.names import policy_domain_from_host
+from stspolicy.settings import current_settings
 from stspolicy.web.admin.views import bp, require_admin
 
 
@@ -18,12 +19,12 @@ from stspolicy.web.admin.views import bp, require_admin
 def certificates():
     require_admin()
     try:
-        states, unmanaged = certificate_states(db.session, utcnow()), None
+        states, unmanaged = certificate_states(db.session, current_settings(), utcnow()), None
     except CertificateError as error:
         states, unmanaged = [], error.message
     return render_template(
         "admin/certificates.html", states=states, unmanaged=unmanaged,
-        acme=bool(current_app.config["ACME_DIRECTORY_URL"]), domain_of=policy_domain_from_host,
+        acme=bool(current_settings().certificates.acme_directory_url), domain_of=policy_domain_from_host,
     )
 
 
@@ -31,10 +32,11 @@ def certificates():
 def issue(host):
     """Request a certificate now, whatever its state or back-off; the page it came from shows the outcome."""
     require_admin()
-    if host not in wanted_hosts(db.session):
+    settings = current_settings()
+    if host not in wanted_hosts(db.session, settings):
         abort(404, f"{host[:253]} is not a host served here")
     try:
-        outcome = issue_certificate(db.session, acme_issuer(), host, utcnow())
+        outcome = issue_certificate(db.session, settings, acme_issuer(settings), host, utcnow())
     except CertificateError as error:
         flash(error.message, "error")
     else:

@@ -11,12 +11,14 @@ from flask_login import current_user
 from stspolicy.accounts.service import domain_for_user, grant_role, visible_domains
 from stspolicy.dns.check import CheckTooSoon, check_on_request, grouped_findings, rollover_plan, tlsa_rows
 from stspolicy.dns.dane import records_for_certificate, tlsa_name
-from stspolicy.dns.models import DnsSetting
-from stspolicy.dns.publish import publish_policy_id, published_records, publishing_failures, sts_target
+from stspolicy.dns.models import PENDING, DnsSetting
+from stspolicy.dns.publish import published_records, publishing_failures, publishing_now, sts_target
 from stspolicy.dns.queries import history, known_mx_hosts, latest_check
 from stspolicy.dns.rfc2136 import PublishError
 from stspolicy.extensions import as_utc, db, utcnow
 from stspolicy.policies.queries import current_version
+from stspolicy.propagation import propagate
+from stspolicy.settings import current_settings
 from stspolicy.web.admin.forms import TlsaForm
 from stspolicy.web.admin.views import bp
 
@@ -35,15 +37,17 @@ def dns(name):
     setting = db.session.get(DnsSetting, domain.id)
     check = latest_check(db.session, domain)
     groups, mx_findings = grouped_findings(check) if check else ([], {})
+    settings = current_settings()
     return render_template(
         "admin/dns.html",
         domain=domain, version=version, setting=setting, mode=setting.publish_mode if setting else "manual",
-        records=published_records(db.session, domain, version.policy_id),
-        sts_target=sts_target(domain.name, setting),
+        records=published_records(db.session, settings, domain, version.policy_id),
+        sts_target=sts_target(settings, domain.name, setting),
         check=check, groups=groups, mx_findings=mx_findings,
         tlsa_rows={mx.id: tlsa_rows(mx) for mx in check.mx_hosts} if check else {},
         history=history(db.session, domain, DNS_HISTORY_LENGTH),
         publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
+        publishing=domain.id in publishing_now(db.session, [domain]),
         can_edit=grant_role(db.session, current_user, domain) in ("admin", "editor"),
     )
 
@@ -52,7 +56,8 @@ def dns(name):
 def dns_check(name):
     domain = domain_for_user(db.session, current_user, name, need="edit")
     try:
-        observation = check_on_request(db.session, domain, current_version(db.session, domain), now=utcnow())
+        observation = check_on_request(db.session, current_settings(), domain, current_version(db.session, domain),
+                                       now=utcnow())
     except CheckTooSoon as refusal:
         flash(str(refusal), "warn")
         return redirect(url_for(".dns", name=domain.name))
@@ -65,14 +70,17 @@ def dns_check(name):
 def dns_publish(name):
     domain = domain_for_user(db.session, current_user, name, need="edit")
     try:
-        observation = publish_policy_id(db.session, domain, current_version(db.session, domain))
+        attempt = propagate(db.session, current_settings(), domain.name, current_version(db.session, domain),
+                            wait=False)
     except PublishError as error:
         flash(str(error), "error")
     else:
-        if observation is None:
+        if attempt is None:
             flash(f"{domain.name} is in manual mode: publish its records by hand.", "warn")
+        elif attempt.status == PENDING:
+            flash(f"Publishing: {attempt.findings[0]['message']}.")
         else:
-            flash(f"Published: {observation.findings[0]['message']}")
+            flash(f"Published: {attempt.findings[0]['message']}")
     return redirect(url_for(".dns", name=domain.name))
 
 
@@ -92,7 +100,8 @@ def tlsa():
             "owner": tlsa_name(form.mx_host) if form.mx_host else None,
             "looked_up": looked_up,
             "plan": rollover_plan(
-                db.session, chain[0], form.next_public_key, now=now, domains=domains, mx_host=looked_up,
+                db.session, current_settings(), chain[0], form.next_public_key, now=now, domains=domains,
+                mx_host=looked_up,
                 ttl=form.ttl.data, published_at=as_utc(form.published.data), deployed_at=as_utc(form.deployed.data),
             ) if form.next_public_key else None,
             "now": now,

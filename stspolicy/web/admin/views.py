@@ -1,6 +1,6 @@
 """Admin pages. Each view reaches a domain only through `domain_for_user` (404 for another tenant's)."""
 
-from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from stspolicy.accounts.service import (
@@ -17,14 +17,17 @@ from stspolicy.accounts.tokens import create_token, revoke_token, token_for_user
 from stspolicy.audit import describe, domain_events, recent_events
 from stspolicy.certificates.service import CertificateError, certificate_state
 from stspolicy.dns.check import dns_in_sync
-from stspolicy.dns.publish import published_records, publishing_failures
+from stspolicy.dns.models import PENDING
+from stspolicy.dns.publish import published_records, publishing_failures, publishing_now
 from stspolicy.extensions import db, utcnow
 from stspolicy.policies.errors import DomainError, EnforceNotConfirmed
 from stspolicy.policies.names import POLICY_HOST_PREFIX
 from stspolicy.policies.queries import current_version, current_versions, recent_versions
 from stspolicy.policies.rules import Policy, PolicyError, diff_policies, make_policy, policy_warnings, render_policy
 from stspolicy.policies.service import add_domain, remove_domain, rollback_to, update_policy
+from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence, failure_figures
+from stspolicy.settings import current_settings
 from stspolicy.web.admin.forms import MAX_AGE_PRESETS, DomainForm, GrantForm, PolicyForm, RemoveForm, TokenForm
 from stspolicy.web.security import require_login
 
@@ -58,6 +61,7 @@ def index():
         failures=failure_figures(db.session, domains, days=7),
         dns=dns_in_sync(db.session, domains),
         publish_failures=publishing_failures(db.session, domains),
+        publishing=publishing_now(db.session, domains),
     )
 
 
@@ -72,6 +76,7 @@ def add():
         except (PolicyError, DomainError) as error:
             form.add_error(error.field, error.message)
         else:
+            propagate(db.session, current_settings(), version.domain.name, version, wait=False)
             flash(f"{version.domain.name} is hosted with policy id {version.policy_id}: publish its DNS records.")
             return redirect(url_for(".domain", name=version.domain.name))
     form.offer_blank_rows()
@@ -101,7 +106,7 @@ def edit_policy(name):
         except PolicyError as error:
             form.add_error(error.field, error.message)
         else:
-            _flash_published(version, current.policy_id)
+            _propagate(domain, version, current.policy_id)
             return redirect(url_for(".domain", name=domain.name))
     return _domain_page(domain, form, status=422)
 
@@ -115,14 +120,17 @@ def rollback(name, policy_id):
                               enforce_confirmed=request.form.get("confirmed") == "yes")
     except EnforceNotConfirmed as unconfirmed:
         return _confirm_enforce(domain, unconfirmed.policy, url_for(".rollback", name=domain.name, policy_id=policy_id))
-    _flash_published(version, previous_id)
+    _propagate(domain, version, previous_id)
     return redirect(url_for(".domain", name=domain.name))
 
 
 @bp.post("/domains/<name>/remove")
 def remove(name):
     domain = domain_for_user(db.session, current_user, name, need="admin")
+    name = domain.name
     removal = remove_domain(db.session, domain, actor=_actor(), force=RemoveForm().force.data)
+    if removal.state != "pending":
+        propagate(db.session, current_settings(), name, removal.version, wait=False)
     if removal.state == "deleted":
         flash(f"Deleted {domain.name}: remove its _mta-sts and mta-sts DNS records.")
         return redirect(url_for(".index"))
@@ -206,11 +214,18 @@ def _confirm_enforce(domain, policy: Policy, action: str):
     )
 
 
-def _flash_published(version, previous_id: str) -> None:
+def _propagate(domain, version, previous_id: str) -> None:
+    """Serve a new version and publish its id (never waiting in the request), then say so."""
     if version is None:
         flash(f"Nothing changed: the policy id stays {previous_id}.")
-    else:
+        return
+    attempt = propagate(db.session, current_settings(), domain.name, version, wait=False)
+    if attempt is None:
         flash(f"Published policy id {version.policy_id}: update the _mta-sts TXT record below.")
+    elif attempt.status == PENDING:
+        flash(f"Published policy id {version.policy_id}: {attempt.findings[0]['message']}.")
+    else:
+        flash(f"Published policy id {version.policy_id}, and {attempt.findings[0]['message']}.")
 
 
 def _current_policy_form(domain) -> PolicyForm:
@@ -230,11 +245,13 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
     return render_template(
         "admin/domain.html",
         domain=domain, version=version, role=role, can_edit=role in ("admin", "editor"), form=form,
-        presets=MAX_AGE_PRESETS, history=history, records=published_records(db.session, domain, version.policy_id),
+        presets=MAX_AGE_PRESETS, history=history,
+        records=published_records(db.session, current_settings(), domain, version.policy_id),
         warnings=_warnings_by_field(domain, version),
         dns_ok=dns_in_sync(db.session, [domain]).get(domain.id),
         publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
-        certificate=_certificate(domain), acme=bool(current_app.config["ACME_DIRECTORY_URL"]),
+        publishing=domain.id in publishing_now(db.session, [domain]),
+        certificate=_certificate(domain), acme=bool(current_settings().certificates.acme_directory_url),
         events=domain_events(db.session, domain, current_user),
         grants=domain_grants(db.session, domain) if role == "admin" else [],
         grant_form=grant_form or GrantForm(formdata=None), remove_form=RemoveForm(formdata=None),
@@ -252,7 +269,7 @@ def _warnings_by_field(domain, version) -> dict[str, list[str]]:
 def _certificate(domain):
     """The state of the domain's mta-sts certificate, or None where certificates are not managed here."""
     try:
-        return certificate_state(db.session, POLICY_HOST_PREFIX + domain.name, utcnow())
+        return certificate_state(db.session, current_settings(), POLICY_HOST_PREFIX + domain.name, utcnow())
     except CertificateError:
         return None
 

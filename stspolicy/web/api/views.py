@@ -9,13 +9,15 @@ from flask import Blueprint, Flask, g, jsonify, request, url_for
 from stspolicy.accounts.service import domain_for_user, visible_domains
 from stspolicy.accounts.tokens import user_for_token
 from stspolicy.audit import describe, domain_events
-from stspolicy.dns.publish import published_records
+from stspolicy.dns.publish import domain_summary, published_records
 from stspolicy.extensions import csrf, db
 from stspolicy.policies.errors import EnforceNotConfirmed
 from stspolicy.policies.queries import current_version, current_versions, recent_versions
 from stspolicy.policies.rules import MAX_MX_PATTERNS, PolicyError, make_policy
-from stspolicy.policies.service import add_domain, domain_summary, remove_domain, rollback_to, update_policy
+from stspolicy.policies.service import add_domain, remove_domain, rollback_to, update_policy
+from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence
+from stspolicy.settings import current_settings
 from stspolicy.web.api.openapi import openapi_document
 from stspolicy.web.errors import api_error
 
@@ -99,6 +101,7 @@ def domain_create():
     body = _json_body({"domain": str, "mode": str, "mx": list, "max_age": int}, required=("domain", "mx"))
     policy = make_policy(body.get("mode", "testing"), body["mx"], body.get("max_age", 604800))
     version = add_domain(db.session, body["domain"], policy, actor=_actor())
+    propagate(db.session, current_settings(), version.domain.name, version, wait=False)
     response = jsonify(_summary(version.domain, version))
     response.status_code = 201
     response.headers["Location"] = url_for(".domain_show", name=version.domain.name)
@@ -135,7 +138,10 @@ def domain_delete(name):
     force = request.args.get("force", "false")
     if force not in ("true", "false"):
         raise InvalidInput(422, "force must be true or false", "force")
+    name = domain.name
     removal = remove_domain(db.session, domain, actor=_actor(), force=force == "true")
+    if removal.state != "pending":
+        propagate(db.session, current_settings(), name, removal.version, wait=False)
     return jsonify(
         state=removal.state,
         deletable_at=removal.deletable_at.isoformat() if removal.deletable_at else None,
@@ -162,13 +168,15 @@ def domain_rollback(name):
     body = _json_body({"policy_id": str, "confirm_enforce": bool}, required=("policy_id",))
     version = rollback_to(db.session, domain, body["policy_id"], actor=_actor(),
                           enforce_confirmed=body.get("confirm_enforce", False))
+    if version is not None:
+        propagate(db.session, current_settings(), domain.name, version, wait=False)
     return jsonify(_summary(domain, version or current_version(db.session, domain)) | {"changed": version is not None})
 
 
 @bp.get("/domains/<name>/dns-records")
 def dns_records_show(name):
     domain = domain_for_user(db.session, g.api_user, name)
-    records = published_records(db.session, domain, current_version(db.session, domain).policy_id)
+    records = published_records(db.session, current_settings(), domain, current_version(db.session, domain).policy_id)
     return jsonify(records=[{"name": r.name, "type": r.type, "value": r.value} for r in records])
 
 
@@ -188,11 +196,13 @@ def _update(domain, body: dict):
         db.session, domain, mode=body.get("mode"), mx_patterns=body.get("mx"), max_age=body.get("max_age"),
         actor=_actor(), enforce_confirmed=body.get("confirm_enforce", False),
     )
+    if version is not None:
+        propagate(db.session, current_settings(), domain.name, version, wait=False)
     return jsonify(_summary(domain, version or current_version(db.session, domain)) | {"changed": version is not None})
 
 
 def _summary(domain, version) -> dict:
-    return domain_summary(domain, version, published_records(db.session, domain, version.policy_id))
+    return domain_summary(domain, version, published_records(db.session, current_settings(), domain, version.policy_id))
 
 
 def _actor() -> str:
