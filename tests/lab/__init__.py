@@ -9,8 +9,9 @@ Fixtures (session-scoped, one set per xdist worker; see `fixtures.py`):
                 RFC 2136 + TSIG via `dns_lab.tsig`), unbound at 127.0.0.2:53 (validating, trusts only
                 the signed parent `test.`). Children: example.test (secure), plain.test (insecure),
                 bogus.test (bogus). `set_records(zone, owner, type, [values])`, `remove_records`, `dig`.
-    test_ca     a `TestCA` (root + intermediate): `issue(*names, key=, not_before=, not_after=)`,
-                `write_server(folder, stem, leaf, key)`, `write_root(path)`.
+    test_ca     a `TestCA` (root + intermediate), the one CA of every test server: `issue(*names, key=,
+                not_before=, not_after=)` (host names or IP addresses), `write_server(folder, stem, leaf, key)`,
+                `write_bundle(path, leaf, key)` (key and chain in one file), `write_root(path)`.
     mail_servers  Postfix on port 25 in the namespace: `.good`, `.expired`, `.mismatch` (STARTTLS with
                 such a certificate) and `.plaintext` (no STARTTLS); each has `.address` and `.chain`.
 
