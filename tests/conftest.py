@@ -17,10 +17,8 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from stspolicy.app import create_app
 from stspolicy.extensions import db
 from tests import databases, factories
-from tests.lab.fixtures import dns_lab, lab_netns, mail_servers, test_ca  # noqa: F401  (the lab's session fixtures)
-from tests.support.dns_support import in_lab, lab_app  # noqa: F401  (DNS end-to-end fixtures)
 
-pytest_plugins = ["tests.plugins.no_skips_in_ci"]
+pytest_plugins = ["tests.plugins.no_skips_in_ci", "tests.lab.fixtures"]
 
 
 def pytest_addoption(parser):

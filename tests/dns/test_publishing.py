@@ -8,7 +8,7 @@ from stspolicy.dns import publish as publishing
 from stspolicy.dns.models import DnsObservation
 from stspolicy.policies.queries import current_version, get_domain
 from tests.lab.dns import INSECURE, SECURE
-from tests.support.dns_support import host_domain
+from tests.lab.fixtures import host_domain
 
 
 def authoritative_txt(dns_lab, name):
