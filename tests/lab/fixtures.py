@@ -9,12 +9,14 @@ from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests.lab import dns, netns, pki, smtp
 from tests.lab.dns import SECURE
+from tests.support.servers import starting
 
 RUA = "mailto:tlsrpt@reports.provider.example"
 
 
 @pytest.fixture(scope="session")
 def lab_netns():
+    starting("the lab")
     reason = netns.available()
     if reason:
         pytest.skip(reason)

@@ -104,6 +104,7 @@ def test_record_mode_stores_unsigned_reports_with_their_result(lab_netns, sessio
     assert session.scalars(select(Report)).one().dkim_result == "none"
 
 
+@pytest.mark.slow  # waits out the lookup's timeout
 def test_unanswered_dns_is_a_temporary_error_and_asks_for_redelivery(app, session, hosted, monkeypatch):
     silent = "127.0.0.1:9"  # the discard port: nothing answers
     assert report_dkim.verify(signed(mail()), "sender.example", report_dkim.txt_lookup(silent, 0.5)) == "temperror"

@@ -27,6 +27,8 @@ from tests.conftest import app_settings
 from tests.policies.test_live_workers import host_domains
 from tests.support.servers import ROOT, app_environment, gunicorn
 
+pytestmark = pytest.mark.slow  # gunicorn serving TLS and the sender's daemons
+
 BIN = Path(sys.executable).parent
 # The policy the test domain is hosted with.
 STS = ["version: STSv1", "mode: enforce", "mx: mx1.example.test", "mx: mx2.example.test", "max_age: 604800"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab.pki import TestCA
-from tests.support.servers import free_port, wait_for_port
+from tests.support.servers import free_port, starting, wait_for_port
 
 CONFIG = """
 protocols = imap
@@ -51,6 +51,7 @@ service imap-login {{
 @contextlib.contextmanager
 def dovecot(ca: TestCA):
     """Yields (port, ca_file, user, password) of a running Dovecot with one empty mailbox, its certificate from `ca`."""
+    starting("Dovecot")
     user, password = "reports", secrets.token_urlsafe(12)
     binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
     if not os.path.exists(binary):

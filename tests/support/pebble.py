@@ -19,7 +19,7 @@ import pytest
 
 from tests.lab.netns import Netns
 from tests.lab.pki import TestCA
-from tests.support.servers import free_port, stop_process, wait_for_port
+from tests.support.servers import free_port, starting, stop_process, wait_for_port
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ def running_pebble(folder: Path, http_port: int, ca: TestCA, *, address: str = "
 
     Names are resolved by `dns_server`; without one, pebble-challtestsrv answers 127.0.0.1 for every name.
     """
+    starting("pebble")
     pebble, challtestsrv = pebble_binaries()
     folder.mkdir(parents=True, exist_ok=True)
     prefix = netns.command() if netns else []
