@@ -1,5 +1,6 @@
 # make run   set up a virtual environment, migrate the SQLite database, serve on 127.0.0.1:8000
 # make test  set up, lint, run the suite on SQLite, then the database tests on PostgreSQL
+# make test-fast  lint and the tests that start no server (not marked slow), on SQLite: under a minute
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ PYTEST_ARGS ?= -n auto
 # Third-party tools whose dependency pins clash with ours get their own environment.
 INTEROP ?= .venv-interop
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,9 @@ lint: $(VENV)/.dev-installed
 test: lint $(INTEROP)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS) --database sqlite
 	$(BIN)/pytest $(PYTEST_ARGS) --database postgresql -m database
+
+test-fast: lint
+	$(BIN)/pytest $(PYTEST_ARGS) --database sqlite -m "not slow"
 
 bench: $(VENV)/.dev-installed $(INTEROP)/.installed
 	$(BIN)/python -m bench.policy_fetch

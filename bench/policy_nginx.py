@@ -20,7 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import trustme
 from flask_migrate import upgrade
 
 from bench.common import require, summarize, wrk
@@ -31,6 +30,7 @@ from stspolicy.policies.service import add_domain
 from stspolicy.propagation import propagate
 from stspolicy.settings import current_settings
 from tests.lab.netns import Netns, available
+from tests.lab.pki import TestCA
 from tests.support.nginx import NginxLayout, layout_folder, request, running_nginx, write_config
 
 PATH = "/.well-known/mta-sts.txt"
@@ -81,9 +81,8 @@ def main() -> None:
         write_config(layout, extra_http=STATIC.format(pem=pem, path=PATH, file=static_file))
         host_domains(layout, domains, Path(scratch))
         static_file.write_bytes((layout.policies / f"{domains[0]}.txt").read_bytes())
-        issued = trustme.CA().issue_cert(first)
-        pem.write_bytes(issued.private_key_pem.bytes() + b"".join(blob.bytes() for blob in issued.cert_chain_pems))
-        pem.chmod(0o640)
+        ca = TestCA()
+        ca.write_bundle(pem, *ca.issue(first))
 
         netns = Netns(name=f"stsbench-{os.getpid()}")
         stack.callback(netns.close)

@@ -9,6 +9,7 @@ does. With 0, every report looks everything up afresh.
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,8 +62,9 @@ class HostedDomains:
     them, so an answer read before a change never lands in the dicts kept after it.
     """
 
-    def __init__(self, refresh_seconds: float = 0):
+    def __init__(self, refresh_seconds: float = 0, clock: Callable[[], float] = time.monotonic):
         self._refresh_seconds = refresh_seconds
+        self._clock = clock  # seconds; tests move their own
         self._fingerprint: tuple | None = None
         self._checked_at = float("-inf")
         self._by_name: dict[str, Hosted | None] = {}
@@ -87,7 +89,7 @@ class HostedDomains:
         return [link or by_host.get(result.policy_domain) for result, link in zip(report.policies, links, strict=True)]
 
     def _check(self, session: Session) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now - self._checked_at < self._refresh_seconds:
             return
         fingerprint = policy_fingerprint(session) if self._refresh_seconds > 0 else None

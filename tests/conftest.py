@@ -17,10 +17,9 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from stspolicy.app import create_app
 from stspolicy.extensions import db
 from tests import databases, factories
-from tests.lab.fixtures import dns_lab, lab_netns, mail_servers, test_ca  # noqa: F401  (the lab's session fixtures)
-from tests.support.dns_support import in_lab, lab_app  # noqa: F401  (DNS end-to-end fixtures)
+from tests.support import servers
 
-pytest_plugins = ["tests.plugins.no_skips_in_ci"]
+pytest_plugins = ["tests.plugins.no_skips_in_ci", "tests.lab.fixtures"]
 
 
 def pytest_addoption(parser):
@@ -33,13 +32,28 @@ def pytest_addoption(parser):
 
 
 DATABASE_FIXTURES = {"session", "new_database", "migrated_database", "app"}
+# Fixtures that start servers: the lab (Knot, unbound, Postfix in a network namespace, and all
+# built on it), nginx with gunicorn, nginx with pebble, Dovecot, chromium, parsedmarc's own
+# environment, a PostgreSQL database made and migrated for one test. A test that starts
+# servers itself says so with @pytest.mark.slow.
+SERVER_FIXTURES = {"lab_netns", "site", "acme_site", "imap_server", "browser", "parsedmarc_reads", "postgresql_url"}
 
 
 def pytest_collection_modifyitems(items):
-    """Tests that touch the chosen database are marked `database`: `make test` runs them on both engines."""
+    """Tests that touch the chosen database are marked `database`: `make test` runs them on both engines.
+    Tests that use a server fixture are marked `slow`: `make test-fast` leaves them out."""
     for item in items:
-        if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if DATABASE_FIXTURES & fixtures:
             item.add_marker(pytest.mark.database)
+        if SERVER_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """The server helpers refuse to start a server for a test not marked slow (tests/support/servers.starting)."""
+    servers.running_test_is_slow = item.get_closest_marker("slow") is not None
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ import pytest
 
 from tests.support.servers import ROOT
 
+pytestmark = pytest.mark.slow  # pytest itself, in a process of its own
+
 
 @pytest.mark.parametrize("ci, exit_code", [("true", 1), ("", 0)])
 def test_a_skip_fails_the_run_only_under_ci(tmp_path, ci, exit_code):

@@ -44,12 +44,13 @@ def test_failed_attempts_back_off_up_to_a_day(failures, wait):
 
 
 @pytest.fixture(scope="module")
-def acme_site(tmp_path_factory):
+def acme_site(test_ca, tmp_path_factory):
     """The shipped nginx (port 80 webroot and SNI certificates) and pebble validating through it."""
     with layout_folder() as folder:
         layout = NginxLayout(folder, "127.0.0.1", free_port(), free_port())
         write_config(layout)
-        with running_nginx(layout), running_pebble(tmp_path_factory.mktemp("pebble"), layout.http_port) as pebble:
+        pebble_folder = tmp_path_factory.mktemp("pebble")
+        with running_nginx(layout), running_pebble(pebble_folder, layout.http_port, test_ca) as pebble:
             yield layout, pebble
 
 

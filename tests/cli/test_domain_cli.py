@@ -194,6 +194,7 @@ def test_remove_force_deletes_at_once(cli):
     assert "0 domain(s)" in cli("domain", "list").output
 
 
+@pytest.mark.slow  # `flask` in processes of its own
 def test_the_installed_flask_command_finds_the_app_through_flaskenv(new_database):
     url = new_database()
     databases.upgrade(url)

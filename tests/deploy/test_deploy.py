@@ -14,6 +14,8 @@ from tests.conftest import app_settings
 from tests.support.reportdata import SAMPLES
 from tests.support.servers import ROOT
 
+pytestmark = pytest.mark.slow  # systemd-analyze and the shipped wrapper, in processes of their own
+
 UNITS = ["stspolicy.service", "stspolicy-maintenance.service", "stspolicy-maintenance.timer",
          "stspolicy-dns-check.service", "stspolicy-dns-check.timer", "stspolicy-mtail.service",
          "stspolicy-alerts.service", "stspolicy-alerts.timer"]

@@ -46,14 +46,14 @@ def as_resolver_reads(mode, mx, max_age):
 
 
 @pytest.fixture
-def lab_site(lab_netns, dns_lab, tmp_path):
+def lab_site(lab_netns, dns_lab, test_ca, tmp_path):
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(layout_folder())
         layout = NginxLayout(folder, NGINX_ADDRESS, 443, 80)
         write_config(layout)
         stack.enter_context(running_nginx(layout, lab_netns))
         pebble = stack.enter_context(running_pebble(
-            tmp_path / "pebble", 80, dns_server=f"{dns_lab.resolver}:53", netns=lab_netns))
+            tmp_path / "pebble", 80, test_ca, dns_server=f"{dns_lab.resolver}:53", netns=lab_netns))
         yield layout, pebble
 
 

@@ -6,7 +6,6 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
 from stspolicy.app import create_app
@@ -17,6 +16,7 @@ from stspolicy.propagation import propagate
 from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
+from tests.lab.pki import TestCA
 from tests.support.nginx import (
     NginxLayout,
     layout_folder,
@@ -35,19 +35,13 @@ HOSTED = {
 }
 
 
-def install_certificate(layout: NginxLayout, ca: trustme.CA, host: str) -> None:
-    issued = ca.issue_cert(host)
-    path = layout.certs / f"{host}.pem"
-    path.write_bytes(issued.private_key_pem.bytes() + b"".join(blob.bytes() for blob in issued.cert_chain_pems))
-    path.chmod(0o640)
+def install_certificate(layout: NginxLayout, ca: TestCA, host: str) -> None:
+    ca.write_bundle(layout.certs / f"{host}.pem", *ca.issue(host))
 
 
 @pytest.fixture(scope="module")
-def ca(tmp_path_factory):
-    authority = trustme.CA()
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    authority.cert_pem.write_to_path(str(path))
-    return authority, path
+def ca(test_ca, tmp_path_factory):
+    return test_ca, test_ca.write_root(tmp_path_factory.mktemp("ca") / "ca.pem")
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,7 @@ def test_recommended_records_are_3_1_1_for_the_key_and_2_1_1_for_the_issuer(test
     assert records[1].data == tlsa_record(test_ca.intermediate.certificate, 2).data
 
 
+@pytest.mark.slow  # hash-slinger's `tlsa`, in a process of its own for each case
 @pytest.mark.skipif(shutil.which("tlsa") is None, reason="needs the Debian package hash-slinger")
 @pytest.mark.parametrize(("usage", "selector", "matching_type", "issuer"), [
     (3, 1, 1, False), (3, 0, 1, False), (3, 1, 2, False), (3, 1, 0, False), (2, 1, 1, True),

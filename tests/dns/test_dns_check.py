@@ -12,9 +12,9 @@ from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests.lab.dns import BOGUS, INSECURE, SECURE
+from tests.lab.fixtures import host_domain
 from tests.lab.pki import new_key
 from tests.support.config import configure
-from tests.support.dns_support import host_domain
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from tests import databases
 from tests.conftest import app_settings
 from tests.factories import make_user, sign_in
 from tests.lab.dns import INSECURE, SECURE
+from tests.lab.fixtures import host_domain
 from tests.support.config import configure
-from tests.support.dns_support import host_domain
 from tests.support.servers import gunicorn
 from tests.web.test_admin_pages import page, policy_form, post
 

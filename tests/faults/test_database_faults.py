@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from reports.models import FailureDetail, Report, ReportPolicy
@@ -23,6 +24,8 @@ from tests.conftest import app_settings
 from tests.policies.test_live_workers import host_domains
 from tests.support.reportdata import encode, gz, report
 from tests.support.servers import controlled_postgresql, get, gunicorn
+
+pytestmark = pytest.mark.slow  # starts real servers
 
 DOMAINS = [f"d{n}.example" for n in range(20)]
 

@@ -17,6 +17,8 @@ from tests.support.mailserver import dovecot
 from tests.support.reportdata import gz, report
 from tests.support.servers import flask
 
+pytestmark = pytest.mark.slow  # starts real servers
+
 POISONS = {name: MAILS[name] for name in ("gzip bomb", "many bad parts")}
 
 

@@ -6,11 +6,15 @@ import threading
 import time
 import urllib.request
 
+import pytest
+
 from tests import databases
 from tests.conftest import app_settings
 from tests.policies.test_live_workers import host_domains
 from tests.support.reportdata import report
 from tests.support.servers import get, gunicorn
+
+pytestmark = pytest.mark.slow  # starts real servers
 
 SLOW_CLIENTS = 40  # five times the threads of the two workers
 

@@ -13,6 +13,8 @@ from tests.policies.test_live_workers import host_domains
 from tests.support.reportdata import report
 from tests.support.servers import gunicorn
 
+pytestmark = pytest.mark.slow  # starts real servers
+
 REPORT = json.dumps(report()).encode()
 CHUNKED_REPORT = json.dumps(report(**{"report-id": "in chunks"})).encode()
 CHUNKED = (b"POST /tlsrpt HTTP/1.1\r\nHost: r\r\nContent-Type: application/tlsrpt+json\r\n"

@@ -1,7 +1,7 @@
 """Hostile mail to `flask report ingest-mail`: exit 65 (refused) with a line per refusal, never a traceback.
 
 The MIME structure is what is hostile here; report bodies are covered through every
-channel by tests/support/report_corpus.py.
+channel by the report corpus in tests/support/reportdata.py.
 """
 
 import base64

@@ -8,11 +8,18 @@ Fixtures (session-scoped, one set per xdist worker; see `fixtures.py`):
     dns_lab     a `DnsLab` in that namespace: Knot at 127.0.0.10:53 (authoritative, DNSSEC-signed,
                 RFC 2136 + TSIG via `dns_lab.tsig`), unbound at 127.0.0.2:53 (validating, trusts only
                 the signed parent `test.`). Children: example.test (secure), plain.test (insecure),
-                bogus.test (bogus). `set_records(zone, owner, type, [values])`, `remove_records`, `dig`.
-    test_ca     a `TestCA` (root + intermediate): `issue(*names, key=, not_before=, not_after=)`,
-                `write_server(folder, stem, leaf, key)`, `write_root(path)`.
+                bogus.test (bogus). `set_records(zone, owner, type, [values])`, `remove_records`, `dig`;
+                `add_zone(zone, [lines])` serves an unsigned zone outside test. (`dns.txt` splits long TXT).
+    test_ca     a `TestCA` (root + intermediate), the one CA of every test server: `issue(*names, key=,
+                not_before=, not_after=)` (host names or IP addresses), `write_server(folder, stem, leaf, key)`,
+                `write_bundle(path, leaf, key)` (key and chain in one file), `write_root(path)`.
     mail_servers  Postfix on port 25 in the namespace: `.good`, `.expired`, `.mismatch` (STARTTLS with
                 such a certificate) and `.plaintext` (no STARTTLS); each has `.address` and `.chain`.
+    lab_app     (per test) the app pointed at the lab: its resolver, loopback probes, the test CA, the TSIG key.
+    in_lab      (per test) `in_lab("dns", "check", ...)` runs a `flask` command with the test's thread in the namespace.
+
+`host_domain(session, dns_lab, ...)` hosts a domain and publishes its records in the lab as an
+owner following this service would; `publish_in_lab` publishes them alone.
 
 `smtp.Postfix(netns, {address: (chain_file, key_file)})` starts Postfix with one STARTTLS
 listener on port 25 per address. Everything needs root and the Debian packages named by

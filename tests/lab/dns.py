@@ -7,6 +7,9 @@ and delegates three children, one per DNSSEC state a checker must tell apart:
     plain.test    unsigned, no DS               -> answers are insecure
     bogus.test    signed, a wrong DS in test.   -> the resolver answers SERVFAIL (bogus)
 
+Zones outside `test.` (a DKIM signer's `sender.example`...) are added with `add_zone`:
+unsigned, served by the same Knot and reached through the resolver by a stub.
+
 Records are changed with `set_records` / `remove_records` (knotc zone transactions, signed
 at once); dynamic updates signed with `tsig` are accepted for every zone. Caches are
 flushed after each change so the next lookup sees it.
@@ -50,6 +53,11 @@ class Tsig:
         return f"{self.name}:{self.algorithm}:{self.secret}"
 
 
+def txt(value: str) -> str:
+    """A TXT value in zone-file form, split into 255-byte character strings."""
+    return " ".join(f'"{value[i:i + 255]}"' for i in range(0, len(value), 255))
+
+
 def _zone_text(zone: str, records: str) -> str:
     return (
         f"$ORIGIN {zone}.\n$TTL 60\n"
@@ -69,6 +77,7 @@ class DnsLab:
         self.tsig = Tsig("stspolicy-test.", "hmac-sha256", base64.b64encode(secrets.token_bytes(32)).decode())
         self.resolver = RESOLVER
         self.authoritative = AUTHORITATIVE
+        self.added_zones: list[str] = []
         for sub in ("zones", "knot", "unbound", "logs"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         zones = zones or {}
@@ -99,11 +108,25 @@ class DnsLab:
         """Stop Knot and unbound (the namespace stops whatever else it started)."""
         self.netns.stop(self._knotd, self._unbound)
 
+    def add_zone(self, zone: str, records: list[str]) -> None:
+        """Serve the unsigned `zone` with `records` (zone-file lines relative to it) from now on;
+        `set_records` and `remove_records` change it as any other."""
+        (self.folder / "zones" / f"{zone}.zone").write_text(_zone_text(zone, "\n".join(records)))
+        self.added_zones.append(zone)
+        self.knot_conf.write_text(self._knot_conf())
+        self.knotc("reload")
+        subprocess.run(["unbound-control", "-c", str(self.unbound_conf), "stub_add", f"{zone}.", f"{AUTHORITATIVE}@53"],
+                       capture_output=True, timeout=30, check=True)
+        self._wait_for(lambda: self.dig(f"{zone}.", "SOA", "+norecurse", "+short", server=AUTHORITATIVE).strip(),
+                       f"Knot does not serve {zone}")
+        self.flush()
+
     def _knot_conf(self) -> str:
         knot = self.folder / "knot"
         zones = ""
-        for zone in (PARENT, SECURE, BOGUS, INSECURE):
-            signing = "dnssec-signing: off" if zone == INSECURE else "dnssec-signing: on\n    dnssec-policy: lab"
+        for zone in (PARENT, SECURE, BOGUS, INSECURE, *self.added_zones):
+            signing = "dnssec-signing: off" if zone in (INSECURE, *self.added_zones) else (
+                "dnssec-signing: on\n    dnssec-policy: lab")
             zones += f"  - domain: {zone}\n    {signing}\n"
         return f"""server:
     rundir: "{knot}"
@@ -219,7 +242,8 @@ stub-zone:
     def flush(self) -> None:
         """Forget cached answers for every lab name, so the next lookup asks Knot again."""
         control = ["unbound-control", "-c", str(self.unbound_conf)]
-        for command in (["flush_zone", f"{PARENT}."], ["flush_bogus"], ["flush_negative"]):
+        zones = [["flush_zone", f"{zone}."] for zone in (PARENT, *self.added_zones)]
+        for command in (*zones, ["flush_bogus"], ["flush_negative"]):
             subprocess.run([*control, *command], capture_output=True, timeout=30, check=True)
 
     def dig(self, name: str, rtype: str, *options: str, server: str | None = None) -> str:

@@ -1,9 +1,12 @@
-"""A test certificate authority: a root, an intermediate, and server certificates on demand.
+"""The test certificate authority: a root, an intermediate, and server certificates on demand.
 
-Certificates follow the RFC 5280 profile that strict verifiers (cryptography's, OpenSSL's)
-expect. Keys can be reused across certificates, as a renewal that keeps the key does.
+Every TLS server of the tests (Postfix in the lab, nginx, Dovecot, gunicorn, pebble's own
+listener) presents a certificate from a `TestCA`. Certificates follow the RFC 5280 profile
+that strict verifiers (cryptography's, OpenSSL's) expect. Keys can be reused across
+certificates, as a renewal that keeps the key does.
 """
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,6 +59,13 @@ def _ca_extensions(builder, path_length: int | None):
                       encipher_only=False, decipher_only=False), critical=True)
 
 
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 class TestCA:
     """A root and one intermediate; `issue` signs server certificates with the intermediate."""
 
@@ -74,14 +84,15 @@ class TestCA:
 
     def issue(self, *names: str, key=None, not_before: datetime | None = None,
               not_after: datetime | None = None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        """A server certificate for DNS `names` (the first is also the CN), valid 90 days by default."""
+        """A server certificate for `names`, host names or IP addresses (the first is also the CN),
+        valid 90 days by default."""
         now = datetime.now(UTC)
         key = key or new_key()
         not_before = not_before or now - timedelta(hours=1)
         not_after = not_after or now + timedelta(days=90)
         builder = (
             _builder(names[0], key.public_key(), self.intermediate, not_before, not_after)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
                                          data_encipherment=False, key_agreement=False, key_cert_sign=False,
@@ -106,3 +117,9 @@ class TestCA:
         key_file.write_bytes(key_pem(key))
         key_file.chmod(0o600)
         return chain_file, key_file
+
+    def write_bundle(self, path: Path, leaf: x509.Certificate, key) -> Path:
+        """The private key, then the leaf and the intermediate, in one file (the layout of CERTS_DIR)."""
+        path.write_bytes(key_pem(key) + pem(*self.chain(leaf)))
+        path.chmod(0o640)
+        return path

@@ -4,6 +4,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from stspolicy.app import create_app
 from stspolicy.extensions import db
 from stspolicy.policies.rules import make_policy, render_policy
@@ -13,6 +15,8 @@ from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
 from tests.support.servers import controlled_postgresql, flask, get, gunicorn, private_postgresql, private_redis
+
+pytestmark = pytest.mark.slow  # gunicorn workers, a private PostgreSQL and redis
 
 PROPAGATION_BOUND = 5.0  # seconds: the promise for a change made by another process
 

@@ -119,6 +119,7 @@ def test_cli_sync_reports_counts_and_refuses_without_a_directory(app, cli, sessi
     assert "POLICY_FILES_DIR is not set" in result.output
 
 
+@pytest.mark.slow  # `flask` in processes of its own
 def test_a_change_from_another_process_reaches_the_file(new_database, tmp_path):
     url = new_database()
     databases.upgrade(url)
@@ -128,6 +129,7 @@ def test_a_change_from_another_process_reaches_the_file(new_database, tmp_path):
     assert b"mode: enforce\r\n" in (tmp_path / "policies" / "example.com.txt").read_bytes()
 
 
+@pytest.mark.slow  # `flask` in processes of its own
 def test_unwritable_directory_fails_the_command_but_keeps_the_change(new_database, tmp_path):
     url = new_database()
     databases.upgrade(url)
@@ -164,6 +166,7 @@ with app.app_context():
 """
 
 
+@pytest.mark.slow  # `flask` in processes of its own
 def test_concurrent_writers_leave_the_latest_policy_in_the_file(new_database, tmp_path):
     url = new_database()
     databases.upgrade(url)

@@ -12,8 +12,7 @@ from reports.models import Report
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests import factories
-from tests.support.report_corpus import CASES
-from tests.support.reportdata import SAMPLES, VALID, encode, gz, report
+from tests.support.reportdata import CASES, SAMPLES, VALID, encode, gz, report
 
 EX_OK, EX_DATAERR = 0, 65
 

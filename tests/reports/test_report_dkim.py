@@ -1,4 +1,4 @@
-"""DKIM on report mail (RFC 8460 section 5.3), verified against keys published by a real DNS server."""
+"""DKIM on report mail (RFC 8460 section 5.3), verified against keys published by the lab's Knot."""
 
 import base64
 
@@ -14,8 +14,8 @@ from reports.ingest import Settings
 from reports.models import Report
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
+from tests.lab.dns import txt
 from tests.reports.test_report_cli import report_mail
-from tests.support.dnsserver import knot, txt
 from tests.support.reportdata import gz, report
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -29,15 +29,15 @@ LONG_DOMAIN = ".".join(["a" * 63] * 3 + ["b" * 33, "sender.example"])
 
 
 @pytest.fixture(scope="module")
-def nameserver():
-    records = [
+def nameserver(dns_lab):
+    """The lab's Knot, authoritative for sender.example (its address lives in the lab namespace)."""
+    dns_lab.add_zone("sender.example", [
         f"tlsrpt._domainkey TXT {txt(f'v=DKIM1; k=rsa; s=tlsrpt; p={PUBLIC}')}",
         f"plain._domainkey TXT {txt(f'v=DKIM1; k=rsa; p={PUBLIC}')}",
         f"other._domainkey TXT {txt(f'v=DKIM1; k=rsa; s=other; p={PUBLIC}')}",
         f"s._domainkey.{LONG_DOMAIN.removesuffix('.sender.example')} TXT {txt(f'v=DKIM1; k=rsa; p={PUBLIC}')}",
-    ]
-    with knot("sender.example", records) as address:
-        yield address
+    ])
+    return f"{dns_lab.authoritative}:53"
 
 
 def signed(message: bytes, selector=b"tlsrpt", domain=b"sender.example", **options) -> bytes:
@@ -69,37 +69,42 @@ def hosted(session):
     ids=["valid", "key-without-service-type", "unsigned", "tampered", "other-service", "no-key", "l-tag",
          "not-the-submitter"],
 )
-def test_verification_results(nameserver, build, result):
+def test_verification_results(lab_netns, nameserver, build, result):
     message = build()
     submitter = "unrelated.example" if b"unrelated.example" in message else "sender.example"
-    assert report_dkim.verify(message, submitter, report_dkim.txt_lookup(nameserver)) == result
+    with lab_netns.entered():
+        assert report_dkim.verify(message, submitter, report_dkim.txt_lookup(nameserver)) == result
 
 
-def test_require_refuses_unsigned_reports_and_stores_signed_ones(session, hosted, nameserver):
+def test_require_refuses_unsigned_reports_and_stores_signed_ones(lab_netns, session, hosted, nameserver):
     settings = Settings(dkim="require", dkim_nameserver=nameserver)
-    refused = ingest_message(session, mail("unsigned"), settings, source="mail")
-    assert not refused.ok and "DKIM none" in str(refused.errors[0])
-    accepted = ingest_message(session, signed(mail("signed")), settings, source="mail")
-    assert accepted.ok
+    with lab_netns.entered():
+        refused = ingest_message(session, mail("unsigned"), settings, source="mail")
+        assert not refused.ok and "DKIM none" in str(refused.errors[0])
+        accepted = ingest_message(session, signed(mail("signed")), settings, source="mail")
+        assert accepted.ok
     assert session.scalars(select(Report)).one().dkim_result == "pass d=sender.example"
 
 
-def test_a_pass_by_the_longest_signing_domain_is_stored_whole(session, hosted, nameserver, monkeypatch):
+def test_a_pass_by_the_longest_signing_domain_is_stored_whole(lab_netns, session, hosted, nameserver, monkeypatch):
     assert len(f"s._domainkey.{LONG_DOMAIN}") == 253
     # dkimpy's signer folds inside d= and i= at different places, which its verifier then refuses.
     monkeypatch.setattr(dkim, "fold", lambda header, **_: header)
     settings = Settings(dkim="require", dkim_nameserver=nameserver)
     message = signed(mail("long-domain"), selector=b"s", domain=LONG_DOMAIN.encode())
-    assert ingest_message(session, message, settings, source="mail").ok
+    with lab_netns.entered():
+        assert ingest_message(session, message, settings, source="mail").ok
     assert session.scalars(select(Report)).one().dkim_result == f"pass d={LONG_DOMAIN}"
 
 
-def test_record_mode_stores_unsigned_reports_with_their_result(session, hosted, nameserver):
+def test_record_mode_stores_unsigned_reports_with_their_result(lab_netns, session, hosted, nameserver):
     settings = Settings(dkim="record", dkim_nameserver=nameserver)
-    assert ingest_message(session, mail("unsigned"), settings, source="mail").ok
+    with lab_netns.entered():
+        assert ingest_message(session, mail("unsigned"), settings, source="mail").ok
     assert session.scalars(select(Report)).one().dkim_result == "none"
 
 
+@pytest.mark.slow  # waits out the lookup's timeout
 def test_unanswered_dns_is_a_temporary_error_and_asks_for_redelivery(app, session, hosted, monkeypatch):
     silent = "127.0.0.1:9"  # the discard port: nothing answers
     assert report_dkim.verify(signed(mail()), "sender.example", report_dkim.txt_lookup(silent, 0.5)) == "temperror"
@@ -111,12 +116,14 @@ def test_unanswered_dns_is_a_temporary_error_and_asks_for_redelivery(app, sessio
 
 
 @pytest.mark.parametrize("mode", ["require", "record"])
-def test_a_key_lookup_no_server_could_answer_asks_for_redelivery(app, session, hosted, nameserver, monkeypatch, mode):
+def test_a_key_lookup_no_server_could_answer_asks_for_redelivery(
+        app, lab_netns, session, hosted, nameserver, monkeypatch, mode):
     # The server is not authoritative for elsewhere.example and answers REFUSED: no verdict, not a fail.
     message = signed(report_mail(gz(report()), submitter="elsewhere.example"), domain=b"elsewhere.example")
-    assert report_dkim.verify(message, "elsewhere.example", report_dkim.txt_lookup(nameserver)) == "temperror"
     monkeypatch.setitem(app.config, "TLSRPT_DKIM", mode)
     monkeypatch.setitem(app.config, "TLSRPT_DKIM_NAMESERVER", nameserver)
-    result = app.test_cli_runner().invoke(args=["report", "ingest-mail"], input=message)
+    with lab_netns.entered():
+        assert report_dkim.verify(message, "elsewhere.example", report_dkim.txt_lookup(nameserver)) == "temperror"
+        result = app.test_cli_runner().invoke(args=["report", "ingest-mail"], input=message)
     assert result.exit_code == 75, result.output
     assert session.scalars(select(Report)).all() == []

@@ -18,8 +18,8 @@ from tests.support.reportdata import SAMPLES, gz, report
 
 
 @pytest.fixture(scope="module")
-def imap_server():
-    with dovecot() as server:
+def imap_server(test_ca):
+    with dovecot(test_ca) as server:
         yield server
 
 

@@ -26,8 +26,7 @@ from stspolicy.policies.service import add_domain, remove_domain, update_policy
 from tests import databases
 from tests.conftest import app_settings
 from tests.factories import csrf_token
-from tests.support.report_corpus import CASES
-from tests.support.reportdata import SAMPLE_COUNTS, SAMPLES, VALID, encode, gz, report
+from tests.support.reportdata import CASES, SAMPLE_COUNTS, SAMPLES, VALID, encode, gz, report
 from tests.support.servers import free_port
 
 GZ = {"Content-Type": "application/tlsrpt+gzip"}

@@ -21,6 +21,8 @@ from tests.policies.test_live_workers import host_domains
 from tests.support.reportdata import SAMPLES, gz, report
 from tests.support.servers import flask, gunicorn, private_postgresql
 
+pytestmark = pytest.mark.slow  # gunicorn, PostgreSQL databases of their own, a private PostgreSQL
+
 EX_TEMPFAIL = 75
 
 

@@ -25,8 +25,9 @@ from reports.models import Report
 from tests import databases
 from tests.conftest import app_settings
 from tests.policies.test_live_workers import host_domains
-from tests.support.certs import write_pki
 from tests.support.servers import ROOT, app_environment, gunicorn
+
+pytestmark = pytest.mark.slow  # gunicorn serving TLS and the sender's daemons
 
 BIN = Path(sys.executable).parent
 # The policy the test domain is hosted with.
@@ -60,7 +61,7 @@ def wait_for(condition, timeout: float, what: str):
     raise TimeoutError(f"{what} after {timeout}s")
 
 
-def test_reports_from_tlsrpt_reporter_arrive_by_https_and_by_mail(tmp_path):
+def test_reports_from_tlsrpt_reporter_arrive_by_https_and_by_mail(tmp_path, test_ca):
     collectd, reportd = BIN / "tlsrpt-collectd", BIN / "tlsrpt-reportd"
     if not collectd.exists():
         pytest.skip("tlsrpt-reporter is not installed (requirements-dev.txt)")
@@ -68,11 +69,12 @@ def test_reports_from_tlsrpt_reporter_arrive_by_https_and_by_mail(tmp_path):
     databases.upgrade(url)
     settings = app_settings(url)
     host_domains(settings, ("example.test", "enforce", ["mx1.example.test", "mx2.example.test"]))
-    pki = write_pki(tmp_path / "pki")
+    cert, key = test_ca.write_server(tmp_path / "pki", "server", *test_ca.issue("localhost", "127.0.0.1"))
+    ca_file = test_ca.write_root(tmp_path / "pki" / "ca.pem")
     work = Path(tempfile.mkdtemp(prefix="tlsrpt-"))  # unix socket paths must stay short
     http_log, mail_log = work / "http.log", work / "mail.log"
     post = write_script(work / "post.sh", (
-        f"code=$(curl --silent --cacert {pki.ca} --header 'Content-Type: application/tlsrpt+gzip' "
+        f"code=$(curl --silent --cacert {ca_file} --header 'Content-Type: application/tlsrpt+gzip' "
         f'--data-binary @- --output /dev/null --write-out "%{{http_code}}" "$1")\n'
         f'echo "$code" >> {http_log}\ncase "$code" in 20?) exit 0;; *) exit 1;; esac\n'))
     sendmail = write_script(work / "sendmail.sh", (
@@ -80,7 +82,7 @@ def test_reports_from_tlsrpt_reporter_arrive_by_https_and_by_mail(tmp_path):
         f'status=$?\necho "exit $status" >> {mail_log}\nexit $status\n'))
     processes = []
     try:
-        with gunicorn(settings, workers=1, extra_args=("--certfile", str(pki.cert), "--keyfile", str(pki.key))) as base:
+        with gunicorn(settings, workers=1, extra_args=("--certfile", str(cert), "--keyfile", str(key))) as base:
             rua = f"v=TLSRPTv1; rua={base.replace('http://', 'https://')}/tlsrpt,mailto:tlsrpt@example.test"
             config = work / "tlsrpt.cfg"
             config.write_text(REPORTER_CONFIG.format(work=work, bin=BIN, post=post, sendmail=sendmail))

@@ -13,7 +13,7 @@ from stspolicy.app import create_app
 from stspolicy.extensions import db
 from tests import databases, factories
 from tests.conftest import app_settings
-from tests.support.servers import gunicorn
+from tests.support.servers import gunicorn, starting
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -52,6 +52,7 @@ def live_app(database_url: str, netns=None, **overrides: str):
 def chromium():
     from playwright.sync_api import sync_playwright
 
+    starting("chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:

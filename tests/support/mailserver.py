@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.certs import write_pki
-from tests.support.servers import free_port, wait_for_port
+from tests.lab.pki import TestCA
+from tests.support.servers import free_port, starting, wait_for_port
 
 CONFIG = """
 protocols = imap
@@ -49,14 +49,16 @@ service imap-login {{
 
 
 @contextlib.contextmanager
-def dovecot():
-    """Yields (port, ca_file, user, password) of a running Dovecot with one empty mailbox."""
+def dovecot(ca: TestCA):
+    """Yields (port, ca_file, user, password) of a running Dovecot with one empty mailbox, its certificate from `ca`."""
+    starting("Dovecot")
     user, password = "reports", secrets.token_urlsafe(12)
     binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
     if not os.path.exists(binary):
         pytest.skip("needs dovecot (Debian package dovecot-imapd)")
     folder = Path(tempfile.mkdtemp(prefix="stspolicy-dovecot-"))
-    pki = write_pki(folder / "pki")
+    cert, key = ca.write_server(folder / "pki", "server", *ca.issue("localhost", "127.0.0.1"))
+    ca_file = ca.write_root(folder / "pki" / "ca.pem")
     owner = pwd.getpwnam("nobody") if os.geteuid() == 0 else pwd.getpwuid(os.getuid())
     (folder / "home").mkdir()
     os.chown(folder / "home", owner.pw_uid, owner.pw_gid)
@@ -64,12 +66,12 @@ def dovecot():
     (folder / "passwd").write_text(f"{user}:{{PLAIN}}{password}\n")
     port = free_port()
     (folder / "dovecot.conf").write_text(CONFIG.format(
-        folder=folder, cert=pki.cert, key=pki.key, uid=owner.pw_uid, gid=owner.pw_gid, port=port))
+        folder=folder, cert=cert, key=key, uid=owner.pw_uid, gid=owner.pw_gid, port=port))
     process = subprocess.Popen([binary, "-F", "-c", str(folder / "dovecot.conf")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port("127.0.0.1", port, process=process)
-        yield port, pki.ca, user, password
+        yield port, ca_file, user, password
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab.netns import Netns
-from tests.support.servers import ROOT, stop_process, wait_for_port
+from tests.support.servers import ROOT, starting, stop_process, wait_for_port
 
 SHIPPED = ROOT / "nginx" / "stspolicy.conf"
 ADMIN_HOST = "stspolicy.example.net"
@@ -157,6 +157,7 @@ def nginx_test(layout: NginxLayout) -> subprocess.CompletedProcess:
 @contextlib.contextmanager
 def running_nginx(layout: NginxLayout, netns: Netns | None = None):
     """nginx in the foreground (`daemon off`) on the layout's ports, in `netns` if given; stopped on exit."""
+    starting("nginx")
     command = [nginx_binary(), "-g", "daemon off;", "-e", str(layout.logs / "error.log"),
                "-p", str(layout.root), "-c", str(layout.conf)]
     with open(layout.logs / "stderr.log", "ab") as stderr:
@@ -216,6 +217,7 @@ def request(
 @contextlib.contextmanager
 def running_mtail(log: Path, port: int):
     """mtail counting policy fetches from nginx's fetch log with the shipped program; yields its /metrics URL."""
+    starting("mtail")
     mtail = shutil.which("mtail")
     if not mtail:
         pytest.skip("needs mtail (Debian package mtail)")

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trustme
 
 from tests.lab.netns import Netns
-from tests.support.servers import free_port, stop_process, wait_for_port
+from tests.lab.pki import TestCA
+from tests.support.servers import free_port, starting, stop_process, wait_for_port
 
 
 @dataclass(frozen=True)
@@ -52,24 +52,22 @@ def _process(command: list[str], log: Path, env: dict[str, str] | None = None):
 
 
 @contextlib.contextmanager
-def running_pebble(folder: Path, http_port: int, *, address: str = "127.0.0.1", dns_server: str | None = None,
-                   netns: Netns | None = None):
-    """pebble validating http-01 on `http_port`, in `netns` if given.
+def running_pebble(folder: Path, http_port: int, ca: TestCA, *, address: str = "127.0.0.1",
+                   dns_server: str | None = None, netns: Netns | None = None):
+    """pebble validating http-01 on `http_port`, in `netns` if given; its HTTPS listener has a certificate from `ca`.
 
     Names are resolved by `dns_server`; without one, pebble-challtestsrv answers 127.0.0.1 for every name.
     """
+    starting("pebble")
     pebble, challtestsrv = pebble_binaries()
     folder.mkdir(parents=True, exist_ok=True)
     prefix = netns.command() if netns else []
-    authority = trustme.CA()
-    listener = authority.issue_cert(address, "localhost")
-    listener.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
-    listener.private_key_pem.write_to_path(str(folder / "key.pem"))
-    authority.cert_pem.write_to_path(str(folder / "listener-ca.pem"))
+    cert, key = ca.write_server(folder, "listener", *ca.issue(address, "localhost"))
+    ca_file = ca.write_root(folder / "listener-ca.pem")
     port, management = (free_port(address), free_port(address)) if netns is None else (14000, 15000)
     (folder / "pebble.json").write_text(json.dumps({"pebble": {
         "listenAddress": f"{address}:{port}", "managementListenAddress": f"{address}:{management}",
-        "certificate": str(folder / "cert.pem"), "privateKey": str(folder / "key.pem"),
+        "certificate": str(cert), "privateKey": str(key),
         "httpPort": http_port, "tlsPort": free_port(), "ocspResponderURL": "",
         "externalAccountBindingRequired": False,
     }}))
@@ -88,4 +86,4 @@ def running_pebble(folder: Path, http_port: int, *, address: str = "127.0.0.1", 
         with netns.entered() if netns else contextlib.nullcontext():
             wait_for_port(address, port, process=process)
             wait_for_port(address, management, process=process)
-        yield Pebble(f"https://{address}:{port}/dir", f"https://{address}:{management}", folder / "listener-ca.pem")
+        yield Pebble(f"https://{address}:{port}/dir", f"https://{address}:{management}", ca_file)

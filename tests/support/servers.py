@@ -17,6 +17,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
+# Whether the running test is marked slow; set by tests/conftest.py, None outside a test (bench/).
+running_test_is_slow: bool | None = None
+
+
+def starting(server: str) -> None:
+    """Called by each helper here that starts a server: `make test-fast` leaves out the tests that do."""
+    if running_test_is_slow is False:
+        raise RuntimeError(f"this test starts {server}: mark it @pytest.mark.slow (see SERVER_FIXTURES in conftest.py)")
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
@@ -57,6 +66,7 @@ def app_environment(settings: dict[str, str]) -> dict[str, str]:
 
 def flask(settings: dict[str, str], *args: str, input: str | None = None) -> subprocess.CompletedProcess:
     """Run `flask --app wsgi ARGS` as an operator would, in its own process."""
+    starting("`flask` in a process of its own")
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", *args],
         cwd=ROOT, env=app_environment(settings), input=input, capture_output=True, text=True, timeout=60,
@@ -77,6 +87,7 @@ def gunicorn(
     Returns once every worker has logged that its policies are loaded, so no request
     meets a worker that is still starting.
     """
+    starting("gunicorn")
     port = free_port()
     env = app_environment(settings) | {
         "BIND": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers), "GUNICORN_ACCESS_LOG": "",
@@ -151,6 +162,7 @@ def postgresql_binary(name: str) -> str | None:
 @contextlib.contextmanager
 def private_redis():
     """A Redis server of our own on a free loopback port, keeping nothing on disk; yields its URL."""
+    starting("redis")
     server = shutil.which("redis-server")
     if not server:
         pytest.skip("needs redis-server (Debian package redis-server)")
@@ -173,6 +185,7 @@ class PrivatePostgresql:
     """
 
     def __init__(self, folder: str, over_unix_socket: bool):
+        starting("a PostgreSQL server")
         initdb, self._pg_ctl = postgresql_binary("initdb"), postgresql_binary("pg_ctl")
         if not initdb or not self._pg_ctl:
             pytest.skip("needs initdb and pg_ctl (Debian package postgresql)")

@@ -14,8 +14,8 @@ from stspolicy.extensions import utcnow
 from stspolicy.policies.queries import current_version, get_domain
 from tests.factories import csrf_token, sign_in
 from tests.lab.dns import SECURE
+from tests.lab.fixtures import host_domain
 from tests.support.config import configure
-from tests.support.dns_support import host_domain
 from tests.web.test_admin_pages import page, policy_form, post
 
 DNS_PAGE = "/domains/shared.example/dns"

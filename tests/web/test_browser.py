@@ -7,9 +7,9 @@ from cryptography.hazmat.primitives import serialization
 
 from stspolicy.dns.dane import key_record, tlsa_record
 from tests.lab.dns import SECURE
+from tests.lab.fixtures import publish_in_lab
 from tests.lab.pki import key_pem, new_key, pem
 from tests.support.browser import chromium, chromium_missing, live_app, sign_in
-from tests.support.dns_support import publish_in_lab
 from tests.support.servers import get
 
 pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")

@@ -173,6 +173,7 @@ for _ in range(3):
 """
 
 
+@pytest.mark.slow  # gunicorn
 def test_under_gunicorn_any_worker_reports_events_from_every_process(new_database, tmp_path):
     url = new_database()
     databases.upgrade(url)
