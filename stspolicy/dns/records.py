@@ -123,11 +123,13 @@ def parse_sts_record(record: str) -> StsRecord:
     """Parse a `_mta-sts` TXT record; unknown fields are ignored, the first `id` wins."""
     policy_id = None
     for name, value in _fields(record, "v=STSv1"):
-        if name == "id":
+        if name == "id" and policy_id is None:
             if not POLICY_ID.match(value):
                 raise RecordError(f"invalid id {value!r}: 1 to 32 letters and digits")
-            policy_id = policy_id or value
+            policy_id = value
         elif not _EXT_VALUE.match(value):
+            # A later `id` is ignored (RFC 8461 section 3.1: "all entries except for the first
+            # SHALL be ignored"), but it must still be a field of the grammar, as an extension.
             raise RecordError(f"invalid value of field {name!r}: {value!r}")
     if policy_id is None:
         raise RecordError("the record has no id field")

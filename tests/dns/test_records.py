@@ -33,6 +33,7 @@ def test_sts_record_refuses_ids_outside_1_to_32_alphanumerics(policy_id):
         ("v=STSv1 ; id=abc", "abc"),  # grammar-valid (select_record drops it)
         ("v=STSv1; ext=val; id=abc", "abc"),  # an extension is ignored
         ("v=STSv1; id=abc; id=def", "abc"),  # the first id wins (RFC 8461 section 3.1)
+        ("v=STSv1; id=abc; id=a-b", "abc"),  # a later id is ignored, valid as an id or not (TXT-07)
         ("v=STSv1;\tid=abc\t;", "abc"),
     ],
 )
@@ -52,6 +53,8 @@ def test_sts_record_parsing(record, policy_id):
         "v=STSv1; id=abc; x=a b",  # no space in an extension value
         "v=STSv1; ID=abc",  # ID is an extension (names are case-sensitive), so the id is missing
         "v=STSv1; id=abc; =x",
+        "v=STSv1; id=abc; id=a b",  # an ignored later id is still a field of the grammar
+        "v=STSv1; id=a-b; id=abc",  # the first id counts, and it is invalid
         "v=STSv1; id=äbc",
     ],
 )
