@@ -5,6 +5,7 @@ import json
 import sys
 
 import click
+from flask import current_app
 
 from stspolicy.cli.common import CommandGroup
 from stspolicy.cli.domain import echo_records
@@ -12,6 +13,7 @@ from stspolicy.dns.check import check_domain, observation_summary
 from stspolicy.dns.models import PUBLISH_MODES, DnsSetting
 from stspolicy.dns.publish import publish_policy_id, set_publish_mode, sts_target
 from stspolicy.dns.queries import history
+from stspolicy.dns.records import DnsRecord, render_sts_record
 from stspolicy.extensions import db
 from stspolicy.policies.errors import DomainError
 from stspolicy.policies.queries import current_version, get_domain, list_domains
@@ -126,4 +128,5 @@ def _echo_records(domain) -> None:
     policy_id = current_version(db.session, domain).policy_id
     echo_records(domain, policy_id)
     if target:
-        click.echo(f"and this service keeps, in its own zone:\n    {target}. IN TXT \"v=STSv1; id={policy_id}\"")
+        kept = DnsRecord(target, "TXT", render_sts_record(policy_id), current_app.config["DNS_RECORD_TTL"])
+        click.echo(f"and this service keeps, in its own zone:\n    {kept.zone_line()}")

@@ -151,6 +151,7 @@ def dns_records(domain: str, policy_id: str, sts_target: str = "") -> list[DnsRe
         policy_host_cname=config["POLICY_HOST_CNAME"],
         policy_host_addresses=config["POLICY_HOST_ADDRESSES"],
         sts_target=sts_target,
+        sts_ttl=config["DNS_RECORD_TTL"],
     )
 
 

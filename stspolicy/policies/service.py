@@ -61,7 +61,7 @@ def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsReco
         "policy_text": version.policy_text,
         "created_at": version.created_at.isoformat(),
         "removal_requested_at": domain.removal_requested_at.isoformat() if domain.removal_requested_at else None,
-        "dns_records": [{"name": r.name, "type": r.type, "value": r.value} for r in records],
+        "dns_records": [record.as_dict() for record in records],
         "warnings": [warning.as_dict() for warning in policy_warnings(domain.name, version.policy)],
     }
 

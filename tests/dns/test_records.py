@@ -154,11 +154,23 @@ def test_records_to_publish_follow_the_deployment_settings():
         policy_host_cname="sts.provider.example",
     )
     assert records == [
-        DnsRecord("_mta-sts.example.com", "TXT", "v=STSv1; id=2026112812000000"),
-        DnsRecord("_smtp._tls.example.com", "TXT", "v=TLSRPTv1; rua=mailto:tlsrpt@provider.example"),
-        DnsRecord("mta-sts.example.com", "CNAME", "sts.provider.example."),
+        DnsRecord("_mta-sts.example.com", "TXT", "v=STSv1; id=2026112812000000", 300),
+        DnsRecord("_smtp._tls.example.com", "TXT", "v=TLSRPTv1; rua=mailto:tlsrpt@provider.example", 86400),
+        DnsRecord("mta-sts.example.com", "CNAME", "sts.provider.example.", 3600),
     ]
-    assert records[0].zone_line() == '_mta-sts.example.com. IN TXT "v=STSv1; id=2026112812000000"'
+    assert records[0].zone_line() == '_mta-sts.example.com. 300 IN TXT "v=STSv1; id=2026112812000000"'
+
+
+def test_each_record_carries_the_ttl_to_publish_it_with():
+    """Short for `_mta-sts` (RFC 8461 section 8.1: an old policy lasts until the TXT TTL has passed), long for
+    `_smtp._tls` (RFC 8460 section 7: a large TTL narrows the window to suppress it)."""
+    records = records_to_publish("example.com", "1", rua=["mailto:r@provider.example"],
+                                 policy_host_addresses=["192.0.2.7"], sts_ttl=120)
+    assert [(r.name, r.ttl) for r in records] == [
+        ("_mta-sts.example.com", 120), ("_smtp._tls.example.com", 86400), ("mta-sts.example.com", 3600)]
+    assert records[1].zone_line().startswith("_smtp._tls.example.com. 86400 IN TXT ")
+    delegated = records_to_publish("example.com", "1", sts_target="_mta-sts.example.com.sts.provider.example")
+    assert delegated[0].zone_line() == "_mta-sts.example.com. 3600 IN CNAME _mta-sts.example.com.sts.provider.example."
 
 
 def test_policy_host_addresses_become_a_and_aaaa_records():

@@ -76,10 +76,11 @@ def test_manual_mode_lists_the_records_the_owner_publishes(client, session, peop
     shown = page(client.get(DNS_PAGE))
     assert shown.select_one("#publish-mode").text == "manual"
     policy_id = current_version(session, people.shared).policy_id
-    assert [" ".join(cell.text.split()) for cell in shown.select("#publishing tbody tr td:nth-of-type(3)")] == [
+    assert [" ".join(cell.text.split()) for cell in shown.select("#publishing tbody tr td:nth-of-type(4)")] == [
         f"v=STSv1; id={policy_id}",
         "v=TLSRPTv1; rua=mailto:tlsrpt@reports.provider.example,https://reports.provider.example/tlsrpt",
         "sts.provider.example."]
+    assert [cell.text for cell in shown.select("#publishing tbody td.ttl")] == ["300", "86400", "3600"]
 
 
 def test_rfc2136_mode_says_where_the_record_is_written(client, session, people):
@@ -101,9 +102,9 @@ def test_delegated_mode_shows_the_cnames_to_publish_once_and_the_record_we_keep(
     publishing = page(client.get(DNS_PAGE)).select_one("#publishing")
     policy_id = current_version(session, people.shared).policy_id
     assert publishing.select_one("#publish-mode").text == "delegated"
-    assert [cell.text.strip() for cell in publishing.select("tbody tr")[0].select("td")][:3] == [
-        "_mta-sts.shared.example.", "CNAME", "_mta-sts.shared.example.delegation.provider.example."]
-    assert (f'_mta-sts.shared.example.delegation.provider.example. IN TXT "v=STSv1; id={policy_id}"'
+    assert [cell.text.strip() for cell in publishing.select("tbody tr")[0].select("td")][:4] == [
+        "_mta-sts.shared.example.", "3600", "CNAME", "_mta-sts.shared.example.delegation.provider.example."]
+    assert (f'_mta-sts.shared.example.delegation.provider.example. 300 IN TXT "v=STSv1; id={policy_id}"'
             in " ".join(publishing.text.split()))
 
 

@@ -5,7 +5,7 @@
 """
 
 
-from flask import flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from stspolicy.accounts.service import domain_for_user, grant_role, visible_domains
@@ -39,7 +39,7 @@ def dns(name):
         "admin/dns.html",
         domain=domain, version=version, setting=setting, mode=setting.publish_mode if setting else "manual",
         records=published_records(db.session, domain, version.policy_id),
-        sts_target=sts_target(domain.name, setting),
+        sts_target=sts_target(domain.name, setting), sts_ttl=current_app.config["DNS_RECORD_TTL"],
         check=check, groups=groups, mx_findings=mx_findings,
         tlsa_rows={mx.id: tlsa_rows(mx) for mx in check.mx_hosts} if check else {},
         history=history(db.session, domain, DNS_HISTORY_LENGTH),
