@@ -153,7 +153,8 @@ def _addresses(resolver: Resolver, host: str) -> Answer:
 
 def _look_at_mx(resolver: Resolver, prober: Prober, host: str, preference: int, now: datetime) -> MxHost:
     addresses = _addresses(resolver, host)
-    mx = MxHost(host=host, preference=preference, addresses=addresses, tlsa=_tlsa(resolver, host, addresses))
+    mx = MxHost(host=host, preference=preference, addresses=addresses, tlsa=_tlsa(resolver, host, addresses),
+                checked_at=now)
     if addresses.failed:
         mx.probe_error = f"not probed: the addresses of {host} could not be resolved ({addresses.state})"
         return mx
