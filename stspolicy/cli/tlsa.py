@@ -9,7 +9,15 @@ import click
 from cryptography import x509
 
 from stspolicy.dns.check import rollover_plan
-from stspolicy.dns.dane import PemError, load_certificates, load_public_key, records_for_certificate, tlsa_name
+from stspolicy.dns.dane import (
+    PemError,
+    key_record,
+    load_certificates,
+    load_public_key,
+    records_for_certificate,
+    tlsa_name,
+    tlsa_record,
+)
 from stspolicy.extensions import as_utc, db, utcnow
 from stspolicy.policies.queries import list_domains
 
@@ -79,29 +87,41 @@ utc_time = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M
               help="The certificate that will replace it.")
 @click.option("--next-key", "next_key", type=click.Path(exists=True, dir_okay=False),
               help="Or just the key it will have (public or private PEM).")
+@click.option("--next-issuer", "next_issuer", type=click.Path(exists=True, dir_okay=False),
+              help="Or the intermediate that will issue it, for 2 1 1 (--cert then holds the chain served now).")
 @mx_host_option
 @click.option("--ttl", type=click.IntRange(0, 2**31 - 1),
               help="The zone's TTL of the TLSA RRset (default: what the resolver returns with --mx, else 3600).")
 @click.option("--published", type=utc_time,
-              help="When the next key's record was published, UTC (default: when checks first saw it with --mx).")
+              help="When the next record was published, UTC (default: when checks first saw it with --mx).")
 @click.option("--deployed", type=utc_time, help="When the next certificate went into service, UTC.")
-def rollover_command(cert_file, next_cert, next_key, mx_host, ttl, published, deployed):
-    """Plan a key rollover: records to publish now, when to deploy, when to remove the old one (RFC 7671 section 8.1).
+def rollover_command(cert_file, next_cert, next_key, next_issuer, mx_host, ttl, published, deployed):
+    """Plan a rollover: records to publish now, when to deploy, when to remove the old one (RFC 7671 section 8.1).
 
-    With --mx the live TLSA records and the check history say how long the next key's
-    record has been in DNS. Exit status 0: the next certificate may be deployed now; 1: not yet.
+    A key rollover (--next-cert, --next-key) changes the 3 1 1 record; an issuer rollover
+    (--next-issuer), as when a CA rotates its intermediate, the 2 1 1 record. With --mx the
+    live TLSA records and the check history say how long the next record has been in DNS.
+    Exit status 0: the next certificate may be deployed now; 1: not yet.
     """
-    if bool(next_cert) == bool(next_key):
-        raise click.UsageError("give one of --next-cert or --next-key")
-    current = _certificates(cert_file)[0]
-    new_key = _certificates(next_cert)[0].public_key() if next_cert else _public_key(next_key)
+    if sum(bool(option) for option in (next_cert, next_key, next_issuer)) != 1:
+        raise click.UsageError("give one of --next-cert, --next-key or --next-issuer")
+    chain = _certificates(cert_file)
+    if next_issuer:
+        if len(chain) < 2:
+            raise click.UsageError("--next-issuer needs the chain served now in --cert: "
+                                   "the certificate, then its issuer")
+        current, upcoming = tlsa_record(chain[1], 2), tlsa_record(_certificates(next_issuer)[0], 2)
+        what, unchanged = "a chain from the next issuer", "the next issuer is the current one: 2 1 1 stays the same"
+    else:
+        new_key = _certificates(next_cert)[0].public_key() if next_cert else _public_key(next_key)
+        current, upcoming = tlsa_record(chain[0], 3), key_record(new_key)
+        what, unchanged = "the next certificate", "the next certificate keeps the key: 3 1 1 stays the same"
     now = utcnow()
-    plan = rollover_plan(db.session, current, new_key, now=now, domains=list_domains(db.session),
-                                  mx_host=mx_host, ttl=ttl, published_at=as_utc(published),
-                                  deployed_at=as_utc(deployed))
+    plan = rollover_plan(db.session, current, upcoming, now=now, domains=list_domains(db.session),
+                         mx_host=mx_host, ttl=ttl, published_at=as_utc(published), deployed_at=as_utc(deployed))
     owner = f"{tlsa_name(mx_host)}. IN TLSA " if mx_host else ""
-    if not plan.key_changes:
-        click.echo("the next certificate keeps the key: 3 1 1 stays the same, no DNS change needed")
+    if not plan.changes:
+        click.echo(f"{unchanged}, no DNS change needed")
         click.echo(f"    {owner}{plan.publish[0]}")
         return
     click.echo("publish now (current + next):")
@@ -116,15 +136,15 @@ def rollover_command(cert_file, next_cert, next_key, mx_host, ttl, published, de
         source = "given" if published else "first seen by the checks"
         click.echo(f"the next record was published {plan.published_at:%Y-%m-%d %H:%M} UTC ({source}); "
                    f"TLSA TTL {plan.ttl} s")
-    click.echo(f"deploy the next certificate not before {plan.deploy_not_before:%Y-%m-%d %H:%M} UTC "
+    click.echo(f"deploy {what} not before {plan.deploy_not_before:%Y-%m-%d %H:%M} UTC "
                "(publication + twice the TTL, so that no cache still holds the old set)")
     for record in plan.remove:
         if plan.remove_not_before is None:
-            click.echo(f"remove {record} once the next certificate is in service, not before "
+            click.echo(f"remove {record} once {what} is in service, not before "
                        f"{plan.deploy_not_before:%Y-%m-%d %H:%M} UTC (give --deployed for the date)")
         else:
             click.echo(f"remove {record} not before {plan.remove_not_before:%Y-%m-%d %H:%M} UTC "
                        "(the later of the deployment and publication + twice the TTL)")
     ready = plan.ready(now)
-    click.echo("ready: the next certificate may be deployed now" if ready else "not yet")
+    click.echo(f"ready: {what} may be deployed now" if ready else "not yet")
     sys.exit(0 if ready else 1)

@@ -22,8 +22,8 @@ from stspolicy.dns import findings as checks
 from stspolicy.dns.dane import (
     RolloverPlan,
     TlsaError,
+    TlsaRecord,
     certificate_facts,
-    key_record,
     parse_tlsa,
     parse_tlsa_records,
     plan_rollover,
@@ -231,11 +231,11 @@ def record_present_since(session: Session, domains: list[Domain], host: str, rec
     return since
 
 
-def rollover_plan(session: Session, current: x509.Certificate, next_key, *, now: datetime,
+def rollover_plan(session: Session, current: TlsaRecord, next_record: TlsaRecord, *, now: datetime,
                   domains: list[Domain], mx_host: str | None = None, ttl: int | None = None,
                   published_at: datetime | None = None, deployed_at: datetime | None = None) -> RolloverPlan:
-    """Plan a key rollover; with `mx_host`, against the TLSA records DNS has now and since when the
-    checks of `domains` saw them.
+    """Plan a rollover from the `current` record to `next_record`; with `mx_host`, against the TLSA
+    records DNS has now and since when the checks of `domains` saw them.
 
     The TTL defaults to what the resolver returns for the records, else one hour; when the next
     record was published defaults to when the checks first saw it.
@@ -245,8 +245,8 @@ def rollover_plan(session: Session, current: x509.Certificate, next_key, *, now:
         answer = resolver_from_config().lookup(tlsa_name(mx_host), "TLSA")
         published = parse_tlsa_records(answer.records)
         ttl = ttl if ttl is not None else answer.ttl
-        published_at = published_at or record_present_since(session, domains, mx_host, str(key_record(next_key)))
-    return plan_rollover(current, next_key, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,
+        published_at = published_at or record_present_since(session, domains, mx_host, str(next_record))
+    return plan_rollover(current, next_record, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,
                          published=published, next_published_since=published_at, deployed_at=deployed_at)
 
 

@@ -334,11 +334,13 @@ def webpki_error(chain: list[x509.Certificate], host: str, roots: list[x509.Cert
 
 @dataclass(frozen=True)
 class RolloverPlan:
-    """RFC 7671 section 8.1 "current + next": what to publish now, when to switch, when to clean up."""
+    """RFC 7671 section 8.1 "current + next": what to publish now, when to switch, when to clean up.
+
+    The switch is to a next key (`3 1 1` records) or to a chain from a next issuer (`2 1 1`)."""
 
     publish: tuple[TlsaRecord, ...]
-    key_changes: bool
-    deploy_not_before: datetime | None  # the next certificate may be installed from then on
+    changes: bool  # False: the next certificate matches the current record, nothing to do
+    deploy_not_before: datetime | None  # the next certificate (or chain) may be installed from then on
     remove: tuple[TlsaRecord, ...]  # the current record, to remove at `remove_not_before`
     warnings: tuple[str, ...]
     ttl: int = 0
@@ -360,8 +362,8 @@ class RolloverPlan:
 
 
 def plan_rollover(
-    current: x509.Certificate,
-    next_key,
+    current: TlsaRecord,
+    next_record: TlsaRecord,
     *,
     ttl: int,
     now: datetime,
@@ -369,27 +371,26 @@ def plan_rollover(
     next_published_since: datetime | None = None,
     deployed_at: datetime | None = None,
 ) -> RolloverPlan:
-    """Plan a key rollover from the `current` certificate to `next_key` (a public key).
+    """Plan the rollover from the `current` record to `next_record`: a next key's `3 1 1`
+    (`key_record`), or a next issuer's `2 1 1` when a CA rotates its intermediate.
 
-    Caches may hold the old TLSA RRset for its TTL: the next key goes into service only
-    once its record has been in DNS for twice the TTL (RFC 7671 section 8.1), counted from
-    `next_published_since`, else from `now`. A renewal that keeps the key keeps its
-    `3 1 1` record: nothing changes.
+    Caches may hold the old TLSA RRset for its TTL: the next certificate goes into service
+    only once its record has been in DNS for twice the TTL (RFC 7671 section 8.1), counted
+    from `next_published_since`, else from `now`. A renewal that keeps the key (or the
+    issuer) keeps its record: nothing changes.
     """
-    current_record = tlsa_record(current, 3)
-    next_record = key_record(next_key)
-    if next_record == current_record:
-        return RolloverPlan((current_record,), False, now, (), (), ttl)
+    if next_record == current:
+        return RolloverPlan((current,), False, now, (), (), ttl)
     warnings = []
     if published is not None and next_record not in published:
-        warnings.append(f"the next key's record {next_record} is not in DNS yet: publish it before the renewal")
+        warnings.append(f"the next record {next_record} is not in DNS yet: publish it before the change")
         next_published_since = None
     since = next_published_since or now
     return RolloverPlan(
-        publish=(current_record, next_record),
-        key_changes=True,
+        publish=(current, next_record),
+        changes=True,
         deploy_not_before=since + timedelta(seconds=2 * ttl),
-        remove=(current_record,),
+        remove=(current,),
         warnings=tuple(warnings),
         ttl=ttl,
         published_at=next_published_since,

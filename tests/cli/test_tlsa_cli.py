@@ -8,7 +8,7 @@ from stspolicy.extensions import utcnow
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests.lab.dns import SECURE
-from tests.lab.pki import key_pem, new_key, pem
+from tests.lab.pki import TestCA, key_pem, new_key, pem
 
 
 def write(tmp_path, name, data):
@@ -67,6 +67,25 @@ def test_rollover_without_dns_says_to_publish_both_and_wait(cli, test_ca, tmp_pa
     assert result.output.endswith("not yet\n")
 
 
+def test_an_issuer_rollover_publishes_the_next_intermediate_beside_the_current_one(cli, test_ca, tmp_path):
+    """ROLL-03: when the CA rotates its intermediate, 2 1 1 of the next one goes into DNS before the chain changes."""
+    leaf, _ = test_ca.issue("mx.example.net")
+    upcoming = TestCA("Next").intermediate.certificate
+    fullchain = write(tmp_path, "fullchain.pem", pem(*test_ca.chain(leaf)))
+    result = cli("tlsa", "rollover", "--cert", fullchain, "--next-issuer", write(tmp_path, "next.pem", pem(upcoming)),
+                 "--ttl", "600", "--published", "2026-11-01")
+    assert result.exit_code == 0, result.output
+    current = tlsa_record(test_ca.intermediate.certificate, 2)
+    assert f"publish now (current + next):\n    {current}\n    {tlsa_record(upcoming, 2)}\n" in result.output
+    assert "deploy a chain from the next issuer not before 2026-11-01 00:20 UTC" in result.output
+    same = cli("tlsa", "rollover", "--cert", fullchain,
+               "--next-issuer", write(tmp_path, "same.pem", pem(test_ca.intermediate.certificate)))
+    assert same.exit_code == 0 and "2 1 1 stays the same, no DNS change needed" in same.output
+    alone = cli("tlsa", "rollover", "--cert", write(tmp_path, "leaf.pem", pem(leaf)),
+                "--next-issuer", write(tmp_path, "n.pem", pem(upcoming)))
+    assert alone.exit_code == 2 and "--next-issuer needs the chain served now in --cert" in alone.output
+
+
 def test_rollover_prints_the_removal_day_from_the_given_publication_deployment_and_ttl(cli, test_ca, tmp_path):
     leaf, _ = test_ca.issue("mx.example.net")
     args = ("tlsa", "rollover", "--cert", write(tmp_path, "c.pem", pem(leaf)),
@@ -116,4 +135,4 @@ def test_rollover_warns_when_dns_lacks_the_next_record(in_lab, dns_lab, test_ca,
     result = in_lab("tlsa", "rollover", "--cert", write(tmp_path, "c.pem", pem(leaf)),
                     "--next-key", write(tmp_path, "n.key", key_pem(new_key())), "--mx", host)
     assert result.exit_code == 1
-    assert "is not in DNS yet: publish it before the renewal" in result.output
+    assert "is not in DNS yet: publish it before the change" in result.output

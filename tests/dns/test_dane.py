@@ -200,30 +200,38 @@ def test_renewal_that_keeps_the_key_needs_no_dns_change(test_ca):
     key = new_key()
     current, _ = test_ca.issue("mx.example.net", key=key)
     renewed, _ = test_ca.issue("mx.example.net", key=key)
-    plan = plan_rollover(current, renewed.public_key(), ttl=3600, now=NOW)
-    assert not plan.key_changes and plan.publish == (tlsa_record(current, 3),) and not plan.remove
+    plan = plan_rollover(tlsa_record(current, 3), key_record(renewed.public_key()), ttl=3600, now=NOW)
+    assert not plan.changes and plan.publish == (tlsa_record(current, 3),) and not plan.remove
 
 
 def test_new_key_publishes_current_and_next_then_waits_twice_the_ttl(test_ca):
     current, _ = test_ca.issue("mx.example.net")
     next_key = new_key()
-    plan = plan_rollover(current, next_key.public_key(), ttl=3600, now=NOW)
-    assert plan.key_changes
+    plan = plan_rollover(tlsa_record(current, 3), key_record(next_key.public_key()), ttl=3600, now=NOW)
+    assert plan.changes
     assert plan.publish == (tlsa_record(current, 3), key_record(next_key.public_key()))
     assert plan.deploy_not_before == NOW + timedelta(hours=2)
     assert plan.remove == (tlsa_record(current, 3),)
 
 
 def test_rollover_counts_from_when_the_next_record_appeared_and_warns_when_it_is_missing(test_ca):
-    current, _ = test_ca.issue("mx.example.net")
-    next_key = new_key().public_key()
-    published = [tlsa_record(current, 3), key_record(next_key)]
+    leaf, _ = test_ca.issue("mx.example.net")
+    current, next_key = published = [tlsa_record(leaf, 3), key_record(new_key().public_key())]
     since = NOW - timedelta(hours=5)
     ready = plan_rollover(current, next_key, ttl=3600, now=NOW, published=published, next_published_since=since)
     assert ready.deploy_not_before == since + timedelta(hours=2) and not ready.warnings
     missing = plan_rollover(current, next_key, ttl=3600, now=NOW, published=published[:1], next_published_since=since)
     assert missing.deploy_not_before == NOW + timedelta(hours=2)
     assert "is not in DNS yet" in missing.warnings[0]
+
+
+def test_an_issuer_rollover_publishes_the_next_intermediates_2_1_1_before_the_chain_changes(test_ca):
+    """ROLL-03: a CA's intermediate rotation under a 2 1 1 record is a rollover of that record."""
+    current = tlsa_record(test_ca.intermediate.certificate, 2)
+    upcoming = tlsa_record(TestCA("Next").intermediate.certificate, 2)
+    plan = plan_rollover(current, upcoming, ttl=600, now=NOW)
+    assert plan.publish == (current, upcoming) and plan.remove == (current,)
+    assert plan.deploy_not_before == NOW + timedelta(minutes=20)
 
 
 def test_the_current_record_goes_once_the_next_certificate_serves_and_caches_hold_the_next_record(test_ca):
@@ -233,7 +241,8 @@ def test_the_current_record_goes_once_the_next_certificate_serves_and_caches_hol
     now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
     def removal(deployed_at):
-        return plan_rollover(current, next_key, ttl=3600, now=now, next_published_since=published_at,
+        return plan_rollover(tlsa_record(current, 3), key_record(next_key), ttl=3600, now=now,
+                             next_published_since=published_at,
                              deployed_at=deployed_at).remove_not_before
 
     assert removal(None) is None  # not before the next certificate serves

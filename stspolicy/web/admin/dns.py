@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from stspolicy.accounts.service import domain_for_user, grant_role, visible_domains
 from stspolicy.dns.check import CheckTooSoon, check_on_request, grouped_findings, rollover_plan, tlsa_rows
-from stspolicy.dns.dane import records_for_certificate, tlsa_name
+from stspolicy.dns.dane import key_record, records_for_certificate, tlsa_name, tlsa_record
 from stspolicy.dns.models import DnsSetting
 from stspolicy.dns.publish import publish_policy_id, published_records, publishing_failures, sts_target
 from stspolicy.dns.queries import history, known_mx_hosts, latest_check
@@ -92,7 +92,8 @@ def tlsa():
             "owner": tlsa_name(form.mx_host) if form.mx_host else None,
             "looked_up": looked_up,
             "plan": rollover_plan(
-                db.session, chain[0], form.next_public_key, now=now, domains=domains, mx_host=looked_up,
+                db.session, tlsa_record(chain[0], 3), key_record(form.next_public_key), now=now, domains=domains,
+                mx_host=looked_up,
                 ttl=form.ttl.data, published_at=as_utc(form.published.data), deployed_at=as_utc(form.deployed.data),
             ) if form.next_public_key else None,
             "now": now,
