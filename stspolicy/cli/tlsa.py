@@ -19,6 +19,7 @@ from stspolicy.dns.dane import (
     tlsa_record,
 )
 from stspolicy.extensions import as_utc, db, utcnow
+from stspolicy.policies.names import InvalidName, normalize_domain
 from stspolicy.policies.queries import list_domains
 
 MAX_PEM_BYTES = 1 << 20  # a certificate chain or key file is a few kilobytes
@@ -54,7 +55,17 @@ cert_option = click.option("--cert", "cert_file", required=True, type=click.Path
                            help="The server certificate, PEM (may be followed by its chain).")
 
 
-mx_host_option = click.option("--mx", "mx_host", help="Show the records as zone lines at _25._tcp.MX.")
+def _host(_context, _parameter, value: str | None) -> str | None:
+    """An MX host as the TLSA owner name needs it: A-labels, lower case (RFC 6698 section 3)."""
+    if value is None:
+        return None
+    try:
+        return normalize_domain(value)
+    except InvalidName as error:
+        raise click.BadParameter(str(error)) from None
+
+
+mx_host_option = click.option("--mx", "mx_host", callback=_host, help="Show the records as zone lines at _25._tcp.MX.")
 
 
 @tlsa_cli.command("generate")

@@ -28,6 +28,16 @@ def test_generate_gives_3_1_1_and_2_1_1_as_zone_lines(cli, test_ca, tmp_path):
     assert lines[1].startswith(f"_25._tcp.mx.example.net. IN TLSA {tlsa_record(test_ca.intermediate.certificate, 2)}")
 
 
+def test_generate_names_an_idn_mx_host_by_its_a_labels_as_hash_slinger_does(cli, test_ca, tmp_path):
+    """RFC 6698 section 3: the owner is `_25._tcp.` + the host in A-label form (TLSA-09)."""
+    leaf, _ = test_ca.issue("mx.xn--bcher-kva.example")
+    result = cli("tlsa", "generate", "--cert", write(tmp_path, "cert.pem", pem(leaf)), "--mx", "MX.Bücher.example.")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"_25._tcp.mx.xn--bcher-kva.example. IN TLSA {tlsa_record(leaf, 3)}")
+    refused = cli("tlsa", "generate", "--cert", write(tmp_path, "c.pem", pem(leaf)), "--mx", "mx..example")
+    assert refused.exit_code == 2 and "Invalid value for '--mx'" in refused.output
+
+
 def test_generate_reads_the_chain_from_a_fullchain_file_and_lists_a_next_key(cli, test_ca, tmp_path):
     leaf, key = test_ca.issue("mx.example.net")
     fullchain = write(tmp_path, "fullchain.pem", pem(*test_ca.chain(leaf)))
