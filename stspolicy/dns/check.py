@@ -52,7 +52,7 @@ MAX_CHAIN_CERTIFICATES = 10
 DEFAULT_TLSA_TTL = 3600  # for a rollover plan when neither the admin nor DNS says
 
 
-Prober = Callable[[str, list[str]], ProbeResult]
+Prober = Callable[..., ProbeResult]  # (host, addresses, *, server_name) as probe_starttls
 
 
 def resolver_from_config() -> Resolver:
@@ -158,7 +158,7 @@ def _look_at_mx(resolver: Resolver, prober: Prober, host: str, preference: int, 
     if addresses.failed:
         mx.probe_error = f"not probed: the addresses of {host} could not be resolved ({addresses.state})"
         return mx
-    result = prober(host, list(addresses.records))
+    result = prober(host, list(addresses.records), server_name=mx.tlsa_base_domain)
     mx.probe_error = result.error
     mx.chain = list(result.chain[:MAX_CHAIN_CERTIFICATES])
     if mx.chain:

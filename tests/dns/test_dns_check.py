@@ -11,6 +11,7 @@ from stspolicy.dns.queries import latest_check
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
+from tests.dns.scripted_smtp import one_connection, starttls_by_sni
 from tests.lab.dns import BOGUS, INSECURE, SECURE
 from tests.lab.pki import new_key
 from tests.support.dns_support import host_domain
@@ -92,6 +93,26 @@ def test_tlsa_is_looked_up_at_the_secure_cname_expansion_of_the_mx(check, sessio
     [mx] = json.loads(result.output)[0]["mx_hosts"]
     assert mx["tlsa_name"] == f"_25._tcp.mx-real.{SECURE}" and mx["tlsa_match"] == str(tlsa_record(leaf, 3))
     assert result.exit_code == 0, result.output
+
+
+def test_the_probe_asks_for_the_certificate_of_the_tlsa_base_domain(check, session, dns_lab, lab_netns, test_ca,
+                                                                     tmp_path):
+    """RFC 7672 section 8.1: SNI is the TLSA base domain, here the MX host's secure CNAME expansion, so a server
+    that chooses its certificate by SNI presents the one the TLSA records were published for."""
+    mx, real = f"mx-sni.{SECURE}", f"mx-sni-real.{SECURE}"
+    host_domain(session, dns_lab, f"sni.{SECURE}", SECURE, mx={mx: "127.0.0.95"})
+    dns_lab.remove_records(SECURE, f"{mx}.", "A")
+    dns_lab.set_records(SECURE, f"{mx}.", "CNAME", [f"{real}."], flush=False)
+    dns_lab.set_records(SECURE, f"{real}.", "A", ["127.0.0.95"], flush=False)
+    for_real, for_others = test_ca.issue(real), test_ca.issue(mx)
+    dns_lab.set_records(SECURE, f"_25._tcp.{real}.", "TLSA", [str(tlsa_record(for_real[0], 3))])
+    server_names = []
+    serve = starttls_by_sni({real: test_ca.write_server(tmp_path, "real", *for_real)},
+                            test_ca.write_server(tmp_path, "other", *for_others), server_names)
+    with one_connection(lab_netns, "127.0.0.95", serve):
+        result = check("--json", f"sni.{SECURE}")
+    assert server_names == [real]
+    assert ("ok", "tlsa-match") in findings(result)
 
 
 def test_no_answer_from_the_resolver_exits_2(check, lab_app, session, dns_lab, monkeypatch):
