@@ -6,6 +6,7 @@ STARTTLS, the pure `findings` turn the answers into findings, and one DnsObserva
 """
 
 
+import dataclasses
 import functools
 import math
 import os
@@ -34,7 +35,7 @@ from stspolicy.dns.findings import Expected, Finding, MxHost
 from stspolicy.dns.models import DnsObservation, DnsSetting, MxObservation
 from stspolicy.dns.probe import ProbeResult, probe_starttls
 from stspolicy.dns.publish import sts_target
-from stspolicy.dns.queries import latest_check, latest_observations
+from stspolicy.dns.queries import latest_check, latest_observations, published_since
 from stspolicy.dns.resolver import SECURE, Answer, Resolver
 from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain, PolicyVersion
@@ -238,16 +239,24 @@ def rollover_plan(session: Session, current: TlsaRecord, next_record: TlsaRecord
     records DNS has now and since when the checks of `domains` saw them.
 
     The TTL defaults to what the resolver returns for the records, else one hour; when the next
-    record was published defaults to when the checks first saw it.
+    record was published defaults to when this service published it (`tlsa publish`), else to
+    when the checks first saw it. A record that is not DNSSEC-secure is no record for DANE senders.
     """
-    published = None
+    published, answer = None, None
     if mx_host:
         answer = resolver_from_config().lookup(tlsa_name(mx_host), "TLSA")
         published = parse_tlsa_records(answer.records)
         ttl = ttl if ttl is not None else answer.ttl
-        published_at = published_at or record_present_since(session, domains, mx_host, str(next_record))
-    return plan_rollover(current, next_record, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,
+        published_at = (published_at or published_since(session, mx_host, next_record)
+                        or record_present_since(session, domains, mx_host, str(next_record)))
+    plan = plan_rollover(current, next_record, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,
                          published=published, next_published_since=published_at, deployed_at=deployed_at)
+    if plan.changes and answer is not None and answer.state != SECURE:
+        # The next record counts only once DANE senders can trust it (RFC 7672 section 2.2).
+        plan = dataclasses.replace(plan, warnings=(*plan.warnings, f"{answer.name} is {answer.state} "
+                                                   f"({answer.rcode}), not DNSSEC-secure: DANE senders do not "
+                                                   "see the next record"))
+    return plan
 
 
 def observation_summary(observation: DnsObservation) -> dict:

@@ -172,6 +172,21 @@ def records_for_certificate(chain: list[x509.Certificate], next_key=None) -> lis
     return rows
 
 
+PINS = ("key", "issuer", "both")  # what an MX host's TLSA records pin: 3 1 1, 2 1 1, or both
+
+
+def pinned_records(chain: list[x509.Certificate], pin: str) -> list[TlsaRecord]:
+    """The records that pin `chain` (leaf first): `3 1 1` of its key, `2 1 1` of its issuer, or both."""
+    records = []
+    if pin in ("key", "both"):
+        records.append(tlsa_record(chain[0], 3))
+    if pin in ("issuer", "both"):
+        if len(chain) < 2:
+            raise TlsaError("pinning the issuer needs the chain: the certificate, then its issuer")
+        records.append(tlsa_record(chain[1], 2))
+    return records
+
+
 def _matches(record: TlsaRecord, certificate: x509.Certificate) -> bool:
     return associate(selected_bytes(certificate, record.selector), record.matching_type) == record.data
 

@@ -42,11 +42,11 @@ def publish_target(session: Session, domain: Domain) -> Target | None:
     config = current_app.config
     if setting.publish_mode == "delegated":
         return Target(config["DELEGATION_SERVER"], config["DELEGATION_ZONE"], sts_target(domain.name, setting),
-                      _key(config["DELEGATION_TSIG_KEY"]))
-    return Target(setting.update_server, setting.update_zone, f"_mta-sts.{domain.name}", _key(setting.tsig_key))
+                      tsig_key(config["DELEGATION_TSIG_KEY"]))
+    return Target(setting.update_server, setting.update_zone, f"_mta-sts.{domain.name}", tsig_key(setting.tsig_key))
 
 
-def _key(name: str) -> TsigKey:
+def tsig_key(name: str) -> TsigKey:
     keys = current_app.config["DNS_TSIG_KEYS"]
     if name not in keys:
         raise PublishError(f"no TSIG key {name!r} in DNS_TSIG_KEYS")
@@ -69,7 +69,7 @@ def set_publish_mode(session: Session, domain: Domain, mode: str, *, server: str
             raise PublishError(str(error)) from None
         if not f"_mta-sts.{domain.name}".endswith("." + zone):
             raise PublishError(f"_mta-sts.{domain.name} is not inside zone {zone}")
-        _key(key.rstrip(".").lower())
+        tsig_key(key.rstrip(".").lower())
     if mode == "delegated" and not (config["DELEGATION_ZONE"] and config["DELEGATION_TSIG_KEY"]):
         raise PublishError("delegated mode needs DELEGATION_ZONE, DELEGATION_SERVER and DELEGATION_TSIG_KEY")
     setting = session.get(DnsSetting, domain.id) or DnsSetting(domain=domain)

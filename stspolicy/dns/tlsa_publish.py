@@ -1,0 +1,168 @@
+"""Publishing an MX host's TLSA records: "current + next" by RFC 2136, read back, pruned when unused.
+
+The records go to `_25._tcp.<host>` in the zone of a hosted domain published in rfc2136
+mode (the same server and TSIG key as its `_mta-sts` record); where no such zone holds the
+name, the admin publishes by hand and this only checks DNS for the records. Each record is
+kept as a TlsaPublication: when the primary server (or, by hand, the resolver) first had
+it, when the validating resolver first gave it DNSSEC-secure, and when the certificate the
+MX host serves last matched it. RFC 7671 section 8.1: a record goes only once nothing has
+presented it for twice the TTL.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stspolicy.dns.check import DEFAULT_TLSA_TTL, resolver_from_config
+from stspolicy.dns.dane import TlsaRecord, load_certificates, parse_tlsa_records, tlsa_name, tlsa_record
+from stspolicy.dns.models import DnsSetting, TlsaPublication
+from stspolicy.dns.publish import tsig_key
+from stspolicy.dns.queries import active_publications, pending_stage
+from stspolicy.dns.resolver import SECURE, Answer, Resolver
+from stspolicy.dns.rfc2136 import PublishError, TsigKey, read_rrset, replace_rrset
+
+
+@dataclass(frozen=True)
+class TlsaTarget:
+    server: str
+    zone: str
+    key: TsigKey
+
+
+def tlsa_target(session: Session, host: str) -> TlsaTarget | None:
+    """Where `_25._tcp.<host>` may be written: the deepest rfc2136 zone of a hosted domain that holds it."""
+    owner = tlsa_name(host)
+    settings = [setting for setting in session.scalars(select(DnsSetting).where(DnsSetting.publish_mode == "rfc2136"))
+                if setting.update_zone and owner.endswith("." + setting.update_zone)]
+    if not settings:
+        return None
+    setting = max(settings, key=lambda setting: len(setting.update_zone))
+    return TlsaTarget(setting.update_server, setting.update_zone, tsig_key(setting.tsig_key))
+
+
+@dataclass
+class TlsaOutcome:
+    """What `publish_tlsa` did and what the validating resolver says now."""
+
+    host: str
+    owner: str
+    ttl: int
+    records: list[TlsaRecord]  # the RRset wanted now
+    added: list[TlsaRecord] = field(default_factory=list)
+    removed: list[TlsaRecord] = field(default_factory=list)
+    server: str | None = None  # the primary written to; None: published by hand
+    answer: Answer | None = None  # the validating resolver's answer afterwards
+
+    @property
+    def visible(self) -> list[TlsaRecord]:
+        return [record for record in self.records if record in parse_tlsa_records(self.answer.records)]
+
+    @property
+    def in_dns(self) -> bool:
+        """Every wanted record is in DNS: written to the primary, or, by hand, seen through the resolver."""
+        return self.server is not None or len(self.visible) == len(self.records)
+
+    def zone_lines(self) -> list[str]:
+        return [f"{self.owner}. {self.ttl} IN TLSA {record}" for record in self.records]
+
+    def resolver_says(self) -> str:
+        """The validating resolver's view, and why it is not DNSSEC-secure when it is not."""
+        answer = self.answer
+        shown = len(self.visible)
+        if answer.state == SECURE:
+            if shown == len(self.records):
+                return f"the validating resolver answers {self.owner} DNSSEC-secure with all {shown} records"
+            return (f"the validating resolver answers {self.owner} DNSSEC-secure with {shown} of the "
+                    f"{len(self.records)} records: it may hold the old set for up to {self.ttl} s")
+        if answer.state == "insecure":
+            return (f"the validating resolver answers {self.owner} insecure: the zone is not DNSSEC-signed or its "
+                    "chain of trust is broken, so senders do not use DANE here")
+        return (f"the validating resolver could not validate {self.owner} ({answer.state}, {answer.rcode}): "
+                "DANE senders will not deliver to this host")
+
+
+def _aged_out(row: TlsaPublication | None, now: datetime, ttl: int) -> bool:
+    """Nothing presented the record for twice the TTL (and it was not published within that time)."""
+    if row is None:
+        return False
+    since = max(time for time in (row.published_at, row.last_presented_at) if time is not None)
+    return now - since >= timedelta(seconds=2 * ttl)
+
+
+def publish_tlsa(session: Session, host: str, *, current: list[TlsaRecord], upcoming: list[TlsaRecord] = (),
+                 prune: bool = False, ttl: int | None = None, now: datetime,
+                 resolver: Resolver | None = None) -> TlsaOutcome:
+    """Make `_25._tcp.<host>` hold `current` (what the host presents now) and `upcoming` (the next
+    certificate's), keeping the other records it has; with `prune`, drop those nothing presented
+    for twice the TTL. The records of a staged certificate are never pruned. Commits."""
+    owner = tlsa_name(host)
+    resolver = resolver or resolver_from_config()
+    timeout = current_app.config["DNS_TIMEOUT"]
+    target = tlsa_target(session, host)
+    before = resolver.lookup(owner, "TLSA")
+    rows = active_publications(session, host)
+    ttl = ttl or next((row.ttl for row in rows.values()), None) or before.ttl or DEFAULT_TLSA_TTL
+    existing = parse_tlsa_records(read_rrset(target.server, owner, "TLSA", timeout=timeout) if target
+                                  else before.records)
+    for record in existing:  # records found without a row: counted as published now
+        if str(record) not in rows:
+            rows[str(record)] = _new_row(session, host, record, ttl, now)
+    for record in current:
+        if str(record) in rows:
+            rows[str(record)].last_presented_at = now
+    kept = list(dict.fromkeys([*current, *upcoming, *_staged_records(session, host)]))
+    wanted = list(dict.fromkeys([*current, *upcoming]))
+    wanted += [record for record in existing if record not in wanted
+               and (record in kept or not (prune and _aged_out(rows.get(str(record)), now, ttl)))]
+    outcome = TlsaOutcome(host, owner, ttl, wanted, added=[r for r in wanted if r not in existing],
+                          removed=[r for r in existing if r not in wanted])
+    if target:
+        _write(target, owner, outcome, existing, timeout)
+        outcome.server = target.server
+    after = resolver.lookup(owner, "TLSA")
+    outcome.answer = after
+    seen = parse_tlsa_records(after.records)
+    for record in wanted:
+        row = rows.get(str(record))
+        if row is None and (target or record in seen):
+            row = rows[str(record)] = _new_row(session, host, record, ttl, now)
+        if row is not None:
+            row.ttl = ttl
+            if record in current:
+                row.last_presented_at = now
+            if after.state == SECURE and record in seen and row.secure_at is None:
+                row.secure_at = now
+    for record in outcome.removed:
+        rows[str(record)].removed_at = now
+    session.commit()
+    return outcome
+
+
+def _write(target: TlsaTarget, owner: str, outcome: TlsaOutcome, existing: list[TlsaRecord], timeout: float) -> None:
+    """Replace the RRset when it changes, then read it back from the primary."""
+    if set(outcome.records) == set(existing) and not outcome.added:
+        return
+    replace_rrset(target.server, target.zone, owner, "TLSA", [str(record) for record in outcome.records],
+                  key=target.key, ttl=outcome.ttl, timeout=timeout)
+    back = parse_tlsa_records(read_rrset(target.server, owner, "TLSA", timeout=timeout))
+    if set(back) != set(outcome.records):
+        raise PublishError(f"{target.server} answers {', '.join(map(str, back)) or 'nothing'} for {owner} after "
+                           "the update, not the records written")
+
+
+def _new_row(session: Session, host: str, record: TlsaRecord, ttl: int, now: datetime) -> TlsaPublication:
+    row = TlsaPublication(host=host, record=str(record), ttl=ttl, published_at=now)
+    session.add(row)
+    return row
+
+
+def _staged_records(session: Session, host: str) -> list[TlsaRecord]:
+    """What a staged certificate may be pinned by: its key's `3 1 1` and its issuer's `2 1 1`."""
+    staged = pending_stage(session, host)
+    if staged is None:
+        return []
+    chain = load_certificates(staged.chain_pem.encode("ascii"))
+    return [tlsa_record(chain[0], 3), *(tlsa_record(issuer, 2) for issuer in chain[1:2])]
