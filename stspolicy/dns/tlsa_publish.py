@@ -102,11 +102,14 @@ def publish_tlsa(session: Session, host: str, *, current: list[TlsaRecord], upco
     resolver = resolver or resolver_from_config()
     timeout = current_app.config["DNS_TIMEOUT"]
     target = tlsa_target(session, host)
-    before = resolver.lookup(owner, "TLSA")
     rows = active_publications(session, host)
-    ttl = ttl or next((row.ttl for row in rows.values()), None) or before.ttl or DEFAULT_TLSA_TTL
-    existing = parse_tlsa_records(read_rrset(target.server, owner, "TLSA", timeout=timeout) if target
-                                  else before.records)
+    if target:  # the resolver is not asked first: it would cache the old RRset for the read-back
+        existing = parse_tlsa_records(read_rrset(target.server, owner, "TLSA", timeout=timeout))
+        answer_ttl = None
+    else:
+        before = resolver.lookup(owner, "TLSA")
+        existing, answer_ttl = parse_tlsa_records(before.records), before.ttl
+    ttl = ttl or next((row.ttl for row in rows.values()), None) or answer_ttl or DEFAULT_TLSA_TTL
     for record in existing:  # records found without a row: counted as published now
         if str(record) not in rows:
             rows[str(record)] = _new_row(session, host, record, ttl, now)
