@@ -15,7 +15,8 @@ from tests.support.reportdata import SAMPLES
 from tests.support.servers import ROOT
 
 UNITS = ["stspolicy.service", "stspolicy-maintenance.service", "stspolicy-maintenance.timer",
-         "stspolicy-dns-check.service", "stspolicy-dns-check.timer", "stspolicy-mtail.service"]
+         "stspolicy-dns-check.service", "stspolicy-dns-check.timer", "stspolicy-mtail.service",
+         "stspolicy-dane-install.service", "stspolicy-dane-install.timer"]
 
 
 def test_systemd_units_verify_against_this_checkout(tmp_path):
