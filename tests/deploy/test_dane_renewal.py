@@ -235,7 +235,7 @@ def test_a_renewal_with_a_new_key_goes_stage_publish_wait_install_prune_and_no_m
     assert old_record != new_record  # pebble issues with a new key
     timeline = run_rollover(lab, pebble_mx, chain, key)
     print(f"\nrollover of {pebble_mx.host}, TLSA TTL {TTL} s:\n{timeline.show()}")
-    during = dane_mail.deliveries(lab.sender)[lab.mark:]
+    during = [d for d in dane_mail.deliveries(lab.sender)[lab.mark:] if d.recipient.endswith(pebble_mx.domain)]
     assert [d for d in during if d.status != "sent"] == [], timeline.show()
     assert sum(d.status == "sent" for d in during) >= 20, timeline.show()
     assert pebble_mx.chain_file.read_bytes() == chain and pebble_mx.published() == [new_record]
@@ -255,6 +255,7 @@ def test_the_same_renewal_installed_at_once_makes_the_dane_sender_defer(lab, peb
     time.sleep(TTL)
     stream.stop()
     deferred = [d for d in dane_mail.deliveries(lab.sender)[lab.mark:] if d.status == "deferred"]
+    print(f"\ninstalled at once: {len(deferred)} deferred, e.g. {deferred[:1]}")
     assert deferred, "installing at once did not make the DANE sender defer: the test cannot fail"
     assert all("certificate" in d.reason.lower() or "tls" in d.reason.lower() for d in deferred), deferred
 
@@ -269,6 +270,6 @@ def test_an_intermediate_rotation_under_a_2_1_1_record_defers_no_message(lab, te
     next_leaf, next_key = rotated.issue(mx.host)
     timeline = run_rollover(lab, mx, pem(*rotated.chain(next_leaf)), key_pem(next_key))
     print(f"\nintermediate rotation of {mx.host}, TLSA TTL {TTL} s:\n{timeline.show()}")
-    during = dane_mail.deliveries(lab.sender)[lab.mark:]
-    assert [d for d in during if d.status != "sent"] == [], timeline.show()
+    during = [d for d in dane_mail.deliveries(lab.sender)[lab.mark:] if d.recipient.endswith(mx.domain)]
+    assert [d for d in during if d.status != "sent"] == [] and len(during) >= 20, timeline.show()
     assert mx.published() == [str(tlsa_record(rotated.intermediate.certificate, 2))]

@@ -149,11 +149,12 @@ smtp_host_lookup = dns
 
 @dataclass(frozen=True)
 class Delivery:
+    recipient: str
     status: str  # sent, deferred, bounced
     reason: str
 
 
-_DELIVERY = re.compile(r" to=<[^>]+>, .*status=(?P<status>\w+) \((?P<reason>.*)\)$")
+_DELIVERY = re.compile(r" to=<(?P<recipient>[^>]+)>, .*status=(?P<status>\w+) \((?P<reason>.*)\)$")
 
 
 def deliveries(sender: _Instance) -> list[Delivery]:
@@ -161,7 +162,8 @@ def deliveries(sender: _Instance) -> list[Delivery]:
     if not sender.log.exists():
         return []
     lines = sender.log.read_text(errors="replace").splitlines()
-    return [Delivery(match["status"], match["reason"]) for match in map(_DELIVERY.search, lines) if match]
+    return [Delivery(match["recipient"], match["status"], match["reason"])
+            for match in map(_DELIVERY.search, lines) if match]
 
 
 class MessageStream:
