@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from stspolicy.dns.check import DEFAULT_TLSA_TTL, resolver_from_config
 from stspolicy.dns.dane import TlsaRecord, load_certificates, parse_tlsa_records, tlsa_name, tlsa_record
-from stspolicy.dns.models import DnsSetting, TlsaPublication
+from stspolicy.dns.models import DnsObservation, DnsSetting, MxObservation, StagedCertificate, TlsaPublication
 from stspolicy.dns.publish import tsig_key
 from stspolicy.dns.queries import active_publications, pending_stage
 from stspolicy.dns.resolver import SECURE, Answer, Resolver
 from stspolicy.dns.rfc2136 import PublishError, TsigKey, read_rrset, replace_rrset
+from stspolicy.policies.models import Domain
 
 
 @dataclass(frozen=True)
@@ -169,3 +170,40 @@ def _staged_records(session: Session, host: str) -> list[TlsaRecord]:
         return []
     chain = load_certificates(staged.chain_pem.encode("ascii"))
     return [tlsa_record(chain[0], 3), *(tlsa_record(issuer, 2) for issuer in chain[1:2])]
+
+
+@dataclass(frozen=True)
+class DaneHostState:
+    """An MX host's DANE over time, for the pages: records published, certificates presented, the staged one."""
+
+    host: str
+    publications: list[TlsaPublication]  # newest first, removed ones too
+    presented: list  # MxObservation rows of the domain's checks, newest first
+    staged: StagedCertificate | None
+    staged_subject: str | None = None
+    staged_not_after: datetime | None = None
+    go_live: datetime | None = None  # when the staged certificate may be installed; None: its record is not in DNS
+
+
+HISTORY = 10
+
+
+def dane_host_state(session: Session, domain: Domain, host: str) -> DaneHostState:
+    """What this service published for `host`, what the checks of `domain` saw it present, what waits."""
+    publications = list(session.scalars(select(TlsaPublication).where(TlsaPublication.host == host)
+                                         .order_by(TlsaPublication.published_at.desc(), TlsaPublication.id.desc())
+                                         .limit(HISTORY)))
+    presented = list(session.scalars(
+        select(MxObservation).join(MxObservation.observation)
+        .where(MxObservation.host == host, DnsObservation.domain_id == domain.id,
+               MxObservation.spki_sha256.is_not(None))
+        .order_by(DnsObservation.observed_at.desc(), MxObservation.id.desc()).limit(HISTORY)))
+    staged = pending_stage(session, host)
+    if staged is None:
+        return DaneHostState(host, publications, presented, None)
+    chain = load_certificates(staged.chain_pem.encode("ascii"))
+    rows = active_publications(session, host)
+    waits = [row.published_at + timedelta(seconds=2 * row.ttl) for record in _staged_records(session, host)
+             if (row := rows.get(str(record))) is not None]
+    return DaneHostState(host, publications, presented, staged, chain[0].subject.rfc4514_string(),
+                         chain[0].not_valid_after_utc, max(waits) if waits else None)

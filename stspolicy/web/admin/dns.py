@@ -15,6 +15,7 @@ from stspolicy.dns.models import DnsSetting
 from stspolicy.dns.publish import publish_policy_id, published_records, publishing_failures, sts_target
 from stspolicy.dns.queries import history, known_mx_hosts, latest_check
 from stspolicy.dns.rfc2136 import PublishError
+from stspolicy.dns.tlsa_publish import dane_host_state
 from stspolicy.extensions import as_utc, db, utcnow
 from stspolicy.policies.queries import current_version
 from stspolicy.web.admin.forms import TlsaForm
@@ -42,6 +43,8 @@ def dns(name):
         sts_target=sts_target(domain.name, setting), sts_ttl=current_app.config["DNS_RECORD_TTL"],
         check=check, groups=groups, mx_findings=mx_findings,
         tlsa_rows={mx.id: tlsa_rows(mx) for mx in check.mx_hosts} if check else {},
+        dane_hosts=[dane_host_state(db.session, domain, mx.host) for mx in check.mx_hosts] if check else [],
+        now=utcnow(),
         history=history(db.session, domain, DNS_HISTORY_LENGTH),
         publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
         can_edit=grant_role(db.session, current_user, domain) in ("admin", "editor"),
