@@ -35,7 +35,7 @@ from stspolicy.dns.findings import Expected, Finding, MxHost
 from stspolicy.dns.models import DnsObservation, DnsSetting, MxObservation
 from stspolicy.dns.probe import ProbeResult, probe_starttls
 from stspolicy.dns.publish import sts_target
-from stspolicy.dns.queries import latest_check, latest_observations, published_since
+from stspolicy.dns.queries import latest_check, latest_observations, published_since, published_ttl
 from stspolicy.dns.resolver import SECURE, Answer, Resolver
 from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain, PolicyVersion
@@ -238,7 +238,8 @@ def rollover_plan(session: Session, current: TlsaRecord, next_record: TlsaRecord
     """Plan a rollover from the `current` record to `next_record`; with `mx_host`, against the TLSA
     records DNS has now and since when the checks of `domains` saw them.
 
-    The TTL defaults to what the resolver returns for the records, else one hour; when the next
+    The TTL defaults to the one this service published the records with, else to what the resolver
+    returns for them, else one hour; when the next
     record was published defaults to when this service published it (`tlsa publish`), else to
     when the checks first saw it. A record that is not DNSSEC-secure is no record for DANE senders.
     """
@@ -246,7 +247,8 @@ def rollover_plan(session: Session, current: TlsaRecord, next_record: TlsaRecord
     if mx_host:
         answer = resolver_from_config().lookup(tlsa_name(mx_host), "TLSA")
         published = parse_tlsa_records(answer.records)
-        ttl = ttl if ttl is not None else answer.ttl
+        # What this service published says the zone's TTL; a resolver's answer gives what is left in its cache.
+        ttl = ttl if ttl is not None else published_ttl(session, mx_host) or answer.ttl
         published_at = (published_at or published_since(session, mx_host, next_record)
                         or record_present_since(session, domains, mx_host, str(next_record)))
     plan = plan_rollover(current, next_record, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,

@@ -60,3 +60,8 @@ def published_since(session: Session, host: str, record: TlsaRecord) -> datetime
     """When this service first saw `record` in DNS at `_25._tcp.<host>`, if it is there still."""
     row = active_publications(session, host).get(str(record))
     return row.published_at if row else None
+
+
+def published_ttl(session: Session, host: str) -> int | None:
+    """The TTL this service published the TLSA records of `host` with, if it publishes them."""
+    return next((row.ttl for row in active_publications(session, host).values()), None)

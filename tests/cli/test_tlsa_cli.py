@@ -146,3 +146,12 @@ def test_rollover_warns_when_dns_lacks_the_next_record(in_lab, dns_lab, test_ca,
                     "--next-key", write(tmp_path, "n.key", key_pem(new_key())), "--mx", host)
     assert result.exit_code == 1
     assert "is not in DNS yet: publish it before the change" in result.output
+
+
+def test_stage_refuses_a_key_that_is_not_the_certificates(cli, test_ca, tmp_path):
+    leaf, key = test_ca.issue("mx.example.net")
+    result = cli("tlsa", "stage", "--mx", "mx.example.net", "--cert", write(tmp_path, "new.pem", pem(leaf)),
+                 "--key", write(tmp_path, "other.key", key_pem(new_key())),
+                 "--installed", write(tmp_path, "old.pem", pem(leaf)), "--staging-dir", str(tmp_path / "staging"))
+    assert result.exit_code == 1 and "other.key is not the key of the certificate in" in result.output
+    assert not (tmp_path / "staging").exists()
