@@ -35,7 +35,13 @@ from stspolicy.dns.findings import Expected, Finding, MxHost
 from stspolicy.dns.models import DnsObservation, DnsSetting, MxObservation
 from stspolicy.dns.probe import ProbeResult, probe_starttls
 from stspolicy.dns.publish import sts_target
-from stspolicy.dns.queries import latest_check, latest_observations, published_since, published_ttl
+from stspolicy.dns.queries import (
+    active_publications,
+    latest_check,
+    latest_observations,
+    published_since,
+    published_ttl,
+)
 from stspolicy.dns.resolver import SECURE, Answer, Resolver
 from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain, PolicyVersion
@@ -115,6 +121,11 @@ def check_domain(session: Session, domain: Domain, version: PolicyVersion, *,
         by_check["mx_hosts"] += checks.check_mx_host(mx, mx_answer, expected)
         hosts.append(mx)
     findings = [finding for found in by_check.values() for finding in found]
+    for mx in hosts:  # what the host presents keeps its published record from being pruned
+        match = mx.tlsa_match
+        row = active_publications(session, mx.host).get(str(match)) if match else None
+        if row is not None:
+            row.last_presented_at = now
     unreachable = all(answer.rcode == "TIMEOUT" for answer in (sts, mx_answer))
     observation = DnsObservation(
         domain=domain, observed_at=now, kind="check", policy_id=version.policy_id,

@@ -154,7 +154,7 @@ def http01_webroot(netns, address: str, folder: Path):
 
 
 @pytest.fixture(scope="module")
-def lab(lab_netns, dns_lab, mail_servers, new_database, tmp_path_factory):
+def lab(lab_netns, dns_lab, new_database, tmp_path_factory):
     """The application on a database of its own, publishing into example.test by RFC 2136; the DANE sender."""
     url = new_database()
     databases.upgrade(url)

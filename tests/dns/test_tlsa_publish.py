@@ -67,3 +67,20 @@ def test_without_update_rights_the_exact_records_are_printed_and_looked_for(in_l
     found = in_lab(*args)
     assert found.exit_code == 0, found.output
     assert "insecure: the zone is not DNSSEC-signed" in found.output
+
+
+def test_a_dns_check_that_sees_the_record_presented_keeps_it_from_being_pruned(
+        in_lab, session, dns_lab, mail_servers, tmp_path):
+    """Presented means presented: what the probe of a check matched counts, not only what `publish` was told."""
+    name, host = f"seen.{SECURE}", f"mx-seen.{SECURE}"
+    rfc2136_zone(in_lab, session, dns_lab, name)
+    dns_lab.set_records(SECURE, f"{host}.", "A", [mail_servers.good.address], flush=False)
+    dns_lab.set_records(SECURE, f"{name}.", "MX", [f"10 {host}."])
+    served = write(tmp_path, "served.pem", pem(*mail_servers.good.chain))
+    assert in_lab("tlsa", "publish", "--mx", host, "--cert", served, "--ttl", "1").exit_code == 0
+    row = session.query(TlsaPublication).filter_by(host=host).one()
+    before = row.last_presented_at
+    time.sleep(0.1)
+    in_lab("dns", "check", name)
+    session.refresh(row)
+    assert row.last_presented_at > before
