@@ -114,9 +114,6 @@ def publish_tlsa(session: Session, host: str, *, current: list[TlsaRecord], upco
     for record in existing:  # records found without a row: counted as published now
         if str(record) not in rows:
             rows[str(record)] = _new_row(session, host, record, ttl, now)
-    for record in current:
-        if str(record) in rows:
-            rows[str(record)].last_presented_at = now
     kept = list(dict.fromkeys([*current, *upcoming, *_staged_records(session, host)]))
     wanted = list(dict.fromkeys([*current, *upcoming]))
     wanted += [record for record in existing if record not in wanted
@@ -139,8 +136,13 @@ def publish_tlsa(session: Session, host: str, *, current: list[TlsaRecord], upco
                 row.last_presented_at = now
             if after.state == SECURE and record in seen and row.secure_at is None:
                 row.secure_at = now
-    for record in outcome.removed:
-        rows[str(record)].removed_at = now
+    if target:
+        gone = [rows[str(record)] for record in outcome.removed]
+    else:  # by hand: a record is gone once the resolver no longer answers with it
+        still = {str(record) for record in existing}
+        gone = [row for text, row in rows.items() if text not in still and row.published_at < now]
+    for row in gone:
+        row.removed_at = now
     session.commit()
     return outcome
 

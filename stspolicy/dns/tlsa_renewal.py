@@ -46,9 +46,10 @@ def _key_matches(key_pem: bytes, certificate: x509.Certificate) -> bool:
     return spki_der(key.public_key()) == spki_der(certificate.public_key())
 
 
-def stage_certificate(session: Session, host: str, *, chain_file: Path, key_file: Path, installed_file: Path,
-                      staging_dir: Path, pin: str, ttl: int | None, now: datetime) -> tuple[StagedCertificate,
-                                                                                            TlsaOutcome]:
+def stage_certificate(
+    session: Session, host: str, *, chain_file: Path, key_file: Path, installed_file: Path, staging_dir: Path,
+    pin: str, ttl: int | None, now: datetime,
+) -> tuple[StagedCertificate, TlsaOutcome]:
     """Keep a renewed certificate aside for `host` and publish its records beside the installed one's."""
     chain, installed = read_chain(chain_file), read_chain(installed_file)
     try:
