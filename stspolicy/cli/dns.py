@@ -12,6 +12,7 @@ from stspolicy.dns.check import check_domain, observation_summary
 from stspolicy.dns.models import PUBLISH_MODES, DnsSetting
 from stspolicy.dns.publish import set_publish_mode, sts_target
 from stspolicy.dns.queries import history
+from stspolicy.dns.records import DnsRecord, render_sts_record
 from stspolicy.extensions import db, utcnow
 from stspolicy.policies.errors import DomainError
 from stspolicy.policies.queries import current_version, get_domain, list_domains
@@ -143,4 +144,5 @@ def _echo_records(domain) -> None:
     policy_id = current_version(db.session, domain).policy_id
     echo_records(domain, policy_id)
     if target:
-        click.echo(f"and this service keeps, in its own zone:\n    {target}. IN TXT \"v=STSv1; id={policy_id}\"")
+        kept = DnsRecord(target, "TXT", render_sts_record(policy_id), current_settings().updates.record_ttl)
+        click.echo(f"and this service keeps, in its own zone:\n    {kept.zone_line()}")

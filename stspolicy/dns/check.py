@@ -6,6 +6,7 @@ STARTTLS, the pure `findings` turn the answers into findings, and one DnsObserva
 """
 
 
+import dataclasses
 import functools
 import math
 import os
@@ -22,8 +23,8 @@ from stspolicy.dns.answers import SECURE, Answer
 from stspolicy.dns.dane import (
     RolloverPlan,
     TlsaError,
+    TlsaRecord,
     certificate_facts,
-    key_record,
     parse_tlsa,
     parse_tlsa_records,
     plan_rollover,
@@ -34,7 +35,13 @@ from stspolicy.dns.findings import Expected, Finding, MxHost
 from stspolicy.dns.models import DnsObservation, DnsSetting, MxObservation
 from stspolicy.dns.probe import ProbeResult, probe_starttls
 from stspolicy.dns.publish import sts_target
-from stspolicy.dns.queries import latest_check, latest_observations
+from stspolicy.dns.queries import (
+    active_publications,
+    latest_check,
+    latest_observations,
+    published_since,
+    published_ttl,
+)
 from stspolicy.dns.resolver import Resolver
 from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain, PolicyVersion
@@ -53,7 +60,7 @@ MAX_CHAIN_CERTIFICATES = 10
 DEFAULT_TLSA_TTL = 3600  # for a rollover plan when neither the admin nor DNS says
 
 
-Prober = Callable[[str, list[str]], ProbeResult]
+Prober = Callable[..., ProbeResult]  # (host, addresses, *, server_name) as probe_starttls
 
 
 def resolver_for(settings: AppSettings) -> Resolver:
@@ -114,6 +121,11 @@ def check_domain(session: Session, settings: AppSettings, domain: Domain, versio
         by_check["mx_hosts"] += checks.check_mx_host(mx, mx_answer, expected)
         hosts.append(mx)
     findings = [finding for found in by_check.values() for finding in found]
+    for mx in hosts:  # what the host presents keeps its published record from being pruned
+        match = mx.tlsa_match
+        row = active_publications(session, mx.host).get(str(match)) if match else None
+        if row is not None:
+            row.last_presented_at = now
     unreachable = all(answer.rcode == "TIMEOUT" for answer in (sts, mx_answer))
     observation = DnsObservation(
         domain=domain, observed_at=now, kind="check", policy_id=version.policy_id,
@@ -155,11 +167,12 @@ def _addresses(resolver: Resolver, host: str) -> Answer:
 def _look_at_mx(resolver: Resolver, prober: Prober, host: str, preference: int, now: datetime,
                 ca_file: str) -> MxHost:
     addresses = _addresses(resolver, host)
-    mx = MxHost(host=host, preference=preference, addresses=addresses, tlsa=_tlsa(resolver, host, addresses))
+    mx = MxHost(host=host, preference=preference, addresses=addresses, tlsa=_tlsa(resolver, host, addresses),
+                checked_at=now)
     if addresses.failed:
         mx.probe_error = f"not probed: the addresses of {host} could not be resolved ({addresses.state})"
         return mx
-    result = prober(host, list(addresses.records))
+    result = prober(host, list(addresses.records), server_name=mx.tlsa_base_domain)
     mx.probe_error = result.error
     mx.chain = list(result.chain[:MAX_CHAIN_CERTIFICATES])
     if mx.chain:
@@ -232,23 +245,34 @@ def record_present_since(session: Session, domains: list[Domain], host: str, rec
     return since
 
 
-def rollover_plan(session: Session, settings: AppSettings, current: x509.Certificate, next_key, *, now: datetime,
+def rollover_plan(session: Session, settings: AppSettings, current: TlsaRecord, next_record: TlsaRecord, *,
+                  now: datetime,
                   domains: list[Domain], mx_host: str | None = None, ttl: int | None = None,
                   published_at: datetime | None = None, deployed_at: datetime | None = None) -> RolloverPlan:
-    """Plan a key rollover; with `mx_host`, against the TLSA records DNS has now and since when the
-    checks of `domains` saw them.
+    """Plan a rollover from the `current` record to `next_record`; with `mx_host`, against the TLSA
+    records DNS has now and since when the checks of `domains` saw them.
 
-    The TTL defaults to what the resolver returns for the records, else one hour; when the next
-    record was published defaults to when the checks first saw it.
+    The TTL defaults to the one this service published the records with, else to what the resolver
+    returns for them, else one hour; when the next
+    record was published defaults to when this service published it (`tlsa publish`), else to
+    when the checks first saw it. A record that is not DNSSEC-secure is no record for DANE senders.
     """
-    published = None
+    published, answer = None, None
     if mx_host:
         answer = resolver_for(settings).lookup(tlsa_name(mx_host), "TLSA")
         published = parse_tlsa_records(answer.records)
-        ttl = ttl if ttl is not None else answer.ttl
-        published_at = published_at or record_present_since(session, domains, mx_host, str(key_record(next_key)))
-    return plan_rollover(current, next_key, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,
+        # What this service published says the zone's TTL; a resolver's answer gives what is left in its cache.
+        ttl = ttl if ttl is not None else published_ttl(session, mx_host) or answer.ttl
+        published_at = (published_at or published_since(session, mx_host, next_record)
+                        or record_present_since(session, domains, mx_host, str(next_record)))
+    plan = plan_rollover(current, next_record, ttl=DEFAULT_TLSA_TTL if ttl is None else ttl, now=now,
                          published=published, next_published_since=published_at, deployed_at=deployed_at)
+    if plan.changes and answer is not None and answer.state != SECURE:
+        # The next record counts only once DANE senders can trust it (RFC 7672 section 2.2).
+        plan = dataclasses.replace(plan, warnings=(*plan.warnings, f"{answer.name} is {answer.state} "
+                                                   f"({answer.rcode}), not DNSSEC-secure: DANE senders do not "
+                                                   "see the next record"))
+    return plan
 
 
 def observation_summary(observation: DnsObservation) -> dict:

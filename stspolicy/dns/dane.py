@@ -172,20 +172,121 @@ def records_for_certificate(chain: list[x509.Certificate], next_key=None) -> lis
     return rows
 
 
-def matching_record(records: list[TlsaRecord], chain: list[x509.Certificate]) -> TlsaRecord | None:
-    """A usable record that the presented chain satisfies (DANE-EE first), or None.
+PINS = ("key", "issuer", "both")  # what an MX host's TLSA records pin: 3 1 1, 2 1 1, or both
 
-    DANE-EE(3) is compared with the leaf only; DANE-TA(2) with the certificates above it
-    (RFC 7671 sections 5.1 and 5.2).
+
+def pinned_records(chain: list[x509.Certificate], pin: str) -> list[TlsaRecord]:
+    """The records that pin `chain` (leaf first): `3 1 1` of its key, `2 1 1` of its issuer, or both."""
+    records = []
+    if pin in ("key", "both"):
+        records.append(tlsa_record(chain[0], 3))
+    if pin in ("issuer", "both"):
+        if len(chain) < 2:
+            raise TlsaError("pinning the issuer needs the chain: the certificate, then its issuer")
+        records.append(tlsa_record(chain[1], 2))
+    return records
+
+
+def _matches(record: TlsaRecord, certificate: x509.Certificate) -> bool:
+    return associate(selected_bytes(certificate, record.selector), record.matching_type) == record.data
+
+
+def _record_certificate(record: TlsaRecord) -> x509.Certificate | None:
+    """The certificate a `2 0 0` record holds in full, or None."""
+    if (record.usage, record.selector, record.matching_type) != (2, 0, 0):
+        return None
+    try:
+        return x509.load_der_x509_certificate(record.data)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class DaneCheck:
+    """How a DANE sender judges a presented chain against a TLSA RRset."""
+
+    record: TlsaRecord | None  # the record that authenticates the chain; None: none does
+    failures: tuple[str, ...] = ()  # why DANE-TA(2) records that match a certificate do not
+    misnamed: bool = False  # a DANE-TA(2) chain builds, but the certificate names no reference identifier
+
+
+def dane_check(records: list[TlsaRecord], chain: list[x509.Certificate], *,
+               reference_identifiers: tuple[str, ...], now: datetime) -> DaneCheck:
+    """Authenticate `chain` (leaf first) as a DANE client does (RFC 7671 section 5, RFC 7672 section 3).
+
+    DANE-EE(3) matches the leaf alone: its names and dates do not matter (RFC 7672 section
+    3.1.1). DANE-TA(2) names a trust anchor: a certificate of the chain above the leaf, or
+    the certificate a `2 0 0` record carries in full, which the server need not send (RFC
+    7671 section 5.2). The chain must then verify from the leaf up to that anchor, and the
+    leaf must name a reference identifier (RFC 7672 sections 3.1.2 and 3.2.2): a record
+    that matches a certificate merely appended to the chain authenticates nothing.
     """
-    for record in sorted(records, key=lambda record: -record.usage):
-        if unusable_reason(record):
+    usable = [record for record in records if unusable_reason(record) is None]
+    if not chain:
+        return DaneCheck(None)
+    for record in usable:
+        if record.usage == 3 and _matches(record, chain[0]):
+            return DaneCheck(record)
+    failures, misnamed = [], False
+    leaf_names = certificate_names(chain[0])
+    for record in usable:
+        if record.usage != 2:
             continue
-        candidates = chain[:1] if record.usage == 3 else chain[1:]
-        for certificate in candidates:
-            if associate(selected_bytes(certificate, record.selector), record.matching_type) == record.data:
-                return record
+        anchors = [certificate for certificate in chain[1:] if _matches(record, certificate)]
+        anchors += [certificate for certificate in [_record_certificate(record)] if certificate is not None]
+        for anchor in anchors:
+            named = [name for name in reference_identifiers if names_cover(leaf_names, name)]
+            error = _chain_error(chain, anchor, named[0] if named else _any_name(leaf_names), now)
+            if error is None and named:
+                return DaneCheck(record)
+            if error is None:
+                misnamed = True
+                failures.append(f"{record} matches {anchor.subject.rfc4514_string()}, and the chain verifies up "
+                                f"to it, but the certificate names none of {', '.join(reference_identifiers)}")
+            else:
+                failures.append(f"{record} matches {anchor.subject.rfc4514_string()}, but the chain does not "
+                                f"verify up to it: {error}")
+    return DaneCheck(None, tuple(failures), misnamed)
+
+
+def _any_name(names: tuple[str, ...]) -> str | None:
+    """A DNS name the certificate covers, to verify its chain apart from the reference identifiers."""
+    for name in names:
+        return "dane-check" + name[1:] if name.startswith("*.") else name
     return None
+
+
+def _chain_error(chain: list[x509.Certificate], anchor: x509.Certificate, name: str | None,
+                 now: datetime) -> str | None:
+    """Why the chain does not verify from its leaf up to `anchor` for `name` (RFC 5280), or None."""
+    if name is None:
+        return "the certificate has no DNS name"
+    verifier = PolicyBuilder().store(Store([anchor])).time(now).build_server_verifier(x509.DNSName(name))
+    try:
+        verifier.verify(chain[0], chain[1:])
+    except VerificationError as error:
+        return str(error)
+    except ValueError as error:  # a name cryptography cannot take as a DNS name
+        return str(error)
+    return None
+
+
+def stale_issuer_records(records: list[TlsaRecord], chain: list[x509.Certificate]) -> list[TlsaRecord]:
+    """Usable DANE-TA(2) records that match no issuer of the served chain: the CA rotated its
+    intermediate, or the record was left behind. A `2 0 0` record whose certificate issued one of
+    the chain counts as matching, since the server need not send it (RFC 7671 section 5.2)."""
+    issuers = chain[1:]
+    stale = []
+    for record in records:
+        if record.usage != 2 or unusable_reason(record):
+            continue
+        anchor = _record_certificate(record)
+        if any(_matches(record, issuer) for issuer in issuers):
+            continue
+        if anchor is not None and any(certificate.issuer == anchor.subject for certificate in chain):
+            continue
+        stale.append(record)
+    return stale
 
 
 @dataclass(frozen=True)
@@ -248,11 +349,13 @@ def webpki_error(chain: list[x509.Certificate], host: str, roots: list[x509.Cert
 
 @dataclass(frozen=True)
 class RolloverPlan:
-    """RFC 7671 section 8.1 "current + next": what to publish now, when to switch, when to clean up."""
+    """RFC 7671 section 8.1 "current + next": what to publish now, when to switch, when to clean up.
+
+    The switch is to a next key (`3 1 1` records) or to a chain from a next issuer (`2 1 1`)."""
 
     publish: tuple[TlsaRecord, ...]
-    key_changes: bool
-    deploy_not_before: datetime | None  # the next certificate may be installed from then on
+    changes: bool  # False: the next certificate matches the current record, nothing to do
+    deploy_not_before: datetime | None  # the next certificate (or chain) may be installed from then on
     remove: tuple[TlsaRecord, ...]  # the current record, to remove at `remove_not_before`
     warnings: tuple[str, ...]
     ttl: int = 0
@@ -274,8 +377,8 @@ class RolloverPlan:
 
 
 def plan_rollover(
-    current: x509.Certificate,
-    next_key,
+    current: TlsaRecord,
+    next_record: TlsaRecord,
     *,
     ttl: int,
     now: datetime,
@@ -283,27 +386,26 @@ def plan_rollover(
     next_published_since: datetime | None = None,
     deployed_at: datetime | None = None,
 ) -> RolloverPlan:
-    """Plan a key rollover from the `current` certificate to `next_key` (a public key).
+    """Plan the rollover from the `current` record to `next_record`: a next key's `3 1 1`
+    (`key_record`), or a next issuer's `2 1 1` when a CA rotates its intermediate.
 
-    Caches may hold the old TLSA RRset for its TTL: the next key goes into service only
-    once its record has been in DNS for twice the TTL (RFC 7671 section 8.1), counted from
-    `next_published_since`, else from `now`. A renewal that keeps the key keeps its
-    `3 1 1` record: nothing changes.
+    Caches may hold the old TLSA RRset for its TTL: the next certificate goes into service
+    only once its record has been in DNS for twice the TTL (RFC 7671 section 8.1), counted
+    from `next_published_since`, else from `now`. A renewal that keeps the key (or the
+    issuer) keeps its record: nothing changes.
     """
-    current_record = tlsa_record(current, 3)
-    next_record = key_record(next_key)
-    if next_record == current_record:
-        return RolloverPlan((current_record,), False, now, (), (), ttl)
+    if next_record == current:
+        return RolloverPlan((current,), False, now, (), (), ttl)
     warnings = []
     if published is not None and next_record not in published:
-        warnings.append(f"the next key's record {next_record} is not in DNS yet: publish it before the renewal")
+        warnings.append(f"the next record {next_record} is not in DNS yet: publish it before the change")
         next_published_since = None
     since = next_published_since or now
     return RolloverPlan(
-        publish=(current_record, next_record),
-        key_changes=True,
+        publish=(current, next_record),
+        changes=True,
         deploy_not_before=since + timedelta(seconds=2 * ttl),
-        remove=(current_record,),
+        remove=(current,),
         warnings=tuple(warnings),
         ttl=ttl,
         published_at=next_published_since,

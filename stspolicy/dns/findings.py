@@ -6,16 +6,18 @@ fixed), `ok` (checked and fine).
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from stspolicy.dns.answers import SECURE, Answer
 from stspolicy.dns.dane import (
     CertificateFacts,
+    DaneCheck,
     TlsaError,
     TlsaRecord,
-    matching_record,
-    names_cover,
+    dane_check,
     parse_tlsa,
     parse_tlsa_records,
+    stale_issuer_records,
     unusable_reason,
 )
 from stspolicy.dns.records import (
@@ -29,6 +31,7 @@ from stspolicy.dns.records import (
 from stspolicy.policies.rules import mx_pattern_matches
 
 ERROR, WARNING, OK = "error", "warning", "ok"
+TLSA_PREFIX = "_25._tcp."
 EXPIRY_WARNING_DAYS = 21
 
 
@@ -73,24 +76,37 @@ class MxHost:
     facts: CertificateFacts | None = None
     webpki_error: str | None = None
 
+    checked_at: datetime | None = None  # when the chain was presented: DANE-TA(2) checks its dates then
+
     @property
     def tlsa_records(self) -> list[TlsaRecord]:
         return parse_tlsa_records(self.tlsa.records if self.tlsa else ())
 
     @property
-    def reference_identifiers(self) -> tuple[str, ...]:
-        """The names a DANE-TA(2) certificate may carry: the MX host name and, when its addresses
-        were found through a secure CNAME chain, the expanded name (RFC 7672 section 3.2.2)."""
-        expanded = self.addresses.canonical_name if self.addresses and self.addresses.state == SECURE else self.host
-        return (self.host,) if expanded == self.host else (self.host, expanded)
+    def tlsa_base_domain(self) -> str:
+        """The name the TLSA records were found under: the MX host, or its secure CNAME expansion
+        (RFC 7672 section 2.2.3); the STARTTLS probe sends it as SNI (section 8.1)."""
+        if self.tlsa is None or not self.tlsa.name.startswith(TLSA_PREFIX):
+            return self.host
+        return self.tlsa.name.removeprefix(TLSA_PREFIX)
 
     @property
-    def names_reference_identifier(self) -> bool:
-        return bool(self.facts) and any(names_cover(self.facts.names, name) for name in self.reference_identifiers)
+    def reference_identifiers(self) -> tuple[str, ...]:
+        """The names a DANE-TA(2) certificate may carry: the MX host name and the TLSA base domain,
+        when that is the MX host's secure CNAME expansion (RFC 7672 section 3.2.2)."""
+        base = self.tlsa_base_domain
+        return (self.host,) if base == self.host else (self.host, base)
+
+    @property
+    def dane(self) -> DaneCheck:
+        if self.checked_at is None:
+            raise ValueError(f"{self.host}: when the chain was presented is needed to check it")
+        return dane_check(self.tlsa_records, self.chain, reference_identifiers=self.reference_identifiers,
+                          now=self.checked_at)
 
     @property
     def tlsa_match(self) -> TlsaRecord | None:
-        return matching_record(self.tlsa_records, self.chain) if self.chain else None
+        return self.dane.record if self.chain else None
 
 
 def check_sts_record(answer: Answer, expected: Expected) -> list[Finding]:
@@ -226,18 +242,28 @@ def _check_tlsa(mx: MxHost, mx_answer: Answer) -> list[Finding]:
         return findings
     if not mx.chain:
         return findings
-    match = mx.tlsa_match
-    if match is None:
-        consequence = ("DANE senders will not deliver (tlsa-invalid)" if dane_used
-                       else "DANE senders would not deliver once it is DNSSEC-signed")
+    dane = mx.dane
+    match = dane.record
+    consequence = ("DANE senders will not deliver (tlsa-invalid)" if dane_used
+                   else "DANE senders would not deliver once it is DNSSEC-signed")
+    if match is None and dane.misnamed:
+        findings.append(Finding(level, "dane-ta-name", name,
+                                f"DANE-TA(2) matches, but the certificate names none of "
+                                f"{', '.join(mx.reference_identifiers)}: {consequence}"))
+    elif match is None:
+        why = "".join(f"; {failure}" for failure in dane.failures)
         findings.append(Finding(level, "tlsa-mismatch", name,
-                                f"no TLSA record at {name} matches the certificate {mx.host} presents: {consequence}"))
+                                f"no TLSA record at {name} matches the certificate {mx.host} presents: "
+                                f"{consequence}{why}"))
     else:
         findings.append(Finding(OK, "tlsa-match", name, f"{mx.host} presents a certificate matching {match}"))
-        if match.usage == 2 and mx.facts and not mx.names_reference_identifier:
-            findings.append(Finding(level, "dane-ta-name", name,
-                                    f"DANE-TA(2) matches, but the certificate names none of "
-                                    f"{', '.join(mx.reference_identifiers)}"))
+    for record in stale_issuer_records(records, mx.chain):
+        findings.append(Finding(WARNING if match else level, "tlsa-issuer-stale", name,
+                                f"{name} {record} matches no issuer of the chain {mx.host} presents: the CA's "
+                                "intermediate changed, or the record was left behind; publish the record of "
+                                "the issuer the chain names before the chain changes, then remove this one "
+                                "(flask tlsa rollover --next-issuer)"))
+    if match is not None:
         ee_records = [r for r in records if r.usage == 3 and unusable_reason(r) is None]
         if (match.usage == 3 and len(ee_records) == 1 and mx.facts
                 and mx.facts.days_left <= EXPIRY_WARNING_DAYS):

@@ -74,3 +74,37 @@ class MxObservation(db.Model):
     chain_pem: Mapped[str | None] = mapped_column(Text)
 
     observation: Mapped[DnsObservation] = relationship(back_populates="mx_hosts")
+
+
+class TlsaPublication(db.Model):
+    """A TLSA record this service put at `_25._tcp.<host>`, or checks for when the admin publishes by hand.
+
+    `published_at`: when the zone's primary server (or, by hand, the validating resolver)
+    first answered with it; `secure_at`: when the validating resolver first gave it
+    DNSSEC-secure; `last_presented_at`: the last time the certificate the MX host serves
+    matched it. A record is pruned once nothing presented it for twice `ttl`.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(253), index=True)
+    record: Mapped[str] = mapped_column(Text)  # presentation form, lower-case hex
+    ttl: Mapped[int]
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    secure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_presented_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StagedCertificate(db.Model):
+    """A renewed certificate of an MX host, held back until its TLSA record has been in DNS long enough.
+
+    The files stay on the mail server (`chain_path`, `key_path`); the chain is kept here for the pages.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(253), index=True)
+    chain_pem: Mapped[str] = mapped_column(Text)
+    chain_path: Mapped[str] = mapped_column(Text)
+    key_path: Mapped[str] = mapped_column(Text)
+    staged_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -65,9 +65,15 @@ def embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddres
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
-def probe_starttls(host: str, addresses: list[str], *, port: int = 25, timeout: float = 10.0,
-                   ehlo_name: str = "localhost", allowed_networks: list[str] = ()) -> ProbeResult:
-    """Probe the first address that accepts a connection; one result per MX host."""
+
+def probe_starttls(host: str, addresses: list[str], *, server_name: str | None = None, port: int = 25,
+                   timeout: float = 10.0, ehlo_name: str = "localhost",
+                   allowed_networks: list[str] = ()) -> ProbeResult:
+    """Probe the first address that accepts a connection; one result per MX host.
+
+    SNI is `server_name`, else `host`: a DANE client sends the TLSA base domain, which is the
+    MX host's CNAME expansion when the TLSA records were found there (RFC 7672 section 8.1).
+    """
     if not addresses:
         return ProbeResult(host, None, error="no addresses to probe")
     result = None
@@ -76,13 +82,14 @@ def probe_starttls(host: str, addresses: list[str], *, port: int = 25, timeout: 
         if reason:
             result = ProbeResult(host, address, error=f"not probed: {reason}")
             continue
-        result = _probe_address(host, address, port, timeout, ehlo_name)
+        result = _probe_address(host, address, port, timeout, ehlo_name, server_name or host)
         if not (result.error or "").startswith("connect"):
             return result
     return result
 
 
-def _probe_address(host: str, address: str, port: int, timeout: float, ehlo_name: str) -> ProbeResult:
+def _probe_address(host: str, address: str, port: int, timeout: float, ehlo_name: str,
+                   server_name: str) -> ProbeResult:
     try:
         sock = socket.create_connection((address, port), timeout=timeout)
     except OSError as error:
@@ -96,7 +103,7 @@ def _probe_address(host: str, address: str, port: int, timeout: float, ehlo_name
             if not offered:
                 return ProbeResult(host, address, error="STARTTLS not offered")
             _expect(sock, "STARTTLS", 220, "STARTTLS", timeout)
-            connection = _handshake(sock, host, timeout)
+            connection = _handshake(sock, server_name, timeout)
         except ProbeError as error:
             return ProbeResult(host, address, error=str(error), starttls=offered)
         chain = tuple(connection.get_peer_cert_chain(as_cryptography=True) or ())
@@ -142,12 +149,12 @@ def _read_reply(sock: socket.socket, deadline: float) -> list[str]:
             return lines[:-1]
 
 
-def _handshake(sock: socket.socket, host: str, timeout: float) -> SSL.Connection:
+def _handshake(sock: socket.socket, server_name: str, timeout: float) -> SSL.Connection:
     """TLS over the connection, with SNI; the chain is judged afterwards, so nothing is verified here."""
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     context.set_verify(SSL.VERIFY_NONE)
     connection = SSL.Connection(context, sock)
-    connection.set_tlsext_host_name(host.encode("idna"))
+    connection.set_tlsext_host_name(server_name.encode("idna"))
     connection.set_connect_state()
     deadline = time.monotonic() + timeout
     while True:

@@ -43,12 +43,13 @@ def publish_target(session: Session, settings: AppSettings, domain: Domain) -> T
         return None
     if setting.publish_mode == "delegated":
         return Target(settings.updates.delegation_server, settings.records.delegation_zone,
-                      sts_target(settings, domain.name, setting), _key(settings, settings.updates.delegation_tsig_key))
+                      sts_target(settings, domain.name, setting),
+                      tsig_key(settings, settings.updates.delegation_tsig_key))
     return Target(setting.update_server, setting.update_zone, f"_mta-sts.{domain.name}",
-                  _key(settings, setting.tsig_key))
+                  tsig_key(settings, setting.tsig_key))
 
 
-def _key(settings: AppSettings, name: str) -> TsigKey:
+def tsig_key(settings: AppSettings, name: str) -> TsigKey:
     keys = settings.updates.tsig_keys
     if name not in keys:
         raise PublishError(f"no TSIG key {name!r} in DNS_TSIG_KEYS")
@@ -70,7 +71,7 @@ def set_publish_mode(session: Session, settings: AppSettings, domain: Domain, mo
             raise PublishError(str(error)) from None
         if not f"_mta-sts.{domain.name}".endswith("." + zone):
             raise PublishError(f"_mta-sts.{domain.name} is not inside zone {zone}")
-        _key(settings, key.rstrip(".").lower())
+        tsig_key(settings, key.rstrip(".").lower())
     if mode == "delegated" and not (settings.records.delegation_zone and settings.updates.delegation_tsig_key):
         raise PublishError("delegated mode needs DELEGATION_ZONE, DELEGATION_SERVER and DELEGATION_TSIG_KEY")
     setting = session.get(DnsSetting, domain.id) or DnsSetting(domain=domain)
@@ -215,6 +216,7 @@ def dns_records(settings: AppSettings, domain: str, policy_id: str, sts_target: 
         policy_host_cname=records.policy_host_cname,
         policy_host_addresses=records.policy_host_addresses,
         sts_target=sts_target,
+        sts_ttl=settings.updates.record_ttl,
     )
 
 
@@ -230,7 +232,7 @@ def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsReco
         "policy_text": version.policy_text,
         "created_at": version.created_at.isoformat(),
         "removal_requested_at": domain.removal_requested_at.isoformat() if domain.removal_requested_at else None,
-        "dns_records": [{"name": r.name, "type": r.type, "value": r.value} for r in records],
+        "dns_records": [record.as_dict() for record in records],
         "warnings": [warning.as_dict() for warning in policy_warnings(domain.name, version.policy)],
     }
 

@@ -1,12 +1,13 @@
-"""What the stored DNS checks and publishing attempts say: the latest, the history, the MX hosts seen."""
+"""What the stored DNS checks and publishing attempts say: the latest, the history, the MX hosts seen;
+and the TLSA records published for MX hosts, with the certificates staged for them."""
 
-
-
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stspolicy.dns.models import DnsObservation, MxObservation
+from stspolicy.dns.dane import TlsaRecord
+from stspolicy.dns.models import DnsObservation, MxObservation, StagedCertificate, TlsaPublication
 from stspolicy.policies.models import Domain
 
 
@@ -39,3 +40,28 @@ def known_mx_hosts(session: Session, domains: list[Domain]) -> list[str]:
         .where(DnsObservation.domain_id.in_([domain.id for domain in domains]))
         .distinct().order_by(MxObservation.host)
     ))
+
+
+def active_publications(session: Session, host: str) -> dict[str, TlsaPublication]:
+    """The records of `host` in DNS as far as this service knows, by presentation form."""
+    rows = session.scalars(select(TlsaPublication).where(TlsaPublication.host == host,
+                                                         TlsaPublication.removed_at.is_(None)))
+    return {row.record: row for row in rows}
+
+
+def pending_stage(session: Session, host: str) -> StagedCertificate | None:
+    """The certificate staged for `host` and not installed yet, the latest if several."""
+    return session.scalar(select(StagedCertificate).where(StagedCertificate.host == host,
+                                                          StagedCertificate.installed_at.is_(None))
+                          .order_by(StagedCertificate.staged_at.desc(), StagedCertificate.id.desc()).limit(1))
+
+
+def published_since(session: Session, host: str, record: TlsaRecord) -> datetime | None:
+    """When this service first saw `record` in DNS at `_25._tcp.<host>`, if it is there still."""
+    row = active_publications(session, host).get(str(record))
+    return row.published_at if row else None
+
+
+def published_ttl(session: Session, host: str) -> int | None:
+    """The TTL this service published the TLSA records of `host` with, if it publishes them."""
+    return next((row.ttl for row in active_publications(session, host).values()), None)

@@ -25,17 +25,27 @@ class RecordError(ValueError):
     """A TXT record that does not follow its grammar."""
 
 
+# TTLs of the records a hosted domain publishes. `_mta-sts` gets a short one from the settings:
+# senders keep applying an old policy until the TXT record's TTL has passed (RFC 8461 section 8.1).
+TLSRPT_TTL = 86400  # RFC 8460 section 7: a large TTL narrows the window to suppress the record
+POLICY_HOST_TTL = 3600  # mta-sts.<domain> and the delegation CNAME: set once, rarely changed
+
+
 @dataclass(frozen=True)
 class DnsRecord:
-    """A record to publish: owner name (no trailing dot), type and presentation value."""
+    """A record to publish: owner name (no trailing dot), type, presentation value and TTL in seconds."""
 
     name: str
     type: str
     value: str
+    ttl: int
 
     def zone_line(self) -> str:
         value = f'"{self.value}"' if self.type == "TXT" else self.value
-        return f"{self.name}. IN {self.type} {value}"
+        return f"{self.name}. {self.ttl} IN {self.type} {value}"
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "value": self.value, "ttl": self.ttl}
 
 
 @dataclass(frozen=True)
@@ -123,11 +133,13 @@ def parse_sts_record(record: str) -> StsRecord:
     """Parse a `_mta-sts` TXT record; unknown fields are ignored, the first `id` wins."""
     policy_id = None
     for name, value in _fields(record, "v=STSv1"):
-        if name == "id":
+        if name == "id" and policy_id is None:
             if not POLICY_ID.match(value):
                 raise RecordError(f"invalid id {value!r}: 1 to 32 letters and digits")
-            policy_id = policy_id or value
+            policy_id = value
         elif not _EXT_VALUE.match(value):
+            # A later `id` is ignored (RFC 8461 section 3.1: "all entries except for the first
+            # SHALL be ignored"), but it must still be a field of the grammar, as an extension.
             raise RecordError(f"invalid value of field {name!r}: {value!r}")
     if policy_id is None:
         raise RecordError("the record has no id field")
@@ -166,22 +178,24 @@ def records_to_publish(
     policy_host_cname: str = "",
     policy_host_addresses: list[str] | tuple[str, ...] = (),
     sts_target: str = "",
+    sts_ttl: int = 300,
 ) -> list[DnsRecord]:
     """The records a hosted domain publishes: `_mta-sts` TXT, `_smtp._tls` TXT, `mta-sts` host.
 
     The TLS-RPT record and the policy host record come from the deployment's settings
     and are left out when those are not configured. A delegated domain (RFC 8461 section
-    8.2) publishes, once, a CNAME to `sts_target`, where we keep the TXT record current.
+    8.2) publishes, once, a CNAME to `sts_target`, where we keep the TXT record current
+    with `sts_ttl`.
     """
     if sts_target:
-        records = [DnsRecord(f"_mta-sts.{domain}", "CNAME", sts_target + ".")]
+        records = [DnsRecord(f"_mta-sts.{domain}", "CNAME", sts_target + ".", POLICY_HOST_TTL)]
     else:
-        records = [DnsRecord(f"_mta-sts.{domain}", "TXT", render_sts_record(policy_id))]
+        records = [DnsRecord(f"_mta-sts.{domain}", "TXT", render_sts_record(policy_id), sts_ttl)]
     if rua:
-        records.append(DnsRecord(f"_smtp._tls.{domain}", "TXT", render_tlsrpt_record(rua)))
+        records.append(DnsRecord(f"_smtp._tls.{domain}", "TXT", render_tlsrpt_record(rua), TLSRPT_TTL))
     if policy_host_cname:
-        records.append(DnsRecord(f"mta-sts.{domain}", "CNAME", policy_host_cname + "."))
+        records.append(DnsRecord(f"mta-sts.{domain}", "CNAME", policy_host_cname + ".", POLICY_HOST_TTL))
     for address in policy_host_addresses:
         kind = "AAAA" if ":" in address else "A"
-        records.append(DnsRecord(f"mta-sts.{domain}", kind, address))
+        records.append(DnsRecord(f"mta-sts.{domain}", kind, address, POLICY_HOST_TTL))
     return records

@@ -57,3 +57,36 @@ def read_txt(server: str, owner: str, *, timeout: float) -> list[str]:
 
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def replace_rrset(server: str, zone: str, owner: str, rdtype: str, values: list[str], *, key: TsigKey, ttl: int,
+                  timeout: float) -> None:
+    """Make `values` (presentation form) the whole `rdtype` RRset at `owner`; none deletes it (one update)."""
+    host, port = split_server(server)
+    try:
+        tsig = dns.tsig.Key(key.name, key.secret, key.algorithm)
+        update = dns.update.UpdateMessage(zone, keyring=tsig)
+        if values:
+            update.replace(dns.name.from_text(owner), ttl, rdtype, *values)
+        else:
+            update.delete(dns.name.from_text(owner), rdtype)
+        response = dns.query.tcp(update, host, port=port, timeout=timeout)
+    except dns.exception.Timeout:
+        raise PublishError(f"no answer from {server} within {timeout:g}s") from None
+    except (dns.exception.DNSException, OSError, ValueError) as error:
+        raise PublishError(f"update of {owner} at {server} failed: {error}") from None
+    if response.rcode() != dns.rcode.NOERROR:
+        raise PublishError(f"{server} refused the update of {owner}: {dns.rcode.to_text(response.rcode())}")
+
+
+def read_rrset(server: str, owner: str, rdtype: str, *, timeout: float) -> list[str]:
+    """The `rdtype` records at `owner` in presentation form, as the primary server itself answers."""
+    host, port = split_server(server)
+    query = dns.message.make_query(owner, rdtype)
+    try:
+        response = dns.query.tcp(query, host, port=port, timeout=timeout)
+    except (dns.exception.DNSException, OSError) as error:
+        raise PublishError(f"could not read back {owner} from {server}: {error}") from None
+    rrset = response.get_rrset(response.answer, dns.name.from_text(owner), dns.rdataclass.IN,
+                               dns.rdatatype.from_text(rdtype))
+    return [rdata.to_text() for rdata in rrset] if rrset else []

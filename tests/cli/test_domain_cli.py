@@ -43,10 +43,10 @@ def test_add_then_show_json_gives_policy_id_and_records(cli):
         "version: STSv1\r\nmode: testing\r\nmx: mail.example.com\r\nmx: *.mx.example.net\r\nmax_age: 604800\r\n"
     )
     assert shown["dns_records"] == [
-        {"name": "_mta-sts.example.com", "type": "TXT", "value": f"v=STSv1; id={shown['policy_id']}"},
-        {"name": "_smtp._tls.example.com", "type": "TXT",
+        {"name": "_mta-sts.example.com", "type": "TXT", "value": f"v=STSv1; id={shown['policy_id']}", "ttl": 300},
+        {"name": "_smtp._tls.example.com", "type": "TXT", "ttl": 86400,
          "value": "v=TLSRPTv1; rua=mailto:tlsrpt@reports.provider.example,https://reports.provider.example/tlsrpt"},
-        {"name": "mta-sts.example.com", "type": "CNAME", "value": "sts.provider.example."},
+        {"name": "mta-sts.example.com", "type": "CNAME", "value": "sts.provider.example.", "ttl": 3600},
     ]
     assert shown["policy_id"] in result.output
 
@@ -222,7 +222,7 @@ def test_show_gives_the_cname_to_publish_for_a_delegated_domain(app, cli, sessio
     assert (sts["name"], sts["type"]) == ("_mta-sts.example.com", "CNAME")
     assert sts["value"] == "_mta-sts.example.com.sts.provider.example."
     shown = cli("domain", "show", "example.com").output
-    assert "_mta-sts.example.com. IN CNAME _mta-sts.example.com.sts.provider.example." in shown
+    assert "_mta-sts.example.com. 3600 IN CNAME _mta-sts.example.com.sts.provider.example." in shown
     assert 'IN TXT "v=STSv1' not in shown
 
 

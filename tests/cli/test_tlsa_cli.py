@@ -8,7 +8,7 @@ from stspolicy.extensions import utcnow
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests.lab.dns import SECURE
-from tests.lab.pki import key_pem, new_key, pem
+from tests.lab.pki import TestCA, key_pem, new_key, pem
 
 
 def write(tmp_path, name, data):
@@ -26,6 +26,16 @@ def test_generate_gives_3_1_1_and_2_1_1_as_zone_lines(cli, test_ca, tmp_path):
     lines = result.output.splitlines()
     assert lines[0].startswith(f"_25._tcp.mx.example.net. IN TLSA {tlsa_record(leaf, 3)}  ; DANE-EE")
     assert lines[1].startswith(f"_25._tcp.mx.example.net. IN TLSA {tlsa_record(test_ca.intermediate.certificate, 2)}")
+
+
+def test_generate_names_an_idn_mx_host_by_its_a_labels_as_hash_slinger_does(cli, test_ca, tmp_path):
+    """RFC 6698 section 3: the owner is `_25._tcp.` + the host in A-label form (TLSA-09)."""
+    leaf, _ = test_ca.issue("mx.xn--bcher-kva.example")
+    result = cli("tlsa", "generate", "--cert", write(tmp_path, "cert.pem", pem(leaf)), "--mx", "MX.Bücher.example.")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"_25._tcp.mx.xn--bcher-kva.example. IN TLSA {tlsa_record(leaf, 3)}")
+    refused = cli("tlsa", "generate", "--cert", write(tmp_path, "c.pem", pem(leaf)), "--mx", "mx..example")
+    assert refused.exit_code == 2 and "Invalid value for '--mx'" in refused.output
 
 
 def test_generate_reads_the_chain_from_a_fullchain_file_and_lists_a_next_key(cli, test_ca, tmp_path):
@@ -65,6 +75,25 @@ def test_rollover_without_dns_says_to_publish_both_and_wait(cli, test_ca, tmp_pa
     assert result.exit_code == 1
     assert f"    {tlsa_record(leaf, 3)}\n    {key_record(next_key.public_key())}\n" in result.output
     assert result.output.endswith("not yet\n")
+
+
+def test_an_issuer_rollover_publishes_the_next_intermediate_beside_the_current_one(cli, test_ca, tmp_path):
+    """ROLL-03: when the CA rotates its intermediate, 2 1 1 of the next one goes into DNS before the chain changes."""
+    leaf, _ = test_ca.issue("mx.example.net")
+    upcoming = TestCA("Next").intermediate.certificate
+    fullchain = write(tmp_path, "fullchain.pem", pem(*test_ca.chain(leaf)))
+    result = cli("tlsa", "rollover", "--cert", fullchain, "--next-issuer", write(tmp_path, "next.pem", pem(upcoming)),
+                 "--ttl", "600", "--published", "2026-11-01")
+    assert result.exit_code == 0, result.output
+    current = tlsa_record(test_ca.intermediate.certificate, 2)
+    assert f"publish now (current + next):\n    {current}\n    {tlsa_record(upcoming, 2)}\n" in result.output
+    assert "deploy a chain from the next issuer not before 2026-11-01 00:20 UTC" in result.output
+    same = cli("tlsa", "rollover", "--cert", fullchain,
+               "--next-issuer", write(tmp_path, "same.pem", pem(test_ca.intermediate.certificate)))
+    assert same.exit_code == 0 and "2 1 1 stays the same, no DNS change needed" in same.output
+    alone = cli("tlsa", "rollover", "--cert", write(tmp_path, "leaf.pem", pem(leaf)),
+                "--next-issuer", write(tmp_path, "n.pem", pem(upcoming)))
+    assert alone.exit_code == 2 and "--next-issuer needs the chain served now in --cert" in alone.output
 
 
 def test_rollover_prints_the_removal_day_from_the_given_publication_deployment_and_ttl(cli, test_ca, tmp_path):
@@ -116,4 +145,13 @@ def test_rollover_warns_when_dns_lacks_the_next_record(in_lab, dns_lab, test_ca,
     result = in_lab("tlsa", "rollover", "--cert", write(tmp_path, "c.pem", pem(leaf)),
                     "--next-key", write(tmp_path, "n.key", key_pem(new_key())), "--mx", host)
     assert result.exit_code == 1
-    assert "is not in DNS yet: publish it before the renewal" in result.output
+    assert "is not in DNS yet: publish it before the change" in result.output
+
+
+def test_stage_refuses_a_key_that_is_not_the_certificates(cli, test_ca, tmp_path):
+    leaf, key = test_ca.issue("mx.example.net")
+    result = cli("tlsa", "stage", "--mx", "mx.example.net", "--cert", write(tmp_path, "new.pem", pem(leaf)),
+                 "--key", write(tmp_path, "other.key", key_pem(new_key())),
+                 "--installed", write(tmp_path, "old.pem", pem(leaf)), "--staging-dir", str(tmp_path / "staging"))
+    assert result.exit_code == 1 and "other.key is not the key of the certificate in" in result.output
+    assert not (tmp_path / "staging").exists()

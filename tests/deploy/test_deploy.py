@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow  # systemd-analyze and the shipped wrapper, in pro
 
 UNITS = ["stspolicy.service", "stspolicy-maintenance.service", "stspolicy-maintenance.timer",
          "stspolicy-dns-check.service", "stspolicy-dns-check.timer", "stspolicy-mtail.service",
-         "stspolicy-alerts.service", "stspolicy-alerts.timer"]
+         "stspolicy-alerts.service", "stspolicy-alerts.timer",
+         "stspolicy-dane-install.service", "stspolicy-dane-install.timer"]
 
 
 def test_systemd_units_verify_against_this_checkout(tmp_path):
@@ -64,3 +65,23 @@ def test_the_wrapper_pipes_report_mail_in_from_any_directory_as_the_service_user
     wrapper["STSPOLICY_ENV_FILE"] = str(tmp_path / "missing")
     unset = pipe(mail)
     assert unset.returncode == 75 and b"cannot read" in unset.stderr  # the MTA keeps the mail
+
+
+def test_the_dane_hook_says_what_it_misses(tmp_path):
+    """`stspolicy-dane stage` runs from certbot or acme.sh, and needs the MX host's settings."""
+    (tmp_path / "env").write_text("")
+    dane_env = tmp_path / "dane.env"
+    hook = ROOT / "deploy" / "stspolicy-dane"
+    env = {"PATH": os.environ["PATH"], "STSPOLICY_HOME": str(ROOT), "STSPOLICY_ENV_FILE": str(tmp_path / "env"),
+           "DANE_ENV_FILE": str(dane_env)}
+
+    def run(*args, **extra):
+        return subprocess.run([hook, *args], env={**env, **extra}, capture_output=True, text=True, timeout=60)
+    assert "cannot read" in run("stage").stderr
+    dane_env.write_text("DANE_CERT_FILE=/etc/postfix/mx.pem\nDANE_KEY_FILE=/etc/postfix/mx.key\n")
+    assert "set DANE_MX_HOST" in run("stage").stderr
+    dane_env.write_text(dane_env.read_text() + "DANE_MX_HOST=mx1.example.com\n")
+    unknown = run("stage")
+    assert unknown.returncode == 2
+    assert "from certbot (RENEWED_LINEAGE) or acme.sh (CERT_FULLCHAIN_PATH)" in unknown.stderr
+    assert run("renew").returncode == 2

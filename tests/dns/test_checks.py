@@ -19,7 +19,7 @@ from stspolicy.dns.findings import (
     check_tlsrpt_record,
     status,
 )
-from tests.lab.pki import new_key
+from tests.lab.pki import TestCA, new_key
 
 NOW = datetime.now(UTC)
 EXPECTED = Expected(domain="example.com", policy_id="2026112800000000", mode="enforce",
@@ -102,7 +102,7 @@ def secure_mx(test_ca, records, *, leaf=None, days=60, mx_state="secure", tlsa_s
     leaf = leaf or test_ca.issue("mx1.example.com", not_after=NOW + timedelta(days=days))[0]
     host = MxHost("mx1.example.com", 10,
                   tlsa=Answer("_25._tcp.mx1.example.com", "TLSA", tlsa_state, "NOERROR", tuple(records)),
-                  chain=test_ca.chain(leaf), facts=certificate_facts(leaf, "mx1.example.com", NOW))
+                  chain=test_ca.chain(leaf), facts=certificate_facts(leaf, "mx1.example.com", NOW), checked_at=NOW)
     mx_answer = Answer("example.com", "MX", mx_state, "NOERROR", ("10 mx1.example.com.",))
     return host, mx_answer, leaf
 
@@ -142,28 +142,58 @@ def a_records(name, *cnames, state="secure"):
     return Answer(name, "A", state, "NOERROR", ("192.0.2.25",), tuple(cnames))
 
 
-def test_dane_ta_accepts_the_mx_name_or_its_secure_cname_expansion(test_ca):
+def expanded_tlsa(records):
+    """TLSA found at the secure CNAME expansion of mx1.example.com: the TLSA base domain is that name."""
+    return Answer("_25._tcp.smtp.hosting.example", "TLSA", "secure", "NOERROR", tuple(records))
+
+
+def test_dane_ta_accepts_the_mx_name_or_the_tlsa_base_domain(test_ca):
+    """RFC 7672 section 3.2.2: the reference identifiers are the MX host and the TLSA base domain."""
     issuer = str(tlsa_record(test_ca.intermediate.certificate, 2))
     for names in (("mx1.example.com",), ("*.example.com",), ("smtp.hosting.example",)):
         leaf, _ = test_ca.issue(*names)
         host, mx_answer, _ = secure_mx(test_ca, [issuer], leaf=leaf)
         host.addresses = a_records("mx1.example.com", "smtp.hosting.example")
-        assert (OK, "tlsa-match") in levels(check_mx_host(host, mx_answer, EXPECTED))
-        assert "dane-ta-name" not in {f.code for f in check_mx_host(host, mx_answer, EXPECTED)}
+        host.tlsa = expanded_tlsa([issuer])
+        codes = levels(check_mx_host(host, mx_answer, EXPECTED))
+        assert (OK, "tlsa-match") in codes and "dane-ta-name" not in {code for _, code in codes}
 
 
-def test_dane_ta_certificate_for_an_insecure_expansion_or_another_name_is_an_error(test_ca):
+def test_dane_ta_certificate_naming_neither_the_mx_host_nor_the_base_domain_is_an_error(test_ca):
     issuer = str(tlsa_record(test_ca.intermediate.certificate, 2))
     leaf, _ = test_ca.issue("smtp.hosting.example")
     host, mx_answer, _ = secure_mx(test_ca, [issuer], leaf=leaf)
-    host.addresses = a_records("mx1.example.com", "smtp.hosting.example", state="insecure")
+    host.addresses = a_records("mx1.example.com", "smtp.hosting.example", state="insecure")  # TLSA at the MX name
     [finding] = [f for f in check_mx_host(host, mx_answer, EXPECTED) if f.code == "dane-ta-name"]
-    assert finding.level == ERROR and finding.message.endswith("names none of mx1.example.com")
+    assert finding.level == ERROR and "names none of mx1.example.com:" in finding.message
+    assert "tlsa-match" not in {f.code for f in check_mx_host(host, mx_answer, EXPECTED)}
     leaf, _ = test_ca.issue("mail.example.org")
     host, mx_answer, _ = secure_mx(test_ca, [issuer], leaf=leaf)
     host.addresses = a_records("mx1.example.com", "smtp.hosting.example")
+    host.tlsa = expanded_tlsa([issuer])
     [finding] = [f for f in check_mx_host(host, mx_answer, EXPECTED) if f.code == "dane-ta-name"]
-    assert finding.message.endswith("names none of mx1.example.com, smtp.hosting.example")
+    assert "names none of mx1.example.com, smtp.hosting.example:" in finding.message
+
+
+def test_dane_ta_matching_a_certificate_appended_to_a_chain_from_another_ca_is_a_mismatch(test_ca):
+    other = TestCA("Other")
+    host, mx_answer, _ = secure_mx(test_ca, [str(tlsa_record(other.intermediate.certificate, 2))])
+    host.chain = [*host.chain, other.intermediate.certificate]
+    found = check_mx_host(host, mx_answer, EXPECTED)
+    assert (OK, "tlsa-match") not in levels(found)
+    [mismatch] = [f for f in found if f.code == "tlsa-mismatch"]
+    assert mismatch.level == ERROR and "but the chain does not verify up to it" in mismatch.message
+
+
+def test_a_stale_dane_ta_record_beside_a_matching_3_1_1_is_found(test_ca):
+    """ROLL-03: the issuer changed (a CA's intermediate rotation) while 3 1 1 keeps DANE working."""
+    leaf, _ = test_ca.issue("mx1.example.com")
+    stale = tlsa_record(TestCA("Retired").intermediate.certificate, 2)
+    host, mx_answer, _ = secure_mx(test_ca, [str(tlsa_record(leaf, 3)), str(stale)], leaf=leaf)
+    found = check_mx_host(host, mx_answer, EXPECTED)
+    assert (OK, "tlsa-match") in levels(found)
+    [finding] = [f for f in found if f.code == "tlsa-issuer-stale"]
+    assert finding.level == WARNING and str(stale) in finding.message
 
 
 def test_tlsa_in_an_unsigned_zone_or_under_an_unsigned_mx_rrset_is_unused(test_ca):
@@ -194,11 +224,12 @@ def test_expiring_certificate_with_a_single_3_1_1_warns_before_the_renewal_break
 def test_certificate_problems_are_named_as_tls_rpt_names_them(test_ca):
     expired, _ = test_ca.issue("mx1.example.com", not_before=NOW - timedelta(days=30),
                                not_after=NOW - timedelta(days=1))
-    host = MxHost("mx1.example.com", 10, chain=[expired], facts=certificate_facts(expired, "mx1.example.com", NOW))
+    host = MxHost("mx1.example.com", 10, chain=[expired], facts=certificate_facts(expired, "mx1.example.com", NOW),
+                  checked_at=NOW)
     assert levels(check_mx_host(host, None, EXPECTED)) == [(ERROR, "certificate-expired")]
     other, _ = test_ca.issue("mail.example.org")
     host = MxHost("mx1.example.com", 10, chain=[other], facts=certificate_facts(other, "mx1.example.com", NOW),
-                  webpki_error="leaf certificate has no matching subjectAltName")
+                  webpki_error="leaf certificate has no matching subjectAltName", checked_at=NOW)
     [finding] = check_mx_host(host, None, EXPECTED)
     assert finding.code == "certificate-host-mismatch"
     assert finding.message == "mx1.example.com: the certificate names mail.example.org, not mx1.example.com"

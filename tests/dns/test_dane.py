@@ -12,11 +12,12 @@ from stspolicy.dns.dane import (
     TlsaError,
     TlsaRecord,
     certificate_facts,
+    dane_check,
     key_record,
-    matching_record,
     parse_tlsa,
     plan_rollover,
     recommended_records,
+    stale_issuer_records,
     tlsa_name,
     tlsa_record,
     unusable_reason,
@@ -113,6 +114,10 @@ def test_pkix_usages_and_unknown_parameters_are_unusable_for_smtp(record, reason
     assert (found is None) if reason is None else (reason in found)
 
 
+def matching_record(records, chain, names=("mx.example.net",), now=None):
+    return dane_check(records, chain, reference_identifiers=names, now=now or datetime.now(UTC)).record
+
+
 def test_dane_ee_matches_the_leaf_and_dane_ta_the_issuer_only(test_ca):
     leaf, _ = test_ca.issue("mx.example.net")
     chain = test_ca.chain(leaf)
@@ -122,6 +127,53 @@ def test_dane_ee_matches_the_leaf_and_dane_ta_the_issuer_only(test_ca):
     assert matching_record([TlsaRecord(2, 1, 1, ee.data)], chain) is None  # the leaf is no trust anchor
     assert matching_record([TlsaRecord(3, 1, 1, ta.data)], chain) is None
     assert matching_record([TlsaRecord(1, 1, 1, ee.data)], chain) is None  # unusable, even if it matches
+
+
+def test_dane_ta_matching_a_certificate_merely_appended_to_the_chain_authenticates_nothing(test_ca):
+    """RFC 7671 section 5.2: the chain must verify from the leaf up to the trust anchor the record names."""
+    other = TestCA("Other")
+    leaf, _ = test_ca.issue("mx.example.net")
+    appended = [*test_ca.chain(leaf), other.intermediate.certificate]
+    record = tlsa_record(other.intermediate.certificate, 2)
+    check = dane_check([record], appended, reference_identifiers=("mx.example.net",), now=datetime.now(UTC))
+    assert check.record is None and not check.misnamed
+    assert check.failures[0].startswith(f"{record} matches CN=Other Intermediate CA, but the chain does not verify")
+
+
+def test_dane_ta_2_0_0_authenticates_a_leaf_chaining_to_it_when_the_anchor_is_not_sent(test_ca):
+    """RFC 7671 section 5.2: with `2 0 0` records the server need not send the trust anchor."""
+    leaf, _ = test_ca.issue("mx.example.net")
+    full = tlsa_record(test_ca.intermediate.certificate, 2, 0, 0)
+    assert matching_record([full], [leaf]) == full
+    assert matching_record([tlsa_record(test_ca.root.certificate, 2, 0, 0)], test_ca.chain(leaf)) is not None
+    assert matching_record([tlsa_record(TestCA("Other").intermediate.certificate, 2, 0, 0)], [leaf]) is None
+    assert matching_record([tlsa_record(test_ca.intermediate.certificate, 2)], [leaf]) is None  # 2 1 1: must be sent
+
+
+def test_dane_ta_checks_names_against_the_reference_identifiers_and_dates(test_ca):
+    leaf, _ = test_ca.issue("mx.example.net")
+    chain, ta = test_ca.chain(leaf), tlsa_record(test_ca.intermediate.certificate, 2)
+    assert matching_record([ta], chain, names=("mx.example.org", "mx.example.net")) == ta
+    misnamed = dane_check([ta], chain, reference_identifiers=("mx.example.org",), now=datetime.now(UTC))
+    assert misnamed.record is None and misnamed.misnamed
+    assert matching_record([ta], chain, now=datetime.now(UTC) + timedelta(days=91)) is None  # the leaf expired
+
+
+def test_dane_ee_ignores_names_and_dates_of_the_leaf(test_ca):
+    """RFC 7672 section 3.1.1: a `3 1 1` still matches an expired or misnamed leaf."""
+    expired, _ = test_ca.issue("mx.example.net", not_before=NOW - timedelta(days=90), not_after=NOW - timedelta(days=1))
+    misnamed, _ = test_ca.issue("mail.elsewhere.example")
+    for leaf in (expired, misnamed):
+        record = tlsa_record(leaf, 3)
+        assert matching_record([record], [leaf], now=NOW) == record
+
+
+def test_dane_ta_records_are_checked_against_the_issuers_of_the_served_chain(test_ca):
+    leaf, _ = test_ca.issue("mx.example.net")
+    chain = test_ca.chain(leaf)
+    current, rotated = tlsa_record(chain[1], 2), tlsa_record(TestCA("Next").intermediate.certificate, 2)
+    assert stale_issuer_records([current, rotated, tlsa_record(leaf, 3)], chain) == [rotated]
+    assert stale_issuer_records([tlsa_record(chain[1], 2, 0, 0)], [leaf]) == []  # 2 0 0: need not be sent
 
 
 def test_certificate_facts_for_what_mta_sts_checks(test_ca):
@@ -150,30 +202,38 @@ def test_renewal_that_keeps_the_key_needs_no_dns_change(test_ca):
     key = new_key()
     current, _ = test_ca.issue("mx.example.net", key=key)
     renewed, _ = test_ca.issue("mx.example.net", key=key)
-    plan = plan_rollover(current, renewed.public_key(), ttl=3600, now=NOW)
-    assert not plan.key_changes and plan.publish == (tlsa_record(current, 3),) and not plan.remove
+    plan = plan_rollover(tlsa_record(current, 3), key_record(renewed.public_key()), ttl=3600, now=NOW)
+    assert not plan.changes and plan.publish == (tlsa_record(current, 3),) and not plan.remove
 
 
 def test_new_key_publishes_current_and_next_then_waits_twice_the_ttl(test_ca):
     current, _ = test_ca.issue("mx.example.net")
     next_key = new_key()
-    plan = plan_rollover(current, next_key.public_key(), ttl=3600, now=NOW)
-    assert plan.key_changes
+    plan = plan_rollover(tlsa_record(current, 3), key_record(next_key.public_key()), ttl=3600, now=NOW)
+    assert plan.changes
     assert plan.publish == (tlsa_record(current, 3), key_record(next_key.public_key()))
     assert plan.deploy_not_before == NOW + timedelta(hours=2)
     assert plan.remove == (tlsa_record(current, 3),)
 
 
 def test_rollover_counts_from_when_the_next_record_appeared_and_warns_when_it_is_missing(test_ca):
-    current, _ = test_ca.issue("mx.example.net")
-    next_key = new_key().public_key()
-    published = [tlsa_record(current, 3), key_record(next_key)]
+    leaf, _ = test_ca.issue("mx.example.net")
+    current, next_key = published = [tlsa_record(leaf, 3), key_record(new_key().public_key())]
     since = NOW - timedelta(hours=5)
     ready = plan_rollover(current, next_key, ttl=3600, now=NOW, published=published, next_published_since=since)
     assert ready.deploy_not_before == since + timedelta(hours=2) and not ready.warnings
     missing = plan_rollover(current, next_key, ttl=3600, now=NOW, published=published[:1], next_published_since=since)
     assert missing.deploy_not_before == NOW + timedelta(hours=2)
     assert "is not in DNS yet" in missing.warnings[0]
+
+
+def test_an_issuer_rollover_publishes_the_next_intermediates_2_1_1_before_the_chain_changes(test_ca):
+    """ROLL-03: a CA's intermediate rotation under a 2 1 1 record is a rollover of that record."""
+    current = tlsa_record(test_ca.intermediate.certificate, 2)
+    upcoming = tlsa_record(TestCA("Next").intermediate.certificate, 2)
+    plan = plan_rollover(current, upcoming, ttl=600, now=NOW)
+    assert plan.publish == (current, upcoming) and plan.remove == (current,)
+    assert plan.deploy_not_before == NOW + timedelta(minutes=20)
 
 
 def test_the_current_record_goes_once_the_next_certificate_serves_and_caches_hold_the_next_record(test_ca):
@@ -183,7 +243,8 @@ def test_the_current_record_goes_once_the_next_certificate_serves_and_caches_hol
     now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
     def removal(deployed_at):
-        return plan_rollover(current, next_key, ttl=3600, now=now, next_published_since=published_at,
+        return plan_rollover(tlsa_record(current, 3), key_record(next_key), ttl=3600, now=now,
+                             next_published_since=published_at,
                              deployed_at=deployed_at).remove_not_before
 
     assert removal(None) is None  # not before the next certificate serves

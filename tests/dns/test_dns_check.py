@@ -11,6 +11,7 @@ from stspolicy.dns.queries import latest_check
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
+from tests.dns.scripted_smtp import one_connection, starttls_by_sni
 from tests.lab.dns import BOGUS, INSECURE, SECURE
 from tests.lab.fixtures import host_domain
 from tests.lab.pki import new_key
@@ -93,6 +94,58 @@ def test_tlsa_is_looked_up_at_the_secure_cname_expansion_of_the_mx(check, sessio
     [mx] = json.loads(result.output)[0]["mx_hosts"]
     assert mx["tlsa_name"] == f"_25._tcp.mx-real.{SECURE}" and mx["tlsa_match"] == str(tlsa_record(leaf, 3))
     assert result.exit_code == 0, result.output
+
+
+def test_the_probe_asks_for_the_certificate_of_the_tlsa_base_domain(check, session, dns_lab, lab_netns, test_ca,
+                                                                     tmp_path):
+    """RFC 7672 section 8.1: SNI is the TLSA base domain, here the MX host's secure CNAME expansion, so a server
+    that chooses its certificate by SNI presents the one the TLSA records were published for."""
+    mx, real = f"mx-sni.{SECURE}", f"mx-sni-real.{SECURE}"
+    host_domain(session, dns_lab, f"sni.{SECURE}", SECURE, mx={mx: "127.0.0.95"})
+    dns_lab.remove_records(SECURE, f"{mx}.", "A")
+    dns_lab.set_records(SECURE, f"{mx}.", "CNAME", [f"{real}."], flush=False)
+    dns_lab.set_records(SECURE, f"{real}.", "A", ["127.0.0.95"], flush=False)
+    for_real, for_others = test_ca.issue(real), test_ca.issue(mx)
+    dns_lab.set_records(SECURE, f"_25._tcp.{real}.", "TLSA", [str(tlsa_record(for_real[0], 3))])
+    server_names = []
+    serve = starttls_by_sni({real: test_ca.write_server(tmp_path, "real", *for_real)},
+                            test_ca.write_server(tmp_path, "other", *for_others), server_names)
+    with one_connection(lab_netns, "127.0.0.95", serve):
+        result = check("--json", f"sni.{SECURE}")
+    assert server_names == [real]
+    assert ("ok", "tlsa-match") in findings(result)
+
+
+def test_a_3_1_1_record_still_matches_an_expired_or_misnamed_certificate(check, session, dns_lab, mail_servers):
+    """RFC 7672 section 3.1.1: DANE-EE ignores the leaf's names and dates, so DANE senders deliver; MTA-STS
+    senders do not, and the check says both."""
+    records = {f"mx-old.{SECURE}": [str(tlsa_record(mail_servers.expired.chain[0], 3))],
+               f"mx-other.{SECURE}": [str(tlsa_record(mail_servers.mismatch.chain[0], 3))]}
+    mx = {f"mx-old.{SECURE}": mail_servers.expired.address, f"mx-other.{SECURE}": mail_servers.mismatch.address}
+    host_domain(session, dns_lab, f"ee.{SECURE}", SECURE, tlsa=records, mx=mx)
+    summary = json.loads(check("--json", f"ee.{SECURE}").output)[0]
+    found = [(f["level"], f["code"], f["subject"]) for f in summary["findings"]]
+    for host in records:
+        assert ("ok", "tlsa-match", f"_25._tcp.{host}") in found
+    assert ("error", "certificate-expired", f"mx-old.{SECURE}") in found
+    assert ("error", "certificate-host-mismatch", f"mx-other.{SECURE}") in found
+
+
+def test_tlsa_records_behind_a_cname_to_a_shared_name_are_followed(check, session, dns_lab, mail_servers, test_ca):
+    """RFC 7671 section 7: `_25._tcp.<mx>` may be a CNAME to one TLSA RRset that several MX hosts share."""
+    shared = f"_dane.tlsa.{SECURE}"
+    mx = {f"mx-a.{SECURE}": mail_servers.good.address, f"mx-b.{SECURE}": mail_servers.good.address}
+    host_domain(session, dns_lab, f"shared.{SECURE}", SECURE, mx=mx)
+    dns_lab.set_records(SECURE, f"{shared}.", "TLSA", [str(tlsa_record(test_ca.intermediate.certificate, 2))],
+                        flush=False)
+    for host in mx:
+        dns_lab.set_records(SECURE, f"_25._tcp.{host}.", "CNAME", [f"{shared}."], flush=False)
+    dns_lab.flush()
+    result = check("--json", f"shared.{SECURE}")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)[0]
+    assert [mx["tlsa_state"] for mx in summary["mx_hosts"]] == ["secure", "secure"]
+    assert all(mx["tlsa_match"] == str(tlsa_record(test_ca.intermediate.certificate, 2)) for mx in summary["mx_hosts"])
 
 
 def test_no_answer_from_the_resolver_exits_2(check, lab_app, session, dns_lab, monkeypatch):

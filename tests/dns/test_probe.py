@@ -1,15 +1,13 @@
 """STARTTLS probes against Postfix on loopback in the lab: what a sender sees on port 25."""
 
-import contextlib
 import socket
-import ssl
-import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from stspolicy.dns.dane import certificate_facts, webpki_error
 from stspolicy.dns.probe import MAX_REPLY_BYTES, probe_starttls, refusal
+from tests.dns.scripted_smtp import one_connection, starttls_by_sni
 
 LOOPBACK = ["127.0.0.0/8"]
 
@@ -20,23 +18,10 @@ def probe(lab_netns, host, addresses, **options):
         return probe_starttls(host, addresses, timeout=5, ehlo_name="probe.example.test", **options)
 
 
-def probe_one_connection(lab_netns, address: str, serve):
+def probe_one_connection(lab_netns, address: str, serve, **options):
     """Probe mx.example.test at `address`, where `serve(connection)` plays the SMTP server for one connection."""
-    with lab_netns.entered():
-        server = socket.create_server((address, 25))
-
-    def accept():
-        connection, _ = server.accept()
-        with connection, contextlib.suppress(OSError):
-            serve(connection)
-    thread = threading.Thread(target=accept)
-    thread.start()
-    try:
-        with lab_netns.entered():
-            return probe_starttls("mx.example.test", [address], timeout=5, allowed_networks=LOOPBACK)
-    finally:
-        thread.join(timeout=10)
-        server.close()
+    with one_connection(lab_netns, address, serve), lab_netns.entered():
+        return probe_starttls("mx.example.test", [address], timeout=5, allowed_networks=LOOPBACK, **options)
 
 
 def test_probe_shows_tls_version_and_the_whole_chain(lab_netns, mail_servers, test_ca):
@@ -119,20 +104,14 @@ def test_an_endless_reply_is_cut_off(lab_netns):
     assert result.error == f"greeting: reply longer than {MAX_REPLY_BYTES} bytes"
 
 
-def test_the_probe_sends_the_mx_host_name_as_sni(lab_netns, test_ca, tmp_path):
-    """RFC 7672 section 3.2.2: the client sends the MX host name as SNI, not the CNAME-expanded name."""
+def test_the_probe_sends_the_name_it_is_given_as_sni_and_else_the_mx_host(lab_netns, test_ca, tmp_path):
+    """RFC 7672 section 8.1: a DANE client sends the TLSA base domain as SNI; `dns check` gives the probe that
+    name, the MX host's CNAME expansion when the TLSA records were found there."""
     leaf, key = test_ca.issue("mx.example.test")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*test_ca.write_server(tmp_path, "mx", leaf, key))
+    files = test_ca.write_server(tmp_path, "mx", leaf, key)
     server_names = []
-    context.sni_callback = lambda _connection, name, _context: server_names.append(name)
-
-    def starttls_server(connection):
-        connection.sendall(b"220 mx ESMTP\r\n")
-        connection.recv(1024)
-        connection.sendall(b"250-mx\r\n250 STARTTLS\r\n")
-        connection.recv(1024)
-        connection.sendall(b"220 go ahead\r\n")
-        context.wrap_socket(connection, server_side=True).close()
-    result = probe_one_connection(lab_netns, "127.0.0.96", starttls_server)
-    assert server_names == ["mx.example.test"] and result.chain[0] == leaf
+    serve = starttls_by_sni({}, files, server_names)
+    result = probe_one_connection(lab_netns, "127.0.0.96", serve, server_name="smtp.hosting.example.test")
+    assert server_names == ["smtp.hosting.example.test"] and result.chain[0] == leaf
+    probe_one_connection(lab_netns, "127.0.0.96", starttls_by_sni({}, files, server_names))
+    assert server_names[1:] == ["mx.example.test"]

@@ -66,6 +66,20 @@ def test_rfc2136_mode_publishes_the_id_and_every_change_updates_it(in_lab, sessi
     assert kinds == ["publish", "publish", "check"]
 
 
+def test_the_record_is_written_with_the_ttl_the_records_show(in_lab, lab_app, session, dns_lab, monkeypatch):
+    """What `dns records` tells the owner to publish by hand is what RFC 2136 publishing writes, TTL included."""
+    configure(monkeypatch, lab_app, DNS_RECORD_TTL=120)
+    name = f"ttl.{SECURE}"
+    host_domain(session, dns_lab, name, SECURE, mx={f"mx-ttl.{SECURE}": "127.0.0.25"})
+    assert rfc2136(in_lab, name).exit_code == 0
+    policy_id = current_version(session, get_domain(session, name)).policy_id
+    shown = in_lab("dns", "records", name).output
+    assert f'_mta-sts.{name}. 120 IN TXT "v=STSv1; id={policy_id}"' in shown
+    assert f"_smtp._tls.{name}. 86400 IN TXT " in shown
+    answer = dns_lab.dig(f"_mta-sts.{name}", "TXT", "+noall", "+answer", "+norec", server=dns_lab.authoritative)
+    assert answer.split()[1] == "120"
+
+
 def test_the_id_is_published_only_once_the_new_policy_is_served(in_lab, client, session, dns_lab, monkeypatch):
     """RFC 8461 section 8.1: at the moment the TXT record is written, the new body is already served."""
     name = f"order.{SECURE}"
@@ -111,7 +125,7 @@ def test_delegated_domain_is_kept_current_in_our_zone(in_lab, lab_app, session, 
 
     result = in_lab("dns", "mode", name, "delegated")
     assert result.exit_code == 0, result.output
-    assert f"_mta-sts.{name}. IN CNAME {target}." in result.output
+    assert f"_mta-sts.{name}. 3600 IN CNAME {target}." in result.output
     assert ("error", "delegation-missing") in sts_findings(in_lab("dns", "check", "--json", name))
 
     dns_lab.set_records(INSECURE, f"_mta-sts.{name}.", "CNAME", [f"{target}."])  # the customer, once

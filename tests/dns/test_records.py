@@ -33,6 +33,7 @@ def test_sts_record_refuses_ids_outside_1_to_32_alphanumerics(policy_id):
         ("v=STSv1 ; id=abc", "abc"),  # grammar-valid (select_record drops it)
         ("v=STSv1; ext=val; id=abc", "abc"),  # an extension is ignored
         ("v=STSv1; id=abc; id=def", "abc"),  # the first id wins (RFC 8461 section 3.1)
+        ("v=STSv1; id=abc; id=a-b", "abc"),  # a later id is ignored, valid as an id or not (TXT-07)
         ("v=STSv1;\tid=abc\t;", "abc"),
     ],
 )
@@ -52,6 +53,8 @@ def test_sts_record_parsing(record, policy_id):
         "v=STSv1; id=abc; x=a b",  # no space in an extension value
         "v=STSv1; ID=abc",  # ID is an extension (names are case-sensitive), so the id is missing
         "v=STSv1; id=abc; =x",
+        "v=STSv1; id=abc; id=a b",  # an ignored later id is still a field of the grammar
+        "v=STSv1; id=a-b; id=abc",  # the first id counts, and it is invalid
         "v=STSv1; id=äbc",
     ],
 )
@@ -151,11 +154,23 @@ def test_records_to_publish_follow_the_deployment_settings():
         policy_host_cname="sts.provider.example",
     )
     assert records == [
-        DnsRecord("_mta-sts.example.com", "TXT", "v=STSv1; id=2026112812000000"),
-        DnsRecord("_smtp._tls.example.com", "TXT", "v=TLSRPTv1; rua=mailto:tlsrpt@provider.example"),
-        DnsRecord("mta-sts.example.com", "CNAME", "sts.provider.example."),
+        DnsRecord("_mta-sts.example.com", "TXT", "v=STSv1; id=2026112812000000", 300),
+        DnsRecord("_smtp._tls.example.com", "TXT", "v=TLSRPTv1; rua=mailto:tlsrpt@provider.example", 86400),
+        DnsRecord("mta-sts.example.com", "CNAME", "sts.provider.example.", 3600),
     ]
-    assert records[0].zone_line() == '_mta-sts.example.com. IN TXT "v=STSv1; id=2026112812000000"'
+    assert records[0].zone_line() == '_mta-sts.example.com. 300 IN TXT "v=STSv1; id=2026112812000000"'
+
+
+def test_each_record_carries_the_ttl_to_publish_it_with():
+    """Short for `_mta-sts` (RFC 8461 section 8.1: an old policy lasts until the TXT TTL has passed), long for
+    `_smtp._tls` (RFC 8460 section 7: a large TTL narrows the window to suppress it)."""
+    records = records_to_publish("example.com", "1", rua=["mailto:r@provider.example"],
+                                 policy_host_addresses=["192.0.2.7"], sts_ttl=120)
+    assert [(r.name, r.ttl) for r in records] == [
+        ("_mta-sts.example.com", 120), ("_smtp._tls.example.com", 86400), ("mta-sts.example.com", 3600)]
+    assert records[1].zone_line().startswith("_smtp._tls.example.com. 86400 IN TXT ")
+    delegated = records_to_publish("example.com", "1", sts_target="_mta-sts.example.com.sts.provider.example")
+    assert delegated[0].zone_line() == "_mta-sts.example.com. 3600 IN CNAME _mta-sts.example.com.sts.provider.example."
 
 
 def test_policy_host_addresses_become_a_and_aaaa_records():

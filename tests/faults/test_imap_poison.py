@@ -23,10 +23,10 @@ POISONS = {name: MAILS[name] for name in ("gzip bomb", "many bad parts")}
 
 
 @pytest.fixture
-def mailbox(new_database):
+def mailbox(new_database, test_ca):
     url = new_database()
     databases.upgrade(url)
-    with dovecot() as (port, ca, user, password):
+    with dovecot(test_ca) as (port, ca, user, password):
         settings = app_settings(url, TLSRPT_IMAP_HOST="127.0.0.1", TLSRPT_IMAP_PORT=str(port), TLSRPT_IMAP_USER=user,
                                 TLSRPT_IMAP_PASSWORD=password, TLSRPT_IMAP_CAFILE=str(ca))
         host_domains(settings, ("example.com", "enforce", ["mx1.example.com"]))

@@ -3,7 +3,7 @@
 import pytest
 
 from stspolicy.policies.queries import get_domain, policy_fingerprint
-from stspolicy.policies.rules import make_policy
+from stspolicy.policies.rules import MAX_MX_PATTERNS, PolicyError, make_policy
 from stspolicy.policies.service import add_domain, remove_domain, update_policy
 from stspolicy.propagation import propagate
 from stspolicy.settings import current_settings
@@ -112,3 +112,21 @@ def test_the_change_fingerprint_sees_a_domain_replaced_within_one_refresh(sessio
     remove_domain(session, get_domain(session, "old.example"), actor="test", force=True)
     add_domain(session, "new.example", make_policy("enforce", ["mx.new.example"], 86400), actor="test")
     assert policy_fingerprint() != before
+
+
+def longest_pattern(n: int) -> str:
+    """A distinct mx pattern of the greatest length a policy takes: `*.` and a 253-character name."""
+    return f"*.{n:03d}{'a' * 60}.{'b' * 63}.{'c' * 63}.{'d' * 53}.example"
+
+
+def test_the_largest_policy_is_served_whole_and_one_more_pattern_is_refused(client, session):
+    """100 mx patterns of the maximum length (MAX_MX_PATTERNS) stay far below the 64 KiB senders read
+    (RFC 8461 section 3.3); a 101st is refused before anything is served."""
+    patterns = [longest_pattern(n) for n in range(MAX_MX_PATTERNS)]
+    assert {len(pattern) for pattern in patterns} == {255}
+    add_domain(session, "example.com", make_policy("enforce", patterns, 604800), actor="test")
+    body = fetch(client, "mta-sts.example.com").data
+    assert [line[4:] for line in body.decode().split("\r\n") if line.startswith("mx: ")] == patterns
+    assert len(body) < 64 * 1024
+    with pytest.raises(PolicyError, match="101 mx patterns: at most 100 are allowed"):
+        make_policy("enforce", [*patterns, longest_pattern(MAX_MX_PATTERNS)], 604800)

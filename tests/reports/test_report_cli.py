@@ -125,6 +125,15 @@ def test_submitter_that_disagrees_with_contact_info_is_noted(run, session, hoste
     assert any("TLS-Report-Submitter" in note for note in session.scalars(select(Report)).one().notes)
 
 
+def test_mail_without_tls_report_headers_is_stored_with_a_note(run, session, hosted):
+    """RFC 8460 section 5.3 says the headers MUST be there; the report is still whole, so it is kept and noted."""
+    message = mailbox.Message(report_mail(gz(VALID)))
+    del message["TLS-Report-Domain"], message["TLS-Report-Submitter"]
+    assert run("report", "ingest-mail", input=message.as_bytes()).exit_code == EX_OK
+    notes = session.scalars(select(Report)).one().notes
+    assert "mail: TLS-Report-Domain or TLS-Report-Submitter header missing" in notes
+
+
 def test_import_reads_files_mbox_and_maildir_and_summarises(run, session, hosted, tmp_path):
     (tmp_path / "one.json").write_bytes(encode(report(report_id="one")))
     (tmp_path / "two.json.gz").write_bytes(gz(report(report_id="two")))

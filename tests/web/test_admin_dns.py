@@ -9,12 +9,13 @@ import pytest
 
 from stspolicy.accounts.service import set_grant
 from stspolicy.dns.dane import tlsa_record
-from stspolicy.dns.models import DnsObservation, DnsSetting, MxObservation
+from stspolicy.dns.models import DnsObservation, DnsSetting, MxObservation, StagedCertificate, TlsaPublication
 from stspolicy.extensions import utcnow
 from stspolicy.policies.queries import current_version, get_domain
 from tests.factories import csrf_token, sign_in
 from tests.lab.dns import SECURE
 from tests.lab.fixtures import host_domain
+from tests.lab.pki import pem
 from tests.support.config import configure
 from tests.web.test_admin_pages import page, policy_form, post
 
@@ -77,10 +78,11 @@ def test_manual_mode_lists_the_records_the_owner_publishes(client, session, peop
     shown = page(client.get(DNS_PAGE))
     assert shown.select_one("#publish-mode").text == "manual"
     policy_id = current_version(session, people.shared).policy_id
-    assert [" ".join(cell.text.split()) for cell in shown.select("#publishing tbody tr td:nth-of-type(3)")] == [
+    assert [" ".join(cell.text.split()) for cell in shown.select("#publishing tbody tr td:nth-of-type(4)")] == [
         f"v=STSv1; id={policy_id}",
         "v=TLSRPTv1; rua=mailto:tlsrpt@reports.provider.example,https://reports.provider.example/tlsrpt",
         "sts.provider.example."]
+    assert [cell.text for cell in shown.select("#publishing tbody td.ttl")] == ["300", "86400", "3600"]
 
 
 def test_rfc2136_mode_says_where_the_record_is_written(client, session, people):
@@ -102,9 +104,9 @@ def test_delegated_mode_shows_the_cnames_to_publish_once_and_the_record_we_keep(
     publishing = page(client.get(DNS_PAGE)).select_one("#publishing")
     policy_id = current_version(session, people.shared).policy_id
     assert publishing.select_one("#publish-mode").text == "delegated"
-    assert [cell.text.strip() for cell in publishing.select("tbody tr")[0].select("td")][:3] == [
-        "_mta-sts.shared.example.", "CNAME", "_mta-sts.shared.example.delegation.provider.example."]
-    assert (f'_mta-sts.shared.example.delegation.provider.example. IN TXT "v=STSv1; id={policy_id}"'
+    assert [cell.text.strip() for cell in publishing.select("tbody tr")[0].select("td")][:4] == [
+        "_mta-sts.shared.example.", "3600", "CNAME", "_mta-sts.shared.example.delegation.provider.example."]
+    assert (f'_mta-sts.shared.example.delegation.provider.example. 300 IN TXT "v=STSv1; id={policy_id}"'
             in " ".join(publishing.text.split()))
 
 
@@ -178,6 +180,36 @@ def test_what_dns_and_the_mx_hosts_said_is_escaped(client, session, people):
     for markup in ("<script>alert", "<img src=x", "<b>bold</b>", "<i>untrusted</i>"):
         assert markup not in html
     assert "&lt;script&gt;alert(&#34;txt&#34;)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_the_dane_section_shows_records_published_certificates_presented_and_the_staged_one(client, session, people,
+                                                                                            test_ca):
+    host = "mx1.shared.example"
+    current, renewed = test_ca.issue(host)[0], test_ca.issue(host)[0]
+    old, new = str(tlsa_record(current, 3)), str(tlsa_record(renewed, 3))
+    now = utcnow()
+    session.add_all([
+        TlsaPublication(host=host, record=old, ttl=3600, published_at=now - timedelta(days=30),
+                        secure_at=now - timedelta(days=30), last_presented_at=now),
+        TlsaPublication(host=host, record=new, ttl=3600, published_at=now - timedelta(minutes=30),
+                        secure_at=now - timedelta(minutes=29)),
+        StagedCertificate(host=host, chain_pem=pem(*test_ca.chain(renewed)).decode(), chain_path="/x/fullchain.pem",
+                          key_path="/x/privkey.pem", staged_at=now - timedelta(minutes=30))])
+    stored(session, people.shared, mx_hosts=[MxObservation(
+        host=host, preference=10, tlsa_name=f"_25._tcp.{host}", tlsa_state="secure", tlsa_records=[old],
+        tlsa_match=old, starttls=True, spki_sha256=tlsa_record(current, 3).data.hex())])
+    stored(session, people.foreign, mx_hosts=[MxObservation(  # another tenant's check of the same host
+        host=host, preference=10, tlsa_name=f"_25._tcp.{host}", tlsa_state="secure", tlsa_records=[],
+        starttls=True, spki_sha256="<b>" + "ef" * 30)])
+    sign_in(client, people.viewer)
+    dane = page(client.get(DNS_PAGE)).select_one("#dane")
+    assert dane.select_one("h3 code").text == host
+    go_live = now - timedelta(minutes=30) + timedelta(hours=2)
+    assert dane.select_one(".go-live").text == f"{go_live:%Y-%m-%d %H:%M:%S} UTC"
+    rows = [[cell.text for cell in row.select("td")] for row in dane.select("table.tlsa-publications tbody tr")]
+    assert [row[0] for row in rows] == [new, old] and rows[0][3] == "never" and rows[1][4] == "in DNS"
+    [presented] = dane.select("ul.presented li")
+    assert tlsa_record(current, 3).data.hex()[:16] in presented.text and "<b>" not in str(dane)
 
 
 def test_history_lists_checks_and_publishing_attempts_newest_first(client, session, people):

@@ -193,8 +193,8 @@ def test_delegated_domains_show_the_cname_to_publish(client, session, people, ap
     session.commit()
     sign_in(client, people.viewer)
     first = page(client.get("/domains/shared.example")).select_one("#dns tbody tr")
-    assert [cell.text.strip() for cell in first.select("td")][:3] == [
-        "_mta-sts.shared.example.", "CNAME", "_mta-sts.shared.example.sts-delegation.provider.example."]
+    assert [cell.text.strip() for cell in first.select("td")][:4] == [
+        "_mta-sts.shared.example.", "3600", "CNAME", "_mta-sts.shared.example.sts-delegation.provider.example."]
 
 
 def send_report(client, domain: str, days_ago: int, successful: int, failed: int) -> None:
@@ -414,7 +414,7 @@ def test_viewer_sees_the_policy_but_no_edit_form_or_rollback(client, people):
 def test_dns_records_have_copy_buttons_that_work_without_javascript_hidden(client, people):
     sign_in(client, people.viewer)
     buttons = page(client.get("/domains/shared.example")).select("#dns button[data-copy]")
-    assert [b["data-copy"].split(" IN ")[0] for b in buttons] == [
+    assert [b["data-copy"].split()[0] for b in buttons] == [
         "_mta-sts.shared.example.", "_smtp._tls.shared.example.", "mta-sts.shared.example."]
     assert all(b.has_attr("hidden") for b in buttons)
 

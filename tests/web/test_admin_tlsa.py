@@ -174,7 +174,7 @@ def test_in_the_lab_a_next_key_missing_from_dns_is_a_loud_warning_and_a_publishe
         rollover = page(submit(client, **form)).select_one("#rollover")
     assert "alarm" in rollover["class"]
     warning = rollover.select_one("[role=alert]").text
-    assert f"the next key's record {next_record} is not in DNS yet: publish it before the renewal" in warning
+    assert f"the next record {next_record} is not in DNS yet: publish it before the change" in warning
 
     dns_lab.set_records(SECURE, f"{tlsa_name(host)}.", "TLSA", [current_record, next_record], ttl=600)
     seen_by_checks(session, domain, host, [current_record, next_record], timedelta(minutes=30))

@@ -56,7 +56,7 @@ def test_admin_creates_a_domain_which_is_served(client, bearer):
     assert served == created["policy_text"].encode() == (
         b"version: STSv1\r\nmode: enforce\r\nmx: mx.new.example\r\nmax_age: 86400\r\n")
     assert created["dns_records"][0] == {
-        "name": "_mta-sts.new.example", "type": "TXT", "value": f"v=STSv1; id={created['policy_id']}"}
+        "name": "_mta-sts.new.example", "type": "TXT", "value": f"v=STSv1; id={created['policy_id']}", "ttl": 300}
 
 
 def test_patch_changes_some_fields_and_put_replaces_the_policy(client, session, people, bearer):
@@ -110,8 +110,8 @@ def test_versions_and_rollback(client, session, people, bearer):
 
 def test_dns_records(client, bearer, people, session):
     records = client.get("/api/v1/domains/shared.example/dns-records", headers=bearer["viewer"]).get_json()["records"]
-    assert [r["name"] for r in records] == ["_mta-sts.shared.example", "_smtp._tls.shared.example",
-                                            "mta-sts.shared.example"]
+    assert [(r["name"], r["ttl"]) for r in records] == [
+        ("_mta-sts.shared.example", 300), ("_smtp._tls.shared.example", 86400), ("mta-sts.shared.example", 3600)]
 
 
 def test_delete_starts_the_removal_then_force_deletes(client, bearer):

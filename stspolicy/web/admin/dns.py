@@ -10,11 +10,12 @@ from flask_login import current_user
 
 from stspolicy.accounts.service import domain_for_user, grant_role, visible_domains
 from stspolicy.dns.check import CheckTooSoon, check_on_request, grouped_findings, rollover_plan, tlsa_rows
-from stspolicy.dns.dane import records_for_certificate, tlsa_name
+from stspolicy.dns.dane import key_record, records_for_certificate, tlsa_name, tlsa_record
 from stspolicy.dns.models import PENDING, DnsSetting
 from stspolicy.dns.publish import published_records, publishing_failures, publishing_now, sts_target
 from stspolicy.dns.queries import history, known_mx_hosts, latest_check
 from stspolicy.dns.rfc2136 import PublishError
+from stspolicy.dns.tlsa_publish import dane_host_state
 from stspolicy.extensions import as_utc, db, utcnow
 from stspolicy.policies.queries import current_version
 from stspolicy.propagation import propagate
@@ -42,9 +43,11 @@ def dns(name):
         "admin/dns.html",
         domain=domain, version=version, setting=setting, mode=setting.publish_mode if setting else "manual",
         records=published_records(db.session, settings, domain, version.policy_id),
-        sts_target=sts_target(settings, domain.name, setting),
+        sts_target=sts_target(settings, domain.name, setting), sts_ttl=settings.updates.record_ttl,
         check=check, groups=groups, mx_findings=mx_findings,
         tlsa_rows={mx.id: tlsa_rows(mx) for mx in check.mx_hosts} if check else {},
+        dane_hosts=[dane_host_state(db.session, domain, mx.host) for mx in check.mx_hosts] if check else [],
+        now=utcnow(),
         history=history(db.session, domain, DNS_HISTORY_LENGTH),
         publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
         publishing=domain.id in publishing_now(db.session, [domain]),
@@ -100,7 +103,8 @@ def tlsa():
             "owner": tlsa_name(form.mx_host) if form.mx_host else None,
             "looked_up": looked_up,
             "plan": rollover_plan(
-                db.session, current_settings(), chain[0], form.next_public_key, now=now, domains=domains,
+                db.session, current_settings(), tlsa_record(chain[0], 3), key_record(form.next_public_key), now=now,
+                domains=domains,
                 mx_host=looked_up,
                 ttl=form.ttl.data, published_at=as_utc(form.published.data), deployed_at=as_utc(form.deployed.data),
             ) if form.next_public_key else None,

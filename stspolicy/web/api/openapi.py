@@ -63,9 +63,10 @@ SCHEMAS = {
         }},
     },
     "DnsRecord": {
-        "type": "object", "required": ["name", "type", "value"],
+        "type": "object", "required": ["name", "type", "value", "ttl"],
         "properties": {"name": {"type": "string"}, "type": {"type": "string", "enum": ["TXT", "CNAME", "A", "AAAA"]},
-                       "value": {"type": "string"}},
+                       "value": {"type": "string"},
+                       "ttl": {"type": "integer", "minimum": 0, "description": "seconds, the TTL to publish"}},
     },
     "Domain": {
         "type": "object",

@@ -177,7 +177,7 @@ def domain_rollback(name):
 def dns_records_show(name):
     domain = domain_for_user(db.session, g.api_user, name)
     records = published_records(db.session, current_settings(), domain, current_version(db.session, domain).policy_id)
-    return jsonify(records=[{"name": r.name, "type": r.type, "value": r.value} for r in records])
+    return jsonify(records=[record.as_dict() for record in records])
 
 
 @bp.get("/domains/<name>/events")
