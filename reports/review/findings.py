@@ -230,7 +230,8 @@ class _Group:
         self.policy_types: set[str] = set()
         self.first: datetime | None = None
         self.last: datetime | None = None
-        # tlsa blocks whose records match no certificate our checks saw: organisation -> records, sessions
+        # tlsa blocks whose records match no certificate our checks saw: organisation -> the records, and the
+        # sessions of every report that gave them, from the first
         self.mismatched: dict[str, dict] = {}
 
     def add(self, organisation: str, result_type: str, sessions: int, first: datetime, last: datetime) -> None:
@@ -243,8 +244,11 @@ class _Group:
         self.last = last if self.last is None else max(self.last, last)
 
     def add_mismatch(self, block: "PolicyBlock", records: tuple[TlsaRecord, ...], since: datetime) -> None:
-        seen = self.mismatched.setdefault(block.organisation, {"records": [str(r) for r in records], "sessions": 0})
+        seen = self.mismatched.setdefault(block.organisation, {"records": [], "sessions": 0,
+                                                               "first": block.first.isoformat()})
+        seen["records"] += [str(r) for r in records if str(r) not in seen["records"]]
         seen["sessions"] += block.session_count
+        seen["first"] = min(seen["first"], block.first.isoformat())
         self.span(since, block.last)
 
     def add_row(self, row: FailureRow) -> None:
@@ -287,7 +291,7 @@ class _Correlation:
         for problem in observed.dns_problems:
             self.problems[problem.domain].append(problem)
         self._owners: dict[tuple[str, str], tuple[Hosted, ...]] = {}
-        self._matches: dict[tuple, bool] = {}
+        self._match_cache: dict[tuple, bool] = {}
 
     def owners(self, policy_domain: str, policy_type: str) -> tuple[Hosted, ...]:
         """The hosted domains a block is about: its policy domain, or for DANE the domains using that MX host
@@ -446,8 +450,9 @@ class _Correlation:
 
     @staticmethod
     def _versions_during(domain: Hosted, first: datetime, last: datetime) -> list[Version]:
+        """The versions served from `first` to `last`; the first we had for reports from before it."""
         in_force = domain.in_force(first)
-        return [v for v in domain.versions if v == in_force or first < v.created_at <= last]
+        return [v for v in domain.versions if v == in_force or first < v.created_at <= last] or domain.versions[:1]
 
     def _stale(self) -> list[Finding]:
         groups: dict[tuple[str, int], _Group] = defaultdict(_Group)
@@ -542,15 +547,15 @@ class _Correlation:
     def _matches(self, records: tuple[TlsaRecord, ...], state: MxState) -> bool:
         """Whether a DANE sender would authenticate what `state` saw presented with `records`."""
         key = (records, state)
-        if key not in self._matches:
+        if key not in self._match_cache:
             if state.chain:
                 check = dane_check(list(records), state.chain, reference_identifiers=(state.host,), now=state.first)
-                self._matches[key] = check.record is not None
+                self._match_cache[key] = check.record is not None
             else:  # no chain kept: the leaf's own digests
                 digests = {(3, 1, 1): state.spki_sha256, (3, 0, 1): state.certificate_sha256}
-                self._matches[key] = any(
+                self._match_cache[key] = any(
                     digests.get((r.usage, r.selector, r.matching_type)) == r.data.hex() for r in records)
-        return self._matches[key]
+        return self._match_cache[key]
 
 
 def _superseding(domain: Hosted, version_id: int) -> tuple[Version, Version] | None:
