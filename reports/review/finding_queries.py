@@ -9,7 +9,7 @@ checks saw and for the blocks the intake linked to a domain through its mx patte
 import json
 from collections import defaultdict
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Text, and_, bindparam, cast, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -38,6 +38,30 @@ DNS_PROBLEMS = ("sts-id-stale", "sts-record-invalid", "sts-record-unreadable", "
                 "policy-host-unreadable", "policy-host-missing", "policy-host-elsewhere")
 # What our checks saw a little before the window still says what an MX presented at its start.
 _STATE_MARGIN = timedelta(days=1)
+# Reports and checks are from this century: a range beyond it is a mistake, and near datetime's ends overflows.
+_EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
+class RangeError(ValueError):
+    """A time range that cannot be looked at; `field` names the bound at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def finding_range(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    """The range to look at: `until` now and `since` DEFAULT_DAYS before it unless given; a time without a
+    zone is UTC."""
+    until = (until or now).replace(tzinfo=(until or now).tzinfo or UTC)
+    since = (since or until - timedelta(days=DEFAULT_DAYS))
+    since = since.replace(tzinfo=since.tzinfo or UTC)
+    for field, value in (("since", since), ("until", until)):
+        if not _EARLIEST <= value <= _LATEST:
+            raise RangeError(field, f"{field} must be between {_EARLIEST:%Y-%m-%d} and {_LATEST:%Y-%m-%d}")
+    if since >= until:
+        raise RangeError("since", "since must be before until")
+    return since, until
 
 
 def load_findings(session: Session, domain_names: Collection[str], *, since: datetime,
