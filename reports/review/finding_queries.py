@@ -67,34 +67,51 @@ def finding_range(since: datetime | None, until: datetime | None, now: datetime)
 def load_findings(session: Session, domain_names: Collection[str], *, since: datetime,
                   until: datetime) -> list[Finding]:
     """The findings about the hosted domains named (stored A-label names; others are left out) from the
-    reports of `since` to `until`."""
-    domains = list(session.scalars(select(Domain).where(Domain.name.in_(sorted(set(domain_names))))))
+    reports of `since` to `until`, by domain.
+
+    A hundred domains at a time: each statement then stays well inside the database timeout
+    (DATABASE_TIMEOUT_SECONDS), however many domains there are.
+    """
+    names = sorted(set(domain_names))
+    return [finding for start in range(0, len(names), _BATCH)
+            for finding in _load_batch(session, names[start:start + _BATCH], since, until)]
+
+
+_BATCH = 100
+
+
+def _load_batch(session: Session, domain_names: list[str], since: datetime, until: datetime) -> list[Finding]:
+    domains = list(session.scalars(select(Domain).where(Domain.name.in_(domain_names))))
     if not domains:
         return []
     ids = [domain.id for domain in domains]
-    mx_hosts = _mx_hosts(session, ids, since - _STATE_MARGIN, until)
+    mx_hosts = _latest_mx_hosts(session, ids)
     hosted = _hosted(session, domains, mx_hosts)
     names = sorted({d.name for d in domains} | {host for hosts in mx_hosts.values() for host in hosts})
     about = or_(ReportPolicy.policy_domain.in_(bindparam("names", names, expanding=True)),
                 ReportPolicy.domain_id.in_(ids))
     window = and_(Report.end_datetime > since, Report.start_datetime < until)
-    observed = Observed(
-        hosted=hosted,
-        failures=_failures(session, about, window),
-        blocks=(*_superseded_blocks(session, ids, window), *_other_blocks(session, about, window)),
-        mx_states=_mx_states(session, ids, since - _STATE_MARGIN, until),
+    failures = _failures(session, about, window)
+    blocks = (*_superseded_blocks(session, ids, window), *_other_blocks(session, about, window))
+    # What our checks saw matters on the MX hosts the reports name, and only there.
+    hosts = {row.mx_host or row.policy_domain for row in failures} | {
+        host.rstrip(".").lower() for block in blocks if block.policy_type == "tlsa"
+        for host in (*block.mx_hosts, block.policy_domain)}
+    return find(Observed(
+        hosted=hosted, failures=failures, blocks=blocks,
+        mx_states=_mx_states(session, ids, sorted(hosts - {""}), since - _STATE_MARGIN, until) if hosts else (),
         dns_problems=_dns_problems(session, ids, {d.id: d.name for d in domains}, since, until),
-    )
-    return find(observed)
+    ))
 
 
-def _mx_hosts(session: Session, ids: list[int], since: datetime, until: datetime) -> dict[int, set[str]]:
+def _latest_mx_hosts(session: Session, ids: list[int]) -> dict[int, set[str]]:
+    """The MX hosts the latest check of each domain saw."""
+    latest = (select(DnsObservation.id).where(DnsObservation.domain_id == Domain.id, DnsObservation.kind == "check")
+              .order_by(DnsObservation.observed_at.desc(), DnsObservation.id.desc()).limit(1).scalar_subquery())
     found: dict[int, set[str]] = defaultdict(set)
     for domain_id, host in session.execute(
-        select(DnsObservation.domain_id, MxObservation.host).join(MxObservation.observation)
-        .where(DnsObservation.domain_id.in_(ids), DnsObservation.kind == "check",
-               DnsObservation.observed_at >= since, DnsObservation.observed_at < until)
-        .distinct()
+        select(Domain.id, MxObservation.host).join(MxObservation, MxObservation.observation_id == latest)
+        .where(Domain.id.in_(ids))
     ):
         found[domain_id].add(host)
     return found
@@ -184,15 +201,16 @@ def _other_blocks(session: Session, about, window) -> list[PolicyBlock]:
             last_start, last in rows]
 
 
-def _mx_states(session: Session, ids: list[int], since: datetime, until: datetime) -> tuple[MxState, ...]:
-    """What the checks of these domains saw on each MX host, one row per state however many checks saw it."""
+def _mx_states(session: Session, ids: list[int], hosts: list[str], since: datetime,
+               until: datetime) -> tuple[MxState, ...]:
+    """What the checks of these domains saw on `hosts`, one row per state however many checks saw it."""
     m = MxObservation
     key = (m.host, m.starttls, m.probe_error, m.tlsa_state, cast(m.tlsa_records, Text), m.certificate_sha256,
            m.spki_sha256, m.not_after, cast(m.names, Text), m.covers_host, m.webpki_error)
     rows = session.execute(
         select(*key, func.min(DnsObservation.observed_at), func.max(DnsObservation.observed_at), func.max(m.chain_pem))
         .join(m.observation)
-        .where(DnsObservation.domain_id.in_(ids), DnsObservation.kind == "check",
+        .where(DnsObservation.domain_id.in_(ids), DnsObservation.kind == "check", m.host.in_(hosts),
                DnsObservation.observed_at >= since, DnsObservation.observed_at < until)
         .group_by(*key)
     )

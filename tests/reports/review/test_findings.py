@@ -340,3 +340,12 @@ def test_findings_are_only_about_the_domains_asked_for(session, domain):
     report(session, GOOGLE, day(1), [block("example.org", 1, 1, (("starttls-not-supported", "mx1.example.org", 1),),
                                            mx=("mx1.example.org",))])
     assert findings(session) == [] and len(findings(session, "example.org")) == 1
+
+
+def test_more_domains_than_one_batch_are_all_looked_at(session):
+    names = [f"d{i:03}.example" for i in range(101)]
+    for name in names:
+        host(session, name, mx=("mx1.{}",))
+    report(session, GOOGLE, day(1), [block(names[-1], 1, 1, (("starttls-not-supported", f"mx1.{names[-1]}", 1),),
+                                           mx=(f"mx1.{names[-1]}",))])
+    assert [f.domain for f in findings(session, *names)] == [names[-1]]
