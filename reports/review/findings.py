@@ -406,12 +406,14 @@ class _Correlation:
                 "not_before": _iso(certificate.not_before), "not_after": _iso(certificate.not_after),
                 "issued_at": _iso(certificate.issued_at), "failures": certificate.failures,
                 "last_error": certificate.last_error, "state_then": state}
-            if state != "valid":
-                ours.append(f"the certificate of {policy_host} was {state} then")
+            ours.append(f"the certificate of {policy_host} was {state} then")
+        else:
+            ours.append(f"no certificate of {policy_host} is stored here")
+        if not problems:
+            ours.append(f"no DNS check stored a problem with {policy_host} then")
         fix = describe(result_type).fix(domain.name)
-        seen = f" ({'; '.join(ours)})" if ours else " (our checks saw nothing wrong then: a sender's network or " \
-            "resolver may be at fault)"
-        return evidence, f"{_lead(group, result_type, policy_host)}: {fix[0].lower()}{fix[1:].rstrip('.')}{seen}."
+        return evidence, (f"{_lead(group, result_type, policy_host)}: {fix[0].lower()}{fix[1:].rstrip('.')} "
+                          f"({'; '.join(ours)}).")
 
     def _tlsa(self, domain: Hosted, mx: str, _subject: str, group: _Group) -> tuple[dict, str]:
         evidence, states = self._mx_evidence(mx, group)
@@ -430,7 +432,7 @@ class _Correlation:
         groups: dict[tuple[str, str], _Group] = defaultdict(_Group)
         for row in self.observed.failures:
             domain = self.hosted.get(row.policy_domain)
-            if domain is not None and row.mx_host:
+            if domain is not None and row.mx_host and row.policy_type == "sts":  # what applied our mx patterns
                 groups[(domain.name, row.mx_host)].add_row(row)
         found = []
         for (name, mx), group in groups.items():
@@ -507,7 +509,7 @@ class _Correlation:
                 applied = parse_policy("\n".join(lines))
                 what = f"mode {applied.mode}, mx {', '.join(applied.mx_patterns) or 'none'}, max_age {applied.max_age}"
             except PolicyError as error:
-                what = f"which is not a valid policy ({error.message})"
+                what = f"not a valid policy: {error.message}"
             evidence = {"organisations": _ranked(group.organisations), "sessions": group.sessions,
                         "policy_string": list(lines),
                         "versions": [_version(v) for v in self.hosted[name].versions[-3:]]}

@@ -177,6 +177,7 @@ def test_a_policy_fetch_error_while_our_checks_saw_the_policy_host_elsewhere_say
     report(session, GOOGLE, day(1), [failures(("sts-policy-fetch-error", "", 9))])
     [found] = of_kind(session, "policy-fetch-failure")
     assert found.side == "sender" and "resolves to 203.0.113.9" in found.fix
+    assert "no certificate of mta-sts.example.com is stored here" in found.fix
     assert found.evidence["dns_checks"][0]["code"] == "policy-host-elsewhere"
 
 
@@ -349,3 +350,9 @@ def test_more_domains_than_one_batch_are_all_looked_at(session):
     report(session, GOOGLE, day(1), [block(names[-1], 1, 1, (("starttls-not-supported", f"mx1.{names[-1]}", 1),),
                                            mx=(f"mx1.{names[-1]}",))])
     assert [f.domain for f in findings(session, *names)] == [names[-1]]
+
+
+def test_an_mx_outside_the_policy_in_a_block_without_a_policy_is_no_policy_matter(session, domain):
+    document = block(DOMAIN, 1, 2, (("starttls-not-supported", "mx9.example.com", 2),), policy_type="no-policy-found")
+    report(session, GOOGLE, day(1), [document])
+    assert [f.kind for f in findings(session)] == ["starttls-not-supported"]
