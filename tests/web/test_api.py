@@ -232,7 +232,7 @@ def test_api_keeps_to_its_openapi_document(api_app, mode):
 
         agrees()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert len(checked) == 12, checked
+    assert len(checked) == 13, checked
 
 
 def test_an_unwritable_policy_file_is_a_500_that_says_the_change_is_saved(app, client, session, people, bearer,
