@@ -38,6 +38,8 @@ DESCRIPTIONS = {
     "grant.set": "gave {email} {role} access",
     "grant.remove": "removed the access of {email}",
     "user.create": "created the {role} account {email}",
+    "user.invite": "invited {email} as {role}",
+    "user.link": "made a set-password link ({purpose}) for {email}",
     "user.password": "set a new password for {email}",
     "user.remove": "removed the account {email}",
     "token.create": "created API token #{token_id} '{name}' for {email}",

@@ -445,11 +445,15 @@ def test_members_see_the_policy_events_of_a_domain_but_not_who_was_given_access(
     assert any("gave viewer@customer.example viewer access" in event for event in events)
 
 
-def test_granting_an_unknown_account_says_so_beside_the_field(client, people):
+def test_granting_an_invalid_address_says_so_beside_the_field_and_at_the_top(client, people):
     sign_in(client, people.admin)
-    response = post(client, "/domains/shared.example/grants", {"email": "ghost@example.com", "role": "editor"})
+    response = post(client, "/domains/shared.example/grants", {"email": "not an address", "role": "editor"})
     assert response.status_code == 422
-    assert "no account 'ghost@example.com'" in page(response).select_one("#email-error").text
+    html = page(response)
+    assert "invalid e-mail address 'not an address'" in html.select_one("#email-error").text
+    summary = html.select_one("#error-summary")
+    assert summary["role"] == "alert" and summary.select_one("a")["href"] == "#email"
+    assert html.select_one("body")["data-replace-url"] == "/domains/shared.example#access"
 
 
 def test_remove_serves_mode_none_first_and_force_deletes_keeping_the_audit(client, session, people):
@@ -470,8 +474,9 @@ def test_remove_serves_mode_none_first_and_force_deletes_keeping_the_audit(clien
 
 def test_token_is_shown_once_and_listed_without_its_secret(client, people):
     sign_in(client, people.editor)
-    created = page(post(client, "/tokens", {"name": "deploy"}))
-    secret = created.select_one("#token-secret").text
+    response = post(client, "/tokens", {"name": "deploy"})
+    assert response.status_code == 302 and response.headers["Location"] == "/tokens#new-token"
+    secret = page(client.get("/tokens")).select_one("#token-secret").text
     assert secret.startswith("stsp_")
     listing = client.get("/tokens").get_data(as_text=True)
     assert "deploy" in listing and secret not in listing
@@ -488,7 +493,7 @@ def test_a_token_needs_a_short_name(client, people, name, message):
 
 def test_revoked_token_stops_working(client, session, people):
     sign_in(client, people.editor)
-    secret = page(post(client, "/tokens", {"name": "deploy"})).select_one("#token-secret").text
+    secret = page(post(client, "/tokens", {"name": "deploy"}, follow_redirects=True)).select_one("#token-secret").text
     token_id = page(client.get("/tokens")).select_one("tbody td").text
     assert post(client, f"/tokens/{token_id}/revoke").status_code == 302
     assert client.get("/api/v1/domains", headers={"Authorization": f"Bearer {secret}"}).status_code == 401

@@ -8,15 +8,17 @@ from wtforms import (
     FieldList,
     HiddenField,
     IntegerField,
+    PasswordField,
     RadioField,
     SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import EqualTo, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from stspolicy.accounts.models import GRANT_ROLES
+from stspolicy.accounts.service import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from stspolicy.dns.dane import PemError, load_certificates, load_public_key
 from stspolicy.policies.names import InvalidName, normalize_domain
 from stspolicy.policies.rules import MAX_AGE_LIMIT, MODES, PolicyError, normalize_mx_pattern
@@ -78,8 +80,47 @@ class DomainForm(PolicyForm):
 
 
 class GrantForm(FlaskForm):
+    """Access for an account by e-mail; an unknown address is invited as a member."""
+
     email = EmailField("E-mail of the member", validators=[InputRequired(), Length(max=254)])
     role = SelectField("Access", choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("E-mail", validators=[InputRequired(), Length(max=254)])
+    role = RadioField("Role", choices=[SelectChoice("member", "member: sees the domains given to it"),
+                                       SelectChoice("admin", "admin: sees and manages everything")],
+                      default="member", validators=[InputRequired()])
+
+
+class AccountGrantForm(FlaskForm):
+    """Access for one account to a domain chosen from the hosted ones."""
+
+    domain = SelectField("Domain", validators=[InputRequired()])
+    role = SelectField("Access", choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
+
+
+PASSWORD_HINT = f"At least {PASSWORD_MIN_LENGTH} characters; a few unrelated words are easy to type and hard to guess."
+
+
+def _new_password_fields():
+    length = f"The password needs {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters."
+    new = PasswordField("New password", validators=[
+        InputRequired(), Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH, message=length)])
+    repeat = PasswordField("New password again", validators=[
+        InputRequired(), EqualTo("password", message="The two passwords differ.")])
+    return new, repeat
+
+
+class SetPasswordForm(FlaskForm):
+    """The page a password link opens."""
+
+    password, repeat = _new_password_fields()
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
+    password, repeat = _new_password_fields()
 
 
 class TokenForm(FlaskForm):

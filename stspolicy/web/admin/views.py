@@ -1,8 +1,13 @@
 """Admin pages. Each view reaches a domain only through `domain_for_user` (404 for another tenant's)."""
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from datetime import datetime
 
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from markupsafe import Markup
+from wtforms import FieldList
+
+from stspolicy.accounts.links import invite_user
 from stspolicy.accounts.service import (
     AccountError,
     domain_for_user,
@@ -21,7 +26,7 @@ from stspolicy.dns.models import PENDING
 from stspolicy.dns.publish import published_records, publishing_failures, publishing_now
 from stspolicy.extensions import db, utcnow
 from stspolicy.policies.errors import DomainError, EnforceNotConfirmed
-from stspolicy.policies.names import POLICY_HOST_PREFIX
+from stspolicy.policies.names import POLICY_HOST_PREFIX, to_unicode
 from stspolicy.policies.queries import current_version, current_versions, recent_versions
 from stspolicy.policies.rules import Policy, PolicyError, diff_policies, make_policy, policy_warnings, render_policy
 from stspolicy.policies.service import add_domain, remove_domain, rollback_to, update_policy
@@ -37,8 +42,27 @@ bp.before_request(require_login)
 HISTORY_LENGTH = 50
 
 
-def _actor() -> str:
+def actor() -> str:
     return f"web:{current_user.email}"
+
+
+def show_once(kind: str, value: dict) -> None:
+    """Hand a secret made by a POST to the page it redirects to (post/redirect/get), which shows it once.
+
+    It rides in the session cookie, which already carries as much power as the secret, and the
+    first page that shows it takes it out.
+    """
+    session[f"shown-once-{kind}"] = value
+
+
+def take_shown_once(kind: str) -> dict | None:
+    return session.pop(f"shown-once-{kind}", None)
+
+
+def show_password_link(account, secret: str) -> None:
+    """The invitation or reset link just made for `account`, for the next page to show once."""
+    show_once("password_link", {"user_id": account.id, "email": account.email,
+                                "url": url_for("auth.set_password", secret=secret, _external=True)})
 
 
 def require_admin() -> None:
@@ -49,6 +73,40 @@ def require_admin() -> None:
 @bp.app_template_global()
 def describe_event(event) -> str:
     return describe(event.action, event.detail)
+
+
+@bp.app_template_filter()
+def when(moment: datetime | None, precision: str = "minutes") -> Markup:
+    """A UTC time as people read it, in a <time> element that machines read too."""
+    if moment is None:
+        return Markup('<span class="muted">never</span>')
+    shown = moment.strftime("%Y-%m-%d %H:%M:%S" if precision == "seconds" else "%Y-%m-%d %H:%M")
+    return Markup('<time datetime="{}">{} UTC</time>').format(moment.strftime("%Y-%m-%dT%H:%M:%SZ"), shown)
+
+
+@bp.app_template_filter()
+def both_forms(name: str) -> str:
+    """An international domain name as its owner writes it, with the A-label DNS uses: `bücher.example (xn--...)`."""
+    shown = to_unicode(name)
+    return shown if shown == name else f"{shown} ({name})"
+
+
+@bp.app_template_global()
+def form_problems(*forms) -> list[tuple[str | None, str, str]]:
+    """(id of the input to go to, its label, the message) for each error of the forms, in page order."""
+    problems = []
+    for form in forms:
+        if form is None:
+            continue
+        for field in form:
+            if isinstance(field, FieldList):
+                problems += [(entry.id, f"{field.label.text}, row {index}", error)
+                             for index, entry in enumerate(field.entries, 1) for error in entry.errors]
+            elif field.type not in ("CSRFTokenField", "HiddenField"):
+                target = f"{field.id}-0" if field.type == "RadioField" else field.id
+                problems += [(target, field.label.text, error) for error in field.errors]
+        problems += [(None, "", error) for error in form.form_errors]
+    return problems
 
 
 @bp.get("/")
@@ -72,7 +130,7 @@ def add():
     if form.validate_on_submit():
         try:
             policy = make_policy(form.mode.data, form.mx_patterns(), form.max_age.data)
-            version = add_domain(db.session, form.name.data, policy, actor=_actor())
+            version = add_domain(db.session, form.name.data, policy, actor=actor())
         except (PolicyError, DomainError) as error:
             form.add_error(error.field, error.message)
         else:
@@ -81,7 +139,8 @@ def add():
             return redirect(url_for(".domain", name=version.domain.name))
     form.offer_blank_rows()
     status = 422 if request.method == "POST" else 200  # a POST that lands here was refused
-    return render_template("admin/add.html", form=form, presets=MAX_AGE_PRESETS), status
+    return render_template("admin/add.html", form=form, presets=MAX_AGE_PRESETS,
+                           replace_url=url_for(".add") if status != 200 else None), status
 
 
 @bp.get("/domains/<name>")
@@ -99,7 +158,7 @@ def edit_policy(name):
         try:
             policy = make_policy(form.mode.data, form.mx_patterns(), form.max_age.data)
             version = update_policy(db.session, domain, mode=policy.mode, mx_patterns=list(policy.mx_patterns),
-                                    max_age=policy.max_age, actor=_actor(),
+                                    max_age=policy.max_age, actor=actor(),
                                     enforce_confirmed=form.confirmed.data == "yes")
         except EnforceNotConfirmed as unconfirmed:
             return _confirm_enforce(domain, unconfirmed.policy, url_for(".edit_policy", name=domain.name))
@@ -116,7 +175,7 @@ def rollback(name, policy_id):
     domain = domain_for_user(db.session, current_user, name, need="edit")
     previous_id = current_version(db.session, domain).policy_id
     try:
-        version = rollback_to(db.session, domain, policy_id, actor=_actor(),
+        version = rollback_to(db.session, domain, policy_id, actor=actor(),
                               enforce_confirmed=request.form.get("confirmed") == "yes")
     except EnforceNotConfirmed as unconfirmed:
         return _confirm_enforce(domain, unconfirmed.policy, url_for(".rollback", name=domain.name, policy_id=policy_id))
@@ -128,7 +187,7 @@ def rollback(name, policy_id):
 def remove(name):
     domain = domain_for_user(db.session, current_user, name, need="admin")
     name = domain.name
-    removal = remove_domain(db.session, domain, actor=_actor(), force=RemoveForm().force.data)
+    removal = remove_domain(db.session, domain, actor=actor(), force=RemoveForm().force.data)
     if removal.state != "pending":
         propagate(db.session, current_settings(), name, removal.version, wait=False)
     if removal.state == "deleted":
@@ -151,12 +210,13 @@ def add_grant(name):
         user = find_user(db.session, form.email.data)
         try:
             if user is None:
-                raise AccountError(f"no account {form.email.data!r}; create it with `flask user create`")
-            grant = set_grant(db.session, user, domain, form.role.data, actor=_actor())
+                user, secret = invite_user(db.session, form.email.data, "member", actor=actor())
+                show_password_link(user, secret)
+            grant = set_grant(db.session, user, domain, form.role.data, actor=actor())
         except AccountError as error:
             form.email.errors = [*form.email.errors, error.message]
         else:
-            flash(f"{grant.user.email} is now {grant.role} of {domain.name}.")
+            flash(f"{grant.user.email} is now {grant.role} of {domain.unicode_name}.")
             return redirect(url_for(".domain", name=domain.name) + "#access")
     return _domain_page(domain, _current_policy_form(domain), grant_form=form, status=422)
 
@@ -167,7 +227,7 @@ def delete_grant(name, user_id):
     grant = next((grant for grant in domain_grants(db.session, domain) if grant.user_id == user_id), None)
     if grant is None:
         abort(404)
-    remove_grant(db.session, grant.user, domain, actor=_actor())
+    remove_grant(db.session, grant.user, domain, actor=actor())
     flash(f"{grant.user.email} has no access to {domain.name} any more.")
     return redirect(url_for(".domain", name=domain.name) + "#access")
 
@@ -175,17 +235,19 @@ def delete_grant(name, user_id):
 @bp.route("/tokens", methods=["GET", "POST"])
 def tokens():
     form = TokenForm()
-    secret = None
     if form.validate_on_submit():
         try:
-            token, secret = create_token(db.session, current_user, form.name.data, actor=_actor())
+            token, secret = create_token(db.session, current_user, form.name.data, actor=actor())
         except AccountError as error:
             form.name.errors = [*form.name.errors, error.message]
         else:
-            form = TokenForm(formdata=None)
+            show_once("token", {"id": token.id, "secret": secret})
+            return redirect(url_for(".tokens") + "#new-token")
     status = 422 if form.errors else 200
-    return render_template("admin/tokens.html", form=form, secret=secret,
-                           tokens=visible_tokens(db.session, current_user)), status
+    new_token = take_shown_once("token") if request.method == "GET" else None
+    return render_template("admin/tokens.html", form=form, secret=new_token["secret"] if new_token else None,
+                           tokens=visible_tokens(db.session, current_user),
+                           replace_url=url_for(".tokens") if status != 200 else None), status
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
@@ -193,7 +255,7 @@ def revoke(token_id):
     token = token_for_user(db.session, current_user, token_id)
     if token is None:
         abort(404)
-    revoke_token(db.session, token, actor=_actor())
+    revoke_token(db.session, token, actor=actor())
     flash(f"Revoked token #{token.id} '{token.name}'.")
     return redirect(url_for(".tokens"))
 
@@ -255,6 +317,9 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
         events=domain_events(db.session, domain, current_user),
         grants=domain_grants(db.session, domain) if role == "admin" else [],
         grant_form=grant_form or GrantForm(formdata=None), remove_form=RemoveForm(formdata=None),
+        link=take_shown_once("password_link"),
+        replace_url=url_for(".domain", name=domain.name, _anchor="access" if grant_form else "edit")
+        if status != 200 else None,
     ), status
 
 
