@@ -30,7 +30,7 @@ def post(client, url, data=None, page_with_form="/tokens", **kwargs):
     return client.post(url, data={"csrf_token": csrf_token(client, page_with_form), **(data or {})}, **kwargs)
 
 
-def policy_form(mode="testing", mx=("mx1.shared.example",), max_age="604800", **extra):
+def policy_form(mode="testing", mx=("mx1.shared.example", "*.mx.shared.example"), max_age="604800", **extra):
     return {"mode": mode, "max_age": max_age, **{f"mx-{i}": v for i, v in enumerate(mx)}, **extra}
 
 
@@ -314,7 +314,7 @@ def test_editor_edit_publishes_a_new_id_and_the_new_bytes(client, session, peopl
     before = current_version(session, people.shared).policy_id
     sign_in(client, people.editor)
     response = post(client, "/domains/shared.example/policy",
-                    policy_form(mx=("mx1.shared.example", "mx9.shared.example"), max_age="86400"))
+                    policy_form(mx=("mx1.shared.example", "mx9.shared.example"), max_age="86400", mx_removal="now"))
     assert response.status_code == 302
     after = current_version(session, people.shared)
     assert after.policy_id > before

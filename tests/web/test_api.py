@@ -252,7 +252,7 @@ def test_an_unexpected_failure_is_a_500_labelled_internal(app, client, bearer, m
         raise RuntimeError("a fault of ours")
 
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
-    monkeypatch.setattr("stspolicy.web.api.views.update_policy", broken)
+    monkeypatch.setattr("stspolicy.web.api.views.change_policy", broken)
     response = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"], json={"max_age": 86400})
     assert response.status_code == 500
     assert error(response)["code"] == "internal" and "a fault of ours" not in error(response)["message"]

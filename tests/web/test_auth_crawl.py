@@ -36,6 +36,7 @@ def url(app, rule, domain, session, people, token_id, secret) -> str:
         "token_id": token_id,
         "host": f"mta-sts.{domain.name}",
         "secret": secret,
+        "removal_id": 1,
     }
     missing = rule.arguments - samples.keys()
     assert not missing, f"{rule.rule}: no sample value for {missing}; add one to the crawl"

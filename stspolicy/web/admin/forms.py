@@ -32,6 +32,7 @@ MAX_AGE_PRESETS = [
     (15768000, "6 months"),
     (MAX_AGE_LIMIT, "1 year (the maximum)"),
 ]
+MX_REMOVAL_CHOICES = ("schedule", "now")  # drop mx patterns once cached policies expire, or at once
 BLANK_MX_ROWS = 2  # empty rows offered without JavaScript; blank rows are ignored
 MAX_PEM_CHARACTERS = 16384  # a certificate with its chain is a few kilobytes
 MAX_TLSA_TTL = 2**31 - 1
@@ -51,8 +52,9 @@ class PolicyForm(FlaskForm):
                       validators=[InputRequired()])
     mx = FieldList(StringField("mx pattern", validators=[Length(max=255), valid_mx_pattern]), "mx patterns")
     max_age = StringField("max_age (seconds)", default="604800", validators=[InputRequired(), Length(max=12)])
-    # Set by the confirmation page when the change switches to enforce.
+    # Set by the confirmation pages: a switch to enforce, and how to drop mx patterns.
     confirmed = HiddenField()
+    mx_removal = HiddenField()
 
     def mx_patterns(self) -> list[str]:
         return [entry.data.strip() for entry in self.mx.entries if entry.data and entry.data.strip()]

@@ -27,13 +27,28 @@ from stspolicy.dns.publish import published_records, publishing_failures, publis
 from stspolicy.extensions import db, utcnow
 from stspolicy.policies.errors import DomainError, EnforceNotConfirmed
 from stspolicy.policies.names import POLICY_HOST_PREFIX, to_unicode
-from stspolicy.policies.queries import current_version, current_versions, recent_versions
+from stspolicy.policies.queries import current_version, current_versions, recent_versions, scheduled_mx_removals
 from stspolicy.policies.rules import Policy, PolicyError, diff_policies, make_policy, policy_warnings, render_policy
-from stspolicy.policies.service import add_domain, remove_domain, rollback_to, update_policy
+from stspolicy.policies.service import (
+    add_domain,
+    cancel_mx_removal,
+    change_policy,
+    planned_mx_removal,
+    remove_domain,
+    rollback_to,
+)
 from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence, failure_figures
 from stspolicy.settings import current_settings
-from stspolicy.web.admin.forms import MAX_AGE_PRESETS, DomainForm, GrantForm, PolicyForm, RemoveForm, TokenForm
+from stspolicy.web.admin.forms import (
+    MAX_AGE_PRESETS,
+    MX_REMOVAL_CHOICES,
+    DomainForm,
+    GrantForm,
+    PolicyForm,
+    RemoveForm,
+    TokenForm,
+)
 from stspolicy.web.security import require_login
 
 bp = Blueprint("admin", __name__)
@@ -151,23 +166,45 @@ def domain(name):
 
 @bp.post("/domains/<name>/policy")
 def edit_policy(name):
+    """An edit that drops MX patterns asks first how (now, or once senders' cached copies expire);
+    a switch to enforce asks for confirmation. Each answer comes back with the same fields."""
     domain = domain_for_user(db.session, current_user, name, need="edit")
     form = PolicyForm()
     if form.validate_on_submit():
         current = current_version(db.session, domain)
+        txt_ttl = current_settings().updates.record_ttl
+        action = url_for(".edit_policy", name=domain.name)
         try:
             policy = make_policy(form.mode.data, form.mx_patterns(), form.max_age.data)
-            version = update_policy(db.session, domain, mode=policy.mode, mx_patterns=list(policy.mx_patterns),
-                                    max_age=policy.max_age, actor=actor(),
-                                    enforce_confirmed=form.confirmed.data == "yes")
-        except EnforceNotConfirmed as unconfirmed:
-            return _confirm_enforce(domain, unconfirmed.policy, url_for(".edit_policy", name=domain.name))
+            removal = planned_mx_removal(db.session, domain, policy, txt_ttl)
+            if removal and form.mx_removal.data not in MX_REMOVAL_CHOICES:
+                return _confirm_mx_removal(domain, policy, removal, action, form.confirmed.data)
+            change = change_policy(db.session, domain, mode=policy.mode, mx_patterns=list(policy.mx_patterns),
+                                   max_age=policy.max_age, actor=actor(), txt_ttl=txt_ttl,
+                                   schedule_mx_removal=form.mx_removal.data == "schedule",
+                                   enforce_confirmed=form.confirmed.data == "yes")
+        except EnforceNotConfirmed:
+            return _confirm_enforce(domain, policy, action, mx_removal=form.mx_removal.data)
         except PolicyError as error:
             form.add_error(error.field, error.message)
         else:
-            _propagate(domain, version, current.policy_id)
+            _propagate(domain, change.version, current.policy_id)
+            if change.scheduled:
+                flash(f"{', '.join(change.scheduled.mx_patterns)} stay in the policy until "
+                      f"{change.scheduled.due_at:%Y-%m-%d %H:%M} UTC and leave it then.")
+            elif change.mx_removal:
+                flash(f"Warning: {change.mx_removal.message()}.", "warn")
             return redirect(url_for(".domain", name=domain.name))
     return _domain_page(domain, form, status=422)
+
+
+@bp.post("/domains/<name>/mx-removals/<int:removal_id>/cancel")
+def cancel_removal(name, removal_id):
+    domain = domain_for_user(db.session, current_user, name, need="edit")
+    if not cancel_mx_removal(db.session, domain, removal_id, actor=actor()):
+        abort(404)
+    flash("The scheduled removal is cancelled: those mx patterns stay in the policy.")
+    return redirect(url_for(".domain", name=domain.name) + "#edit")
 
 
 @bp.post("/domains/<name>/rollback/<policy_id>")
@@ -266,13 +303,22 @@ def audit():
     return render_template("admin/audit.html", events=recent_events(db.session))
 
 
-def _confirm_enforce(domain, policy: Policy, action: str):
+def _confirm_enforce(domain, policy: Policy, action: str, mx_removal: str = ""):
     current = current_version(db.session, domain)
     return render_template(
         "admin/confirm_enforce.html",
-        domain=domain, current=current, policy=policy, action=action,
+        domain=domain, current=current, policy=policy, action=action, mx_removal=mx_removal,
         diff=diff_policies(current.policy_text, render_policy(policy)),
         evidence=enforce_evidence(db.session, domain, policy),
+    )
+
+
+def _confirm_mx_removal(domain, policy: Policy, removal, action: str, confirmed: str):
+    current = current_version(db.session, domain)
+    return render_template(
+        "admin/confirm_mx_removal.html",
+        domain=domain, current=current, policy=policy, removal=removal, action=action, confirmed=confirmed,
+        diff=diff_policies(current.policy_text, render_policy(policy)),
     )
 
 
@@ -317,7 +363,7 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
         events=domain_events(db.session, domain, current_user),
         grants=domain_grants(db.session, domain) if role == "admin" else [],
         grant_form=grant_form or GrantForm(formdata=None), remove_form=RemoveForm(formdata=None),
-        link=take_shown_once("password_link"),
+        link=take_shown_once("password_link"), scheduled_removals=scheduled_mx_removals(db.session, domain),
         replace_url=url_for(".domain", name=domain.name, _anchor="access" if grant_form else "edit")
         if status != 200 else None,
     ), status
