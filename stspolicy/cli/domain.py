@@ -145,7 +145,8 @@ def list_command(as_json):
         return
     for domain, version in rows:
         note = "  (removal started)" if domain.removal_requested_at else ""
-        click.echo(f"{domain.name:<40} {version.mode:<8} {version.policy_id}{note}")
+        shown = domain.name if domain.unicode_name == domain.name else f"{domain.name} ({domain.unicode_name})"
+        click.echo(f"{shown:<40} {version.mode:<8} {version.policy_id}{note}")
     click.echo(f"{len(rows)} domain(s)")
 
 

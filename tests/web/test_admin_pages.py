@@ -176,8 +176,10 @@ def test_domain_list_shows_mode_policy_id_and_says_when_no_reports_exist(client,
 
 
 @pytest.mark.parametrize("status, checked_id, badge", [
-    ("ok", "current", "in sync"), ("ok", "1999", "out of sync"), ("problems", "current", "out of sync")])
-def test_domain_list_shows_the_latest_dns_check(client, session, people, status, checked_id, badge):
+    ("ok", "current", "ok"), ("ok", "1999", "not checked since the last change"), ("problems", "current", "problems"),
+    ("unchecked", "current", "could not check")])
+def test_domain_list_and_pages_call_the_latest_dns_check_by_one_name(client, session, people, status, checked_id,
+                                                                     badge):
     current = current_version(session, people.shared).policy_id
     session.add(DnsObservation(domain_id=people.shared.id, kind="check", status=status, findings=[],
                                policy_id=current if checked_id == "current" else checked_id))
@@ -185,6 +187,8 @@ def test_domain_list_shows_the_latest_dns_check(client, session, people, status,
     sign_in(client, people.viewer)
     assert page(client.get("/")).select_one("table.domains tbody tr .badge:not([class*=mode])").text == badge
     assert page(client.get("/domains/shared.example")).select_one("#dns h2 .badge").text == badge
+    if checked_id == "current":
+        assert page(client.get("/domains/shared.example/dns")).select_one(".heading .badge").text == badge
 
 
 def test_delegated_domains_show_the_cname_to_publish(client, session, people, app, monkeypatch):

@@ -21,7 +21,7 @@ from stspolicy.policies.queries import current_version
 from stspolicy.propagation import propagate
 from stspolicy.settings import current_settings
 from stspolicy.web.admin.forms import TlsaForm
-from stspolicy.web.admin.views import bp
+from stspolicy.web.admin.views import both_forms, bp
 
 DNS_HISTORY_LENGTH = 30
 CHECK_OUTCOMES = {  # status: (flash category, what to say)
@@ -65,7 +65,7 @@ def dns_check(name):
         flash(str(refusal), "warn")
         return redirect(url_for(".dns", name=domain.name))
     category, outcome = CHECK_OUTCOMES[observation.status]
-    flash(f"Checked {domain.name}: {outcome}.", category)
+    flash(f"Checked {both_forms(domain.name)}: {outcome}.", category)
     return redirect(url_for(".dns", name=domain.name))
 
 
@@ -79,7 +79,7 @@ def dns_publish(name):
         flash(str(error), "error")
     else:
         if attempt is None:
-            flash(f"{domain.name} is in manual mode: publish its records by hand.", "warn")
+            flash(f"{both_forms(domain.name)} is in manual mode: publish its records by hand.", "warn")
         elif attempt.status == PENDING:
             flash(f"Publishing: {attempt.findings[0]['message']}.")
         else:

@@ -21,7 +21,7 @@ from stspolicy.accounts.service import (
 from stspolicy.accounts.tokens import create_token, revoke_token, token_for_user, visible_tokens
 from stspolicy.audit import describe, domain_events, recent_events
 from stspolicy.certificates.service import CertificateError, certificate_state
-from stspolicy.dns.check import dns_in_sync
+from stspolicy.dns.check import dns_states
 from stspolicy.dns.models import PENDING
 from stspolicy.dns.publish import published_records, publishing_failures, publishing_now
 from stspolicy.extensions import db, utcnow
@@ -101,9 +101,17 @@ def when(moment: datetime | None, precision: str = "minutes") -> Markup:
 
 @bp.app_template_filter()
 def both_forms(name: str) -> str:
-    """An international domain name as its owner writes it, with the A-label DNS uses: `bücher.example (xn--...)`."""
-    shown = to_unicode(name)
+    """An international name (a domain, an mx pattern) as its owner writes it, with the A-label form DNS
+    uses: `bücher.example (xn--bcher-kva.example)`; other names as they are."""
+    shown = unicode_form(name)
     return shown if shown == name else f"{shown} ({name})"
+
+
+@bp.app_template_filter()
+def unicode_form(name: str) -> str:
+    """The U-label form of a domain name or mx pattern (`*.` kept)."""
+    wildcard = "*." if name.startswith("*.") else ""
+    return wildcard + to_unicode(name[len(wildcard):])
 
 
 @bp.app_template_global()
@@ -132,7 +140,7 @@ def index():
         domains=domains,
         versions=current_versions(db.session, domains),
         failures=failure_figures(db.session, domains, days=7),
-        dns=dns_in_sync(db.session, domains),
+        dns=dns_states(db.session, domains),
         publish_failures=publishing_failures(db.session, domains),
         publishing=publishing_now(db.session, domains),
     )
@@ -150,7 +158,8 @@ def add():
             form.add_error(error.field, error.message)
         else:
             propagate(db.session, current_settings(), version.domain.name, version, wait=False)
-            flash(f"{version.domain.name} is hosted with policy id {version.policy_id}: publish its DNS records.")
+            flash(f"{both_forms(version.domain.name)} is hosted with policy id {version.policy_id}: "
+                  "publish its DNS records.")
             return redirect(url_for(".domain", name=version.domain.name))
     form.offer_blank_rows()
     status = 422 if request.method == "POST" else 200  # a POST that lands here was refused
@@ -228,10 +237,10 @@ def remove(name):
     if removal.state != "pending":
         propagate(db.session, current_settings(), name, removal.version, wait=False)
     if removal.state == "deleted":
-        flash(f"Deleted {domain.name}: remove its _mta-sts and mta-sts DNS records.")
+        flash(f"Deleted {both_forms(domain.name)}: remove its _mta-sts and mta-sts DNS records.")
         return redirect(url_for(".index"))
     if removal.state == "started":
-        flash(f"{domain.name} now serves mode: none; publish the new _mta-sts id. It can be deleted after "
+        flash(f"{both_forms(domain.name)} now serves mode: none; publish the new _mta-sts id. It can be deleted after "
               f"{removal.deletable_at:%Y-%m-%d %H:%M} UTC.")
     else:
         flash(f"Senders may cache the old policy until {removal.deletable_at:%Y-%m-%d %H:%M} UTC; remove again "
@@ -265,7 +274,7 @@ def delete_grant(name, user_id):
     if grant is None:
         abort(404)
     remove_grant(db.session, grant.user, domain, actor=actor())
-    flash(f"{grant.user.email} has no access to {domain.name} any more.")
+    flash(f"{grant.user.email} has no access to {domain.unicode_name} any more.")
     return redirect(url_for(".domain", name=domain.name) + "#access")
 
 
@@ -356,7 +365,7 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
         presets=MAX_AGE_PRESETS, history=history,
         records=published_records(db.session, current_settings(), domain, version.policy_id),
         warnings=_warnings_by_field(domain, version),
-        dns_ok=dns_in_sync(db.session, [domain]).get(domain.id),
+        dns_state=dns_states(db.session, [domain]).get(domain.id),
         publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
         publishing=domain.id in publishing_now(db.session, [domain]),
         certificate=_certificate(domain), acme=bool(current_settings().certificates.acme_directory_url),
