@@ -293,3 +293,12 @@ def test_publish_again_writes_the_id_to_the_authoritative_server(lab_app, lab_ne
             == flash(client, f"/domains/{name}/dns"))
     answer = dns_lab.dig(f"_mta-sts.{name}", "TXT", "+short", "+norec", server=dns_lab.authoritative).strip()
     assert answer == f'"v=STSv1; id={version.policy_id}"'
+
+
+def test_without_tlsrpt_rua_the_missing_record_is_shown_with_what_to_set(app, client, session, people, monkeypatch):
+    configure(monkeypatch, app, TLSRPT_RUA=[])
+    sign_in(client, people.viewer)
+    for path in ("/domains/shared.example", "/domains/shared.example/dns"):
+        row = page(client.get(path)).select_one("#tlsrpt-missing")
+        assert row.select_one("code").text == "_smtp._tls.shared.example."
+        assert "TLSRPT_RUA=https://localhost/tlsrpt" in row.text

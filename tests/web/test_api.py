@@ -264,3 +264,12 @@ def test_the_api_answers_503_while_the_database_is_unreachable():
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"
     assert error(response)["code"] == "database_unavailable"
+
+
+def test_a_domain_says_when_it_was_hosted_and_when_its_policy_last_changed(client, session, bearer, people):
+    before = client.get("/api/v1/domains/shared.example", headers=bearer["editor"]).get_json()
+    changed = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"],
+                           json={"max_age": 86400}).get_json()
+    assert changed["created_at"] == before["created_at"] == people.shared.created_at.isoformat()
+    assert changed["updated_at"] > before["updated_at"]
+    assert changed["updated_at"] == current_version(session, people.shared).created_at.isoformat()

@@ -71,14 +71,15 @@ SCHEMAS = {
     "Domain": {
         "type": "object",
         "required": ["domain", "domain_unicode", "policy_id", "mode", "mx", "max_age", "policy_text", "created_at",
-                     "removal_requested_at", "dns_records", "warnings"],
+                     "updated_at", "removal_requested_at", "dns_records", "warnings"],
         "properties": {
             "domain": {"type": "string", "description": "A-label form"},
             "domain_unicode": {"type": "string"},
             "policy_id": {"type": "string", "pattern": "^[A-Za-z0-9]{1,32}$"},
             "mode": MODE, "mx": {"type": "array", "items": {"type": "string"}}, "max_age": MAX_AGE,
             "policy_text": {"type": "string", "description": "the exact bytes served, CRLF line ends"},
-            "created_at": TIMESTAMP,
+            "created_at": {**TIMESTAMP, "description": "when the domain was first hosted"},
+            "updated_at": {**TIMESTAMP, "description": "when its current policy version was made"},
             "removal_requested_at": {"type": ["string", "null"], "format": "date-time"},
             "dns_records": {"type": "array", "items": _ref("DnsRecord")},
             "changed": {"type": "boolean", "description": "after a change: whether a new version was made"},
