@@ -38,6 +38,7 @@ DESCRIPTIONS = {
     "policy.removal_skipped": "did not remove {mx} as scheduled: {reason}",
     "domain.removal_started": "started removal: serving mode none",
     "domain.delete": "deleted the domain",
+    "dns.mode": "set DNS publishing to {mode}{where}",
     "grant.set": "gave {email} {role} access",
     "grant.remove": "removed the access of {email}",
     "user.create": "created the {role} account {email}",

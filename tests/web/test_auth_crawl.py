@@ -122,7 +122,8 @@ def test_editors_may_not_do_what_only_admins_do(client, session, crawl, people):
     token = create_token(session, people.editor, "crawl", actor="test")[1]
     sign_in(client, people.editor)
     csrf = csrf_token(client, "/tokens")
-    admin_only_on_domain = {"admin.remove", "admin.add_grant", "admin.delete_grant", "api.domain_delete"}
+    admin_only_on_domain = {"admin.remove", "admin.add_grant", "admin.delete_grant", "api.domain_delete",
+                            "admin.dns_mode"}
     for endpoint, method, path in crawl(people.shared):
         if endpoint in ADMIN_ONLY | admin_only_on_domain:
             response = send(client, method, path, csrf=csrf, token=token)

@@ -125,6 +125,19 @@ class ChangePasswordForm(FlaskForm):
     password, repeat = _new_password_fields()
 
 
+class PublishModeForm(FlaskForm):
+    """`flask dns mode` as a form: how the domain's `_mta-sts` record is published."""
+
+    mode = RadioField("How the _mta-sts record is published", choices=[
+        SelectChoice("manual", "manual: the domain's owner publishes every new id"),
+        SelectChoice("rfc2136", "rfc2136: this service writes it into the owner's zone (dynamic update)"),
+        SelectChoice("delegated", "delegated: the owner points _mta-sts at this service's zone, once"),
+    ], validators=[InputRequired()])
+    server = StringField("Primary server (rfc2136), address[:port]", validators=[Optional(), Length(max=261)])
+    zone = StringField("Zone that holds _mta-sts (rfc2136)", validators=[Optional(), Length(max=253)])
+    key = StringField("TSIG key name from DNS_TSIG_KEYS (rfc2136)", validators=[Optional(), Length(max=253)])
+
+
 class TokenForm(FlaskForm):
     name = StringField("What the token is for", validators=[InputRequired(), Length(max=100)])
 
