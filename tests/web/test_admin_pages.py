@@ -457,7 +457,7 @@ def test_granting_an_invalid_address_says_so_beside_the_field_and_at_the_top(cli
     assert "invalid e-mail address 'not an address'" in html.select_one("#email-error").text
     summary = html.select_one("#error-summary")
     assert summary["role"] == "alert" and summary.select_one("a")["href"] == "#email"
-    assert html.select_one("body")["data-replace-url"] == "/domains/shared.example#access"
+    assert html.select_one("body")["data-replace-url"] == "/domains/shared.example"
 
 
 def test_remove_serves_mode_none_first_and_force_deletes_keeping_the_audit(client, session, people):

@@ -9,16 +9,10 @@ from stspolicy.dns.dane import key_record, tlsa_record
 from tests.lab.dns import SECURE
 from tests.lab.fixtures import publish_in_lab
 from tests.lab.pki import key_pem, new_key, pem
-from tests.support.browser import chromium, chromium_missing, live_app, sign_in
+from tests.support.browser import chromium_missing, live_app, sign_in
 from tests.support.servers import get
 
 pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
-
-
-@pytest.fixture(scope="session")
-def server(new_database):
-    with live_app(new_database()) as (base_url, _settings):
-        yield base_url
 
 
 @pytest.fixture(scope="session")
@@ -34,12 +28,6 @@ def lab_server(lab_netns, dns_lab, mail_servers, test_ca, tmp_path_factory):
                   PROBE_CA_FILE=str(test_ca.write_root(folder / "root.pem")),
                   POLICY_HOST_CNAME=f"sts.{SECURE}") as (base_url, _settings):
         yield base_url
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def _dns_page(domain, mode_form: PublishModeForm | None, status: int = 200):
         mode_form=mode_form or PublishModeForm(formdata=None, data={
             "mode": setting.publish_mode if setting else "manual", "server": setting.update_server if setting else "",
             "zone": setting.update_zone if setting else "", "key": setting.tsig_key if setting else ""}),
-        replace_url=url_for(".dns", name=domain.name, _anchor="publishing") if status != 200 else None,
+        replace_url=url_for(".dns", name=domain.name) if status != 200 else None,
     ), status
 
 

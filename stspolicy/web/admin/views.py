@@ -373,8 +373,8 @@ def _domain_page(domain, form: PolicyForm, grant_form: GrantForm | None = None, 
         grants=domain_grants(db.session, domain) if role == "admin" else [],
         grant_form=grant_form or GrantForm(formdata=None), remove_form=RemoveForm(formdata=None),
         link=take_shown_once("password_link"), scheduled_removals=scheduled_mx_removals(db.session, domain),
-        replace_url=url_for(".domain", name=domain.name, _anchor="access" if grant_form else "edit")
-        if status != 200 else None,
+        # No fragment: once loaded, a fragment whose target takes no focus would take it from the error summary.
+        replace_url=url_for(".domain", name=domain.name) if status != 200 else None,
     ), status
 
 
