@@ -11,13 +11,14 @@ from stspolicy.extensions import db, utcnow
 from stspolicy.policies.files import sync_policy_files
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.names import to_unicode
-from stspolicy.policies.queries import current_version, get_domain, list_domains
+from stspolicy.policies.queries import current_version, find_version, get_domain, list_domains
 from stspolicy.policies.rules import make_policy, policy_warnings
 from stspolicy.policies.service import (
     add_domain,
     apply_due_mx_removals,
     change_policy,
     needs_confirmation,
+    planned_mx_removal,
     remove_domain,
     rollback_to,
 )
@@ -170,6 +171,8 @@ def rollback_command(name, policy_id):
     """Serve NAME's version POLICY_ID again, under a new policy id."""
     domain = get_domain(db.session, name)
     previous = current_version(db.session, domain)
+    removal = planned_mx_removal(db.session, domain, find_version(db.session, domain, policy_id).policy,
+                                 current_settings().updates.record_ttl)
     version = rollback_to(db.session, domain, policy_id, actor=cli_actor(), enforce_confirmed=True)
     if version is not None:
         propagate(db.session, current_settings(), domain.name, version, wait=True)
@@ -179,6 +182,8 @@ def rollback_command(name, policy_id):
         return
     click.echo(f"rolled {domain.name} back to {policy_id}: new policy id {version.policy_id}; publish:")
     echo_records(domain, version.policy_id)
+    if removal:
+        click.echo(f"warning: {removal.message()}", err=True)
 
 
 @domain_cli.command("remove")

@@ -142,3 +142,19 @@ def test_the_api_says_until_when_and_schedules_on_request(client, session, peopl
                         json={"mode": "enforce", "mx": ["mx3.enforce.example"], "max_age": 86400})
     assert answer.get_json()["mx_removal"]["scheduled"] is False
     assert answer.get_json()["mx"] == ["mx3.enforce.example"]
+
+
+def test_a_rollback_that_drops_an_mx_says_until_when_too(cli, client, session, people):
+    domain = long_lived(session)
+    first = current_version(session, domain).policy_id
+    change_policy(session, domain, mx_patterns=["mx1.enforce.example", "mx2.enforce.example", "mx3.enforce.example"],
+                  actor="test", txt_ttl=TXT_TTL)
+    result = cli("domain", "rollback", "enforce.example", first)
+    assert "warning: mx3.enforce.example leaves the policy" in result.stderr
+    third = change_policy(session, domain, mx_patterns=["mx1.enforce.example", "mx2.enforce.example",
+                                                        "mx3.enforce.example"], actor="test", txt_ttl=TXT_TTL)
+    secret = create_token(session, people.admin, "api", actor="test")[1]
+    answer = client.post("/api/v1/domains/enforce.example/rollback", headers={"Authorization": f"Bearer {secret}"},
+                         json={"policy_id": first}).get_json()
+    assert answer["mx_removal"]["removed"] == ["mx3.enforce.example"] and answer["mx_removal"]["scheduled"] is False
+    assert answer["mx_removal"]["old_policy_id"] == third.version.policy_id

@@ -27,7 +27,13 @@ from stspolicy.dns.publish import published_records, publishing_failures, publis
 from stspolicy.extensions import db, utcnow
 from stspolicy.policies.errors import DomainError, EnforceNotConfirmed
 from stspolicy.policies.names import POLICY_HOST_PREFIX, to_unicode
-from stspolicy.policies.queries import current_version, current_versions, recent_versions, scheduled_mx_removals
+from stspolicy.policies.queries import (
+    current_version,
+    current_versions,
+    find_version,
+    recent_versions,
+    scheduled_mx_removals,
+)
 from stspolicy.policies.rules import Policy, PolicyError, diff_policies, make_policy, policy_warnings, render_policy
 from stspolicy.policies.service import (
     add_domain,
@@ -220,12 +226,16 @@ def cancel_removal(name, removal_id):
 def rollback(name, policy_id):
     domain = domain_for_user(db.session, current_user, name, need="edit")
     previous_id = current_version(db.session, domain).policy_id
+    removal = planned_mx_removal(db.session, domain, find_version(db.session, domain, policy_id).policy,
+                                 current_settings().updates.record_ttl)
     try:
         version = rollback_to(db.session, domain, policy_id, actor=actor(),
                               enforce_confirmed=request.form.get("confirmed") == "yes")
     except EnforceNotConfirmed as unconfirmed:
         return _confirm_enforce(domain, unconfirmed.policy, url_for(".rollback", name=domain.name, policy_id=policy_id))
     _propagate(domain, version, previous_id)
+    if version is not None and removal:
+        flash(f"Warning: {removal.message()}.", "warn")
     return redirect(url_for(".domain", name=domain.name))
 
 

@@ -12,9 +12,9 @@ from stspolicy.audit import describe, domain_events
 from stspolicy.dns.publish import domain_summary, published_records
 from stspolicy.extensions import csrf, db
 from stspolicy.policies.errors import EnforceNotConfirmed
-from stspolicy.policies.queries import current_version, current_versions, recent_versions
+from stspolicy.policies.queries import current_version, current_versions, find_version, recent_versions
 from stspolicy.policies.rules import MAX_MX_PATTERNS, PolicyError, make_policy
-from stspolicy.policies.service import add_domain, change_policy, remove_domain, rollback_to
+from stspolicy.policies.service import add_domain, change_policy, planned_mx_removal, remove_domain, rollback_to
 from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence
 from stspolicy.settings import current_settings
@@ -166,11 +166,16 @@ def versions_index(name):
 def domain_rollback(name):
     domain = domain_for_user(db.session, g.api_user, name, need="edit")
     body = _json_body({"policy_id": str, "confirm_enforce": bool}, required=("policy_id",))
+    removal = planned_mx_removal(db.session, domain, find_version(db.session, domain, body["policy_id"]).policy,
+                                 current_settings().updates.record_ttl)
     version = rollback_to(db.session, domain, body["policy_id"], actor=_actor(),
                           enforce_confirmed=body.get("confirm_enforce", False))
     if version is not None:
         propagate(db.session, current_settings(), domain.name, version, wait=False)
-    return jsonify(_summary(domain, version or current_version(db.session, domain)) | {"changed": version is not None})
+    answer = _summary(domain, version or current_version(db.session, domain)) | {"changed": version is not None}
+    if version is not None and removal:
+        answer["mx_removal"] = removal.as_dict() | {"scheduled": False}
+    return jsonify(answer)
 
 
 @bp.get("/domains/<name>/dns-records")
