@@ -5,7 +5,7 @@
 """
 
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from stspolicy.accounts.service import domain_for_user, grant_role, visible_domains
@@ -149,4 +149,5 @@ def tlsa():
         }
     form.drop_private_keys()
     status = 422 if form.errors else 200
-    return render_template("admin/tlsa.html", form=form, result=result, known_hosts=known_hosts), status
+    return render_template("admin/tlsa.html", form=form, result=result, known_hosts=known_hosts,
+                           replace_url=url_for(".tlsa") if request.method == "POST" else None), status
