@@ -26,12 +26,12 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
 
 
-def _login_limit() -> str:
+def login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def login():
     """Limited per client address (every attempt) and per account (failed attempts only).
 
@@ -56,7 +56,7 @@ def login():
 
 def _refuse_after_failures(account: str, address: str) -> None:
     """429 when the account had too many failures in a window and this address made some of them."""
-    for limit in limits.parse_many(_login_limit()):
+    for limit in limits.parse_many(login_limit()):
         try:
             locked = not limiter.limiter.test(limit, "login-failures", account)
             failed_here = locked and limiter.limiter.get_window_stats(
@@ -70,7 +70,7 @@ def _refuse_after_failures(account: str, address: str) -> None:
 
 
 def _count_failure(account: str, address: str) -> None:
-    for limit in limits.parse_many(_login_limit()):
+    for limit in limits.parse_many(login_limit()):
         try:
             limiter.limiter.hit(limit, "login-failures", account)
             limiter.limiter.hit(limit, "login-failures", account, address)
@@ -90,7 +90,7 @@ def logout():
 
 
 @bp.route("/password/<secret>", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def set_password(secret):
     """The page an invitation or reset link opens: choose a password, and be signed in with it."""
     link = link_for_secret(db.session, secret, utcnow())

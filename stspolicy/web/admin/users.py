@@ -16,10 +16,11 @@ from stspolicy.accounts.service import (
     set_password,
     user_for_admin,
 )
-from stspolicy.extensions import db, utcnow
+from stspolicy.extensions import db, limiter, utcnow
 from stspolicy.policies.queries import get_domain, list_domains
 from stspolicy.web.admin.forms import PASSWORD_HINT, AccountGrantForm, ChangePasswordForm, InviteForm
 from stspolicy.web.admin.views import actor, both_forms, bp, require_admin, show_password_link, take_shown_once
+from stspolicy.web.auth import login_limit
 
 
 @bp.get("/users")
@@ -108,16 +109,20 @@ def user_remove(user_id):
 
 
 @bp.route("/account", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def account():
-    """Everyone's own password; a new one ends every other session of the account."""
+    """Everyone's own password; a new one ends every other session of the account.
+
+    Limited like sign-in: the current password is checked here too."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if authenticate(db.session, current_user.email, form.current.data) is None:
             form.current.errors = [*form.current.errors, "This is not your current password."]
         else:
-            set_password(db.session, current_user, form.password.data, actor=actor())
-            db.session.refresh(current_user)
-            login_user(current_user)  # this session goes on under the new session generation
+            user = current_user._get_current_object()
+            set_password(db.session, user, form.password.data, actor=actor())
+            db.session.refresh(user)
+            login_user(user)  # this session goes on under the new session generation
             flash("Your password is changed. Your other sessions have ended.")
             return redirect(url_for(".account"))
     status = 422 if form.errors else 200
