@@ -8,8 +8,11 @@ from bs4 import BeautifulSoup
 from stspolicy.accounts.links import link_for_secret, reset_link
 from stspolicy.accounts.models import PasswordLink, User
 from stspolicy.accounts.service import authenticate, find_user
+from stspolicy.app import create_app
 from stspolicy.audit import AuditEvent
-from stspolicy.extensions import utcnow
+from stspolicy.extensions import db, utcnow
+from tests import databases, factories
+from tests.conftest import app_settings
 from tests.factories import PASSWORD, csrf_token, sign_in
 
 NEW_PASSWORD = "a new and long passphrase"
@@ -184,3 +187,18 @@ def test_addresses_are_shown_escaped(client, session, people):
     invite(client, "<script>alert(1)</script>@customer.example")
     body = client.get("/users").get_data(as_text=True)
     assert "<script>alert(1)" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;@customer.example" in body
+
+
+def test_guessing_ones_current_password_is_rate_limited_like_sign_in(new_database):
+    url = new_database()
+    databases.upgrade(url)
+    app = create_app(app_settings(url, LOGIN_RATE_LIMIT="3 per minute"))
+    with app.app_context():
+        user = factories.make_user(db.session, "guesser@customer.example")
+        client = app.test_client()
+        sign_in(client, user)
+        token = csrf_token(client, "/account")
+        codes = [client.post("/account", data={"csrf_token": token, "current": f"guess {n}", "password": NEW_PASSWORD,
+                                               "repeat": NEW_PASSWORD}).status_code for n in range(4)]
+        assert codes == [422, 422, 422, 429]
+        databases.release_connections()
