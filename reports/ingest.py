@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from reports.linking import Hosted, HostedDomains, match_version
 from reports.parsing import schema
-from reports.parsing.body import Limits, ReportError, decode_body, is_gzip
+from reports.parsing.body import Budget, Limits, ReportError, decode_body, is_gzip
 from reports.parsing.message import MailHeaders, header_notes
 from reports.storage import store
 from stspolicy.counters import record_report_ingested, record_report_refused
@@ -59,6 +59,7 @@ class Settings:
     limits: Limits = schema.DEFAULT_LIMITS
     accept_unhosted: bool = False
     max_mail_bytes: int = 10 * 1024 * 1024
+    max_mail_parts: int = 100
     dkim: str = "require"  # require, record or off
     dkim_nameserver: str = ""  # empty: the system resolver
     hosted: HostedDomains = field(default_factory=HostedDomains, compare=False)  # what this process looked up
@@ -76,8 +77,8 @@ def settings_from_config(config: Mapping) -> Settings:
         max_range_days=config["TLSRPT_MAX_RANGE_DAYS"],
     )
     return Settings(
-        limits, config["TLSRPT_ACCEPT_UNHOSTED"], config["TLSRPT_MAX_MAIL_BYTES"], config["TLSRPT_DKIM"],
-        config["TLSRPT_DKIM_NAMESERVER"], HostedDomains(config["SNAPSHOT_REFRESH_SECONDS"]),
+        limits, config["TLSRPT_ACCEPT_UNHOSTED"], config["TLSRPT_MAX_MAIL_BYTES"], config["TLSRPT_MAX_MAIL_PARTS"],
+        config["TLSRPT_DKIM"], config["TLSRPT_DKIM_NAMESERVER"], HostedDomains(config["SNAPSHOT_REFRESH_SECONDS"]),
     )
 
 
@@ -92,15 +93,17 @@ def ingest_report(
     notes: Iterable[str] = (),
     mail: MailHeaders | None = None,
     dkim_result: str | None = None,
+    budget: Budget | None = None,
 ) -> Ingested:
     """Store the report in `body` once; a report already stored is a DUPLICATE, not an error.
 
     `allowed_domains` (a per-tenant rua URL) restricts which hosted domains it may be about;
-    `mail` (the headers of the message it came in) adds notes where they disagree with it.
+    `mail` (the headers of the message it came in) adds notes where they disagree with it;
+    `budget` is what the reports of that message may still decompress to.
     Counted in /metrics by `source`: stored (a duplicate too: the sender is done) or refused.
     """
     with _counted(source):
-        data, body_notes = decode_body(body, settings.limits)
+        data, body_notes = decode_body(body, settings.limits, budget)
         now = utcnow()
         report = schema.parse_report(data, settings.limits, now)
         all_notes = [*body_notes, *report.notes, *notes]

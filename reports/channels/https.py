@@ -163,14 +163,17 @@ def _token_domains(session: Session, token: str) -> list[str]:
 def _read_body(environ, limit: int) -> bytes:
     """At most `limit` bytes, read as werkzeug would (a chunked body only where the server ends it)."""
     declared = environ.get("CONTENT_LENGTH")
-    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
+    length = int(declared) if declared and declared.isascii() and declared.isdigit() else None
+    if length is not None and length > limit:
         raise Refused(413, f"body larger than {limit} bytes")
     try:
         body = get_input_stream(environ).read(limit + 1)
-    except ClientDisconnected:
+    except ClientDisconnected:  # werkzeug's own servers
         raise Refused(400, "the body ended before its Content-Length") from None
     if len(body) > limit:
         raise Refused(413, f"body larger than {limit} bytes")
+    if length is not None and len(body) < length:  # gunicorn hands over what came before the sender closed
+        raise Refused(400, f"the body ended after {len(body)} of the {length} bytes of its Content-Length")
     return body
 
 

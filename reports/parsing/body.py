@@ -31,6 +31,14 @@ class Limits:
     max_range_days: int = 31
 
 
+@dataclass
+class Budget:
+    """Bytes that the reports of one mail may still decompress to, together: a mail of many report
+    parts costs no more than one report at TLSRPT_MAX_DECOMPRESSED_BYTES."""
+
+    remaining: int
+
+
 class ReportError(ValueError):
     """A report we refuse; `path` names the place in the JSON document (`$` is the whole).
 
@@ -55,20 +63,33 @@ def is_gzip(data: bytes) -> bool:
     return data[:2] == GZIP_MAGIC
 
 
-def decode_body(body: bytes, limits: Limits) -> tuple[bytes, list[str]]:
+def decode_body(body: bytes, limits: Limits, budget: Budget | None = None) -> tuple[bytes, list[str]]:
     """The JSON bytes inside `body` (gzip detected by its magic bytes) and notes on oddities.
 
     A gzip inside a gzip (a sender that also set Content-Encoding) is unwrapped once more.
+    The JSON bytes are charged to `budget`, the mail's, when there is one.
     """
     if len(body) > limits.max_compressed:
         raise ReportTooLarge(f"body of {len(body)} bytes exceeds the limit of {limits.max_compressed}")
+    limit = limits.max_decompressed if budget is None else min(limits.max_decompressed, budget.remaining)
     notes = []
     data = body
-    if is_gzip(data):
-        data = _gunzip(data, limits.max_decompressed)
+    try:
         if is_gzip(data):
-            notes.append("gzip inside gzip")
-            data = _gunzip(data, limits.max_decompressed)
+            data = _gunzip(data, limit)
+            if is_gzip(data):
+                notes.append("gzip inside gzip")
+                data = _gunzip(data, limit)
+        if len(data) > limit:
+            raise ReportTooLarge(f"report exceeds the limit of {limit} bytes")
+    except ReportTooLarge:
+        if limit == limits.max_decompressed:
+            raise
+        budget.remaining = 0  # spent on this part
+        raise ReportTooLarge(f"the reports of this mail decompress to more than {limits.max_decompressed} "
+                             "bytes together", "mail") from None
+    if budget is not None:
+        budget.remaining -= len(data)
     if not data or data.isspace():
         raise ReportError("empty report")
     return data, notes

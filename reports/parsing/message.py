@@ -2,15 +2,14 @@
 its TLS-Report headers say. Pure functions over `email.message.Message`: no I/O.
 """
 
-
-
 import email
 import email.policy
 import re
 from dataclasses import dataclass
 from email.message import Message
+from functools import partial
 
-from reports.parsing.body import GZIP_MAGIC
+from reports.parsing.body import GZIP_MAGIC, ReportTooLarge
 
 REPORT_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
 
@@ -46,8 +45,42 @@ class MailHeaders:
     message_id: str | None
 
 
-def parse_message(raw: bytes) -> Message:
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+# The email package parses, walks and writes a message recursively, a few frames per MIME level:
+# deeper nesting than this is refused while it is parsed, far below Python's recursion limit.
+# Report mails nest two or three levels deep (a multipart/report in a forwarded message/rfc822).
+MAX_MIME_DEPTH = 10
+
+
+class _PartCount:
+    def __init__(self, max_parts: int):
+        self.max_parts = max_parts
+        self.parts = 1
+
+
+class _BoundedPart(Message):
+    """A message part that refuses, as the parser attaches a part to it, one nested too deep or one
+    part too many: the parser stops there, before anything recursive goes deeper."""
+
+    def __init__(self, count: _PartCount, policy=email.policy.compat32):
+        super().__init__(policy)
+        self._count = count
+        self._depth = 0
+
+    def attach(self, payload: "_BoundedPart"):
+        payload._depth = self._depth + 1
+        self._count.parts += 1
+        if payload._depth > MAX_MIME_DEPTH:
+            raise ReportTooLarge(f"MIME parts nested more than {MAX_MIME_DEPTH} deep", "mail")
+        if self._count.parts > self._count.max_parts:
+            raise ReportTooLarge(f"more than {self._count.max_parts} MIME parts", "mail")
+        super().attach(payload)
+
+
+def parse_message(raw: bytes, max_parts: int) -> Message:
+    """The message in `raw`; ReportTooLarge if its parts nest deeper than MAX_MIME_DEPTH or number
+    more than `max_parts` (the message itself and every multipart container count)."""
+    factory = partial(_BoundedPart, _PartCount(max_parts))
+    return email.message_from_bytes(raw, factory, policy=email.policy.compat32)
 
 
 def report_parts(message: Message) -> list[ReportPart]:
