@@ -17,15 +17,15 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from reports.linking import Hosted, HostedDomains, match_version
+from reports.models import COUNTED, SET_ASIDE, Report
 from reports.parsing import schema
 from reports.parsing.body import Budget, Limits, ReportError, decode_body, is_gzip
 from reports.parsing.message import MailHeaders, header_notes
-from reports.storage import store
+from reports.storage import STORED, count_copy, fingerprint, lock_copies, store, store_copy, withdraw
+from stspolicy.audit import record_event
 from stspolicy.counters import record_report_ingested, record_report_refused
 from stspolicy.extensions import DATABASE_UNAVAILABLE, utcnow
 
-STORED = "stored"
-DUPLICATE = "duplicate"
 # The database cannot be reached (or is locked): nothing was stored, the sender should retry.
 DATABASE_ERRORS = DATABASE_UNAVAILABLE
 
@@ -45,9 +45,13 @@ class Unstorable(ReportError):
     reason = "unstorable"
 
 
+class CopyError(ValueError):
+    """A copy of a report that cannot be chosen."""
+
+
 @dataclass(frozen=True)
 class Ingested:
-    status: str  # STORED or DUPLICATE
+    status: str  # STORED, DUPLICATE or CONFLICT (storage.store_copy)
     report: schema.ParsedReport
     row_id: int | None = None
 
@@ -95,7 +99,8 @@ def ingest_report(
     dkim_result: str | None = None,
     budget: Budget | None = None,
 ) -> Ingested:
-    """Store the report in `body` once; a report already stored is a DUPLICATE, not an error.
+    """Store the report in `body` once; a copy with the same content already stored is a DUPLICATE,
+    one with other content a CONFLICT (storage.store_copy); neither is an error.
 
     `allowed_domains` (a per-tenant rua URL) restricts which hosted domains it may be about;
     `mail` (the headers of the message it came in) adds notes where they disagree with it;
@@ -121,20 +126,19 @@ def ingest_report(
             "received_at": now,
             "raw_gzip": body if is_gzip(body) and not body_notes else _gzip(data),
             "sha256": hashlib.sha256(data).hexdigest(),
+            "fingerprint": fingerprint(report),
             "notes": all_notes,
             "dkim_result": dkim_result,
         }
         try:
-            row_id = _store(session, report, row, _links(session, report, settings, allowed_domains))
+            status, row_id = _store(session, report, row, _links(session, report, settings, allowed_domains))
         except IntegrityError:
             # A domain or policy version removed since this process looked it up: look again, once.
             session.rollback()
-            row_id = _store(session, report, row, _links(session, report, settings, allowed_domains, fresh=True))
-        if row_id is None:
-            session.rollback()
-            return Ingested(DUPLICATE, report)
+            status, row_id = _store(session, report, row,
+                                    _links(session, report, settings, allowed_domains, fresh=True))
         session.commit()
-        return Ingested(STORED, report, row_id)
+        return Ingested(status, report, row_id)
 
 
 @contextmanager
@@ -149,11 +153,20 @@ def _counted(channel: str):
     record_report_ingested(channel, time.perf_counter() - started)
 
 
-def _store(session: Session, report: schema.ParsedReport, row: dict, links: list[Hosted | None]) -> int | None:
-    """storage.store; a value the database refuses (a DataError) is a 400, not a 500 the sender would
-    retry for ever. The parser keeps every value within its column, so this is logged as a fault."""
+def _store(session: Session, report: schema.ParsedReport, row: dict, links: list[Hosted | None]
+           ) -> tuple[str, int | None]:
+    """storage.store, or store_copy when a copy of the report is stored; a value the database refuses
+    (a DataError) is a 400, not a 500 the sender would retry for ever. The parser keeps every value
+    within its column, so this is logged as a fault."""
+    blocks = _blocks(report, links)
     try:
-        return store(session, report, row, _blocks(report, links))
+        row_id = store(session, report, row, blocks)
+        if row_id is not None:
+            return STORED, row_id
+        # Another copy is compared and ranked in a transaction of its own: the first statement may
+        # have run in autocommit (reports.channels.https on PostgreSQL).
+        session.rollback()
+        return store_copy(session, report, row, blocks)
     except DataError as error:
         session.rollback()
         log.error("report %r %r refused by the database: %s", report.organization_name, report.report_id, error.orig)
@@ -206,6 +219,37 @@ def _blocks(report: schema.ParsedReport, links: list[Hosted | None]) -> list[dic
             "failure_details": result.failure_details,
         })
     return blocks
+
+
+def parse_copy(copy: Report, limits: Limits) -> schema.ParsedReport:
+    """A stored copy's report, parsed again from the bytes it came as."""
+    return schema.parse_report(decode_body(copy.raw_gzip, limits)[0], limits)
+
+
+def choose_copy(session: Session, copy_id: int, settings: Settings, actor: str) -> Report:
+    """Make copy `copy_id` the one of its report that counts, and set the others aside.
+
+    The choice outranks every copy that arrives later (storage.store_copy); it is audited.
+    """
+    copy = session.get(Report, copy_id)
+    if copy is None:
+        raise CopyError(f"no stored report #{copy_id}")
+    copies = lock_copies(session, copy)
+    if len(copies) == 1:
+        raise CopyError(f"report #{copy_id} is the only copy of its report: there is nothing to choose")
+    report = parse_copy(copy, settings.limits)
+    for other in copies:
+        if other is not copy:
+            if other.standing == COUNTED:
+                withdraw(session, other)
+            other.standing, other.chosen_by = SET_ASIDE, None
+    if copy.standing != COUNTED:
+        count_copy(session, copy, report, _blocks(report, settings.hosted.links(session, report, fresh=True)))
+    copy.chosen_by = actor
+    record_event(session, actor, "report.copy_chosen", organization_name=copy.organization_name,
+                 report_id=copy.report_id, copy_number=copy.copy_number, copies=len(copies))
+    session.commit()
+    return copy
 
 
 def _gzip(data: bytes) -> bytes:

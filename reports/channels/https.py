@@ -1,8 +1,9 @@
 """`POST /tlsrpt` and `POST /tlsrpt/<token>`: reports over HTTPS (RFC 8460 section 5.4).
 
-201 stored, 200 already stored, 400 malformed (the JSON path named), 404 unknown token,
-405 another method, 413 too large, 415 other media types, 422 not about a domain hosted
-here (or under the token), 429 rate limited, 503 database unavailable so the sender retries.
+201 stored, 200 already stored, 202 stored as a conflicting copy (README, "Copies of a report"),
+400 malformed (the JSON path named), 404 unknown token, 405 another method, 413 too large,
+415 other media types, 422 not about a domain hosted here (or under the token), 429 rate
+limited, 503 database unavailable so the sender retries.
 
 Like the policy hosts (stspolicy/wellknown.py), these requests never reach Flask: a small
 WSGI front answers them. A report needs nothing Flask adds to a request (cookie session,
@@ -24,9 +25,10 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_input_stream
 
-from reports.ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
+from reports.ingest import DATABASE_ERRORS, ingest_report, settings_from_config
 from reports.models import ReportToken
 from reports.parsing.body import ReportError, ReportTooLarge
+from reports.storage import CONFLICT, STORED
 from stspolicy.counters import record_report_refused
 from stspolicy.extensions import db, limiter
 
@@ -133,9 +135,11 @@ class ReportIntake:
             raise Refused(503, "database unavailable, try again later",
                           (("Retry-After", DATABASE_RETRY_SECONDS),)) from None
         report = outcome.report
-        return 201 if outcome.status == STORED else 200, {
-            "status": outcome.status, "organization_name": report.organization_name, "report_id": report.report_id,
-        }
+        payload = {"status": outcome.status, "organization_name": report.organization_name,
+                   "report_id": report.report_id}
+        if outcome.status == CONFLICT:
+            payload["message"] = "another copy of this report, with other content, is stored: both are kept for review"
+        return {STORED: 201, CONFLICT: 202}.get(outcome.status, 200), payload
 
 
 def _session(autocommit: bool) -> Session:

@@ -147,7 +147,7 @@ def test_import_reads_files_mbox_and_maildir_and_summarises(run, session, hosted
     maildir.add(b"Subject: no report\r\n\r\nhello\r\n")
     result = run("report", "import", str(tmp_path), str(SAMPLES / "rfc8460.json"))
     summary = result.output.strip().splitlines()[-1]
-    assert summary.startswith("stored 4, duplicate 1, rejected 3 ("), summary
+    assert summary.startswith("stored 4, duplicate 1, conflicting copies 0, rejected 3 ("), summary
     assert "no TLS-RPT report in this message" in summary and "not JSON" in summary
     assert "no domain hosted here" in summary  # the RFC example is about company-y.example
     assert result.exit_code == EX_DATAERR
