@@ -9,7 +9,7 @@ import hashlib
 import logging
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -98,19 +98,23 @@ def ingest_report(
     mail: MailHeaders | None = None,
     dkim_result: str | None = None,
     budget: Budget | None = None,
+    admit: Callable[[schema.ParsedReport], None] | None = None,
 ) -> Ingested:
     """Store the report in `body` once; a copy with the same content already stored is a DUPLICATE,
     one with other content a CONFLICT (storage.store_copy); neither is an error.
 
     `allowed_domains` (a per-tenant rua URL) restricts which hosted domains it may be about;
     `mail` (the headers of the message it came in) adds notes where they disagree with it;
-    `budget` is what the reports of that message may still decompress to.
+    `budget` is what the reports of that message may still decompress to; `admit` is called with
+    the parsed report before anything is stored, and refuses it by raising.
     Counted in /metrics by `source`: stored (a duplicate too: the sender is done) or refused.
     """
     with _counted(source):
         data, body_notes = decode_body(body, settings.limits, budget)
         now = utcnow()
         report = schema.parse_report(data, settings.limits, now)
+        if admit is not None:
+            admit(report)
         all_notes = [*body_notes, *report.notes, *notes]
         if mail is not None:
             all_notes += header_notes(mail, report.contact_info)

@@ -62,6 +62,7 @@ class ReportIntake:
         self._app = app
         self._settings = app.extensions["tlsrpt_settings"]
         self._rate_limit = parse(app.config["TLSRPT_RATE_LIMIT"])
+        self._detail_limit = parse(app.config["TLSRPT_FAILURE_DETAIL_LIMIT"])
         self._rate_limiter = limiter.limiter  # the storage RATELIMIT_STORAGE_URI names, shared with sign-in
         self._fallback_limiter = type(self._rate_limiter)(MemoryStorage())
         self._shared_storage_retry_at = 0.0
@@ -81,36 +82,53 @@ class ReportIntake:
         try:
             if environ.get("REQUEST_METHOD") != "POST":
                 raise Refused(405, "POST a report here", (("Allow", "POST"),))
-            self._check_rate(environ.get("REMOTE_ADDR") or "127.0.0.1")
+            address = environ.get("REMOTE_ADDR") or "127.0.0.1"
+            self._check_rate(address)
             if has_app_context() and current_app._get_current_object() is self._app:
                 # One already pushed for this app (a test, a shell) is used as Flask would, and
                 # its session is left as it was: no autocommit, which would outlast this request.
-                status, payload = self._receive(environ, path, token, autocommit=False)
+                status, payload = self._receive(environ, path, token, address, autocommit=False)
             else:
                 with self._app.app_context():  # db.session is the app context's, removed with it
-                    status, payload = self._receive(environ, path, token, autocommit=True)
+                    status, payload = self._receive(environ, path, token, address, autocommit=True)
         except Refused as refused:
             record_report_refused("https", REFUSAL_REASONS[refused.status], time.perf_counter() - started)
             return _answer(start_response, refused.status, {"error": refused.message}, refused.headers)
         return _answer(start_response, status, payload)
 
     def _check_rate(self, address: str) -> None:
+        if not self._hit(self._rate_limit, INTAKE_PATH, address):
+            raise Refused(429, f"too many reports from this address ({self._rate_limit}), try again later",
+                          (("Retry-After", str(self._rate_limit.get_expiry())),))
+
+    def _admit(self, address: str):
+        """What a report may cost an address: its failure details (the bulk of the work of storing
+        it) are counted against TLSRPT_FAILURE_DETAIL_LIMIT before anything is stored."""
+
+        def admit(report) -> None:
+            details = sum(len(block.failure_details) for block in report.policies)
+            if details > self._detail_limit.amount:
+                raise Refused(413, f"{details} failure details, more than one address may send "
+                                   f"({self._detail_limit})")
+            if details and not self._hit(self._detail_limit, "failure-details", address, details):
+                raise Refused(429, f"too many failure details from this address ({self._detail_limit}), "
+                                   "try again later", (("Retry-After", str(self._detail_limit.get_expiry())),))
+
+        return admit
+
+    def _hit(self, limit, key: str, address: str, cost: int = 1) -> bool:
         """Counted in the shared storage; while it is unreachable, in this worker alone: a limit
         that holds per worker for a while beats refusing every report with a 500."""
         shared = time.monotonic() >= self._shared_storage_retry_at
         try:
-            allowed = (self._rate_limiter if shared else self._fallback_limiter).hit(
-                self._rate_limit, INTAKE_PATH, address)
+            return (self._rate_limiter if shared else self._fallback_limiter).hit(limit, key, address, cost=cost)
         except Exception as error:  # whatever the storage's client raises (Redis: ConnectionError, TimeoutError)
             log.warning("rate limit storage unreachable, counting in this worker for %ss: %s",
                         SHARED_STORAGE_RETRY_SECONDS, error)
             self._shared_storage_retry_at = time.monotonic() + SHARED_STORAGE_RETRY_SECONDS
-            allowed = self._fallback_limiter.hit(self._rate_limit, INTAKE_PATH, address)
-        if not allowed:
-            raise Refused(429, f"too many reports from this address ({self._rate_limit}), try again later",
-                          (("Retry-After", str(self._rate_limit.get_expiry())),))
+            return self._fallback_limiter.hit(limit, key, address, cost=cost)
 
-    def _receive(self, environ, path: str, token: str | None, autocommit: bool) -> tuple[int, dict]:
+    def _receive(self, environ, path: str, token: str | None, address: str, autocommit: bool) -> tuple[int, dict]:
         """Status and JSON answer about the report; Refused when there is none to give."""
         try:
             allowed_domains = None if token is None else _token_domains(_session(autocommit), token)
@@ -122,7 +140,7 @@ class ReportIntake:
             body = _read_body(environ, self._max_body)
             outcome = ingest_report(
                 _session(autocommit), body, self._settings, source="https", allowed_domains=allowed_domains,
-                source_detail=f"{environ.get('REMOTE_ADDR')} {path}", notes=notes,
+                source_detail=f"{address} {path}", notes=notes, admit=self._admit(address),
             )
         except ReportError as error:
             payload = {"error": error.message}

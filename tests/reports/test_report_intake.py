@@ -221,6 +221,29 @@ def test_rate_limit_answers_429(new_database):
         databases.release_connections()
 
 
+def test_failure_details_over_an_addresses_budget_answer_429_and_413_before_anything_is_stored(new_database):
+    url = new_database()
+    databases.upgrade(url)
+    app = create_app(app_settings(url, TLSRPT_FAILURE_DETAIL_LIMIT="3 per hour", TLSRPT_ACCEPT_UNHOSTED="true"))
+    client = app.test_client()
+
+    def post_details(details: int, report_id: str, address: str = "203.0.113.9"):
+        document = report(report_id=report_id)
+        document["policies"][0]["failure-details"] *= details
+        return client.post("/tlsrpt", data=gz(document), headers=GZ, environ_base={"REMOTE_ADDR": address})
+
+    assert post_details(2, "first").status_code == 201
+    refused = post_details(2, "second")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.get_json()["error"] == "too many failure details from this address (3 per 1 hour), try again later"
+    assert post_details(2, "second", "203.0.113.10").status_code == 201  # another client, its own budget
+    too_many = post_details(4, "third", "203.0.113.11")
+    assert too_many.status_code == 413 and "4 failure details" in too_many.get_json()["error"]
+    with app.app_context():
+        assert db.session.scalars(select(Report.report_id).order_by(Report.id)).all() == ["first", "second"]
+        databases.release_connections()
+
+
 def test_an_unreachable_rate_limit_storage_limits_per_worker_instead_of_failing(new_database):
     url = new_database()
     databases.upgrade(url)
