@@ -46,6 +46,7 @@ from reports.models import (
     ReportPolicy,
 )
 from reports.parsing import schema
+from reports.parsing.organizations import contact_domain, same_organization
 
 STORED = "stored"  # the copy counts
 DUPLICATE = "duplicate"  # a copy with the same content was stored before: nothing changed
@@ -57,7 +58,7 @@ _ENCODER = msgspec.json.Encoder()
 # Written into the SQL: the PostgreSQL statement is compiled once and run with only the report's parameters.
 _CEILING = literal_column(str(ROLLUP_CEILING), BigInteger)
 # dkim_result of a mail with a valid signature by the submitter (reports.channels.dkim).
-_DKIM_PASS = "pass "  # noqa: S105 (a DKIM result, not a password)
+_DKIM_PASS = "pass d="  # noqa: S105 (a DKIM result, not a password)
 
 
 def fingerprint(report: schema.ParsedReport) -> str:
@@ -100,7 +101,7 @@ def store_copy(session: Session, report: schema.ParsedReport, row: dict, blocks:
         return DUPLICATE, None
     contenders = [copy for copy in copies if copy.standing != SET_ASIDE]
     top = max(map(rank, contenders), default=-1)
-    own = _rank(None, row["dkim_result"])
+    own = _rank(None, row["dkim_result"], row["contact_info"])
     if own < top:
         standing = SET_ASIDE
     else:
@@ -135,14 +136,19 @@ def lock_copies(session: Session, key: dict | Report) -> list[Report]:
 
 
 def rank(copy: Report) -> int:
-    """An admin's choice outranks a valid DKIM signature, which outranks none (HTTPS, unsigned mail)."""
-    return _rank(copy.chosen_by, copy.dkim_result)
+    """An admin's choice outranks a valid DKIM signature of the report's organisation, which outranks
+    none (HTTPS, unsigned mail)."""
+    return _rank(copy.chosen_by, copy.dkim_result, copy.contact_info)
 
 
-def _rank(chosen_by: str | None, dkim_result: str | None) -> int:
+def _rank(chosen_by: str | None, dkim_result: str | None, contact_info: str | None) -> int:
     if chosen_by:
         return 2
-    return 1 if (dkim_result or "").startswith(_DKIM_PASS) else 0
+    if not (dkim_result or "").startswith(_DKIM_PASS):
+        return 0
+    # The signature vouches for the report only if its contact-info names no other organisation.
+    contact = contact_domain(contact_info)
+    return 1 if contact is None or same_organization(contact, dkim_result.removeprefix(_DKIM_PASS)) else 0
 
 
 def count_copy(session: Session, copy: Report, report: schema.ParsedReport, blocks: list[dict]) -> None:

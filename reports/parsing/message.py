@@ -10,6 +10,7 @@ from email.message import Message
 from functools import partial
 
 from reports.parsing.body import GZIP_MAGIC, ReportTooLarge
+from reports.parsing.organizations import contact_domain
 
 REPORT_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
 
@@ -124,8 +125,7 @@ def header_notes(headers: MailHeaders, contact_info: str | None) -> list[str]:
     notes = []
     if headers.report_domain is None or headers.submitter is None:
         notes.append("mail: TLS-Report-Domain or TLS-Report-Submitter header missing")
-    if headers.submitter and contact_info and "@" in contact_info:
-        contact_domain = contact_info.rpartition("@")[2].lower()
-        if contact_domain != headers.submitter.lower():
-            notes.append(f"mail: TLS-Report-Submitter {headers.submitter} differs from contact-info domain")
+    contact = contact_domain(contact_info)
+    if headers.submitter and contact and contact != headers.submitter.lower().rstrip("."):
+        notes.append(f"mail: TLS-Report-Submitter {headers.submitter} differs from contact-info domain")
     return notes

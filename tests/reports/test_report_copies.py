@@ -28,7 +28,8 @@ def hosted(session):
 
 
 def genuine() -> dict:
-    return report(organization_name="Google LLC", report_id="2026-11-01T00:00:00Z_example.com")
+    return report(organization_name="Google LLC", report_id="2026-11-01T00:00:00Z_example.com",
+                  contact_info="smtp-tls-reporting@google.com")
 
 
 def forged() -> dict:
@@ -84,6 +85,13 @@ def test_a_dkim_verified_mail_outranks_an_unauthenticated_copy_that_came_first(s
     assert ingest(session, genuine(), source="mail", dkim_result=SIGNED).status == STORED
     assert standings(session) == [(1, SET_ASIDE), (2, COUNTED)]
     assert failed_sessions(session) == 2
+
+
+def test_a_signature_vouches_only_for_a_report_of_its_own_organisation(session, hosted):
+    """An attacker's valid signature on a copy that gives Google's contact-info ranks as no signature."""
+    ingest(session, genuine())
+    assert ingest(session, forged(), source="mail", dkim_result="pass d=attacker.example").status == CONFLICT
+    assert standings(session) == [(1, HELD), (2, HELD)]
 
 
 def test_an_unauthenticated_copy_after_a_verified_one_is_set_aside(session, hosted):
