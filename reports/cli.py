@@ -108,7 +108,7 @@ def import_command(paths):
                     results, errors = outcome.outcomes, outcome.errors
                 else:
                     results, errors = [ingest_report(db.session, item.data, settings, source="file",
-                                                     source_detail=item.label)], []
+                                                     source_detail=item.label, file_name=Path(item.label).name)], []
             except ReportError as error:
                 results, errors = [], [error]
             except DATABASE_ERRORS as error:

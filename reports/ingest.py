@@ -20,7 +20,8 @@ from reports.linking import Hosted, HostedDomains, match_version
 from reports.models import COUNTED, SET_ASIDE, Report
 from reports.parsing import schema
 from reports.parsing.body import Budget, Limits, ReportError, decode_body, is_gzip
-from reports.parsing.message import MailHeaders, header_notes
+from reports.parsing.envelope import Envelope, attribute, disagreements
+from reports.parsing.message import MailHeaders
 from reports.storage import STORED, count_copy, fingerprint, lock_copies, store, store_copy, withdraw
 from stspolicy.audit import record_event
 from stspolicy.counters import record_report_ingested, record_report_refused
@@ -62,7 +63,7 @@ class Settings:
 
     limits: Limits = schema.DEFAULT_LIMITS
     accept_unhosted: bool = False
-    max_mail_bytes: int = 10 * 1024 * 1024
+    max_mail_bytes: int = 15 * 1024 * 1024
     max_mail_parts: int = 100
     dkim: str = "require"  # require, record or off
     dkim_nameserver: str = ""  # empty: the system resolver
@@ -73,6 +74,7 @@ def settings_from_config(config: Mapping) -> Settings:
     limits = Limits(
         max_compressed=config["TLSRPT_MAX_COMPRESSED_BYTES"],
         max_decompressed=config["TLSRPT_MAX_DECOMPRESSED_BYTES"],
+        max_ratio=config["TLSRPT_MAX_DECOMPRESSION_RATIO"],
         max_depth=config["TLSRPT_MAX_JSON_DEPTH"],
         max_json_values=config["TLSRPT_MAX_JSON_VALUES"],
         max_policies=config["TLSRPT_MAX_POLICIES"],
@@ -96,6 +98,7 @@ def ingest_report(
     source_detail: str | None = None,
     notes: Iterable[str] = (),
     mail: MailHeaders | None = None,
+    file_name: str | None = None,
     dkim_result: str | None = None,
     budget: Budget | None = None,
     admit: Callable[[schema.ParsedReport], None] | None = None,
@@ -104,7 +107,8 @@ def ingest_report(
     one with other content a CONFLICT (storage.store_copy); neither is an error.
 
     `allowed_domains` (a per-tenant rua URL) restricts which hosted domains it may be about;
-    `mail` (the headers of the message it came in) adds notes where they disagree with it;
+    they, `mail` (the headers of the message it came in) and `file_name` make its envelope, which
+    adds notes where it disagrees with the report and names the domain of a block without one;
     `budget` is what the reports of that message may still decompress to; `admit` is called with
     the parsed report before anything is stored, and refuses it by raising.
     Counted in /metrics by `source`: stored (a duplicate too: the sender is done) or refused.
@@ -112,12 +116,12 @@ def ingest_report(
     with _counted(source):
         data, body_notes = decode_body(body, settings.limits, budget)
         now = utcnow()
-        report = schema.parse_report(data, settings.limits, now)
+        parsed = schema.parse_report(data, settings.limits, now)
         if admit is not None:
-            admit(report)
-        all_notes = [*body_notes, *report.notes, *notes]
-        if mail is not None:
-            all_notes += header_notes(mail, report.contact_info)
+            admit(parsed)
+        envelope = Envelope(mail, file_name, None if allowed_domains is None else tuple(allowed_domains))
+        report = attribute(parsed, envelope)
+        all_notes = [*body_notes, *report.notes, *notes, *disagreements(report, envelope)]
         # A gzip body is kept as it came: compressing the JSON again would cost more than the parse.
         row = {
             "organization_name": report.organization_name,
@@ -130,17 +134,17 @@ def ingest_report(
             "received_at": now,
             "raw_gzip": body if is_gzip(body) and not body_notes else _gzip(data),
             "sha256": hashlib.sha256(data).hexdigest(),
-            "fingerprint": fingerprint(report),
+            "fingerprint": fingerprint(parsed),  # the content as sent, not as the envelope completed it
             "notes": all_notes,
             "dkim_result": dkim_result,
         }
         try:
-            status, row_id = _store(session, report, row, _links(session, report, settings, allowed_domains))
+            status, row_id = _store(session, report, row, _links(session, report, settings, envelope.url_domains))
         except IntegrityError:
             # A domain or policy version removed since this process looked it up: look again, once.
             session.rollback()
             status, row_id = _store(session, report, row,
-                                    _links(session, report, settings, allowed_domains, fresh=True))
+                                    _links(session, report, settings, envelope.url_domains, fresh=True))
         session.commit()
         return Ingested(status, report, row_id)
 
@@ -226,8 +230,9 @@ def _blocks(report: schema.ParsedReport, links: list[Hosted | None]) -> list[dic
 
 
 def parse_copy(copy: Report, limits: Limits) -> schema.ParsedReport:
-    """A stored copy's report, parsed again from the bytes it came as."""
-    return schema.parse_report(decode_body(copy.raw_gzip, limits)[0], limits)
+    """A stored copy's report, parsed again from the bytes it came as (a block without a domain
+    gets the one its report-id names: the rest of its envelope is not kept)."""
+    return attribute(schema.parse_report(decode_body(copy.raw_gzip, limits)[0], limits), Envelope())
 
 
 def choose_copy(session: Session, copy_id: int, settings: Settings, actor: str) -> Report:

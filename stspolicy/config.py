@@ -320,9 +320,11 @@ def report_settings(env: Mapping[str, str]) -> dict:
     """TLS-RPT intake: limits on every report, what is accepted, the IMAP mailbox."""
     mib = 1024 * 1024
     return {
-        "TLSRPT_MAX_COMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_COMPRESSED_BYTES", 5 * mib),
+        "TLSRPT_MAX_COMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_COMPRESSED_BYTES", 10 * mib),
         "TLSRPT_MAX_DECOMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_DECOMPRESSED_BYTES", 50 * mib),
-        "TLSRPT_MAX_MAIL_BYTES": _integer(env, "TLSRPT_MAX_MAIL_BYTES", 10 * mib),
+        "TLSRPT_MAX_DECOMPRESSION_RATIO": _integer(env, "TLSRPT_MAX_DECOMPRESSION_RATIO", 100),
+        # A report part of TLSRPT_MAX_COMPRESSED_BYTES grows by a third in base64.
+        "TLSRPT_MAX_MAIL_BYTES": _integer(env, "TLSRPT_MAX_MAIL_BYTES", 15 * mib),
         "TLSRPT_MAX_MAIL_PARTS": _integer(env, "TLSRPT_MAX_MAIL_PARTS", 100),
         "TLSRPT_MAX_JSON_DEPTH": _integer(env, "TLSRPT_MAX_JSON_DEPTH", 20),
         "TLSRPT_MAX_JSON_VALUES": _integer(env, "TLSRPT_MAX_JSON_VALUES", 1_000_000),

@@ -27,7 +27,7 @@ from werkzeug.wsgi import get_input_stream
 
 from reports.ingest import DATABASE_ERRORS, ingest_report, settings_from_config
 from reports.models import ReportToken
-from reports.parsing.body import ReportError, ReportTooLarge
+from reports.parsing.body import MEDIA_TYPES, ReportError, ReportTooLarge, media_type_notes
 from reports.storage import CONFLICT, STORED
 from stspolicy.counters import record_report_refused
 from stspolicy.extensions import db, limiter
@@ -35,7 +35,6 @@ from stspolicy.extensions import db, limiter
 log = logging.getLogger(__name__)
 
 INTAKE_PATH = "/tlsrpt"
-MEDIA_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
 # Declared by lax senders instead of RFC 8460 section 5.4's types; accepted, and noted on the stored report.
 LAX_MEDIA_TYPES = ("application/json", "application/gzip", "application/x-gzip", "application/octet-stream")
 DATABASE_RETRY_SECONDS = "300"
@@ -136,8 +135,10 @@ class ReportIntake:
             if media_type not in MEDIA_TYPES + LAX_MEDIA_TYPES:
                 raise Refused(415, f"unsupported media type {media_type or '(none)'!r}: "
                                    f"use {' or '.join(MEDIA_TYPES)}")
-            notes = [] if media_type in MEDIA_TYPES else [f"https: declared media type {media_type}"]
             body = _read_body(environ, self._max_body)
+            notes = media_type_notes("https", media_type, body)
+            if encoding := environ.get("HTTP_CONTENT_ENCODING"):  # a gzip body is told by its bytes
+                notes.append(f"https: Content-Encoding {encoding[:64]}")
             outcome = ingest_report(
                 _session(autocommit), body, self._settings, source="https", allowed_domains=allowed_domains,
                 source_detail=f"{address} {path}", notes=notes, admit=self._admit(address),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from reports.channels import dkim
 from reports.ingest import Ingested, Settings, ingest_report
-from reports.parsing.body import Budget, ReportError, ReportTooLarge
+from reports.parsing.body import Budget, ReportError, ReportTooLarge, media_type_notes
 from reports.parsing.message import mail_headers, parse_message, report_parts
 from stspolicy.counters import record_report_refused
 
@@ -92,7 +92,8 @@ def ingest_message(
         try:
             result.outcomes.append(ingest_report(
                 session, part.data, settings, source=source, source_detail=detail or None,
-                mail=headers, dkim_result=dkim_result, budget=budget,
+                notes=media_type_notes("mail", part.content_type, part.data), mail=headers,
+                file_name=part.filename, dkim_result=dkim_result, budget=budget,
             ))
         except ReportError as error:
             result.errors.append(error)

@@ -3,17 +3,15 @@ its TLS-Report headers say. Pure functions over `email.message.Message`: no I/O.
 """
 
 import email
+import email.errors
+import email.header
 import email.policy
 import re
 from dataclasses import dataclass
 from email.message import Message
 from functools import partial
 
-from reports.parsing.body import GZIP_MAGIC, ReportTooLarge
-from reports.parsing.organizations import contact_domain
-
-REPORT_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
-
+from reports.parsing.body import GZIP_MAGIC, MEDIA_TYPES, ReportTooLarge
 
 # Media types real senders give report attachments besides the registered ones; such a
 # part counts only if its name or its first bytes say it is a report.
@@ -34,16 +32,13 @@ class ReportPart:
 
 @dataclass(frozen=True)
 class MailHeaders:
-    """What the headers say about the report; the report body stays authoritative (section 5.6).
-
-    The Subject's Report-ID is left out: real senders never make it the report's report-id
-    (Google writes its own form of it, tlsrpt-reporter appends `@<submitter>`), so comparing
-    them would only note every report, and the report-id in the body is what dedupe uses.
-    """
+    """What the headers say about the report; the report body stays authoritative (section 5.6,
+    reports.parsing.envelope)."""
 
     report_domain: str | None
     submitter: str | None
     message_id: str | None
+    subject: str | None
 
 
 # The email package parses, walks and writes a message recursively, a few frames per MIME level:
@@ -92,10 +87,10 @@ def report_parts(message: Message) -> list[ReportPart]:
             continue
         content_type = part.get_content_type()
         filename = part.get_filename()
-        if content_type not in REPORT_TYPES and content_type not in OTHER_TYPES:
+        if content_type not in MEDIA_TYPES and content_type not in OTHER_TYPES:
             continue
         data = part.get_payload(decode=True) or b""
-        if content_type in REPORT_TYPES or _looks_like_report(filename, data):
+        if content_type in MEDIA_TYPES or _looks_like_report(filename, data):
             parts.append(ReportPart(content_type, filename, data))
     return parts
 
@@ -111,21 +106,21 @@ def mail_headers(message: Message) -> MailHeaders:
         report_domain=_unfold(message.get("TLS-Report-Domain")),
         submitter=_unfold(message.get("TLS-Report-Submitter")),
         message_id=_unfold(message.get("Message-ID")),
+        subject=_unfold(_decoded(message.get("Subject"))),
     )
+
+
+def _decoded(value):
+    """A header with its RFC 2047 encoded words decoded; as it came if they do not decode."""
+    if value is None:
+        return None
+    try:
+        return str(email.header.make_header(email.header.decode_header(str(value))))
+    except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
+        return value
 
 
 def _unfold(value) -> str | None:
     if value is None:
         return None
     return " ".join(str(value).split()) or None
-
-
-def header_notes(headers: MailHeaders, contact_info: str | None) -> list[str]:
-    """Where the headers disagree with RFC 8460 section 5.3 or with the report (the report wins)."""
-    notes = []
-    if headers.report_domain is None or headers.submitter is None:
-        notes.append("mail: TLS-Report-Domain or TLS-Report-Submitter header missing")
-    contact = contact_domain(contact_info)
-    if headers.submitter and contact and contact != headers.submitter.lower().rstrip("."):
-        notes.append(f"mail: TLS-Report-Submitter {headers.submitter} differs from contact-info domain")
-    return notes
