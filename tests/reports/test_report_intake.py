@@ -225,7 +225,7 @@ def test_a_no_policy_found_report_without_a_domain_is_kept_for_the_report_urls_d
     assert post(client, gz(document), path="/tlsrpt").status_code == 422  # nothing names a domain
     assert post(client, gz(document), path=f"/tlsrpt/{token.token}").status_code == 201
     stored = session.scalars(select(Report)).one()
-    assert [(block.policy_domain, block.domain_id) for block in stored.policies] == [("example.com", hosted.id)]
+    assert [(block.policy_domain, block.domain_id) for block in stored.policies] == [("example.com", hosted.domain_id)]
     assert "$.policies[0].policy.policy-domain: missing, read as example.com from the report URL" in stored.notes
     assert rollup_totals(session, "example.com")[(date(2026, 11, 1), "example.com", "no-policy-found",
                                                   "success", "")] == 12
