@@ -5,7 +5,8 @@ import json
 
 import click
 
-from stspolicy.cli.common import CommandGroup, cli_actor
+from stspolicy.audit import cli_actor
+from stspolicy.cli.common import CommandGroup
 from stspolicy.dns.publish import domain_summary, published_records
 from stspolicy.extensions import db, utcnow
 from stspolicy.policies.files import sync_policy_files
