@@ -317,7 +317,8 @@ def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 url, what = sys.argv[1], sys.argv[2]
-app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "1000000 per minute"})
+app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "1000000 per minute",
+                  "TLSRPT_FAILURE_DETAIL_LIMIT": "100000000 per hour"})
 client = app.test_client()
 with app.app_context():
     add_domain(db.session, f"{what}.example", make_policy("enforce", ["mx1.example.com"], 604800), actor="bench")
@@ -385,7 +386,8 @@ def main() -> None:
           f"ratio {ours / theirs:.1f}   (target >= 3)", flush=True)
 
     with postgresql_database() as url, tempfile.TemporaryDirectory() as folder:
-        settings = {"DATABASE_URL": url, "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "100000000 per minute"}
+        settings = {"DATABASE_URL": url, "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "100000000 per minute",
+                    "TLSRPT_FAILURE_DETAIL_LIMIT": "100000000 per hour"}
         from tests.policies.test_live_workers import host_domains
 
         host_domains(settings, ("example.com", "enforce", ["mx1.example.com", "mx2.example.com"]))

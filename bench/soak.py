@@ -186,6 +186,7 @@ def main() -> None:
     try:
         settings = {"DATABASE_URL": url, "SECRET_KEY": "soak", "SNAPSHOT_REFRESH_SECONDS": "1",
                     "TLSRPT_DKIM": "off", "TLSRPT_RATE_LIMIT": "1000000 per minute",
+                    "TLSRPT_FAILURE_DETAIL_LIMIT": "100000000 per hour",
                     "GUNICORN_REQUEST_READ_SECONDS": "30"}
         app = create_app(settings)
         domains = [f"customer{n}.example" for n in range(args.domains)]

@@ -3,7 +3,7 @@
 Links into the hosted domains are `ON DELETE SET NULL`: removing a domain keeps its reports.
 """
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import JSON, BigInteger, Date, ForeignKey, LargeBinary, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -17,11 +17,20 @@ MATCHES_NONE = "matches-none-of-ours"
 UNPARSEABLE = "unparseable"
 NOT_COMPARED = "not-compared"  # not an sts block, no policy-string, or a domain we do not host
 
+# The standing of a copy of a report (README, "Copies of a report"). Only a counted copy has
+# policy blocks, failure details and rollups: every figure reads counted copies alone.
+COUNTED = "counted"
+HELD = "held"  # in a conflict between copies of equal rank, until an admin chooses
+SET_ASIDE = "set-aside"  # outranked by another copy, or not chosen
+REPORT_KEY = ("organization_name", "report_id", "start_datetime", "end_datetime")
+
 
 class Report(db.Model):
-    """One accepted report, stored once per (organization-name, report-id) (RFC 8460 section 5.5)."""
+    """One accepted copy of a report. A report is known by (organization-name, report-id) and its
+    date range (RFC 8460 section 4.4); copies of one with different content are all kept, and at
+    most one of them counts."""
 
-    __table_args__ = (UniqueConstraint("organization_name", "report_id"),)
+    __table_args__ = (UniqueConstraint(*REPORT_KEY, "copy_number", name="uq_report_copy"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_name: Mapped[str] = mapped_column(String(256))
@@ -36,10 +45,20 @@ class Report(db.Model):
     sha256: Mapped[str] = mapped_column(String(64))
     notes: Mapped[list[str]] = mapped_column(JSON)
     dkim_result: Mapped[str | None] = mapped_column(String(260))  # up to `pass d=` and a 253-character domain
+    copy_number: Mapped[int] = mapped_column(server_default="1")  # the first copy of a report is 1
+    standing: Mapped[str] = mapped_column(String(16), server_default=COUNTED)
+    # SHA-256 of the content as parsed (notes left out), filled once another copy arrives to compare it with.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    chosen_by: Mapped[str | None] = mapped_column(Text)  # who chose this copy, in a conflict, as the one that counts
 
     policies: Mapped[list["ReportPolicy"]] = relationship(
         back_populates="report", order_by="ReportPolicy.position", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @property
+    def day(self) -> date:
+        """The UTC day the report is about, as schema.ParsedReport.day."""
+        return self.start_datetime.astimezone(UTC).date()
 
 
 class ReportPolicy(db.Model):
@@ -62,6 +81,9 @@ class ReportPolicy(db.Model):
 
     report: Mapped[Report] = relationship(back_populates="policies")
     domain: Mapped[Domain | None] = relationship()
+    failure_details: Mapped[list["FailureDetail"]] = relationship(
+        order_by="FailureDetail.id", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class FailureDetail(db.Model):

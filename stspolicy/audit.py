@@ -3,6 +3,7 @@
 Below the features that record events: it knows domains and users only by their ids and names.
 """
 
+import getpass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,11 @@ from stspolicy.extensions import UTCDateTime, db, utcnow
 if TYPE_CHECKING:
     from stspolicy.accounts.models import User
     from stspolicy.policies.models import Domain
+
+
+def cli_actor() -> str:
+    """The actor of a `flask ...` command: the system user who ran it."""
+    return f"cli:{getpass.getuser()}"
 
 
 class AuditEvent(db.Model):
@@ -33,11 +39,17 @@ DESCRIPTIONS = {
     "domain.add": "hosted the domain with policy id {policy_id}",
     "policy.update": "changed {changes} (policy id {previous_policy_id} to {policy_id})",
     "policy.rollback": "rolled back to {rolled_back_to} (new policy id {policy_id})",
+    "policy.removal_scheduled": "scheduled the removal of {mx} from the policy for {due_at}",
+    "policy.removal_cancelled": "cancelled the scheduled removal of {mx}",
+    "policy.removal_skipped": "did not remove {mx} as scheduled: {reason}",
     "domain.removal_started": "started removal: serving mode none",
     "domain.delete": "deleted the domain",
+    "dns.mode": "set DNS publishing to {mode}{where}",
     "grant.set": "gave {email} {role} access",
     "grant.remove": "removed the access of {email}",
     "user.create": "created the {role} account {email}",
+    "user.invite": "invited {email} as {role}",
+    "user.link": "made a set-password link ({purpose}) for {email}",
     "user.password": "set a new password for {email}",
     "user.remove": "removed the account {email}",
     "token.create": "created API token #{token_id} '{name}' for {email}",

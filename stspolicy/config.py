@@ -320,9 +320,12 @@ def report_settings(env: Mapping[str, str]) -> dict:
     """TLS-RPT intake: limits on every report, what is accepted, the IMAP mailbox."""
     mib = 1024 * 1024
     return {
-        "TLSRPT_MAX_COMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_COMPRESSED_BYTES", 5 * mib),
+        "TLSRPT_MAX_COMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_COMPRESSED_BYTES", 10 * mib),
         "TLSRPT_MAX_DECOMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_DECOMPRESSED_BYTES", 50 * mib),
-        "TLSRPT_MAX_MAIL_BYTES": _integer(env, "TLSRPT_MAX_MAIL_BYTES", 10 * mib),
+        "TLSRPT_MAX_DECOMPRESSION_RATIO": _integer(env, "TLSRPT_MAX_DECOMPRESSION_RATIO", 100),
+        # A report part of TLSRPT_MAX_COMPRESSED_BYTES grows by a third in base64.
+        "TLSRPT_MAX_MAIL_BYTES": _integer(env, "TLSRPT_MAX_MAIL_BYTES", 15 * mib),
+        "TLSRPT_MAX_MAIL_PARTS": _integer(env, "TLSRPT_MAX_MAIL_PARTS", 100),
         "TLSRPT_MAX_JSON_DEPTH": _integer(env, "TLSRPT_MAX_JSON_DEPTH", 20),
         "TLSRPT_MAX_JSON_VALUES": _integer(env, "TLSRPT_MAX_JSON_VALUES", 1_000_000),
         "TLSRPT_MAX_POLICIES": _integer(env, "TLSRPT_MAX_POLICIES", 1_000),
@@ -333,6 +336,7 @@ def report_settings(env: Mapping[str, str]) -> dict:
         "TLSRPT_DKIM": _choice(env, "TLSRPT_DKIM", ("require", "record", "off")),
         "TLSRPT_DKIM_NAMESERVER": _text(env, "TLSRPT_DKIM_NAMESERVER"),
         "TLSRPT_RATE_LIMIT": _rate_limit(env, "TLSRPT_RATE_LIMIT", "60 per minute"),
+        "TLSRPT_FAILURE_DETAIL_LIMIT": _rate_limit(env, "TLSRPT_FAILURE_DETAIL_LIMIT", "100000 per hour"),
         "RATELIMIT_STORAGE_URI": _secret(env, "RATELIMIT_STORAGE_URI") or "memory://",
         # While that storage is unreachable, count in each worker rather than fail every sign-in.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

@@ -87,6 +87,7 @@ def app_settings(database_url: str, **overrides: str) -> dict[str, str]:
         "POLICY_HOST_CNAME": "sts.provider.example",
         "TLSRPT_DKIM": "off",  # tests of DKIM turn it on with their own DNS
         "TLSRPT_RATE_LIMIT": "100000 per minute",
+        "TLSRPT_FAILURE_DETAIL_LIMIT": "100000000 per hour",
         "LOGIN_RATE_LIMIT": "1000 per minute",  # tests of the limit set their own
     }
     settings.update(overrides)

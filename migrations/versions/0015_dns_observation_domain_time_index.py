@@ -3,13 +3,13 @@
 It replaces the index on the domain alone, which it covers.
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0013
 """
 
 from alembic import op
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

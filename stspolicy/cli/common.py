@@ -1,6 +1,4 @@
-"""What every `flask ...` command group shares: who acts, and our errors as one line and a non-zero exit."""
-
-import getpass
+"""What every `flask ...` command group shares: our errors as one line and a non-zero exit."""
 
 import click
 from sqlalchemy.exc import DataError
@@ -12,10 +10,6 @@ from stspolicy.extensions import DATABASE_UNAVAILABLE
 from stspolicy.policies.errors import DomainError
 from stspolicy.policies.files import PolicyFileError
 from stspolicy.policies.rules import PolicyError
-
-
-def cli_actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 class CommandGroup(click.Group):
