@@ -38,10 +38,12 @@ _ABOUT = {
                              "Senders report that they could not fetch the policy, found it invalid, or did not trust "
                              "the certificate of its host."),
 }
-ORGANISATIONS = Parameter("organisations", 1, 1, 20, "reported by at least, in organisations")
+# A sender's own trouble of a session or two a day is every domain's daily noise: not worth a mail.
+PARAMETERS = (Parameter("organisations", 1, 1, 20, "reported by at least, in organisations"),
+              Parameter("sessions", 10, 1, 1_000_000, "sessions reported over the last three days, at least"))
 FINDING_RULES = {
     PREFIX + kind: RuleSpec(PREFIX + kind, f"Finding: {_ABOUT[kind][0]}",
-                            _ABOUT[kind][1] + " (from the review's findings, refreshed at each run)", (ORGANISATIONS,))
+                            _ABOUT[kind][1] + " (from the review's findings, refreshed at each run)", PARAMETERS)
     for kind in KINDS
 }
 
@@ -55,11 +57,13 @@ def reported_by(finding: Finding) -> dict[str, int]:
 
 
 def finding_signals(findings: tuple[Finding, ...], settings: Mapping) -> list[Signal]:
-    """A signal for each open finding whose rule is on and that enough organisations report."""
+    """A signal for each open finding whose rule is on and that enough organisations and sessions show."""
     signals = []
     for finding in findings:
         setting = settings[PREFIX + finding.kind]
-        if setting.enabled and len(reported_by(finding)) >= setting.parameters["organisations"]:
+        counts = reported_by(finding)
+        if (setting.enabled and len(counts) >= setting.parameters["organisations"]
+                and sum(counts.values()) >= setting.parameters["sessions"]):
             signals.append(_signal(finding))
     return signals
 
