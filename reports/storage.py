@@ -1,4 +1,5 @@
-"""Writing one accepted report: its row, policy blocks, failure details and daily rollups.
+"""Writing one accepted report: its row, policy blocks, failure details and daily rollups (by policy
+domain, and the review's by hosted domain: models.DailyTotal, DailyFailure, ResultTypeSeen).
 
 On PostgreSQL it is one statement, one round trip however many failure details there are:
 data-modifying CTEs fed with JSON that msgspec encodes from the parsed report. The embedded
@@ -15,11 +16,26 @@ from sqlalchemy import JSON, BigInteger, String, bindparam, cast, column, func, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from reports.models import ROLLUP_CEILING, ROLLUP_SHARDS, DailyRollup, FailureDetail, Report, ReportPolicy
+from reports.models import (
+    ROLLUP_CEILING,
+    ROLLUP_SHARDS,
+    DailyFailure,
+    DailyRollup,
+    DailyTotal,
+    FailureDetail,
+    Report,
+    ReportDomain,
+    ReportPolicy,
+    ResultTypeSeen,
+)
 from reports.parsing import schema
 
 _REPORT_KEY = ["organization_name", "report_id"]
 _ROLLUP_KEY = ["day", "policy_domain", "policy_type", "result_type", "mx_host", "shard"]
+_TOTAL_KEY = ["domain_id", "day", "policy_type", "organization_name"]
+_FAILURE_KEY = ["domain_id", "day", "policy_type", "result_type", "mx_host", "organization_name", "sending_ip"]
+_SEEN_KEY = ["domain_id", "result_type"]
+_NOT_COLUMNS = {"failure_details", "domain_ids"}  # what a block carries besides its report_policy row
 _ENCODER = msgspec.json.Encoder()
 # Written into the SQL: the PostgreSQL statement is compiled once and run with only the report's parameters.
 _CEILING = literal_column(str(ROLLUP_CEILING), BigInteger)
@@ -32,19 +48,20 @@ def store(session: Session, report: schema.ParsedReport, row: dict, blocks: list
     (schema.ParsedFailureDetail). Returns the new report's row id, or None for a report stored before.
     """
     rollups = rollup_rows(report)
+    review = review_rows(report, blocks, row["received_at"])
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         return connection.exec_driver_sql(_postgresql_sql(connection.dialect), row | {
             "notes": _ENCODER.encode(row["notes"]).decode(),
             "blocks": _ENCODER.encode(blocks).decode(),
             "rollups": _ENCODER.encode(rollups).decode(),
-        }).scalar()
+        } | {name: _ENCODER.encode(rows).decode() for name, rows in review.items()}).scalar()
     statements = _sqlite_statements()
     row_id = session.execute(statements["report"], row).scalar()
     if row_id is None:
         return None
     block_ids = session.scalars(statements["policy"], [
-        {name: value for name, value in block.items() if name != "failure_details"} | {"report_row_id": row_id}
+        {name: value for name, value in block.items() if name not in _NOT_COLUMNS} | {"report_row_id": row_id}
         for block in blocks
     ]).all()
     details = [msgspec.structs.asdict(detail) | {"report_policy_id": block_id}
@@ -52,6 +69,10 @@ def store(session: Session, report: schema.ParsedReport, row: dict, blocks: list
     if details:
         session.execute(statements["detail"], details)
     session.execute(statements["rollup"], rollups)
+    for name, rows in review.items():
+        if rows:
+            session.execute(statements[name], [row | {"report_row_id": row_id} for row in rows] if name == "domains"
+                            else rows)
     return row_id
 
 
@@ -78,6 +99,40 @@ def rollup_rows(report: schema.ParsedReport) -> list[dict]:
          "mx_host": mx_host, "shard": shard, "session_count": count}
         for (day, domain, policy_type, result_type, mx_host), count in sorted(rollup_counts(report).items())
     ]
+
+
+def review_rows(report: schema.ParsedReport, blocks: list[dict], received_at) -> dict[str, list[dict]]:
+    """The rows the review reads (domains, totals, failures, seen: models.ReportDomain, DailyTotal,
+    DailyFailure, ResultTypeSeen), each in key order so that concurrent reports never deadlock on them.
+
+    A block counts for each of its `domain_ids`; a report counts once per domain, on its first block about it.
+    """
+    day, organization = report.day, report.organization_name
+    totals: dict[tuple, list[int]] = {}
+    failures: Counter = Counter()
+    seen: set[tuple[int, str]] = set()
+    for block in blocks:
+        for domain_id in block["domain_ids"]:
+            counted = any(key[0] == domain_id for key in totals)
+            total = totals.setdefault((domain_id, day, block["policy_type"], organization), [0, 0, 0])
+            total[0] += block["successful_session_count"]
+            total[1] += block["failed_session_count"]
+            total[2] += 0 if counted else 1
+            for detail in block["failure_details"]:
+                mx_host = (detail.receiving_mx_hostname or "").rstrip(".")
+                failures[(domain_id, day, block["policy_type"], detail.result_type, mx_host, organization,
+                          detail.sending_mta_ip or "")] += detail.failed_session_count
+                seen.add((domain_id, detail.result_type))
+    return {
+        "domains": [{"domain_id": domain_id, "day": day} for domain_id in sorted({key[0] for key in totals})],
+        "totals": [dict(zip(_TOTAL_KEY, key, strict=True)) | {
+            "successful_session_count": successful, "failed_session_count": failed, "report_count": reports,
+            "last_received_at": received_at} for key, (successful, failed, reports) in sorted(totals.items())],
+        "failures": [dict(zip(_FAILURE_KEY, key, strict=True)) | {"failed_session_count": count}
+                     for key, count in sorted(failures.items())],
+        "seen": [{"domain_id": domain_id, "result_type": result_type, "first_received_at": received_at}
+                 for domain_id, result_type in sorted(seen)],
+    }
 
 
 def _columns(table, *skipped: str) -> list:
@@ -138,14 +193,49 @@ def _postgresql_statement():
     rollups = rollups.on_conflict_do_update(index_elements=_ROLLUP_KEY, set_={
         "session_count": func.least(rollup.c.session_count + rollups.excluded.session_count, _CEILING),
     })
-    return select(report_row.c.id).add_cte(details, rollups.cte("rollups"))
+    reviews = []
+    for name, table, key in _review_tables():
+        columns = _columns(table, "report_row_id")
+        rows = _rows(cast(bindparam(name, type_=String), JSON), [column(c.name, c.type) for c in columns], f"{name}_in")
+        of_report = [report_row.c.id] if "report_row_id" in table.c else []
+        upsert = postgresql.insert(table).from_select(
+            [*(["report_row_id"] if of_report else []), *(c.name for c in columns)],
+            select(*of_report, *(rows.c[c.name] for c in columns)).select_from(report_row.join(rows, true()))
+            .order_by(*(rows.c[name] for name in key)),
+        )
+        reviews.append(_review_upsert(upsert, func.least, func.greatest).cte(name))
+    return select(report_row.c.id).add_cte(details, rollups.cte("rollups"), *reviews)
+
+
+def _review_tables() -> list:
+    return [("domains", ReportDomain.__table__, ["domain_id"]), ("totals", DailyTotal.__table__, _TOTAL_KEY),
+            ("failures", DailyFailure.__table__, _FAILURE_KEY), ("seen", ResultTypeSeen.__table__, _SEEN_KEY)]
+
+
+def _review_upsert(statement, least, greatest):
+    """Add to the review's rollup rows (below the ceiling, as the others), keep the first time a result type came."""
+    table = statement.table
+    if table.name == ReportDomain.__tablename__:
+        return statement  # a new report's: never there before
+    if table.name == ResultTypeSeen.__tablename__:
+        return statement.on_conflict_do_nothing(index_elements=_SEEN_KEY)
+    added = {name: least(table.c[name] + statement.excluded[name], _CEILING)
+             for name in ("successful_session_count", "failed_session_count") if name in table.c}
+    if table.name == DailyTotal.__tablename__:
+        added |= {"report_count": table.c.report_count + statement.excluded.report_count,
+                  "last_received_at": greatest(table.c.last_received_at, statement.excluded.last_received_at)}
+        return statement.on_conflict_do_update(index_elements=_TOTAL_KEY, set_=added)
+    return statement.on_conflict_do_update(index_elements=_FAILURE_KEY, set_=added)
 
 
 @functools.cache
 def _sqlite_statements() -> dict:
     report, block, detail, rollup = (model.__table__ for model in (Report, ReportPolicy, FailureDetail, DailyRollup))
     rollup_upsert = sqlite.insert(rollup)
-    return {
+    # SQLite's min and max of two values are PostgreSQL's least and greatest.
+    review = {name: _review_upsert(sqlite.insert(table), func.min, func.max)
+              for name, table, _key in _review_tables()}
+    return review | {
         "report": sqlite.insert(report).on_conflict_do_nothing(index_elements=_REPORT_KEY).returning(report.c.id),
         "policy": insert(block).returning(block.c.id, sort_by_parameter_order=True),
         "detail": insert(detail),

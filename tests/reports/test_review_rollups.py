@@ -1,0 +1,196 @@
+"""What the intake writes for the review: the domains a report counts for and the daily rollups by hosted
+domain, in the same transaction as the report; the migration fills the same rows from stored reports."""
+
+from datetime import date
+
+from sqlalchemy import create_engine, func, select, text
+
+from reports.ingest import Settings, ingest_report
+from reports.models import (
+    ROLLUP_CEILING,
+    DailyFailure,
+    DailyTotal,
+    Report,
+    ReportDomain,
+    ReportPolicy,
+    ResultTypeSeen,
+)
+from reports.tokens import create_report_token
+from stspolicy.app import create_app
+from stspolicy.extensions import db
+from tests import databases
+from tests.conftest import app_settings
+from tests.factories import host
+from tests.support.reportdata import encode, report
+
+DAY = date(2026, 11, 1)
+
+
+def sts_block(domain: str, successful: int, failed: int, *details) -> dict:
+    return {
+        "policy": {"policy-type": "sts", "policy-domain": domain, "mx-host": [f"mx1.{domain}"],
+                   "policy-string": ["version: STSv1", "mode: testing", f"mx: mx1.{domain}", "max_age: 604800"]},
+        "summary": {"total-successful-session-count": successful, "total-failure-session-count": failed},
+        "failure-details": list(details),
+    }
+
+
+def tlsa_block(mx_host: str, successful: int, failed: int, *details) -> dict:
+    return {
+        "policy": {"policy-type": "tlsa", "policy-domain": mx_host, "policy-string": ["3 1 1 " + "ab" * 32]},
+        "summary": {"total-successful-session-count": successful, "total-failure-session-count": failed},
+        "failure-details": list(details),
+    }
+
+
+def detail(result_type: str, count: int, mx: str | None = None, ip: str | None = None) -> dict:
+    found = {"result-type": result_type, "failed-session-count": count}
+    if mx:
+        found["receiving-mx-hostname"] = mx
+    if ip:
+        found["sending-mta-ip"] = ip
+    return found
+
+
+def ingest(session, report_id: str, *blocks, organization="Google Inc.", day="2026-11-01", **options):
+    document = report(report_id=report_id, organization_name=organization, policies=list(blocks),
+                      date_range={"start-datetime": f"{day}T00:00:00Z", "end-datetime": f"{day}T23:59:59Z"})
+    return ingest_report(session, encode(document), Settings(accept_unhosted=True), source="file", **options)
+
+
+def totals(session) -> dict:
+    return {(row.domain_id, row.day, row.policy_type, row.organization_name):
+            (row.successful_session_count, row.failed_session_count, row.report_count)
+            for row in session.scalars(select(DailyTotal))}
+
+
+def failures(session) -> dict:
+    return {(row.domain_id, row.policy_type, row.result_type, row.mx_host, row.organization_name, row.sending_ip):
+            row.failed_session_count for row in session.scalars(select(DailyFailure))}
+
+
+def test_summary_totals_add_up_per_domain_day_policy_type_and_organisation(session):
+    shop = host(session, "shop.example")
+    ingest(session, "g1", sts_block("shop.example", 10, 2, detail("certificate-expired", 2, "mx1.shop.example")))
+    ingest(session, "g2", sts_block("shop.example", 5, 0))
+    ingest(session, "m1", sts_block("shop.example", 7, 1), organization="Mail.ru")
+    assert totals(session) == {
+        (shop.id, DAY, "sts", "Google Inc."): (15, 2, 2),
+        (shop.id, DAY, "sts", "Mail.ru"): (7, 1, 1),
+    }
+
+
+def test_failures_keep_result_type_mx_organisation_and_sending_ip(session):
+    shop = host(session, "shop.example")
+    ingest(session, "g1", sts_block("shop.example", 0, 5,
+                                    detail("certificate-expired", 3, "mx1.shop.example.", "192.0.2.1"),
+                                    detail("certificate-expired", 1, "mx1.shop.example", "192.0.2.1"),
+                                    detail("starttls-not-supported", 1)))
+    assert failures(session) == {
+        (shop.id, "sts", "certificate-expired", "mx1.shop.example", "Google Inc.", "192.0.2.1"): 4,
+        (shop.id, "sts", "starttls-not-supported", "", "Google Inc.", ""): 1,
+    }
+    assert set(session.scalars(select(ResultTypeSeen.result_type))) == {"certificate-expired",
+                                                                         "starttls-not-supported"}
+
+
+def test_a_dane_block_about_an_mx_host_counts_for_the_domain_the_report_is_about(session):
+    """mx.provider.example serves both domains: Microsoft's report about shop.example is shop's alone."""
+    shop = host(session, "shop.example", mx=("mx.provider.example",))
+    host(session, "bakery.example", mx=("mx.provider.example",))
+    ingest(session, "ms1", sts_block("shop.example", 10, 0),
+           tlsa_block("mx.provider.example", 4, 6, detail("tlsa-invalid", 6, "mx.provider.example")),
+           organization="Microsoft Corporation")
+    assert totals(session) == {
+        (shop.id, DAY, "sts", "Microsoft Corporation"): (10, 0, 1),
+        (shop.id, DAY, "tlsa", "Microsoft Corporation"): (4, 6, 0),
+    }
+    assert session.scalars(select(ReportPolicy.domain_id)).all() == [shop.id, shop.id]
+
+
+def test_a_report_to_the_mx_hosts_own_address_counts_for_every_domain_using_it(session):
+    """Host TLSRPT (RFC 8460 section 4.3.2.1): the MX host is the policy domain, and no hosted domain is named."""
+    shop = host(session, "shop.example", mx=("*.provider.example",))
+    bakery = host(session, "bakery.example", mx=("mx.provider.example",))
+    host(session, "elsewhere.example", mx=("mx.elsewhere.example",))
+    stored = ingest(session, "host1", tlsa_block("mx.provider.example", 1, 2, detail("tlsa-invalid", 2)))
+    assert set(totals(session)) == {(shop.id, DAY, "tlsa", "Google Inc."), (bakery.id, DAY, "tlsa", "Google Inc.")}
+    assert set(session.scalars(select(ReportDomain.domain_id).where(ReportDomain.report_row_id == stored.row_id))) \
+        == {shop.id, bakery.id}
+    assert session.scalar(select(ReportPolicy.domain_id)) == bakery.id  # stored linked to the first by name
+
+
+def test_sent_to_a_tenants_report_url_an_mx_hosts_block_counts_only_for_that_tenants_domains(session):
+    shop = host(session, "shop.example", mx=("mx.provider.example",))
+    host(session, "bakery.example", mx=("mx.provider.example",))
+    token = create_report_token(session, ["shop.example"], "shop")
+    ingest(session, "host1", tlsa_block("mx.provider.example", 1, 2),
+           allowed_domains=[domain.name for domain in token.domains])
+    assert set(totals(session)) == {(shop.id, DAY, "tlsa", "Google Inc.")}
+
+
+def test_a_report_counts_once_per_domain_and_a_resent_one_adds_nothing(session):
+    shop = host(session, "shop.example", mx=("mx1.shop.example",))
+    for _ in range(2):
+        ingest(session, "ms1", sts_block("shop.example", 10, 1, detail("validation-failure", 1)),
+               tlsa_block("mx1.shop.example", 3, 0), organization="Microsoft Corporation")
+    assert sum(reports for _, _, reports in totals(session).values()) == 1
+    assert session.scalar(select(func.count()).select_from(ReportDomain)) == 1
+    assert failures(session) == {(shop.id, "sts", "validation-failure", "", "Microsoft Corporation", ""): 1}
+
+
+def test_blocks_about_no_hosted_domain_add_no_review_rows(session):
+    host(session, "shop.example")
+    ingest(session, "u1", sts_block("unhosted.example", 10, 1, detail("certificate-expired", 1)))
+    for model in (ReportDomain, DailyTotal, DailyFailure, ResultTypeSeen):
+        assert session.scalar(select(func.count()).select_from(model)) == 0
+
+
+def test_the_first_arrival_of_a_result_type_is_kept(session):
+    host(session, "shop.example")
+    first = ingest(session, "g1", sts_block("shop.example", 0, 1, detail("certificate-expired", 1)))
+    ingest(session, "g2", sts_block("shop.example", 0, 1, detail("certificate-expired", 1)), day="2026-11-02")
+    assert session.scalar(select(ResultTypeSeen.first_received_at)) == session.get(Report, first.row_id).received_at
+
+
+def test_a_flooded_rollup_stays_at_its_ceiling_and_takes_valid_reports(session):
+    shop = host(session, "shop.example")
+    ingest(session, "g1", sts_block("shop.example", 2**40, 0))
+    session.execute(DailyTotal.__table__.update().values(successful_session_count=ROLLUP_CEILING - 1))
+    session.commit()
+    ingest(session, "g2", sts_block("shop.example", 2**40, 0))
+    assert totals(session)[(shop.id, DAY, "sts", "Google Inc.")] == (ROLLUP_CEILING, 0, 2)
+
+
+def test_the_migration_fills_the_rollups_of_reports_stored_before_it(new_database):
+    url = new_database()
+    databases.upgrade(url)
+    app = create_app(app_settings(url))
+    with app.app_context():
+        session = db.session
+        host(session, "shop.example", mx=("mx1.shop.example",))
+        host(session, "bakery.example")
+        ingest(session, "g1", sts_block("shop.example", 10, 3, detail("certificate-expired", 2, "mx1.shop.example.",
+                                                                      "192.0.2.1"), detail("dnssec-invalid", 1)))
+        ingest(session, "ms1", sts_block("shop.example", 5, 0), tlsa_block("mx1.shop.example", 2, 1,
+                                                                            detail("tlsa-invalid", 1)),
+               organization="Microsoft Corporation", day="2026-11-02")
+        ingest(session, "b1", sts_block("bakery.example", 1, 0), sts_block("shop.example", 1, 0))
+        ingest(session, "u1", sts_block("unhosted.example", 1, 1, detail("certificate-expired", 1)))
+        tables = ("report_domain", "report_daily_total", "report_daily_failure", "report_result_type_seen")
+        written = {table: _rows(session, table) for table in tables}
+        databases.release_connections()
+    databases.downgrade(url, "0010")
+    databases.upgrade(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            assert {table: _rows(connection, table) for table in tables} == written
+    finally:
+        engine.dispose()
+    assert len(written["report_daily_total"]) == 4 and len(written["report_daily_failure"]) == 3
+
+
+def _rows(connection, table: str) -> list[tuple]:
+    rows = connection.execute(text(f"SELECT * FROM {table}")).mappings().all()  # noqa: S608 (our table names)
+    return sorted(tuple(str(value) for name, value in row.items() if name != "id") for row in rows)
