@@ -21,40 +21,13 @@ from stspolicy.extensions import db
 from tests import databases
 from tests.conftest import app_settings
 from tests.factories import host
-from tests.support.reportdata import encode, report
+from tests.support.reportdata import daily_report, encode, failure, sts_block, tlsa_block
 
 DAY = date(2026, 11, 1)
 
 
-def sts_block(domain: str, successful: int, failed: int, *details) -> dict:
-    return {
-        "policy": {"policy-type": "sts", "policy-domain": domain, "mx-host": [f"mx1.{domain}"],
-                   "policy-string": ["version: STSv1", "mode: testing", f"mx: mx1.{domain}", "max_age: 604800"]},
-        "summary": {"total-successful-session-count": successful, "total-failure-session-count": failed},
-        "failure-details": list(details),
-    }
-
-
-def tlsa_block(mx_host: str, successful: int, failed: int, *details) -> dict:
-    return {
-        "policy": {"policy-type": "tlsa", "policy-domain": mx_host, "policy-string": ["3 1 1 " + "ab" * 32]},
-        "summary": {"total-successful-session-count": successful, "total-failure-session-count": failed},
-        "failure-details": list(details),
-    }
-
-
-def detail(result_type: str, count: int, mx: str | None = None, ip: str | None = None) -> dict:
-    found = {"result-type": result_type, "failed-session-count": count}
-    if mx:
-        found["receiving-mx-hostname"] = mx
-    if ip:
-        found["sending-mta-ip"] = ip
-    return found
-
-
 def ingest(session, report_id: str, *blocks, organization="Google Inc.", day="2026-11-01", **options):
-    document = report(report_id=report_id, organization_name=organization, policies=list(blocks),
-                      date_range={"start-datetime": f"{day}T00:00:00Z", "end-datetime": f"{day}T23:59:59Z"})
+    document = daily_report(report_id, *blocks, organization=organization, day=day)
     return ingest_report(session, encode(document), Settings(accept_unhosted=True), source="file", **options)
 
 
@@ -71,7 +44,7 @@ def failures(session) -> dict:
 
 def test_summary_totals_add_up_per_domain_day_policy_type_and_organisation(session):
     shop = host(session, "shop.example")
-    ingest(session, "g1", sts_block("shop.example", 10, 2, detail("certificate-expired", 2, "mx1.shop.example")))
+    ingest(session, "g1", sts_block("shop.example", 10, 2, failure("certificate-expired", 2, "mx1.shop.example")))
     ingest(session, "g2", sts_block("shop.example", 5, 0))
     ingest(session, "m1", sts_block("shop.example", 7, 1), organization="Mail.ru")
     assert totals(session) == {
@@ -83,9 +56,9 @@ def test_summary_totals_add_up_per_domain_day_policy_type_and_organisation(sessi
 def test_failures_keep_result_type_mx_organisation_and_sending_ip(session):
     shop = host(session, "shop.example")
     ingest(session, "g1", sts_block("shop.example", 0, 5,
-                                    detail("certificate-expired", 3, "mx1.shop.example.", "192.0.2.1"),
-                                    detail("certificate-expired", 1, "mx1.shop.example", "192.0.2.1"),
-                                    detail("starttls-not-supported", 1)))
+                                    failure("certificate-expired", 3, "mx1.shop.example.", "192.0.2.1"),
+                                    failure("certificate-expired", 1, "mx1.shop.example", "192.0.2.1"),
+                                    failure("starttls-not-supported", 1)))
     assert failures(session) == {
         (shop.id, "sts", "certificate-expired", "mx1.shop.example", "Google Inc.", "192.0.2.1"): 4,
         (shop.id, "sts", "starttls-not-supported", "", "Google Inc.", ""): 1,
@@ -99,7 +72,7 @@ def test_a_dane_block_about_an_mx_host_counts_for_the_domain_the_report_is_about
     shop = host(session, "shop.example", mx=("mx.provider.example",))
     host(session, "bakery.example", mx=("mx.provider.example",))
     ingest(session, "ms1", sts_block("shop.example", 10, 0),
-           tlsa_block("mx.provider.example", 4, 6, detail("tlsa-invalid", 6, "mx.provider.example")),
+           tlsa_block("mx.provider.example", 4, 6, failure("tlsa-invalid", 6, "mx.provider.example")),
            organization="Microsoft Corporation")
     assert totals(session) == {
         (shop.id, DAY, "sts", "Microsoft Corporation"): (10, 0, 1),
@@ -113,7 +86,7 @@ def test_a_report_to_the_mx_hosts_own_address_counts_for_every_domain_using_it(s
     shop = host(session, "shop.example", mx=("*.provider.example",))
     bakery = host(session, "bakery.example", mx=("mx.provider.example",))
     host(session, "elsewhere.example", mx=("mx.elsewhere.example",))
-    stored = ingest(session, "host1", tlsa_block("mx.provider.example", 1, 2, detail("tlsa-invalid", 2)))
+    stored = ingest(session, "host1", tlsa_block("mx.provider.example", 1, 2, failure("tlsa-invalid", 2)))
     assert set(totals(session)) == {(shop.id, DAY, "tlsa", "Google Inc."), (bakery.id, DAY, "tlsa", "Google Inc.")}
     assert set(session.scalars(select(ReportDomain.domain_id).where(ReportDomain.report_row_id == stored.row_id))) \
         == {shop.id, bakery.id}
@@ -132,7 +105,7 @@ def test_sent_to_a_tenants_report_url_an_mx_hosts_block_counts_only_for_that_ten
 def test_a_report_counts_once_per_domain_and_a_resent_one_adds_nothing(session):
     shop = host(session, "shop.example", mx=("mx1.shop.example",))
     for _ in range(2):
-        ingest(session, "ms1", sts_block("shop.example", 10, 1, detail("validation-failure", 1)),
+        ingest(session, "ms1", sts_block("shop.example", 10, 1, failure("validation-failure", 1)),
                tlsa_block("mx1.shop.example", 3, 0), organization="Microsoft Corporation")
     assert sum(reports for _, _, reports in totals(session).values()) == 1
     assert session.scalar(select(func.count()).select_from(ReportDomain)) == 1
@@ -141,15 +114,15 @@ def test_a_report_counts_once_per_domain_and_a_resent_one_adds_nothing(session):
 
 def test_blocks_about_no_hosted_domain_add_no_review_rows(session):
     host(session, "shop.example")
-    ingest(session, "u1", sts_block("unhosted.example", 10, 1, detail("certificate-expired", 1)))
+    ingest(session, "u1", sts_block("unhosted.example", 10, 1, failure("certificate-expired", 1)))
     for model in (ReportDomain, DailyTotal, DailyFailure, ResultTypeSeen):
         assert session.scalar(select(func.count()).select_from(model)) == 0
 
 
 def test_the_first_arrival_of_a_result_type_is_kept(session):
     host(session, "shop.example")
-    first = ingest(session, "g1", sts_block("shop.example", 0, 1, detail("certificate-expired", 1)))
-    ingest(session, "g2", sts_block("shop.example", 0, 1, detail("certificate-expired", 1)), day="2026-11-02")
+    first = ingest(session, "g1", sts_block("shop.example", 0, 1, failure("certificate-expired", 1)))
+    ingest(session, "g2", sts_block("shop.example", 0, 1, failure("certificate-expired", 1)), day="2026-11-02")
     assert session.scalar(select(ResultTypeSeen.first_received_at)) == session.get(Report, first.row_id).received_at
 
 
@@ -170,13 +143,13 @@ def test_the_migration_fills_the_rollups_of_reports_stored_before_it(new_databas
         session = db.session
         host(session, "shop.example", mx=("mx1.shop.example",))
         host(session, "bakery.example")
-        ingest(session, "g1", sts_block("shop.example", 10, 3, detail("certificate-expired", 2, "mx1.shop.example.",
-                                                                      "192.0.2.1"), detail("dnssec-invalid", 1)))
+        ingest(session, "g1", sts_block("shop.example", 10, 3, failure("certificate-expired", 2, "mx1.shop.example.",
+                                                                      "192.0.2.1"), failure("dnssec-invalid", 1)))
         ingest(session, "ms1", sts_block("shop.example", 5, 0), tlsa_block("mx1.shop.example", 2, 1,
-                                                                            detail("tlsa-invalid", 1)),
+                                                                            failure("tlsa-invalid", 1)),
                organization="Microsoft Corporation", day="2026-11-02")
         ingest(session, "b1", sts_block("bakery.example", 1, 0), sts_block("shop.example", 1, 0))
-        ingest(session, "u1", sts_block("unhosted.example", 1, 1, detail("certificate-expired", 1)))
+        ingest(session, "u1", sts_block("unhosted.example", 1, 1, failure("certificate-expired", 1)))
         tables = ("report_domain", "report_daily_total", "report_daily_failure", "report_result_type_seen")
         written = {table: _rows(session, table) for table in tables}
         databases.release_connections()

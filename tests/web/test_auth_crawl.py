@@ -6,9 +6,11 @@ cannot fill fails the first test until a sample value is added here.
 
 import pytest
 
+from reports.ingest import Settings, ingest_report
 from stspolicy.accounts.tokens import create_token
 from stspolicy.policies.queries import current_version
 from tests.factories import csrf_token, sign_in
+from tests.support.reportdata import daily_report, encode, failure, sts_block
 
 AREAS = ("admin", "auth", "api")
 PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("api.openapi", "GET")}
@@ -24,8 +26,9 @@ def routes(app):
                 yield rule.endpoint, method, rule
 
 
-def url(app, rule, domain, session, people, token_id) -> str:
+def url(app, rule, domain, session, people, token_id, report_ids) -> str:
     samples = {
+        "report_id": report_ids[domain.name],
         "name": domain.name,
         "policy_id": current_version(session, domain).policy_id,
         "user_id": people.outsider.id if domain is people.foreign else people.editor.id,
@@ -45,12 +48,21 @@ def send(client, method, path, *, csrf=None, token=None):
     return client.open(path, method=method, data={"csrf_token": csrf} if csrf else None)
 
 
+def stored_reports(session, people) -> dict[str, int]:
+    """A report about each of the people's domains, by domain name."""
+    return {name: ingest_report(session, encode(daily_report(f"crawl-{name}", sts_block(
+        name, 5, 1, failure("certificate-expired", 1, f"mx1.{name}")))), Settings(), source="file").row_id
+        for name in (people.shared.name, people.foreign.name)}
+
+
 @pytest.fixture
 def crawl(app, session, people):
     token, _ = create_token(session, people.admin, "crawl", actor="test")
+    report_ids = stored_reports(session, people)
 
-    def make(domain):
-        return [(endpoint, method, url(app, rule, domain, session, people, token.id))
+    def make(domain, reports_of=None):
+        ids = report_ids if reports_of is None else dict.fromkeys(report_ids, report_ids[reports_of.name])
+        return [(endpoint, method, url(app, rule, domain, session, people, token.id, ids))
                 for endpoint, method, rule in routes(app)]
 
     return make
@@ -58,7 +70,7 @@ def crawl(app, session, people):
 
 def test_the_crawl_covers_every_route_of_the_three_areas(app, crawl, people):
     found = {(endpoint, method) for endpoint, method, _ in crawl(people.shared)}
-    assert len(found) >= 33
+    assert len(found) >= 42
     assert found >= PUBLIC and {endpoint for endpoint, _ in found} >= ADMIN_ONLY
 
 
@@ -94,6 +106,20 @@ def test_members_get_404_for_every_route_of_another_tenants_domain(client, sessi
             assert response.status_code == 404, (persona, method, path, response.status_code)
             checked += 1
     assert checked >= 16
+
+
+@pytest.mark.parametrize("persona", ["viewer", "editor"])
+def test_another_tenants_report_is_404_under_ones_own_domain(client, session, crawl, people, persona):
+    user = getattr(people, persona)
+    token = create_token(session, user, "crawl", actor="test")[1]
+    sign_in(client, user)
+    checked = 0
+    for _endpoint, method, path in crawl(people.shared, reports_of=people.foreign):
+        if "/reports/" in path and method == "GET":
+            response = send(client, method, path, token=token)
+            assert response.status_code == 404, (persona, method, path, response.status_code)
+            checked += 1
+    assert checked >= 2
 
 
 def test_viewers_cannot_change_anything(client, session, crawl, people):
