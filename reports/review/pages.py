@@ -215,7 +215,7 @@ def _visible_ids() -> set[int] | None:
     return {domain.id for domain in visible_domains(db.session, current_user)}
 
 
-@pages.get("/domains/<name>/reports/<int:report_id>")
+@pages.get("/domains/<name>/reports/<int(max=2147483647):report_id>")
 def review_report(name, report_id):
     domain = domain_for_user(db.session, current_user, name)
     wanted_csv = request.args.get("csv") is not None
@@ -242,7 +242,7 @@ def review_report(name, report_id):
                    domain=domain, shown=shown)
 
 
-@pages.get("/domains/<name>/reports/<int:report_id>/raw")
+@pages.get("/domains/<name>/reports/<int(max=2147483647):report_id>/raw")
 def review_report_raw(name, report_id):
     domain = domain_for_user(db.session, current_user, name)
     shown = report_of(db.session, report_id, domain.id, _visible_ids(), details_limit=0)

@@ -4,6 +4,7 @@ time, and malformed (and a few tolerated) bodies with the HTTP status each must 
 import copy
 import gzip
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -96,6 +97,11 @@ def failure(result_type: str, count: int, mx: str | None = None, ip: str | None 
     if ip:
         found["sending-mta-ip"] = ip
     return found | {name.replace("_", "-"): value for name, value in more.items()}
+
+
+def days_ago(days: int) -> str:
+    """The UTC day `days` before today, as YYYY-MM-DD."""
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d")
 
 
 def daily_report(report_id: str, *blocks, organization="Google Inc.", day="2026-11-01") -> dict:

@@ -6,11 +6,10 @@ cannot fill fails the first test until a sample value is added here.
 
 import pytest
 
-from reports.ingest import Settings, ingest_report
 from stspolicy.accounts.tokens import create_token
 from stspolicy.policies.queries import current_version
-from tests.factories import csrf_token, sign_in
-from tests.support.reportdata import daily_report, encode, failure, sts_block
+from tests.factories import csrf_token, sign_in, store_report
+from tests.support.reportdata import daily_report, failure, sts_block
 
 AREAS = ("admin", "auth", "api")
 PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("api.openapi", "GET")}
@@ -50,9 +49,9 @@ def send(client, method, path, *, csrf=None, token=None):
 
 def stored_reports(session, people) -> dict[str, int]:
     """A report about each of the people's domains, by domain name."""
-    return {name: ingest_report(session, encode(daily_report(f"crawl-{name}", sts_block(
-        name, 5, 1, failure("certificate-expired", 1, f"mx1.{name}")))), Settings(), source="file").row_id
-        for name in (people.shared.name, people.foreign.name)}
+    return {name: store_report(session, daily_report(f"crawl-{name}", sts_block(
+        name, 5, 1, failure("certificate-expired", 1, f"mx1.{name}")))) for name in (people.shared.name,
+                                                                                       people.foreign.name)}
 
 
 @pytest.fixture

@@ -10,24 +10,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bs4 import BeautifulSoup
 
-from reports.ingest import Settings, ingest_report
 from stspolicy.policies.service import update_policy
 from tests.factories import host, sign_in, stored_check
+from tests.factories import store_report as store
 from tests.support.reportdata import daily_report, encode, failure, sts_block, tlsa_block
+from tests.support.reportdata import days_ago as day
 
 
 def page(response) -> BeautifulSoup:
     assert response.status_code == 200, response.status_code
     return BeautifulSoup(response.get_data(as_text=True), "html.parser")
-
-
-def day(days_ago: int) -> str:
-    return (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y-%m-%d")
-
-
-def store(session, document, body: bytes | None = None, **options) -> int:
-    return ingest_report(session, body or encode(document), Settings(accept_unhosted=True), source="https",
-                         **options).row_id
 
 
 def table(soup: BeautifulSoup, name: str) -> list[list[str]]:
@@ -39,30 +31,6 @@ def table(soup: BeautifulSoup, name: str) -> list[list[str]]:
 def csv_rows(response) -> list[list[str]]:
     assert response.status_code == 200 and response.mimetype == "text/csv"
     return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-
-
-MX = ("mx1.shared.example", "*.mx.shared.example")  # the patterns of the people's shared.example
-
-
-@pytest.fixture
-def reported(session, people):
-    """shared.example: Google and Microsoft reports over three days, failures on mx1 and (DANE) on the
-    MX host's own name; foreign.example: one report of its own."""
-    ids = {
-        "google-1": store(session, daily_report("google-1", sts_block(
-            "shared.example", 900, 60, failure("certificate-expired", 60, "mx1.shared.example", "192.0.2.25")),
-            day=day(2))),
-        "google-2": store(session, daily_report("google-2", sts_block(
-            "shared.example", 950, 5, failure("starttls-not-supported", 5, "mx1.shared.example", "192.0.2.26")),
-            day=day(1))),
-        "microsoft-1": store(session, daily_report("microsoft-1", sts_block("shared.example", 100, 0, mx=MX),
-                                                   tlsa_block("a.mx.shared.example", 20, 10,
-                                                              failure("tlsa-invalid", 10, "a.mx.shared.example")),
-                                                   organization="Microsoft Corporation", day=day(1))),
-        "foreign-1": store(session, daily_report("foreign-1", sts_block(
-            "foreign.example", 10, 3, failure("certificate-expired", 3, "mx1.foreign.example")), day=day(1))),
-    }
-    return ids
 
 
 def test_the_overview_shows_each_visible_domain_with_its_sessions_and_last_report(client, people, reported):
