@@ -8,7 +8,7 @@ blueprints (sign-in, tokens, CSRF, the admin-host check and tenancy are theirs),
 
 from flask import Blueprint, Flask
 
-from reports.review import api, pages  # noqa: F401  (their routes join the admin and API blueprints)
+from reports.review import api, cli, pages  # noqa: F401  (api, pages: their routes join the admin and API blueprints)
 
 # Only its template folder: the routes join the admin and API blueprints.
 templates = Blueprint("review", __name__, template_folder="templates")
@@ -16,3 +16,4 @@ templates = Blueprint("review", __name__, template_folder="templates")
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(templates)
+    cli.init_app()
