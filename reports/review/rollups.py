@@ -133,18 +133,20 @@ def domain_summaries(session: Session, domain_ids: list[int], filters: Filters,
                      now: datetime) -> dict[int, DomainSummary]:
     """Per domain: sessions by policy type, the last report and from whom, result types new in the last day."""
     summaries = {domain_id: DomainSummary(domain_id) for domain_id in domain_ids}
-    query = (select(DailyTotal.domain_id, DailyTotal.policy_type, DailyTotal.organization_name,
-                    func.sum(DailyTotal.successful_session_count), func.sum(DailyTotal.failed_session_count),
-                    func.max(DailyTotal.last_received_at))
-             .where(*_total_conditions(domain_ids, filters))
-             .group_by(DailyTotal.domain_id, DailyTotal.policy_type, DailyTotal.organization_name))
-    for domain_id, policy_type, organization, successful, failed, received in session.execute(query):
-        summary = summaries[domain_id]
-        counts = summary.by_policy_type.setdefault(policy_type, [0, 0])
-        counts[0] += int(successful)
-        counts[1] += int(failed)
-        if summary.last_received_at is None or received > summary.last_received_at:
-            summary.last_received_at, summary.last_organization = received, organization
+    conditions = _total_conditions(domain_ids, filters)
+    for domain_id, policy_type, successful, failed in session.execute(
+        select(DailyTotal.domain_id, DailyTotal.policy_type, func.sum(DailyTotal.successful_session_count),
+               func.sum(DailyTotal.failed_session_count))
+        .where(*conditions).group_by(DailyTotal.domain_id, DailyTotal.policy_type)
+    ):
+        summaries[domain_id].by_policy_type[policy_type] = [int(successful), int(failed)]
+    newest = func.row_number().over(partition_by=DailyTotal.domain_id, order_by=DailyTotal.last_received_at.desc())
+    ranked = (select(DailyTotal.domain_id, DailyTotal.organization_name, DailyTotal.last_received_at,
+                     newest.label("rank")).where(*conditions).subquery())
+    for domain_id, organization, received in session.execute(
+        select(ranked.c.domain_id, ranked.c.organization_name, ranked.c.last_received_at).where(ranked.c.rank == 1)
+    ):
+        summaries[domain_id].last_received_at, summaries[domain_id].last_organization = received, organization
     if older := [domain_id for domain_id, summary in summaries.items() if summary.last_received_at is None]:
         for domain_id, day in last_report_days(session, older).items():
             summaries[domain_id].last_report_day = day
