@@ -14,7 +14,6 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
-    Integer,
     LargeBinary,
     SmallInteger,
     String,
@@ -140,13 +139,13 @@ class ReportDomain(db.Model):
 class DailyTotal(db.Model):
     """Summary session counts per hosted domain, UTC day, policy type and reporting organisation.
 
-    `report_count` counts a report on the row of its first block about the domain, so that
-    the rows of a day add up to the reports about the domain.
+    Sharded as DailyRollup: reports of one organisation about one busy domain and day do not queue on one row.
     """
 
     __tablename__ = "report_daily_total"
     __table_args__ = (
-        UniqueConstraint("domain_id", "day", "policy_type", "organization_name", name="uq_report_daily_total_key"),
+        UniqueConstraint("domain_id", "day", "policy_type", "organization_name", "shard",
+                         name="uq_report_daily_total_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -154,20 +153,20 @@ class DailyTotal(db.Model):
     day: Mapped[date] = mapped_column(Date)
     policy_type: Mapped[str] = mapped_column(String(16))
     organization_name: Mapped[str] = mapped_column(String(256))
+    shard: Mapped[int] = mapped_column(SmallInteger)
     successful_session_count: Mapped[int] = mapped_column(BigInteger)
     failed_session_count: Mapped[int] = mapped_column(BigInteger)
-    report_count: Mapped[int] = mapped_column(Integer)
-    last_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class DailyFailure(db.Model):
     """Failed sessions of the failure details per hosted domain, UTC day, policy type, result type,
-    receiving MX, reporting organisation and sending IP (`mx_host`, `sending_ip`: empty where not given)."""
+    receiving MX, reporting organisation and sending IP (`mx_host`, `sending_ip`: empty where not given);
+    sharded as DailyTotal."""
 
     __tablename__ = "report_daily_failure"
     __table_args__ = (
         UniqueConstraint("domain_id", "day", "policy_type", "result_type", "mx_host", "organization_name",
-                         "sending_ip", name="uq_report_daily_failure_key"),
+                         "sending_ip", "shard", name="uq_report_daily_failure_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -178,6 +177,7 @@ class DailyFailure(db.Model):
     mx_host: Mapped[str] = mapped_column(String(253))
     organization_name: Mapped[str] = mapped_column(String(256))
     sending_ip: Mapped[str] = mapped_column(String(45))
+    shard: Mapped[int] = mapped_column(SmallInteger)
     failed_session_count: Mapped[int] = mapped_column(BigInteger)
 
 

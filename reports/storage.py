@@ -32,8 +32,8 @@ from reports.parsing import schema
 
 _REPORT_KEY = ["organization_name", "report_id"]
 _ROLLUP_KEY = ["day", "policy_domain", "policy_type", "result_type", "mx_host", "shard"]
-_TOTAL_KEY = ["domain_id", "day", "policy_type", "organization_name"]
-_FAILURE_KEY = ["domain_id", "day", "policy_type", "result_type", "mx_host", "organization_name", "sending_ip"]
+_TOTAL_KEY = ["domain_id", "day", "policy_type", "organization_name", "shard"]
+_FAILURE_KEY = ["domain_id", "day", "policy_type", "result_type", "mx_host", "organization_name", "sending_ip", "shard"]
 _SEEN_KEY = ["domain_id", "result_type"]
 _NOT_COLUMNS = {"failure_details", "domain_ids"}  # what a block carries besides its report_policy row
 _ENCODER = msgspec.json.Encoder()
@@ -93,7 +93,7 @@ def rollup_rows(report: schema.ParsedReport) -> list[dict]:
 
     A report adds to the shard its report-id picks (see models.DailyRollup).
     """
-    shard = zlib.crc32(report.report_id.encode()) % ROLLUP_SHARDS
+    shard = _shard(report)
     return [
         {"day": day, "policy_domain": domain, "policy_type": policy_type, "result_type": result_type,
          "mx_host": mx_host, "shard": shard, "session_count": count}
@@ -101,33 +101,35 @@ def rollup_rows(report: schema.ParsedReport) -> list[dict]:
     ]
 
 
+def _shard(report: schema.ParsedReport) -> int:
+    return zlib.crc32(report.report_id.encode()) % ROLLUP_SHARDS
+
+
 def review_rows(report: schema.ParsedReport, blocks: list[dict], received_at) -> dict[str, list[dict]]:
     """The rows the review reads (domains, totals, failures, seen: models.ReportDomain, DailyTotal,
     DailyFailure, ResultTypeSeen), each in key order so that concurrent reports never deadlock on them.
 
-    A block counts for each of its `domain_ids`; a report counts once per domain, on its first block about it.
+    A block counts for each of its `domain_ids`; totals and failures go to the report's shard.
     """
-    day, organization = report.day, report.organization_name
+    day, organization, shard = report.day, report.organization_name, _shard(report)
     totals: dict[tuple, list[int]] = {}
     failures: Counter = Counter()
     seen: set[tuple[int, str]] = set()
     for block in blocks:
         for domain_id in block["domain_ids"]:
-            counted = any(key[0] == domain_id for key in totals)
-            total = totals.setdefault((domain_id, day, block["policy_type"], organization), [0, 0, 0])
+            total = totals.setdefault((domain_id, day, block["policy_type"], organization, shard), [0, 0])
             total[0] += block["successful_session_count"]
             total[1] += block["failed_session_count"]
-            total[2] += 0 if counted else 1
             for detail in block["failure_details"]:
                 mx_host = (detail.receiving_mx_hostname or "").rstrip(".")
                 failures[(domain_id, day, block["policy_type"], detail.result_type, mx_host, organization,
-                          detail.sending_mta_ip or "")] += detail.failed_session_count
+                          detail.sending_mta_ip or "", shard)] += detail.failed_session_count
                 seen.add((domain_id, detail.result_type))
     return {
         "domains": [{"domain_id": domain_id, "day": day} for domain_id in sorted({key[0] for key in totals})],
-        "totals": [dict(zip(_TOTAL_KEY, key, strict=True)) | {
-            "successful_session_count": successful, "failed_session_count": failed, "report_count": reports,
-            "last_received_at": received_at} for key, (successful, failed, reports) in sorted(totals.items())],
+        "totals": [dict(zip(_TOTAL_KEY, key, strict=True)) | {"successful_session_count": successful,
+                                                               "failed_session_count": failed}
+                   for key, (successful, failed) in sorted(totals.items())],
         "failures": [dict(zip(_FAILURE_KEY, key, strict=True)) | {"failed_session_count": count}
                      for key, count in sorted(failures.items())],
         "seen": [{"domain_id": domain_id, "result_type": result_type, "first_received_at": received_at}
@@ -203,7 +205,7 @@ def _postgresql_statement():
             select(*of_report, *(rows.c[c.name] for c in columns)).select_from(report_row.join(rows, true()))
             .order_by(*(rows.c[name] for name in key)),
         )
-        reviews.append(_review_upsert(upsert, func.least, func.greatest).cte(name))
+        reviews.append(_review_upsert(upsert, func.least).cte(name))
     return select(report_row.c.id).add_cte(details, rollups.cte("rollups"), *reviews)
 
 
@@ -212,7 +214,7 @@ def _review_tables() -> list:
             ("failures", DailyFailure.__table__, _FAILURE_KEY), ("seen", ResultTypeSeen.__table__, _SEEN_KEY)]
 
 
-def _review_upsert(statement, least, greatest):
+def _review_upsert(statement, least):
     """Add to the review's rollup rows (below the ceiling, as the others), keep the first time a result type came."""
     table = statement.table
     if table.name == ReportDomain.__tablename__:
@@ -221,19 +223,16 @@ def _review_upsert(statement, least, greatest):
         return statement.on_conflict_do_nothing(index_elements=_SEEN_KEY)
     added = {name: least(table.c[name] + statement.excluded[name], _CEILING)
              for name in ("successful_session_count", "failed_session_count") if name in table.c}
-    if table.name == DailyTotal.__tablename__:
-        added |= {"report_count": table.c.report_count + statement.excluded.report_count,
-                  "last_received_at": greatest(table.c.last_received_at, statement.excluded.last_received_at)}
-        return statement.on_conflict_do_update(index_elements=_TOTAL_KEY, set_=added)
-    return statement.on_conflict_do_update(index_elements=_FAILURE_KEY, set_=added)
+    key = _TOTAL_KEY if table.name == DailyTotal.__tablename__ else _FAILURE_KEY
+    return statement.on_conflict_do_update(index_elements=key, set_=added)
 
 
 @functools.cache
 def _sqlite_statements() -> dict:
     report, block, detail, rollup = (model.__table__ for model in (Report, ReportPolicy, FailureDetail, DailyRollup))
     rollup_upsert = sqlite.insert(rollup)
-    # SQLite's min and max of two values are PostgreSQL's least and greatest.
-    review = {name: _review_upsert(sqlite.insert(table), func.min, func.max)
+    # SQLite's min of two values is PostgreSQL's least.
+    review = {name: _review_upsert(sqlite.insert(table), func.min)
               for name, table, _key in _review_tables()}
     return review | {
         "report": sqlite.insert(report).on_conflict_do_nothing(index_elements=_REPORT_KEY).returning(report.c.id),

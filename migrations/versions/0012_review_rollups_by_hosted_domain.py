@@ -41,13 +41,12 @@ def upgrade():
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("policy_type", sa.String(length=16), nullable=False),
         sa.Column("organization_name", sa.String(length=256), nullable=False),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("successful_session_count", sa.BigInteger(), nullable=False),
         sa.Column("failed_session_count", sa.BigInteger(), nullable=False),
-        sa.Column("report_count", sa.Integer(), nullable=False),
-        sa.Column("last_received_at", sa.DateTime(timezone=True), nullable=False),
         _domain_fk("report_daily_total"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_report_daily_total")),
-        sa.UniqueConstraint("domain_id", "day", "policy_type", "organization_name",
+        sa.UniqueConstraint("domain_id", "day", "policy_type", "organization_name", "shard",
                             name="uq_report_daily_total_key"),
     )
     op.create_table(
@@ -60,11 +59,12 @@ def upgrade():
         sa.Column("mx_host", sa.String(length=253), nullable=False),
         sa.Column("organization_name", sa.String(length=256), nullable=False),
         sa.Column("sending_ip", sa.String(length=45), nullable=False),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("failed_session_count", sa.BigInteger(), nullable=False),
         _domain_fk("report_daily_failure"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_report_daily_failure")),
         sa.UniqueConstraint(
-            "domain_id", "day", "policy_type", "result_type", "mx_host", "organization_name", "sending_ip",
+            "domain_id", "day", "policy_type", "result_type", "mx_host", "organization_name", "sending_ip", "shard",
             name="uq_report_daily_failure_key",
         ),
     )
@@ -82,7 +82,8 @@ def upgrade():
 
 
 def _backfill():
-    """The rollups of the reports stored so far, as storage.review_rows makes them for each new one."""
+    """The rollups of the reports stored so far, as storage.review_rows makes them for each new one
+    (in shard 0: a shard only spreads the row locks of concurrent reports)."""
     postgresql = op.get_bind().dialect.name == "postgresql"
     day = "(r.start_datetime AT TIME ZONE 'UTC')::date" if postgresql else "date(r.start_datetime)"
     least = "least" if postgresql else "min"
@@ -93,23 +94,20 @@ def _backfill():
         WHERE p.domain_id IS NOT NULL
     """)
     op.execute(f"""
-        INSERT INTO report_daily_total (domain_id, day, policy_type, organization_name, successful_session_count,
-                                        failed_session_count, report_count, last_received_at)
-        SELECT domain_id, day, policy_type, organization_name, {least}(sum(successful), {CEILING}),
-               {least}(sum(failed), {CEILING}), sum(is_first), max(received_at)
-        FROM (SELECT p.domain_id, {day} AS day, p.policy_type, r.organization_name, r.received_at,
-                     p.successful_session_count AS successful, p.failed_session_count AS failed,
-                     CASE WHEN row_number() OVER (PARTITION BY p.report_row_id, p.domain_id ORDER BY p.position) = 1
-                          THEN 1 ELSE 0 END AS is_first
-              FROM report_policy p JOIN report r ON r.id = p.report_row_id
-              WHERE p.domain_id IS NOT NULL) AS blocks
-        GROUP BY domain_id, day, policy_type, organization_name
+        INSERT INTO report_daily_total (domain_id, day, policy_type, organization_name, shard,
+                                        successful_session_count, failed_session_count)
+        SELECT p.domain_id, {day}, p.policy_type, r.organization_name, 0,
+               {least}(sum(p.successful_session_count), {CEILING}), {least}(sum(p.failed_session_count), {CEILING})
+        FROM report_policy p JOIN report r ON r.id = p.report_row_id
+        WHERE p.domain_id IS NOT NULL
+        GROUP BY 1, 2, 3, 4
     """)
     op.execute(f"""
         INSERT INTO report_daily_failure (domain_id, day, policy_type, result_type, mx_host, organization_name,
-                                          sending_ip, failed_session_count)
+                                          sending_ip, shard, failed_session_count)
         SELECT p.domain_id, {day}, p.policy_type, d.result_type, rtrim(coalesce(d.receiving_mx_hostname, ''), '.'),
-               r.organization_name, coalesce(d.sending_mta_ip, ''), {least}(sum(d.failed_session_count), {CEILING})
+               r.organization_name, coalesce(d.sending_mta_ip, ''), 0,
+               {least}(sum(d.failed_session_count), {CEILING})
         FROM failure_detail d JOIN report_policy p ON p.id = d.report_policy_id JOIN report r ON r.id = p.report_row_id
         WHERE p.domain_id IS NOT NULL
         GROUP BY 1, 2, 3, 4, 5, 6, 7

@@ -1,12 +1,15 @@
 """Daily charts as SVG geometry, drawn on the server: bars per day (successful and failed sessions,
 stacked by policy type; reports), and numbered marks on the time axis where something changed.
 
-Pure: numbers in, shapes out. The template (review/_chart.html) writes the SVG, escaping every text.
+Numbers in, shapes out, positions rounded to hundredths. The template (review/_review.html) writes
+the SVG; a bar writes itself (escaped): a year of days is thousands of them.
 """
 
 import math
 from dataclasses import dataclass, field
 from datetime import date
+
+from markupsafe import Markup
 
 POLICY_TYPE_ORDER = ("sts", "tlsa", "no-policy-found")
 WIDTH = 900
@@ -18,6 +21,9 @@ AXIS_HEIGHT = 26
 MARK_ROW = 18  # the numbered marks under the x axis
 
 
+_RECT = Markup('<rect class="series-%s" x="%s" y="%s" width="%s" height="%s"><title>%s</title></rect>')
+
+
 @dataclass(frozen=True)
 class Bar:
     x: float
@@ -26,6 +32,9 @@ class Bar:
     height: float
     policy_type: str
     title: str
+
+    def __html__(self) -> Markup:
+        return _RECT % (self.policy_type, self.x, self.y, self.width, self.height, self.title)
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ def daily_chart(days: list[tuple[date, dict[str, tuple[int | None, ...]]]], chan
         peak = max((sum(values[index] or 0 for values in by_series.values()) for _, by_series in days), default=0)
         ceiling = nice_ceiling(peak)
         scale = PANEL_HEIGHT / ceiling
-        panel.y_ticks = [Tick(panel.top + PANEL_HEIGHT - value * scale, f"{value:,}")
+        panel.y_ticks = [Tick(round(panel.top + PANEL_HEIGHT - value * scale, 2), f"{value:,}")
                          for value in sorted({0, ceiling // 2, ceiling})]
         for n, (day, by_series) in enumerate(days):
             base = panel.top + PANEL_HEIGHT
@@ -99,11 +108,12 @@ def daily_chart(days: list[tuple[date, dict[str, tuple[int | None, ...]]]], chan
                 if value:
                     height = value * scale
                     base -= height
-                    panel.bars.append(Bar(LEFT + n * step + (step - bar_width) / 2, base, bar_width, height, series,
+                    panel.bars.append(Bar(round(LEFT + n * step + (step - bar_width) / 2, 2), round(base, 2),
+                                          round(bar_width, 2), round(height, 2), series,
                                           f"{day.isoformat()} {series}: {value:,} ({panel.title.lower()})"))
     axis_y = panels[-1].top + PANEL_HEIGHT
     first = days[0][0] if days else date.today()
-    marks = [Mark(number, LEFT + ((day - first).days + 0.5) * step, day, kind, text)
+    marks = [Mark(number, round(LEFT + ((day - first).days + 0.5) * step, 2), day, kind, text)
              for number, (day, kind, text) in enumerate(sorted(changes, key=lambda change: change[0]), start=1)]
     height = int(axis_y + AXIS_HEIGHT + (MARK_ROW if marks else 0) + 4)
     series = {name for _, by_series in days for name in by_series}
@@ -119,6 +129,6 @@ def _ordered(by_series: dict) -> list[str]:
 def _x_ticks(days: list[date], step: float) -> list[Tick]:
     """Month starts over long ranges, else about eight evenly spaced days."""
     if len(days) > 92:
-        return [Tick(LEFT + (n + 0.5) * step, f"{day:%Y-%m}") for n, day in enumerate(days) if day.day == 1]
+        return [Tick(round(LEFT + (n + 0.5) * step, 2), f"{day:%Y-%m}") for n, day in enumerate(days) if day.day == 1]
     every = max(1, math.ceil(len(days) / 8))
-    return [Tick(LEFT + (n + 0.5) * step, f"{day:%m-%d}") for n, day in enumerate(days) if n % every == 0]
+    return [Tick(round(LEFT + (n + 0.5) * step, 2), f"{day:%m-%d}") for n, day in enumerate(days) if n % every == 0]

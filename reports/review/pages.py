@@ -22,6 +22,7 @@ from stspolicy.web.admin.views import bp as pages
 
 TOP = 10  # rows of each breakdown; the rest summed in one more
 OVERVIEW_DAYS = 7
+OVERVIEW_PER_PAGE = 100  # domains, those with the most failed sessions first; the CSV has them all
 DASHBOARD_DAYS = 30
 BREAKDOWNS = (("result_type", "Failures by result type", "Result type"),
               ("mx", "Failures by receiving MX", "Receiving MX"),
@@ -79,28 +80,28 @@ def review_overview():
     filters, error = _filters(OVERVIEW_DAYS)
     ids = [domain.id for domain in domains]
     summaries = rollups.domain_summaries(db.session, ids, filters, datetime.now(UTC))
-    table = Table("domains", "Domains", ["Domain", "Sessions", "Success", "sts", "tlsa", "no-policy-found", "Failed",
-                                         "Last report", "From", "New result types (24 h)"], numeric=(1, 2, 3, 4, 5, 6))
     ordered = sorted(domains, key=lambda d: (-summaries[d.id].failed_session_count, d.name))
-    for domain in ordered:
+    wanted_csv = request.args.get("csv") is not None
+    page = 1 if wanted_csv else min(_page_number(), max(1, -(-len(ordered) // OVERVIEW_PER_PAGE)))
+    shown = ordered if wanted_csv else ordered[(page - 1) * OVERVIEW_PER_PAGE:page * OVERVIEW_PER_PAGE]
+    table = Table("domains", "Domains", ["Domain", "Sessions", "Success", "sts", "tlsa", "no-policy-found", "Failed",
+                                         "Last report", "From", "New result types (24 h)"], numeric=(1, 2, 3, 4, 5, 6),
+                  empty="No report about these domains.")
+    args = filters.as_args()
+    for domain in shown:
         summary = summaries[domain.id]
-        args = filters.as_args()
-        by_type = [Cell(_percent(*_rate(summary, policy_type)), title=_sessions_title(summary, policy_type))
-                   for policy_type in POLICY_TYPES]
-        if summary.last_received_at:
-            last, organization = f"{summary.last_received_at:%Y-%m-%d %H:%M} UTC", summary.last_organization
-        else:
-            last = f"last report {summary.last_report_day}" if summary.last_report_day else "no reports"
-            organization = None
         sessions = summary.successful_session_count + summary.failed_session_count
+        last = summary.last_report
         table.add(Cell(domain.unicode_name, url_for(".review_domain", name=domain.name, **args)), sessions,
-                  _percent(summary.successful_session_count, sessions), *by_type, summary.failed_session_count,
-                  last, organization,
+                  _percent(summary.successful_session_count, sessions),
+                  *(_policy_type_cell(summary, policy_type) for policy_type in POLICY_TYPES),
+                  summary.failed_session_count,
+                  f"{last[1]:%Y-%m-%d %H:%M} UTC" if last else "no reports", last[2] if last else None,
                   Cell(", ".join(summary.new_result_types) or None, code=True,
                        href=url_for(".review_domain", name=domain.name, **filters.narrowed(
                            result_type=summary.new_result_types[0]).as_args()) if summary.new_result_types else None))
-    per_day = Table("reports_per_day", "Reports per day", ["Day", "Reports"], numeric=(1,))
     days = rollups.reports_per_day(db.session, ids, filters)
+    per_day = Table("reports_per_day", "Reports per day", ["Day", "Reports"], numeric=(1,))
     for day, count in days:
         per_day.add(day.isoformat(), count)
     tables = [table, per_day]
@@ -108,17 +109,15 @@ def review_overview():
         tables.append(_unhosted_table())
     chart = daily_chart([(day, {"reports": (count,)}) for day, count in days], [], titles=("Reports",))
     return _render("review/overview.html", tables, "overview", error, filters=filters, chart=chart,
-                   domain_count=len(domains))
+                   domain_count=len(domains), page=page, pages=max(1, -(-len(ordered) // OVERVIEW_PER_PAGE)))
 
 
-def _rate(summary, policy_type: str) -> tuple[int, int]:
+def _policy_type_cell(summary, policy_type: str) -> Cell:
+    """The success rate of one policy type, its counts in the title."""
     successful, failed = summary.by_policy_type.get(policy_type, [0, 0])
-    return successful, successful + failed
-
-
-def _sessions_title(summary, policy_type: str) -> str | None:
-    successful, failed = summary.by_policy_type.get(policy_type, [0, 0])
-    return f"{successful} successful, {failed} failed" if successful + failed else None
+    if not successful + failed:
+        return Cell(None)
+    return Cell(_percent(successful, successful + failed), title=f"{successful:,} successful, {failed:,} failed")
 
 
 def _unhosted_table() -> Table:

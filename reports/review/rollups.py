@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from reports.models import DailyFailure, DailyTotal, ReportDomain, ReportPolicy, ResultTypeSeen
+from reports.models import DailyFailure, DailyTotal, Report, ReportDomain, ReportPolicy, ResultTypeSeen
 from reports.review.filters import Filters
 from stspolicy.policies.models import Domain
 
@@ -107,9 +107,7 @@ class DomainSummary:
 
     domain_id: int
     by_policy_type: dict[str, list[int]] = field(default_factory=dict)  # policy type: [successful, failed]
-    last_received_at: datetime | None = None  # of the reports in the range
-    last_organization: str | None = None
-    last_report_day: date | None = None  # the last day any report covered, when none is in the range
+    last_report: tuple[date, datetime, str] | None = None  # the newest report: its day, when it came, from whom
     new_result_types: list[str] = field(default_factory=list)
 
     @property
@@ -120,11 +118,6 @@ class DomainSummary:
     def failed_session_count(self) -> int:
         return sum(failed for _, failed in self.by_policy_type.values())
 
-    def success_rate(self, policy_type: str | None = None) -> float | None:
-        successful, failed = (self.by_policy_type.get(policy_type, [0, 0]) if policy_type
-                              else (self.successful_session_count, self.failed_session_count))
-        return successful / (successful + failed) if successful + failed else None
-
 
 NEW_RESULT_TYPE_HOURS = 24
 
@@ -133,23 +126,14 @@ def domain_summaries(session: Session, domain_ids: list[int], filters: Filters,
                      now: datetime) -> dict[int, DomainSummary]:
     """Per domain: sessions by policy type, the last report and from whom, result types new in the last day."""
     summaries = {domain_id: DomainSummary(domain_id) for domain_id in domain_ids}
-    conditions = _total_conditions(domain_ids, filters)
     for domain_id, policy_type, successful, failed in session.execute(
         select(DailyTotal.domain_id, DailyTotal.policy_type, func.sum(DailyTotal.successful_session_count),
                func.sum(DailyTotal.failed_session_count))
-        .where(*conditions).group_by(DailyTotal.domain_id, DailyTotal.policy_type)
+        .where(*_total_conditions(domain_ids, filters)).group_by(DailyTotal.domain_id, DailyTotal.policy_type)
     ):
         summaries[domain_id].by_policy_type[policy_type] = [int(successful), int(failed)]
-    newest = func.row_number().over(partition_by=DailyTotal.domain_id, order_by=DailyTotal.last_received_at.desc())
-    ranked = (select(DailyTotal.domain_id, DailyTotal.organization_name, DailyTotal.last_received_at,
-                     newest.label("rank")).where(*conditions).subquery())
-    for domain_id, organization, received in session.execute(
-        select(ranked.c.domain_id, ranked.c.organization_name, ranked.c.last_received_at).where(ranked.c.rank == 1)
-    ):
-        summaries[domain_id].last_received_at, summaries[domain_id].last_organization = received, organization
-    if older := [domain_id for domain_id, summary in summaries.items() if summary.last_received_at is None]:
-        for domain_id, day in last_report_days(session, older).items():
-            summaries[domain_id].last_report_day = day
+    for domain_id, last in last_reports(session, domain_ids).items():
+        summaries[domain_id].last_report = last
     for domain_id, result_type in session.execute(
         select(ResultTypeSeen.domain_id, ResultTypeSeen.result_type)
         .where(ResultTypeSeen.domain_id.in_(domain_ids),
@@ -160,19 +144,26 @@ def domain_summaries(session: Session, domain_ids: list[int], filters: Filters,
     return summaries
 
 
-def last_report_days(session: Session, domain_ids: list[int]) -> dict[int, date]:
-    """The last day a report covered, of each domain that has one (an index look-up per domain)."""
-    latest = select(func.max(ReportDomain.day)).where(ReportDomain.domain_id == Domain.id).scalar_subquery()
-    return {domain_id: day for domain_id, day in session.execute(select(Domain.id, latest)
-                                                                 .where(Domain.id.in_(domain_ids)))
-            if day is not None}
+def last_reports(session: Session, domain_ids: list[int]) -> dict[int, tuple[date, datetime, str]]:
+    """Each domain's newest report (the latest day it covers, the last stored of that day): its day, when
+    it was received and from whom. An index look-up per domain, however many reports there are."""
+    newest = (select(ReportDomain.report_row_id).where(ReportDomain.domain_id == Domain.id)
+              .order_by(ReportDomain.day.desc(), ReportDomain.report_row_id.desc()).limit(1).scalar_subquery())
+    latest = select(Domain.id.label("domain_id"), newest.label("report_row_id")).where(
+        Domain.id.in_(domain_ids)).subquery()
+    rows = session.execute(
+        select(latest.c.domain_id, Report.start_datetime, Report.received_at, Report.organization_name)
+        .join(Report, Report.id == latest.c.report_row_id)
+    )
+    return {domain_id: (start.date(), received, organization) for domain_id, start, received, organization in rows}
 
 
 def reports_per_day(session: Session, domain_ids: list[int], filters: Filters) -> list[tuple[date, int]]:
-    """Reports about the domains per day they covered, every day of the range."""
+    """Reports about the domains per day they covered (a report about two counts twice), every day of the range."""
     counts = dict(session.execute(
-        select(DailyTotal.day, func.sum(DailyTotal.report_count))
-        .where(*_total_conditions(domain_ids, filters)).group_by(DailyTotal.day)
+        select(ReportDomain.day, func.count())
+        .where(ReportDomain.domain_id.in_(domain_ids), ReportDomain.day.between(filters.since, filters.until))
+        .group_by(ReportDomain.day)
     ).all())
     return [(day, int(counts.get(day, 0))) for day in (filters.since + timedelta(days=n) for n in range(filters.days))]
 

@@ -8,6 +8,8 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from markupsafe import Markup, escape
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -18,6 +20,24 @@ class Cell:
 
     def __str__(self) -> str:
         return "" if self.value is None else str(self.value)
+
+    def __html__(self) -> Markup:
+        """The cell's content, escaped: a page shows thousands of cells, a template macro each would be slow."""
+        if self.value is None:
+            return _EMPTY
+        inner = escape(f"{self.value:,}" if isinstance(self.value, int) else self.value)
+        if self.code:
+            inner = _CODE % inner
+        if self.href:
+            return (_LINK_TITLED % (self.href, self.title, inner)) if self.title else _LINK % (self.href, inner)
+        return _TITLED % (self.title, inner) if self.title else inner
+
+
+_EMPTY = Markup('<span class="muted">–</span>')
+_CODE = Markup("<code>%s</code>")
+_LINK = Markup('<a href="%s">%s</a>')
+_LINK_TITLED = Markup('<a href="%s" title="%s">%s</a>')
+_TITLED = Markup('<span title="%s">%s</span>')
 
 
 @dataclass

@@ -44,10 +44,25 @@ def test_the_overview_shows_each_visible_domain_with_its_sessions_and_last_repor
     assert last.endswith(" UTC")
 
 
-def test_the_overview_says_when_the_last_report_is_older_than_the_range(client, session, people):
-    store(session, daily_report("old", sts_block("shared.example", 5, 0), day=day(20)))
+def test_the_overview_gives_the_last_report_even_when_older_than_the_range(client, session, people):
+    store(session, daily_report("old", sts_block("shared.example", 5, 0), organization="Mail.ru", day=day(20)))
     sign_in(client, people.viewer)
-    assert table(page(client.get("/reports")), "domains")[0][7] == f"last report {day(20)}"
+    row = table(page(client.get("/reports")), "domains")[0]
+    assert (row[1], row[8]) == ("0", "Mail.ru") and row[7].endswith(" UTC")
+
+
+def test_the_overview_shows_a_hundred_domains_a_page_those_failing_most_first(client, session, people):
+    for n in range(105):
+        domain = host(session, f"d{n:03d}.example")
+        if n in (7, 104):
+            store(session, daily_report(f"r{n}", sts_block(domain.name, 1, n, failure("starttls-not-supported", n)),
+                                        day=day(1)))
+    sign_in(client, people.admin)
+    first = page(client.get("/reports"))
+    assert [row[0] for row in table(first, "domains")[:3]] == ["d104.example", "d007.example", "d000.example"]
+    second = page(client.get(first.select_one("a[rel=next]")["href"]))
+    assert len(table(first, "domains")) == 100 and len(table(second, "domains")) == 7
+    assert len(csv_rows(client.get("/reports?csv=domains&page=2"))) == 108
 
 
 def test_admins_see_every_domain_and_the_reports_about_none(client, session, people, reported):
