@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from stspolicy.cli.common import CommandGroup, cli_actor
+from stspolicy.audit import cli_actor
+from stspolicy.cli.common import CommandGroup
 from stspolicy.cli.domain import echo_records
 from stspolicy.dns.check import check_domain, observation_summary
 from stspolicy.dns.models import PUBLISH_MODES, DnsSetting
