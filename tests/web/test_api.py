@@ -12,8 +12,9 @@ from stspolicy.extensions import db
 from stspolicy.policies.queries import current_version
 from tests import databases
 from tests.conftest import app_settings
-from tests.factories import PASSWORD, host, stored_check
+from tests.factories import PASSWORD, host, store_report, stored_check
 from tests.support.config import configure
+from tests.support.reportdata import daily_report, days_ago, failure, sts_block
 
 
 @pytest.fixture
@@ -204,6 +205,8 @@ def api_app(new_database):
         admin = create_user(db.session, "admin@provider.example", PASSWORD, "admin", actor="test")
         host(db.session, "example.com")
         host(db.session, "example.org", mode="enforce")
+        store_report(db.session, daily_report("schemathesis", sts_block("example.com", 5, 1, failure(
+            "certificate-expired", 1, "mx1.example.com", "192.0.2.1")), day=days_ago(1)))
         app.config["TEST_TOKEN"] = create_token(db.session, admin, "schemathesis", actor="test")[1]
         db.session.remove()
     yield app
@@ -232,7 +235,7 @@ def test_api_keeps_to_its_openapi_document(api_app, mode):
 
         agrees()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert len(checked) == 13, checked
+    assert len(checked) == 17, checked
 
 
 def test_an_unwritable_policy_file_is_a_500_that_says_the_change_is_saved(app, client, session, people, bearer,
