@@ -47,7 +47,7 @@ class StateCollector:
                 days.add_metric([state.host], state.days_left)
             failures.add_metric([state.host], state.failures)
         missing = GaugeMetricFamily(
-            "stspolicy_certificates_missing", "Served hosts without a usable certificate file",
+            "stspolicy_certificates_missing", "Served hosts without a certificate in the database",
             value=sum(state.state == "missing" for state in states),
         )
         domains = GaugeMetricFamily(

@@ -69,10 +69,9 @@ def test_state_figures_come_from_the_database(client, session, metrics_app, tmp_
     add_domain(session, "example.org", make_policy("enforce", ["mx.example.org"], 604800), actor="test")
     now = utcnow()
     session.add(Certificate(host="mta-sts.example.com", serial="1", not_before=now, failures=0,
-                            not_after=now + timedelta(days=60)))
+                            not_after=now + timedelta(days=60), fullchain_pem="chain", key_sealed="sealed key"))
     session.add(Certificate(host="mta-sts.example.org", failures=3, last_error="validation failed"))
     session.commit()
-    (tmp_path / "mta-sts.example.com.pem").write_text("key and chain")
     response = scrape(client)
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain; version=")
