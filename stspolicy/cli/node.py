@@ -1,6 +1,8 @@
 """`flask node ...`: serving nodes, each keeping its nginx files current from the database."""
 
 import json
+import signal
+import sys
 
 import click
 from flask import current_app
@@ -23,6 +25,8 @@ def sync_command(once):
     """Keep POLICY_FILES_DIR, CERTS_DIR and ACME_WEBROOT current as NODE_NAME until stopped (the node's service)."""
     def report(line: str) -> None:
         click.echo(line, err="unreachable" in line or "not brought up to date" in line)
+    # On `systemctl stop`: a file being replaced stays old or new and its temporary copy is removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         run_node(current_app, report, once=once)
     except UNREACHABLE as error:

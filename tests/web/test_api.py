@@ -9,11 +9,13 @@ from stspolicy.accounts.tokens import create_token
 from stspolicy.app import create_app
 from stspolicy.dns.models import DnsSetting
 from stspolicy.extensions import db
+from stspolicy.nodes.service import serving_revision
 from stspolicy.policies.queries import current_version
 from tests import databases
 from tests.conftest import app_settings
 from tests.factories import PASSWORD, host, stored_check
 from tests.support.config import configure
+from tests.web.test_admin_nodes import two_nodes
 
 
 @pytest.fixture
@@ -232,7 +234,7 @@ def test_api_keeps_to_its_openapi_document(api_app, mode):
 
         agrees()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert len(checked) == 12, checked
+    assert len(checked) == 13, checked
 
 
 def test_an_unwritable_policy_file_is_a_500_that_says_the_change_is_saved(app, client, session, people, bearer,
@@ -264,3 +266,14 @@ def test_the_api_answers_503_while_the_database_is_unreachable():
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"
     assert error(response)["code"] == "database_unavailable"
+
+
+def test_the_api_lists_nodes_to_admins_only(client, session, people, bearer):
+    two_nodes(session)
+    assert client.get("/api/v1/nodes", headers=bearer["editor"]).status_code == 403
+    assert client.get("/api/v1/nodes").status_code == 401
+    answer = client.get("/api/v1/nodes", headers=bearer["admin"]).get_json()
+    assert answer["revision"] == serving_revision(session)
+    assert [(node["name"], node["state"], node["policies"]) for node in answer["nodes"]] == [
+        ("node-a", "current", 2), ("node-b", "silent", 0)]
+    assert answer["nodes"][1]["seen_seconds_ago"] >= 600

@@ -12,7 +12,8 @@ from tests.factories import csrf_token, sign_in
 
 AREAS = ("admin", "auth", "api")
 PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("api.openapi", "GET")}
-ADMIN_ONLY = {"admin.add", "admin.audit", "admin.certificates", "admin.issue", "api.domain_create"}
+ADMIN_ONLY = {"admin.add", "admin.audit", "admin.certificates", "admin.issue", "admin.nodes", "api.domain_create",
+              "api.nodes"}
 READ_METHODS = {"GET"}
 
 
