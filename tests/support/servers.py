@@ -116,7 +116,7 @@ def gunicorn(
             stop_process(process)
 
 
-def start_node_sync(settings: dict[str, str], log: Path, netns=None) -> subprocess.Popen:
+def start_node_sync(settings: dict[str, str], log: Path, netns=None, timeout: float = 30) -> subprocess.Popen:
     """`flask node sync` as a serving node's service runs it, its output appended to `log`; returns once it has
     synced, or found the database unreachable. The caller stops it (stop_process) or kills it."""
     starting("`flask node sync`")
@@ -125,7 +125,7 @@ def start_node_sync(settings: dict[str, str], log: Path, netns=None) -> subproce
     with open(log, "ab") as output:
         process = subprocess.Popen(netns.command(*command) if netns else command, cwd=ROOT,
                                    env=app_environment(settings), stdout=output, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while b": revision " not in (seen := log.read_bytes()[offset:]) and b"database unreachable" not in seen:
         if process.poll() is not None or time.monotonic() > deadline:
             stop_process(process)
