@@ -1,5 +1,6 @@
 """A serving node's sync: the revision triggers raise, the files it writes, what it records, sealed keys."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -205,3 +206,18 @@ def test_a_node_not_seen_is_silent_and_only_a_silent_node_can_be_retired(session
         retire_node(session, settings, "node-x", now)
     retire_node(session, settings, "node-b", now)
     assert session.scalars(select(ServingNode.name).order_by(ServingNode.name)).all() == ["node-a", "node-c"]
+
+
+def test_the_commands_sync_once_list_and_retire(cli, session, node, tmp_path):
+    host(session, "example.com")
+    synced = cli("node", "sync", "--once")
+    assert synced.exit_code == 0, synced.output
+    assert synced.output.startswith(f"node node-a: revision {serving_revision(session)}, 1 file(s) changed")
+    assert (tmp_path / "policies" / "example.com.txt").exists()
+    listed = cli("node", "list").output.splitlines()
+    assert listed[0].startswith("node-a                         current  revision ")
+    assert listed[-1] == "1 node(s)"
+    assert [node["state"] for node in json.loads(cli("node", "list", "--json").output)] == ["current"]
+    refused = cli("node", "retire", "node-a")
+    assert refused.exit_code == 1 and "stop its `flask node sync` first" in refused.output
+    assert len(cli("cert", "new-key").output.strip()) == 44  # a Fernet key: urlsafe base64 of 32 bytes
