@@ -48,8 +48,8 @@ def propagate(session: Session, settings: AppSettings, name: str, version: Polic
 
     `version`: the version whose id DNS must name, None when no id changed (a deletion, a
     removal that kept its id). `wait`: sleep until every worker and node serves it, then
-    write (the CLI; a node still behind after NODE_SILENT_SECONDS leaves a pending job);
-    else write now only if that holds already, and store a pending job if not.
+    write (the CLI; a silent node, or one still behind after NODE_SILENT_SECONDS, leaves a
+    pending job); else write now only if that holds already, and store a pending job if not.
     Returns the publishing attempt (status ok) or the pending job; None in manual mode.
     A setting that cannot work raises PublishError at once, a failed write after it is stored.
     """
@@ -69,7 +69,9 @@ def propagate(session: Session, settings: AppSettings, name: str, version: Polic
         current_app.extensions["dns_jobs"].add(due_at, domain.id)
         return job
     time.sleep(max(0.0, remaining))
-    if wait_for_nodes(session, settings.nodes, revision, settings.nodes.silent_seconds, silent_too=True):
+    # The nodes that are seen apply a change within moments; a silent one may take hours: not waited for here.
+    wait_for_nodes(session, settings.nodes, revision, settings.nodes.silent_seconds, silent_too=False)
+    if nodes_behind(session, revision):
         return record_pending(session, domain, version, target, due_at, revision)  # for `dns publish-pending`
     return publish_policy_id(session, settings, domain, version)
 

@@ -7,7 +7,7 @@ import sys
 import click
 
 from stspolicy.cli.common import CommandGroup
-from stspolicy.cli.domain import echo_records
+from stspolicy.cli.domain import echo_if_pending, echo_records
 from stspolicy.dns.check import check_domain, observation_summary
 from stspolicy.dns.models import PENDING, PUBLISH_MODES, DnsObservation, DnsSetting
 from stspolicy.dns.publish import set_publish_mode, sts_target
@@ -118,8 +118,10 @@ def publish_command(name):
 
 def _echo_attempt(observation: DnsObservation) -> None:
     """Published, or pending while a serving node is behind (`dns publish-pending` writes it once none is)."""
-    state = "pending" if observation.status == PENDING else "published"
-    click.echo(f"{state}: {observation.findings[0]['message']}")
+    if observation.status == PENDING:
+        echo_if_pending(observation)
+    else:
+        click.echo(f"published: {observation.findings[0]['message']}")
 
 
 @dns_cli.command("publish-pending")

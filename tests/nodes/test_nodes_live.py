@@ -81,7 +81,7 @@ def test_a_silent_node_holds_the_id_back_until_it_serves_the_change(in_lab, lab_
                 now=now - timedelta(minutes=5))
 
     with lab_netns.entered():
-        job = propagate(session, settings, name, version, wait=True)  # waits NODE_SILENT_SECONDS, then leaves it
+        job = propagate(session, settings, name, version, wait=True)  # a silent node: left to publish-pending
         assert job.status == PENDING and job.serving_revision == revision
         [held] = publish_pending(session, settings, utcnow())
     assert (held.state, held.detail) == ("waiting", f"policy id {version.policy_id} is not served by node(s) "
