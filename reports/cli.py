@@ -45,9 +45,9 @@ def ingest_mail_command():
         _exit(EX_TEMPFAIL, f"{error}, try again later")
     for result in outcome.outcomes:
         report = result.report
-        click.echo(f"{result.status}: {_printable(report.organization_name)} {_printable(report.report_id)}")
+        click.echo(f"{result.status}: {printable(report.organization_name)} {printable(report.report_id)}")
     for error in outcome.errors:
-        click.echo(f"rejected: {_printable(str(error))}", err=True)
+        click.echo(f"rejected: {printable(str(error))}", err=True)
     sys.exit(EX_OK if outcome.ok else EX_DATAERR)
 
 
@@ -135,10 +135,10 @@ def list_command(domain, limit, as_json):
         click.echo(json.dumps([report_summary(report) for report in found], indent=2))
         return
     for report in found:
-        click.echo(f"{_printable(report.organization_name)}  {_printable(report.report_id)}  "
+        click.echo(f"{printable(report.organization_name)}  {printable(report.report_id)}  "
                    f"{report.start_datetime:%Y-%m-%d %H:%M} .. {report.end_datetime:%Y-%m-%d %H:%M}  {report.source}")
         for block in report.policies:
-            click.echo(f"    {block.policy_type:<15} {_printable(block.policy_domain or '-'):<40} "
+            click.echo(f"    {block.policy_type:<15} {printable(block.policy_domain or '-'):<40} "
                        f"successful {block.successful_session_count:>8}  failed {block.failed_session_count:>8}")
     click.echo(f"{len(found)} report(s)")
 
@@ -172,16 +172,16 @@ def _default_label(domains: tuple[str, ...]) -> str:
 def token_list_command():
     """List report URL tokens and their domains."""
     for token in list_report_tokens(db.session):
-        click.echo(f"{token.token}  {', '.join(d.name for d in token.domains)}  ({_printable(token.label)})")
+        click.echo(f"{token.token}  {', '.join(d.name for d in token.domains)}  ({printable(token.label)})")
 
 
 def _reasons(reasons: Counter) -> str:
     if not reasons:
         return ""
-    return " (" + "; ".join(f"{count} × {_printable(reason)}" for reason, count in reasons.most_common(5)) + ")"
+    return " (" + "; ".join(f"{count} × {printable(reason)}" for reason, count in reasons.most_common(5)) + ")"
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """Report fields are attacker-controlled: no control characters reach the terminal."""
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from reports import alerts
+from reports import alerts, review
 from reports import cli as report_cli
 from reports.channels import https as report_intake
 from stspolicy import cli, propagation, web
@@ -56,3 +56,4 @@ def _register_entry_points(app: Flask) -> None:
     wellknown.init_app(app)  # after the report intake: a policy host answers everything sent to it
     web.init_app(app)
     alerts.init_app(app)  # its routes joined the admin and API blueprints when it was imported
+    review.init_app(app)  # so did the review's, and its commands the report group

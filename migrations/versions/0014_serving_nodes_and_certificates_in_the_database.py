@@ -6,14 +6,14 @@ ACME challenges. A later migration that rebuilds one of those tables on SQLite (
 operation) drops its triggers: create them again there (tests/nodes check they fire).
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0010"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from reports.review.result_types import describe
 from stspolicy.dns.findings import ERROR, against_enforce
 
 
@@ -118,27 +119,9 @@ def check_change(name: str, enabled, parameters) -> dict[str, int]:
     return checked
 
 
-# What to do about the failures senders report, by RFC 8460 result type.
-FIXES = {
-    "starttls-not-supported": "Make the MX offer STARTTLS on port 25 to every sender.",
-    "certificate-host-mismatch": "Give the MX a certificate that names the MX host.",
-    "certificate-expired": "Renew the MX certificate and reload the mail server.",
-    "certificate-not-trusted": "Serve a certificate from a public CA with its full chain.",
-    "validation-failure": "Check the MX certificate and its chain with `flask dns check`.",
-    "tlsa-invalid": "Publish a TLSA record that matches the certificate the MX presents.",
-    "dnssec-invalid": "Repair the DNSSEC signatures of the MX host's zone (expired signatures, a DS for a "
-                      "removed key).",
-    "dane-required": "Publish usable TLSA records or stop requiring DANE.",
-    "sts-policy-fetch-error": "Make https://mta-sts.<domain>/.well-known/mta-sts.txt answer: its DNS name, "
-                              "the service and its certificate.",
-    "sts-policy-invalid": "Serve a valid policy text (it is served from here: check the policy host's DNS).",
-    "sts-webpki-invalid": "Renew the certificate of mta-sts.<domain> (flask cert renew).",
-}
-
-
 def fix_for(result_type: str, domain: str = "<domain>") -> str:
-    return FIXES.get(result_type, f"See which senders report {result_type} on the domain's page.").replace(
-        "<domain>", domain)
+    """What to do about failures of `result_type` (RFC 8460), the remediation the review shows too."""
+    return describe(result_type).fix(domain)
 
 
 @dataclass(frozen=True)

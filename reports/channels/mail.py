@@ -81,7 +81,11 @@ def ingest_message(
         if dkim_result == dkim.TEMPERROR:  # no verdict, in either mode: a later delivery gets one
             raise TemporaryFailure("DKIM key lookup failed, DNS did not answer")
         if settings.dkim == "require" and not dkim_result.startswith(dkim.PASS):
-            return refuse(Unsigned(f"DKIM {dkim_result}: no valid signature by the submitter", "mail"))
+            return refuse(Unsigned(
+                f"DKIM {dkim_result}: no valid signature by the submitter. If the mail is genuine: check that "
+                "the resolver answers for the submitter's DKIM key (TLSRPT_DKIM_NAMESERVER); old mail whose key "
+                "has since been rotated imports with TLSRPT_DKIM=record, which stores the report and notes the "
+                "DKIM result (TLSRPT_DKIM=off skips the check)", "mail"))
     detail = " ".join(filter(None, [source_detail, headers.message_id]))
     for part in parts:
         try:

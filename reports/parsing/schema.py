@@ -13,7 +13,6 @@ domain names, NUL characters, how many blocks and details) is checked after, in 
 import functools
 import json
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -118,8 +117,6 @@ def _decoder(max_string: int) -> msgspec.json.Decoder:
 # The deepest nesting the Structs allow: $ > policies > [n] > policy > policy-string.
 _KNOWN_DEPTH = 5
 _ENCODER = msgspec.json.Encoder()
-_ENCODED = threading.local()  # each thread's buffer for _dropped_members
-_MAX_ENCODED_KEPT = 1024 * 1024
 # Reports about the same few domains arrive all day: each name is normalised once.
 _normalize_domain = functools.lru_cache(maxsize=4096)(normalize_domain)
 
@@ -199,17 +196,9 @@ def _dropped_members(data: bytes, document: Struct, escaped: bool) -> bool:
     Outside strings a `:` only ends a member name, and the Structs encode back the members
     they kept with the very strings they read, so the counts differ exactly when a member
     was dropped; an escaped `:` (\\u003a) could hide one, so any \\u003X counts as a difference.
-    Encoded into the thread's own buffer, which spares an allocation and a copy per report; a
-    buffer grown past a MiB by a big report is let go, so that it does not hold the memory.
     """
-    encoded = getattr(_ENCODED, "buffer", None)
-    if encoded is None:
-        encoded = _ENCODED.buffer = bytearray()
-    _ENCODER.encode_into(document, encoded)
-    dropped = data.count(b":") != encoded.count(b":") or (escaped and b"\\u003" in data)
-    if len(encoded) > _MAX_ENCODED_KEPT:
-        del _ENCODED.buffer
-    return dropped
+    encoded = _ENCODER.encode(document)
+    return data.count(b":") != encoded.count(b":") or (escaped and b"\\u003" in data)
 
 
 class _Object(dict):

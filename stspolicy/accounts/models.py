@@ -14,6 +14,8 @@ ROLES = ("admin", "member")
 
 
 GRANT_ROLES = ("editor", "viewer")
+# The password hash of an invited account until its owner chooses a password: no password matches it.
+NO_PASSWORD = "!"  # noqa: S105 (a marker that no argon2 hash can equal)
 
 
 class User(UserMixin, db.Model):
@@ -36,6 +38,10 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash != NO_PASSWORD
 
     def get_id(self) -> str:
         """What the session remembers: the id and the session generation it was signed in under."""
@@ -67,5 +73,24 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class PasswordLink(db.Model):
+    """A one-time link that lets an account's owner choose a password: an invitation or a reset.
+
+    Only a SHA-256 of its secret is kept; it ends when used, when it expires or when a newer link is made.
+    """
+
+    __tablename__ = "password_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()

@@ -9,10 +9,10 @@ import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stspolicy.accounts.models import GRANT_ROLES, ROLES, Grant, User
+from stspolicy.accounts.models import GRANT_ROLES, NO_PASSWORD, ROLES, Grant, User
 from stspolicy.audit import record_event
 from stspolicy.policies.errors import DomainError, DomainNotFound
 from stspolicy.policies.models import Domain
@@ -75,15 +75,22 @@ def get_user(session: Session, email: str) -> User:
     return user
 
 
-def create_user(session: Session, email: str, password: str, role: str, *, actor: str) -> User:
+def new_account(session: Session, email: str, role: str, password: str | None = None) -> User:
+    """An account added to the session, not committed; without a password until its owner sets one."""
     if role not in ROLES:
         raise AccountError(f"invalid role {role!r}: must be one of {', '.join(ROLES)}", field="role")
     email = normalize_email(email)
     if find_user(session, email) is not None:
         raise AccountError(f"an account {email} exists already")
-    user = User(email=email, password_hash=hash_password(password), role=role)
+    user = User(email=email, password_hash=hash_password(password) if password is not None else NO_PASSWORD,
+                role=role)
     session.add(user)
-    record_event(session, actor, "user.create", email=email, role=role)
+    return user
+
+
+def create_user(session: Session, email: str, password: str, role: str, *, actor: str) -> User:
+    user = new_account(session, email, role, password)
+    record_event(session, actor, "user.create", email=user.email, role=role)
     session.commit()
     return user
 
@@ -103,7 +110,12 @@ def end_sessions(session: Session, user: User) -> None:
 
 
 def remove_user(session: Session, user: User, *, actor: str) -> None:
-    """Delete an account with its grants and tokens; its signed-in sessions end at their next request."""
+    """Delete an account with its grants and tokens; its signed-in sessions end at their next request.
+
+    The last admin stays: without one, nobody could manage accounts from the browser.
+    """
+    if user.is_admin and session.scalar(select(func.count()).where(User.role == "admin")) <= 1:
+        raise AccountError(f"{user.email} is the last admin: make another admin first")
     record_event(session, actor, "user.remove", email=user.email)
     session.delete(user)
     session.commit()
@@ -126,6 +138,11 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
+
+
+def user_for_admin(session: Session, user: User, user_id: int) -> User | None:
+    """The account `user_id` if `user` may manage it (admins manage every account), else None."""
+    return session.get(User, user_id) if user.is_admin else None
 
 
 def visible_domains(session: Session, user: User) -> list[Domain]:

@@ -22,7 +22,8 @@ NAME_MAX_LENGTH = 100
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def _digest(secret: str) -> str:
+def digest_secret(secret: str) -> str:
+    """What is stored of a random secret (a token, a password link): enough to find it, useless to a thief."""
     return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
 
 
@@ -32,7 +33,7 @@ def create_token(session: Session, user: User, name: str, *, actor: str) -> tupl
     if not name or len(name) > NAME_MAX_LENGTH:
         raise AccountError(f"a token name needs 1 to {NAME_MAX_LENGTH} characters", field="name")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user=user, name=name, token_hash=_digest(secret), created_at=utcnow())
+    token = ApiToken(user=user, name=name, token_hash=digest_secret(secret), created_at=utcnow())
     session.add(token)
     session.flush()
     record_event(session, actor, "token.create", token_id=token.id, name=name, email=user.email)
@@ -44,7 +45,7 @@ def user_for_token(session: Session, secret: str) -> tuple[User, ApiToken] | Non
     """The user a bearer secret acts for, or None when it is unknown or revoked."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest_secret(secret)))
     if token is None or token.revoked_at is not None:
         return None
     now = utcnow()

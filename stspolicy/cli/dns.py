@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from stspolicy.cli.common import CommandGroup
+from stspolicy.cli.common import CommandGroup, cli_actor
 from stspolicy.cli.domain import echo_if_pending, echo_records
 from stspolicy.dns.check import check_domain, observation_summary
 from stspolicy.dns.models import PENDING, PUBLISH_MODES, DnsObservation, DnsSetting
@@ -96,7 +96,7 @@ def history_command(name, limit, as_json):
 def mode_command(name, mode, server, zone, key):
     """Choose how NAME's _mta-sts record is published, then publish it and show what the owner must publish."""
     domain = get_domain(db.session, name)
-    set_publish_mode(db.session, current_settings(), domain, mode, server=server, zone=zone, key=key)
+    set_publish_mode(db.session, current_settings(), domain, mode, actor=cli_actor(), server=server, zone=zone, key=key)
     observation = propagate(db.session, current_settings(), domain.name, current_version(db.session, domain), wait=True)
     click.echo(f"{domain.name}: publishing mode {mode}")
     if observation is not None:

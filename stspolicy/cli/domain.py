@@ -8,13 +8,21 @@ import click
 from stspolicy.cli.common import CommandGroup, cli_actor
 from stspolicy.dns.models import PENDING, DnsObservation
 from stspolicy.dns.publish import domain_summary, published_records
-from stspolicy.extensions import db
+from stspolicy.extensions import db, utcnow
 from stspolicy.policies.files import sync_policy_files
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.names import to_unicode
-from stspolicy.policies.queries import current_version, get_domain, list_domains
+from stspolicy.policies.queries import current_version, find_version, get_domain, list_domains
 from stspolicy.policies.rules import make_policy, policy_warnings
-from stspolicy.policies.service import add_domain, needs_confirmation, remove_domain, rollback_to, update_policy
+from stspolicy.policies.service import (
+    add_domain,
+    apply_due_mx_removals,
+    change_policy,
+    needs_confirmation,
+    planned_mx_removal,
+    remove_domain,
+    rollback_to,
+)
 from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence
 from stspolicy.settings import current_settings
@@ -61,23 +69,46 @@ def add_command(name, mode, mx_patterns, max_age):
 @mode_option
 @mx_option
 @max_age_option
-def update_command(name, mode, mx_patterns, max_age):
+@click.option("--schedule-removal", is_flag=True,
+              help="Keep the mx patterns that --mx drops until senders' copies of the current policy expire, "
+                   "and remove them then (flask domain apply-scheduled).")
+def update_command(name, mode, mx_patterns, max_age, schedule_removal):
     """Change NAME's policy; --mx replaces the whole mx list."""
     domain = get_domain(db.session, name)
     previous = current_version(db.session, domain)
-    version = update_policy(
+    settings = current_settings()
+    change = change_policy(
         db.session, domain, mode=mode, mx_patterns=list(mx_patterns) or None, max_age=max_age, actor=cli_actor(),
-        enforce_confirmed=True,
+        txt_ttl=settings.updates.record_ttl, schedule_mx_removal=schedule_removal, enforce_confirmed=True,
     )
+    version = change.version
     if version is not None:
-        echo_if_pending(propagate(db.session, current_settings(), domain.name, version, wait=True))
+        echo_if_pending(propagate(db.session, settings, domain.name, version, wait=True))
     echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {previous.policy_id}")
     else:
         click.echo(f"updated {domain.name}: new policy id {version.policy_id}; publish:")
         echo_records(domain, version.policy_id)
+    if change.scheduled:
+        click.echo(f"kept {', '.join(change.scheduled.mx_patterns)} in the policy until "
+                   f"{change.scheduled.due_at:%Y-%m-%d %H:%M} UTC, when flask domain apply-scheduled removes them")
+    elif change.mx_removal:
+        click.echo(f"warning: {change.mx_removal.message()}; next time: --schedule-removal", err=True)
     echo_warnings(domain, version or previous)
+
+
+@domain_cli.command("apply-scheduled")
+def apply_scheduled_command():
+    """Remove the mx patterns whose scheduled removal is due (run by the maintenance timer)."""
+    applied = apply_due_mx_removals(db.session, utcnow())
+    for name, version in applied:
+        if version is not None:
+            propagate(db.session, current_settings(), name, version, wait=True)
+            click.echo(f"{to_unicode(name)}: scheduled mx removal applied, new policy id {version.policy_id}")
+        else:
+            click.echo(f"{to_unicode(name)}: scheduled mx removal left the policy as it was (see the audit log)")
+    click.echo(f"{len(applied)} scheduled removal(s) due")
 
 
 @domain_cli.command("show")
@@ -116,7 +147,8 @@ def list_command(as_json):
         return
     for domain, version in rows:
         note = "  (removal started)" if domain.removal_requested_at else ""
-        click.echo(f"{domain.name:<40} {version.mode:<8} {version.policy_id}{note}")
+        shown = domain.name if domain.unicode_name == domain.name else f"{domain.name} ({domain.unicode_name})"
+        click.echo(f"{shown:<40} {version.mode:<8} {version.policy_id}{note}")
     click.echo(f"{len(rows)} domain(s)")
 
 
@@ -140,6 +172,8 @@ def rollback_command(name, policy_id):
     """Serve NAME's version POLICY_ID again, under a new policy id."""
     domain = get_domain(db.session, name)
     previous = current_version(db.session, domain)
+    removal = planned_mx_removal(db.session, domain, find_version(db.session, domain, policy_id).policy,
+                                 current_settings().updates.record_ttl)
     version = rollback_to(db.session, domain, policy_id, actor=cli_actor(), enforce_confirmed=True)
     if version is not None:
         echo_if_pending(propagate(db.session, current_settings(), domain.name, version, wait=True))
@@ -149,6 +183,8 @@ def rollback_command(name, policy_id):
         return
     click.echo(f"rolled {domain.name} back to {policy_id}: new policy id {version.policy_id}; publish:")
     echo_records(domain, version.policy_id)
+    if removal:
+        click.echo(f"warning: {removal.message()}", err=True)
 
 
 @domain_cli.command("remove")

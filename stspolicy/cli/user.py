@@ -6,6 +6,7 @@ import click
 
 from stspolicy.accounts.models import GRANT_ROLES, ROLES, ApiToken
 from stspolicy.accounts.service import (
+    PASSWORD_MIN_LENGTH,
     AccountError,
     create_user,
     get_user,
@@ -63,7 +64,8 @@ def remove_command(email):
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return click.prompt(f"Password (at least {PASSWORD_MIN_LENGTH} characters)", hide_input=True,
+                        confirmation_prompt=True)
 
 
 @user_cli.command("list")
@@ -83,8 +85,10 @@ def check_admin_command():
     if admins:
         click.echo(f"admin accounts: {', '.join(user.email for user in admins)}")
     else:
-        click.echo("No admin account yet. Create the first one (it asks for a password):\n"
-                   "    .venv/bin/flask --app wsgi user create you@example.com --role admin")
+        click.echo("No admin account yet. Create the first one (it asks for a password of at least "
+                   f"{PASSWORD_MIN_LENGTH} characters):\n"
+                   "    .venv/bin/flask --app wsgi user create you@example.com --role admin\n"
+                   "then sign in at http://127.0.0.1:8000/ and invite the others under People.")
 
 
 @user_cli.command("grant")

@@ -353,10 +353,11 @@ def check_results(observation: DnsObservation) -> dict[str, bool]:
 
 
 
-def dns_in_sync(session: Session, domains: list[Domain]) -> dict[int, bool]:
-    """Whether the latest DNS check found no problem for the current policy id, keyed by domain id."""
+def dns_states(session: Session, domains: list[Domain]) -> dict[int, str]:
+    """What the latest DNS check says, keyed by domain id (absent: never checked): its status (`ok`,
+    `problems`, `unchecked`), or `outdated` when it checked a policy id that is no longer current."""
     versions = current_versions(session, domains)
     return {
-        check.domain_id: check.status == "ok" and check.policy_id == versions[check.domain_id].policy_id
+        check.domain_id: check.status if check.policy_id == versions[check.domain_id].policy_id else "outdated"
         for check in latest_observations(session, "check", [domain.id for domain in domains])
     }

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stspolicy.extensions import UTCDateTime, db, utcnow
@@ -36,8 +36,11 @@ class DnsObservation(db.Model):
     have applied before (stspolicy.nodes). `answers` keeps the raw DNS answers behind the findings.
     """
 
+    # A domain's checks by time (the review reads a range of them); it serves look-ups by domain too.
+    __table_args__ = (Index("ix_dns_observation_domain_id_observed_at", "domain_id", "observed_at"),)
+
     id: Mapped[int] = mapped_column(primary_key=True)
-    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"), index=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"))
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(8))  # check or publish
     status: Mapped[str] = mapped_column(String(16))

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from stspolicy.audit import record_event
 from stspolicy.dns.findings import ERROR, OK, Finding
 from stspolicy.dns.models import CLAIMED, PENDING, PUBLISH_MODES, DnsObservation, DnsSetting
 from stspolicy.dns.queries import latest_observations
@@ -57,9 +58,9 @@ def tsig_key(settings: AppSettings, name: str) -> TsigKey:
     return TsigKey(name, algorithm, secret)
 
 
-def set_publish_mode(session: Session, settings: AppSettings, domain: Domain, mode: str, *,
+def set_publish_mode(session: Session, settings: AppSettings, domain: Domain, mode: str, *, actor: str,
                      server: str | None = None, zone: str | None = None, key: str | None = None) -> DnsSetting:
-    """Choose how the domain's TXT record is published; checks the settings it needs."""
+    """Choose how the domain's TXT record is published; checks the settings it needs. Audited."""
     if mode not in PUBLISH_MODES:
         raise PublishError(f"invalid mode {mode!r}: one of {', '.join(PUBLISH_MODES)}")
     if mode == "rfc2136":
@@ -82,6 +83,8 @@ def set_publish_mode(session: Session, settings: AppSettings, domain: Domain, mo
     setting.tsig_key = key.rstrip(".").lower() if rfc2136 else None
     setting.updated_at = utcnow()
     session.add(setting)
+    record_event(session, actor, "dns.mode", domain, mode=mode,
+                 where=f" (zone {zone} at {server}, key {setting.tsig_key})" if rfc2136 else "")
     session.commit()
     return setting
 
@@ -232,7 +235,8 @@ def domain_summary(domain: Domain, version: PolicyVersion, records: list[DnsReco
         "mx": list(version.mx_patterns),
         "max_age": version.max_age,
         "policy_text": version.policy_text,
-        "created_at": version.created_at.isoformat(),
+        "created_at": domain.created_at.isoformat(),
+        "updated_at": version.created_at.isoformat(),
         "removal_requested_at": domain.removal_requested_at.isoformat() if domain.removal_requested_at else None,
         "dns_records": [record.as_dict() for record in records],
         "warnings": [warning.as_dict() for warning in policy_warnings(domain.name, version.policy)],

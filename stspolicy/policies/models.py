@@ -52,3 +52,19 @@ class PolicyVersion(db.Model):
     @property
     def policy(self) -> Policy:
         return Policy(mode=self.mode, mx_patterns=tuple(self.mx_patterns), max_age=self.max_age)
+
+
+class ScheduledMxRemoval(db.Model):
+    """MX patterns to take out of a domain's policy at `due_at`, once senders' cached copies of the
+    policy that lists them have expired (RFC 8461 section 8.1). The row goes when it is applied."""
+
+    __tablename__ = "scheduled_mx_removal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"), index=True)
+    mx_patterns: Mapped[list[str]] = mapped_column(JSON)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(300))
+
+    domain: Mapped[Domain] = relationship()

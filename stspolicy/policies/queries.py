@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from stspolicy.extensions import db
 from stspolicy.policies.errors import DomainError, DomainNotFound
-from stspolicy.policies.models import Domain, PolicyVersion
+from stspolicy.policies.models import Domain, PolicyVersion, ScheduledMxRemoval
 from stspolicy.policies.names import InvalidName, normalize_domain
 from stspolicy.policies.rules import POLICY_ID
 
@@ -114,3 +114,9 @@ def policy_fingerprint(session: Session | None = None) -> tuple:
         func.count(PolicyVersion.id), func.max(PolicyVersion.id), func.max(PolicyVersion.created_at)
     )
     return tuple((session or db.session).execute(statement).one())
+
+
+def scheduled_mx_removals(session: Session, domain: Domain) -> list[ScheduledMxRemoval]:
+    """The domain's MX patterns waiting to leave its policy, soonest first."""
+    return list(session.scalars(select(ScheduledMxRemoval).where(ScheduledMxRemoval.domain_id == domain.id)
+                                .order_by(ScheduledMxRemoval.due_at)))

@@ -6,7 +6,7 @@ Pure functions over plain values; no I/O.
 import difflib
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from stspolicy.policies.names import InvalidName, normalize_domain
 
@@ -127,6 +127,45 @@ def policy_warnings(domain: str, policy: Policy) -> list[PolicyWarning]:
             f"mx pattern {everything} matches every host of {domain}: any of them with a certificate becomes "
             "a valid MX (RFC 8461 section 10.4); list the MX hosts instead")))
     return warnings
+
+
+@dataclass(frozen=True)
+class MxRemoval:
+    """MX patterns an edit takes out of a policy, and until when senders may still apply the policy
+    that lists them: its max_age from the last time it was served, plus the `_mta-sts` TXT TTL
+    (RFC 8461 section 8.1: "ensure that old policies continue to work")."""
+
+    removed: tuple[str, ...]
+    old_policy_id: str
+    old_policy_until: datetime
+    old_max_age: int
+    txt_ttl: int
+    safe_policy: Policy  # the edit with the removed patterns still in: serve this now, remove them later
+
+    def message(self) -> str:
+        return (f"{', '.join(self.removed)} leave{'s' if len(self.removed) == 1 else ''} the policy, but senders that "
+                f"cached policy id {self.old_policy_id} may apply it until {self.old_policy_until:%Y-%m-%d %H:%M} UTC "
+                f"(its max_age {self.old_max_age} s plus the _mta-sts TXT TTL {self.txt_ttl} s): until then they "
+                "accept no MX host it does not list. Safe sequence: add the new MX hosts first, keep the old ones "
+                "in the policy and reachable, and remove them after that date (schedule the removal)")
+
+    def as_dict(self) -> dict:
+        return {"removed": list(self.removed), "old_policy_id": self.old_policy_id,
+                "old_policy_until": self.old_policy_until.isoformat(), "message": self.message()}
+
+
+def mx_removal(old: Policy, old_policy_id: str, new: Policy, served_until: datetime, txt_ttl: int) -> MxRemoval | None:
+    """What an edit from `old` (served until `served_until`) to `new` takes out of the MX list, if
+    senders applying `old` could be hurt by it; None when nothing is removed or either side is `none`."""
+    removed = tuple(pattern for pattern in old.mx_patterns if pattern not in new.mx_patterns)
+    if not removed or "none" in (old.mode, new.mode):
+        return None
+    return MxRemoval(
+        removed=removed, old_policy_id=old_policy_id,
+        old_policy_until=served_until + timedelta(seconds=old.max_age + txt_ttl),
+        old_max_age=old.max_age, txt_ttl=txt_ttl,
+        safe_policy=Policy(new.mode, (*new.mx_patterns, *removed), new.max_age),
+    )
 
 
 def render_policy(policy: Policy) -> str:

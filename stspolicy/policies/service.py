@@ -8,19 +8,22 @@ is the caller's next step (stspolicy.propagation.propagate).
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stspolicy.audit import record_event
 from stspolicy.extensions import utcnow
 from stspolicy.policies.errors import DomainExists, EnforceNotConfirmed
-from stspolicy.policies.models import Domain, PolicyVersion
+from stspolicy.policies.models import Domain, PolicyVersion, ScheduledMxRemoval
 from stspolicy.policies.queries import current_version, domain_name, find_version
 from stspolicy.policies.rules import (
     NONE_MODE_MAX_AGE,
+    MxRemoval,
     Policy,
+    PolicyError,
     make_policy,
+    mx_removal,
     next_policy_id,
     render_policy,
 )
@@ -90,6 +93,95 @@ def update_policy(
         return None
     _require_confirmation(session, domain, current.policy, policy, enforce_confirmed)
     return _new_current_version(session, domain, policy, current, actor=actor, action="policy.update")
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """What `change_policy` did: the new version (None if the policy stayed), the MX patterns it
+    took out or kept for later, and the removal it scheduled."""
+
+    version: PolicyVersion | None
+    mx_removal: MxRemoval | None
+    scheduled: ScheduledMxRemoval | None
+
+
+def planned_mx_removal(session: Session, domain: Domain, policy: Policy, txt_ttl: int) -> MxRemoval | None:
+    """What replacing the current policy by `policy` now would take out of the MX list (see `mx_removal`)."""
+    current = current_version(session, domain)
+    return mx_removal(current.policy, current.policy_id, policy, utcnow(), txt_ttl)
+
+
+def change_policy(
+    session: Session, domain: Domain, *, mode: str | None = None, mx_patterns: list[str] | None = None,
+    max_age: int | str | None = None, actor: str, txt_ttl: int, schedule_mx_removal: bool = False,
+    enforce_confirmed: bool = False,
+) -> PolicyChange:
+    """`update_policy`, told what it does to senders holding the current policy when it drops MX patterns.
+
+    With `schedule_mx_removal`, the safe sequence: the dropped patterns stay in the policy now and
+    leave it once the current policy's cached copies have expired (`apply_due_mx_removals`).
+    """
+    current = current_version(session, domain)
+    wanted = make_policy(
+        mode if mode is not None else current.mode,
+        mx_patterns if mx_patterns is not None else current.mx_patterns,
+        max_age if max_age is not None else current.max_age,
+    )
+    removal = mx_removal(current.policy, current.policy_id, wanted, utcnow(), txt_ttl)
+    target = removal.safe_policy if removal and schedule_mx_removal else wanted
+    version = update_policy(session, domain, mode=target.mode, mx_patterns=list(target.mx_patterns),
+                            max_age=target.max_age, actor=actor, enforce_confirmed=enforce_confirmed)
+    scheduled = None
+    if removal and schedule_mx_removal:
+        scheduled = ScheduledMxRemoval(domain=domain, mx_patterns=list(removal.removed),
+                                       due_at=removal.old_policy_until, created_at=utcnow(), created_by=actor)
+        session.add(scheduled)
+        record_event(session, actor, "policy.removal_scheduled", domain, mx=", ".join(removal.removed),
+                     due_at=f"{removal.old_policy_until:%Y-%m-%d %H:%M} UTC")
+        session.commit()
+    return PolicyChange(version, removal, scheduled)
+
+
+def cancel_mx_removal(session: Session, domain: Domain, removal_id: int, *, actor: str) -> bool:
+    """Drop a scheduled removal of the domain; False when there is none with that id."""
+    removal = session.scalar(select(ScheduledMxRemoval).where(
+        ScheduledMxRemoval.id == removal_id, ScheduledMxRemoval.domain_id == domain.id))
+    if removal is None:
+        return False
+    session.delete(removal)
+    record_event(session, actor, "policy.removal_cancelled", domain, mx=", ".join(removal.mx_patterns))
+    session.commit()
+    return True
+
+
+def apply_due_mx_removals(session: Session, now: datetime) -> list[tuple[str, PolicyVersion | None]]:
+    """Take out the MX patterns whose removal is due, one domain at a time: (domain name, new version).
+
+    Each row is claimed by deleting it in the transaction of the change, so two runners never apply one twice.
+    """
+    applied = []
+    due = session.execute(select(ScheduledMxRemoval.id, ScheduledMxRemoval.domain_id)
+                          .where(ScheduledMxRemoval.due_at <= now).order_by(ScheduledMxRemoval.due_at)).all()
+    for removal_id, domain_id in due:
+        removal = session.get(ScheduledMxRemoval, removal_id)
+        if removal is None or session.execute(
+                delete(ScheduledMxRemoval).where(ScheduledMxRemoval.id == removal_id)).rowcount != 1:
+            session.rollback()
+            continue
+        domain, patterns, actor = session.get(Domain, domain_id), removal.mx_patterns, f"schedule:{removal.created_by}"
+        current = current_version(session, domain)
+        remaining = [pattern for pattern in current.mx_patterns if pattern not in patterns]
+        try:
+            version = update_policy(session, domain, mx_patterns=remaining, actor=actor)
+        except PolicyError as error:
+            session.rollback()
+            session.execute(delete(ScheduledMxRemoval).where(ScheduledMxRemoval.id == removal_id))
+            record_event(session, actor, "policy.removal_skipped", domain, mx=", ".join(patterns),
+                         reason=error.message)
+            session.commit()
+            version = None
+        applied.append((domain.name, version))
+    return applied
 
 
 def rollback_to(session: Session, domain: Domain, policy_id: str, *, actor: str,

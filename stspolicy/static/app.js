@@ -12,11 +12,18 @@ function setUpMxList(list) {
     const remove = row.querySelector("[data-remove-row]");
     remove.hidden = false;
     remove.addEventListener("click", () => {
-      if (list.querySelectorAll("[data-mx-row]").length > 1) {
+      const rows = Array.from(list.querySelectorAll("[data-mx-row]"));
+      if (rows.length > 1) {
+        // Focus stays in the list: on the row that takes this one's place, else the one before.
+        const index = rows.indexOf(row);
+        const next = rows[index + 1] || rows[index - 1];
         row.remove();
         renumber();
+        next.querySelector("input").focus();
       } else {
-        row.querySelector("input").value = "";
+        const input = row.querySelector("input");
+        input.value = "";
+        input.focus();
       }
     });
   };
@@ -48,7 +55,30 @@ function setUpCopy(button) {
   });
 }
 
+// After a refused POST the page names its own address: a refresh then reloads the page
+// rather than sending the form again.
+function replaceAddress() {
+  const url = document.body.dataset.replaceUrl;
+  if (url && window.history.replaceState) window.history.replaceState(null, "", url);
+}
+
+// The summary of a refused form takes the focus; each of its links puts the focus in its field.
+function setUpErrorSummary(summary) {
+  summary.focus();
+  summary.querySelectorAll("a[href^='#']").forEach((link) => {
+    link.addEventListener("click", (event) => {
+      const field = document.getElementById(link.getAttribute("href").slice(1));
+      if (!field) return;
+      event.preventDefault();
+      field.scrollIntoView({ block: "center" });
+      field.focus();
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  replaceAddress();
+  document.querySelectorAll("[data-error-summary]").forEach(setUpErrorSummary);
   document.querySelectorAll("[data-mx-list]").forEach(setUpMxList);
   document.querySelectorAll("[data-copy]").forEach(setUpCopy);
 });

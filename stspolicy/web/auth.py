@@ -4,15 +4,17 @@ import logging
 from urllib.parse import urlsplit
 
 import limits
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import TooManyRequests
 from wtforms import EmailField, PasswordField
 from wtforms.validators import InputRequired, Length
 
+from stspolicy.accounts.links import link_for_secret, use_link
 from stspolicy.accounts.service import PASSWORD_MAX_LENGTH, authenticate, end_sessions
-from stspolicy.extensions import db, limiter
+from stspolicy.extensions import db, limiter, utcnow
+from stspolicy.web.admin.forms import PASSWORD_HINT, SetPasswordForm
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +26,12 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
 
 
-def _login_limit() -> str:
+def login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def login():
     """Limited per client address (every attempt) and per account (failed attempts only).
 
@@ -54,7 +56,7 @@ def login():
 
 def _refuse_after_failures(account: str, address: str) -> None:
     """429 when the account had too many failures in a window and this address made some of them."""
-    for limit in limits.parse_many(_login_limit()):
+    for limit in limits.parse_many(login_limit()):
         try:
             locked = not limiter.limiter.test(limit, "login-failures", account)
             failed_here = locked and limiter.limiter.get_window_stats(
@@ -68,7 +70,7 @@ def _refuse_after_failures(account: str, address: str) -> None:
 
 
 def _count_failure(account: str, address: str) -> None:
-    for limit in limits.parse_many(_login_limit()):
+    for limit in limits.parse_many(login_limit()):
         try:
             limiter.limiter.hit(limit, "login-failures", account)
             limiter.limiter.hit(limit, "login-failures", account, address)
@@ -85,6 +87,24 @@ def logout():
     session.clear()
     flash("Signed out.")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/password/<secret>", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def set_password(secret):
+    """The page an invitation or reset link opens: choose a password, and be signed in with it."""
+    link = link_for_secret(db.session, secret, utcnow())
+    if link is None:
+        abort(404, "This link has been used, replaced by a newer one, or has expired: ask an admin for a new one.")
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        user = use_link(db.session, link, form.password.data)
+        session.clear()
+        login_user(user)
+        flash(f"Welcome, {user.email}: your password is set and you are signed in.")
+        return redirect(url_for("admin.index"))
+    return render_template("auth/set_password.html", form=form, link=link, hint=PASSWORD_HINT,
+                           replace_url=request.path if form.errors else None), 422 if form.errors else 200
 
 
 def _safe_next(target: str | None) -> str:

@@ -10,6 +10,7 @@ from stspolicy.accounts.service import (
     authenticate,
     create_user,
     domain_for_user,
+    remove_user,
     visible_domains,
 )
 from stspolicy.accounts.tokens import create_token, revoke_token, user_for_token
@@ -17,6 +18,7 @@ from stspolicy.audit import AuditEvent, describe, domain_events
 from stspolicy.policies.errors import DomainNotFound
 from stspolicy.policies.queries import current_version
 from stspolicy.policies.service import rollback_to, update_policy
+from tests import factories
 from tests.factories import PASSWORD
 
 
@@ -158,7 +160,8 @@ def test_token_create_shows_the_secret_once_and_list_never(cli, session, people)
 
 
 def test_check_admin_tells_a_newcomer_how_to_create_the_first_admin(cli, session):
-    assert "user create you@example.com --role admin" in cli("user", "check-admin").output
+    output = cli("user", "check-admin").output
+    assert "user create you@example.com --role admin" in output and "at least 10 characters" in output
     session.add(User(email="a@example.com", password_hash="x", role="admin"))
     session.commit()
     assert cli("user", "check-admin").output == "admin accounts: a@example.com\n"
@@ -187,3 +190,11 @@ def test_admin_hosts_and_login_limit_settings(tmp_path):
         load_config({"SECRET_KEY": "x", "ADMIN_HOSTS": "mta-sts.example.com"}, tmp_path)
     with pytest.raises(ConfigError, match="LOGIN_RATE_LIMIT: 'often' is not a rate limit"):
         load_config({"SECRET_KEY": "x", "LOGIN_RATE_LIMIT": "often"}, tmp_path)
+
+
+def test_the_last_admin_cannot_be_removed(session):
+    only = factories.make_user(session, "only@provider.example", "admin")
+    with pytest.raises(AccountError, match="the last admin"):
+        remove_user(session, only, actor="test")
+    factories.make_user(session, "second@provider.example", "admin")
+    remove_user(session, only, actor="test")

@@ -126,12 +126,22 @@ FORM_CASES = [
     ("/domains/shared.example/rollback/2026%00", {}), ("/domains/shared.example/rollback/" + "9" * 300, {}),
     ("/domains/shared.example/rollback/..%2f..%2f", {}), ("/domains/nope.example/rollback/1", {}),
     ("/domains/shared.example/grants", {"email": "a\x00b@x.example", "role": "viewer"}),
-    ("/domains/shared.example/grants", {"email": "nobody@x.example", "role": "viewer"}),
+    ("/domains/shared.example/grants", {"email": "nobody at x.example", "role": "viewer"}),
     ("/domains/shared.example/grants", {"email": "editor@customer.example", "role": "owner"}),
     ("/domains/shared.example/grants", {"email": "admin@provider.example", "role": "viewer"}),
     ("/domains/shared.example/grants/999999/remove", {}), ("/domains/shared.example/grants/abc/remove", {}),
     ("/domains/shared.example/remove", {"force": "\x00"}), ("/tokens", {"name": "a\x00b"}), ("/tokens", {"name": ""}),
     ("/tokens", {"name": "x" * 500}), ("/tokens/999999/revoke", {}), ("/tokens/-1/revoke", {}),
+    ("/users", {"email": "a\x00b@x.example", "role": "member"}), ("/users", {"email": "x@y.example", "role": "root"}),
+    ("/users", {"email": "admin@provider.example", "role": "member"}), ("/users", {"email": "@" * 300}),
+    ("/users/999999/grants", {"domain": "shared.example", "role": "viewer"}), ("/users/-1/link", {}),
+    ("/users/2/grants", {"domain": "shared.example", "role": "owner"}),
+    ("/users/2/grants", {"domain": "../../etc", "role": "viewer"}),
+    ("/users/2/grants/nope.example/remove", {}), ("/users/2/grants/foreign.example/remove", {}),
+    ("/users/1/remove", {}), ("/users/999999/remove", {}),
+    ("/account", {"current": "wrong", "password": "x" * 20, "repeat": "x" * 20}),
+    ("/account", {"current": PASSWORD, "password": "x" * 2000, "repeat": "x" * 2000}),
+    ("/password/unknown", {"password": "x" * 20, "repeat": "x" * 20}),
 ]
 
 

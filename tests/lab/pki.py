@@ -71,15 +71,17 @@ class TestCA:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, name: str = "stspolicy Test"):
+    def __init__(self, name: str = "stspolicy Test", not_before: datetime | None = None):
+        """`not_before`: since when the CA is valid, a day ago unless told (checks of the past need older)."""
         now = datetime.now(UTC)
+        not_before = not_before or now - timedelta(days=1)
         self.root_key = new_key()
         root = _ca_extensions(_builder(f"{name} Root CA", self.root_key.public_key(), None,
-                                       now - timedelta(days=1), now + timedelta(days=3650)), None)
+                                       not_before, now + timedelta(days=3650)), None)
         self.root = Issuer(root.sign(self.root_key, hashes.SHA256()), self.root_key)
         intermediate_key = new_key()
         intermediate = _ca_extensions(_builder(f"{name} Intermediate CA", intermediate_key.public_key(), self.root,
-                                               now - timedelta(days=1), now + timedelta(days=1825)), 0)
+                                               not_before, now + timedelta(days=1825)), 0)
         self.intermediate = Issuer(intermediate.sign(self.root_key, hashes.SHA256()), intermediate_key)
 
     def issue(self, *names: str, key=None, not_before: datetime | None = None,

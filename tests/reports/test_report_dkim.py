@@ -81,6 +81,7 @@ def test_require_refuses_unsigned_reports_and_stores_signed_ones(lab_netns, sess
     with lab_netns.entered():
         refused = ingest_message(session, mail("unsigned"), settings, source="mail")
         assert not refused.ok and "DKIM none" in str(refused.errors[0])
+        assert "TLSRPT_DKIM_NAMESERVER" in str(refused.errors[0]) and "TLSRPT_DKIM=record" in str(refused.errors[0])
         accepted = ingest_message(session, signed(mail("signed")), settings, source="mail")
         assert accepted.ok
     assert session.scalars(select(Report)).one().dkim_result == "pass d=sender.example"

@@ -67,3 +67,18 @@ def sign_in(page, base_url: str, email: str, password: str = factories.PASSWORD)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base_url}/")
+
+
+def accessibility_violations(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it stands, one line each."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page).response["violations"]
+    return [f"{page.url}: {violation['id']} ({violation['impact']}): {violation['help']} at "
+            f"{[node['target'] for node in violation['nodes']][:3]}"
+            for violation in violations if violation["impact"] in ("serious", "critical")]
+
+
+def overflow(page) -> int:
+    """How many pixels the page is wider than the window: more than 0 means a sideways scroll."""
+    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")

@@ -44,7 +44,29 @@ def main() -> None:
             page.get_by_role("button", name="Save and publish").click()
             page.screenshot(path=str(DOCS / "domain.png"), full_page=True,
                             clip={"x": 0, "y": 0, "width": 1100, "height": 1480})
-    print(f"wrote {DOCS / 'domains.png'} and {DOCS / 'domain.png'}")
+            people_pages(page, base_url)
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+            sign_in(phone, base_url, "member@customer.example")
+            phone.goto(f"{base_url}/domains/customer.example")
+            phone.locator("input[name='max_age']").fill("a week")
+            phone.get_by_role("button", name="Save and publish").click()
+            phone.wait_for_function("document.activeElement && document.activeElement.id === 'error-summary'")
+            phone.screenshot(path=str(DOCS / "error-summary-phone.png"))
+    print(f"wrote {', '.join(sorted(path.name for path in DOCS.glob('*.png')))} in {DOCS}")
+
+
+def people_pages(page, base_url: str) -> None:
+    """The people page, and an invitation just made with its link shown once."""
+    page.goto(f"{base_url}/users")
+    page.get_by_label("E-mail").fill("ops@shop.example")
+    page.get_by_role("button", name="Invite").click()
+    page.locator("#password-link-url").wait_for()
+    page.screenshot(path=str(DOCS / "invited.png"))
+    page.get_by_label("Domain").select_option("shop.example")
+    page.get_by_label("Access").select_option("editor")
+    page.get_by_role("button", name="Give access").click()
+    page.goto(f"{base_url}/users")
+    page.screenshot(path=str(DOCS / "people.png"))
 
 
 if __name__ == "__main__":

@@ -293,3 +293,35 @@ def test_publish_again_writes_the_id_to_the_authoritative_server(lab_app, lab_ne
             == flash(client, f"/domains/{name}/dns"))
     answer = dns_lab.dig(f"_mta-sts.{name}", "TXT", "+short", "+norec", server=dns_lab.authoritative).strip()
     assert answer == f'"v=STSv1; id={version.policy_id}"'
+
+
+def test_without_tlsrpt_rua_the_missing_record_is_shown_with_what_to_set(app, client, session, people, monkeypatch):
+    configure(monkeypatch, app, TLSRPT_RUA=[])
+    sign_in(client, people.viewer)
+    for path in ("/domains/shared.example", "/domains/shared.example/dns"):
+        row = page(client.get(path)).select_one("#tlsrpt-missing")
+        assert row.select_one("code").text == "_smtp._tls.shared.example."
+        assert "TLSRPT_RUA=https://localhost/tlsrpt" in row.text
+
+
+def test_an_admin_chooses_the_publishing_mode_on_the_dns_page(app, client, session, people, monkeypatch):
+    sign_in(client, people.editor)
+    assert not page(client.get(DNS_PAGE)).select("#publish-mode-form")
+    sign_in(client, people.admin)
+    shown = page(client.get(DNS_PAGE))
+    assert shown.select_one("#publish-mode-form input[name=mode][checked]")["value"] == "manual"
+    token = csrf_token(client, DNS_PAGE)
+    refused = client.post(f"{DNS_PAGE}/mode", data={"csrf_token": token, "mode": "rfc2136", "zone": "shared.example"})
+    assert refused.status_code == 422
+    html = page(refused)
+    assert "rfc2136 needs --server, --zone and --key" in html.select_one("#error-summary").text
+    assert html.select_one("body")["data-replace-url"] == DNS_PAGE
+    refused = client.post(f"{DNS_PAGE}/mode", data={"csrf_token": token, "mode": "delegated"})
+    assert "delegated mode needs DELEGATION_ZONE" in page(refused).select_one("#error-summary").text
+    session.add(DnsSetting(domain_id=people.shared.id, publish_mode="rfc2136", update_server="192.0.2.53",
+                           update_zone="shared.example", tsig_key="ourkey"))
+    session.commit()
+    done = client.post(f"{DNS_PAGE}/mode", data={"csrf_token": token, "mode": "manual"})
+    assert done.headers["Location"] == f"{DNS_PAGE}#publishing"
+    assert session.get(DnsSetting, people.shared.id).publish_mode == "manual"
+    assert "set DNS publishing to manual" in page(client.get("/domains/shared.example")).select_one("#audit").text

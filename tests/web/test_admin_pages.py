@@ -30,7 +30,7 @@ def post(client, url, data=None, page_with_form="/tokens", **kwargs):
     return client.post(url, data={"csrf_token": csrf_token(client, page_with_form), **(data or {})}, **kwargs)
 
 
-def policy_form(mode="testing", mx=("mx1.shared.example",), max_age="604800", **extra):
+def policy_form(mode="testing", mx=("mx1.shared.example", "*.mx.shared.example"), max_age="604800", **extra):
     return {"mode": mode, "max_age": max_age, **{f"mx-{i}": v for i, v in enumerate(mx)}, **extra}
 
 
@@ -176,8 +176,10 @@ def test_domain_list_shows_mode_policy_id_and_says_when_no_reports_exist(client,
 
 
 @pytest.mark.parametrize("status, checked_id, badge", [
-    ("ok", "current", "in sync"), ("ok", "1999", "out of sync"), ("problems", "current", "out of sync")])
-def test_domain_list_shows_the_latest_dns_check(client, session, people, status, checked_id, badge):
+    ("ok", "current", "ok"), ("ok", "1999", "not checked since the last change"), ("problems", "current", "problems"),
+    ("unchecked", "current", "could not check")])
+def test_domain_list_and_pages_call_the_latest_dns_check_by_one_name(client, session, people, status, checked_id,
+                                                                     badge):
     current = current_version(session, people.shared).policy_id
     session.add(DnsObservation(domain_id=people.shared.id, kind="check", status=status, findings=[],
                                policy_id=current if checked_id == "current" else checked_id))
@@ -185,6 +187,8 @@ def test_domain_list_shows_the_latest_dns_check(client, session, people, status,
     sign_in(client, people.viewer)
     assert page(client.get("/")).select_one("table.domains tbody tr .badge:not([class*=mode])").text == badge
     assert page(client.get("/domains/shared.example")).select_one("#dns h2 .badge").text == badge
+    if checked_id == "current":
+        assert page(client.get("/domains/shared.example/dns")).select_one(".heading .badge").text == badge
 
 
 def test_delegated_domains_show_the_cname_to_publish(client, session, people, app, monkeypatch):
@@ -314,7 +318,7 @@ def test_editor_edit_publishes_a_new_id_and_the_new_bytes(client, session, peopl
     before = current_version(session, people.shared).policy_id
     sign_in(client, people.editor)
     response = post(client, "/domains/shared.example/policy",
-                    policy_form(mx=("mx1.shared.example", "mx9.shared.example"), max_age="86400"))
+                    policy_form(mx=("mx1.shared.example", "mx9.shared.example"), max_age="86400", mx_removal="now"))
     assert response.status_code == 302
     after = current_version(session, people.shared)
     assert after.policy_id > before
@@ -445,11 +449,15 @@ def test_members_see_the_policy_events_of_a_domain_but_not_who_was_given_access(
     assert any("gave viewer@customer.example viewer access" in event for event in events)
 
 
-def test_granting_an_unknown_account_says_so_beside_the_field(client, people):
+def test_granting_an_invalid_address_says_so_beside_the_field_and_at_the_top(client, people):
     sign_in(client, people.admin)
-    response = post(client, "/domains/shared.example/grants", {"email": "ghost@example.com", "role": "editor"})
+    response = post(client, "/domains/shared.example/grants", {"email": "not an address", "role": "editor"})
     assert response.status_code == 422
-    assert "no account 'ghost@example.com'" in page(response).select_one("#email-error").text
+    html = page(response)
+    assert "invalid e-mail address 'not an address'" in html.select_one("#email-error").text
+    summary = html.select_one("#error-summary")
+    assert summary["role"] == "alert" and summary.select_one("a")["href"] == "#email"
+    assert html.select_one("body")["data-replace-url"] == "/domains/shared.example"
 
 
 def test_remove_serves_mode_none_first_and_force_deletes_keeping_the_audit(client, session, people):
@@ -470,8 +478,9 @@ def test_remove_serves_mode_none_first_and_force_deletes_keeping_the_audit(clien
 
 def test_token_is_shown_once_and_listed_without_its_secret(client, people):
     sign_in(client, people.editor)
-    created = page(post(client, "/tokens", {"name": "deploy"}))
-    secret = created.select_one("#token-secret").text
+    response = post(client, "/tokens", {"name": "deploy"})
+    assert response.status_code == 302 and response.headers["Location"] == "/tokens#new-token"
+    secret = page(client.get("/tokens")).select_one("#token-secret").text
     assert secret.startswith("stsp_")
     listing = client.get("/tokens").get_data(as_text=True)
     assert "deploy" in listing and secret not in listing
@@ -488,7 +497,7 @@ def test_a_token_needs_a_short_name(client, people, name, message):
 
 def test_revoked_token_stops_working(client, session, people):
     sign_in(client, people.editor)
-    secret = page(post(client, "/tokens", {"name": "deploy"})).select_one("#token-secret").text
+    secret = page(post(client, "/tokens", {"name": "deploy"}, follow_redirects=True)).select_one("#token-secret").text
     token_id = page(client.get("/tokens")).select_one("tbody td").text
     assert post(client, f"/tokens/{token_id}/revoke").status_code == 302
     assert client.get("/api/v1/domains", headers={"Authorization": f"Bearer {secret}"}).status_code == 401

@@ -85,6 +85,7 @@ def test_what_is_not_usable_is_refused_beside_its_field(client, people, test_ca,
     response = submit(client, **{"certificate": pem(leaf).decode(), field: value})
     assert response.status_code == 422
     assert message in page(response).select_one(f"#{field}-error").text
+    assert page(response).select_one("#error-summary a")["href"] == f"#{field}"
     assert not records(response)
 
 

@@ -234,7 +234,7 @@ def test_api_keeps_to_its_openapi_document(api_app, mode):
 
         agrees()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert len(checked) == 13, checked
+    assert len(checked) == 14, checked
 
 
 def test_an_unwritable_policy_file_is_a_500_that_says_the_change_is_saved(app, client, session, people, bearer,
@@ -254,7 +254,7 @@ def test_an_unexpected_failure_is_a_500_labelled_internal(app, client, bearer, m
         raise RuntimeError("a fault of ours")
 
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
-    monkeypatch.setattr("stspolicy.web.api.views.update_policy", broken)
+    monkeypatch.setattr("stspolicy.web.api.views.change_policy", broken)
     response = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"], json={"max_age": 86400})
     assert response.status_code == 500
     assert error(response)["code"] == "internal" and "a fault of ours" not in error(response)["message"]
@@ -266,6 +266,15 @@ def test_the_api_answers_503_while_the_database_is_unreachable():
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"
     assert error(response)["code"] == "database_unavailable"
+
+
+def test_a_domain_says_when_it_was_hosted_and_when_its_policy_last_changed(client, session, bearer, people):
+    before = client.get("/api/v1/domains/shared.example", headers=bearer["editor"]).get_json()
+    changed = client.patch("/api/v1/domains/shared.example", headers=bearer["editor"],
+                           json={"max_age": 86400}).get_json()
+    assert changed["created_at"] == before["created_at"] == people.shared.created_at.isoformat()
+    assert changed["updated_at"] > before["updated_at"]
+    assert changed["updated_at"] == current_version(session, people.shared).created_at.isoformat()
 
 
 def test_the_api_lists_nodes_to_admins_only(client, session, people, bearer):

@@ -6,14 +6,17 @@ cannot fill fails the first test until a sample value is added here.
 
 import pytest
 
+from stspolicy.accounts.links import reset_link
 from stspolicy.accounts.tokens import create_token
 from stspolicy.policies.queries import current_version
 from tests.factories import csrf_token, sign_in
 
 AREAS = ("admin", "auth", "api")
-PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("api.openapi", "GET")}
-ADMIN_ONLY = {"admin.add", "admin.audit", "admin.certificates", "admin.issue", "admin.nodes", "api.domain_create",
-              "api.nodes"}
+PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("auth.set_password", "GET"), ("auth.set_password", "POST"),
+          ("api.openapi", "GET")}
+ADMIN_ONLY = {"admin.add", "admin.audit", "admin.certificates", "admin.issue", "api.domain_create", "admin.users",
+              "admin.invite", "admin.user", "admin.user_grant", "admin.user_revoke", "admin.user_link",
+              "admin.user_remove", "admin.nodes", "api.nodes"}
 READ_METHODS = {"GET"}
 
 
@@ -25,13 +28,15 @@ def routes(app):
                 yield rule.endpoint, method, rule
 
 
-def url(app, rule, domain, session, people, token_id) -> str:
+def url(app, rule, domain, session, people, token_id, secret) -> str:
     samples = {
         "name": domain.name,
         "policy_id": current_version(session, domain).policy_id,
         "user_id": people.outsider.id if domain is people.foreign else people.editor.id,
         "token_id": token_id,
         "host": f"mta-sts.{domain.name}",
+        "secret": secret,
+        "removal_id": 1,
     }
     missing = rule.arguments - samples.keys()
     assert not missing, f"{rule.rule}: no sample value for {missing}; add one to the crawl"
@@ -49,9 +54,10 @@ def send(client, method, path, *, csrf=None, token=None):
 @pytest.fixture
 def crawl(app, session, people):
     token, _ = create_token(session, people.admin, "crawl", actor="test")
+    secret = reset_link(session, people.viewer, actor="test")
 
     def make(domain):
-        return [(endpoint, method, url(app, rule, domain, session, people, token.id))
+        return [(endpoint, method, url(app, rule, domain, session, people, token.id, secret))
                 for endpoint, method, rule in routes(app)]
 
     return make
@@ -59,7 +65,7 @@ def crawl(app, session, people):
 
 def test_the_crawl_covers_every_route_of_the_three_areas(app, crawl, people):
     found = {(endpoint, method) for endpoint, method, _ in crawl(people.shared)}
-    assert len(found) >= 33
+    assert len(found) >= 54
     assert found >= PUBLIC and {endpoint for endpoint, _ in found} >= ADMIN_ONLY
 
 
@@ -116,7 +122,8 @@ def test_editors_may_not_do_what_only_admins_do(client, session, crawl, people):
     token = create_token(session, people.editor, "crawl", actor="test")[1]
     sign_in(client, people.editor)
     csrf = csrf_token(client, "/tokens")
-    admin_only_on_domain = {"admin.remove", "admin.add_grant", "admin.delete_grant", "api.domain_delete"}
+    admin_only_on_domain = {"admin.remove", "admin.add_grant", "admin.delete_grant", "api.domain_delete",
+                            "admin.dns_mode"}
     for endpoint, method, path in crawl(people.shared):
         if endpoint in ADMIN_ONLY | admin_only_on_domain:
             response = send(client, method, path, csrf=csrf, token=token)

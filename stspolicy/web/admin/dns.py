@@ -5,14 +5,20 @@
 """
 
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from stspolicy.accounts.service import domain_for_user, grant_role, visible_domains
 from stspolicy.dns.check import CheckTooSoon, check_on_request, grouped_findings, rollover_plan, tlsa_rows
 from stspolicy.dns.dane import key_record, records_for_certificate, tlsa_name, tlsa_record
 from stspolicy.dns.models import PENDING, DnsSetting
-from stspolicy.dns.publish import published_records, publishing_failures, publishing_now, sts_target
+from stspolicy.dns.publish import (
+    published_records,
+    publishing_failures,
+    publishing_now,
+    set_publish_mode,
+    sts_target,
+)
 from stspolicy.dns.queries import history, known_mx_hosts, latest_check
 from stspolicy.dns.rfc2136 import PublishError
 from stspolicy.dns.tlsa_publish import dane_host_state
@@ -20,8 +26,8 @@ from stspolicy.extensions import as_utc, db, utcnow
 from stspolicy.policies.queries import current_version
 from stspolicy.propagation import propagate
 from stspolicy.settings import current_settings
-from stspolicy.web.admin.forms import TlsaForm
-from stspolicy.web.admin.views import bp
+from stspolicy.web.admin.forms import PublishModeForm, TlsaForm
+from stspolicy.web.admin.views import actor, both_forms, bp
 
 DNS_HISTORY_LENGTH = 30
 CHECK_OUTCOMES = {  # status: (flash category, what to say)
@@ -34,6 +40,31 @@ CHECK_OUTCOMES = {  # status: (flash category, what to say)
 @bp.get("/domains/<name>/dns")
 def dns(name):
     domain = domain_for_user(db.session, current_user, name)
+    return _dns_page(domain, None)
+
+
+@bp.post("/domains/<name>/dns/mode")
+def dns_mode(name):
+    """Admins only: rfc2136 sends updates to the server named here, with a key of this deployment."""
+    domain = domain_for_user(db.session, current_user, name, need="admin")
+    form = PublishModeForm()
+    if form.validate_on_submit():
+        try:
+            set_publish_mode(db.session, current_settings(), domain, form.mode.data, actor=actor(),
+                             server=form.server.data or None, zone=form.zone.data or None, key=form.key.data or None)
+        except PublishError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash(f"{both_forms(domain.name)} is published in {form.mode.data} mode.")
+            attempt = propagate(db.session, current_settings(), domain.name, current_version(db.session, domain),
+                                wait=False)
+            if attempt is not None:
+                flash(f"Publishing: {attempt.findings[0]['message']}.")
+            return redirect(url_for(".dns", name=domain.name) + "#publishing")
+    return _dns_page(domain, form, status=422)
+
+
+def _dns_page(domain, mode_form: PublishModeForm | None, status: int = 200):
     version = current_version(db.session, domain)
     setting = db.session.get(DnsSetting, domain.id)
     check = latest_check(db.session, domain)
@@ -52,7 +83,13 @@ def dns(name):
         publish_failure=publishing_failures(db.session, [domain]).get(domain.id),
         publishing=domain.id in publishing_now(db.session, [domain]),
         can_edit=grant_role(db.session, current_user, domain) in ("admin", "editor"),
-    )
+        is_admin=current_user.is_admin, tsig_keys=sorted(settings.updates.tsig_keys),
+        delegation=bool(settings.records.delegation_zone and settings.updates.delegation_tsig_key),
+        mode_form=mode_form or PublishModeForm(formdata=None, data={
+            "mode": setting.publish_mode if setting else "manual", "server": setting.update_server if setting else "",
+            "zone": setting.update_zone if setting else "", "key": setting.tsig_key if setting else ""}),
+        replace_url=url_for(".dns", name=domain.name) if status != 200 else None,
+    ), status
 
 
 @bp.post("/domains/<name>/dns/check")
@@ -65,7 +102,7 @@ def dns_check(name):
         flash(str(refusal), "warn")
         return redirect(url_for(".dns", name=domain.name))
     category, outcome = CHECK_OUTCOMES[observation.status]
-    flash(f"Checked {domain.name}: {outcome}.", category)
+    flash(f"Checked {both_forms(domain.name)}: {outcome}.", category)
     return redirect(url_for(".dns", name=domain.name))
 
 
@@ -79,7 +116,7 @@ def dns_publish(name):
         flash(str(error), "error")
     else:
         if attempt is None:
-            flash(f"{domain.name} is in manual mode: publish its records by hand.", "warn")
+            flash(f"{both_forms(domain.name)} is in manual mode: publish its records by hand.", "warn")
         elif attempt.status == PENDING:
             flash(f"Publishing: {attempt.findings[0]['message']}.")
         else:
@@ -112,4 +149,5 @@ def tlsa():
         }
     form.drop_private_keys()
     status = 422 if form.errors else 200
-    return render_template("admin/tlsa.html", form=form, result=result, known_hosts=known_hosts), status
+    return render_template("admin/tlsa.html", form=form, result=result, known_hosts=known_hosts,
+                           replace_url=url_for(".tlsa") if request.method == "POST" else None), status

@@ -8,15 +8,17 @@ from wtforms import (
     FieldList,
     HiddenField,
     IntegerField,
+    PasswordField,
     RadioField,
     SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import EqualTo, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from stspolicy.accounts.models import GRANT_ROLES
+from stspolicy.accounts.service import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from stspolicy.dns.dane import PemError, load_certificates, load_public_key
 from stspolicy.policies.names import InvalidName, normalize_domain
 from stspolicy.policies.rules import MAX_AGE_LIMIT, MODES, PolicyError, normalize_mx_pattern
@@ -30,6 +32,7 @@ MAX_AGE_PRESETS = [
     (15768000, "6 months"),
     (MAX_AGE_LIMIT, "1 year (the maximum)"),
 ]
+MX_REMOVAL_CHOICES = ("schedule", "now")  # drop mx patterns once cached policies expire, or at once
 BLANK_MX_ROWS = 2  # empty rows offered without JavaScript; blank rows are ignored
 MAX_PEM_CHARACTERS = 16384  # a certificate with its chain is a few kilobytes
 MAX_TLSA_TTL = 2**31 - 1
@@ -49,8 +52,9 @@ class PolicyForm(FlaskForm):
                       validators=[InputRequired()])
     mx = FieldList(StringField("mx pattern", validators=[Length(max=255), valid_mx_pattern]), "mx patterns")
     max_age = StringField("max_age (seconds)", default="604800", validators=[InputRequired(), Length(max=12)])
-    # Set by the confirmation page when the change switches to enforce.
+    # Set by the confirmation pages: a switch to enforce, and how to drop mx patterns.
     confirmed = HiddenField()
+    mx_removal = HiddenField()
 
     def mx_patterns(self) -> list[str]:
         return [entry.data.strip() for entry in self.mx.entries if entry.data and entry.data.strip()]
@@ -78,8 +82,60 @@ class DomainForm(PolicyForm):
 
 
 class GrantForm(FlaskForm):
+    """Access for an account by e-mail; an unknown address is invited as a member."""
+
     email = EmailField("E-mail of the member", validators=[InputRequired(), Length(max=254)])
     role = SelectField("Access", choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("E-mail", validators=[InputRequired(), Length(max=254)])
+    role = RadioField("Role", choices=[SelectChoice("member", "member: sees the domains given to it"),
+                                       SelectChoice("admin", "admin: sees and manages everything")],
+                      default="member", validators=[InputRequired()])
+
+
+class AccountGrantForm(FlaskForm):
+    """Access for one account to a domain chosen from the hosted ones."""
+
+    domain = SelectField("Domain", validators=[InputRequired()])
+    role = SelectField("Access", choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
+
+
+PASSWORD_HINT = f"At least {PASSWORD_MIN_LENGTH} characters; a few unrelated words are easy to type and hard to guess."
+
+
+def _new_password_fields():
+    length = f"The password needs {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters."
+    new = PasswordField("New password", validators=[
+        InputRequired(), Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH, message=length)])
+    repeat = PasswordField("New password again", validators=[
+        InputRequired(), EqualTo("password", message="The two passwords differ.")])
+    return new, repeat
+
+
+class SetPasswordForm(FlaskForm):
+    """The page a password link opens."""
+
+    password, repeat = _new_password_fields()
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
+    password, repeat = _new_password_fields()
+
+
+class PublishModeForm(FlaskForm):
+    """`flask dns mode` as a form: how the domain's `_mta-sts` record is published."""
+
+    mode = RadioField("How the _mta-sts record is published", choices=[
+        SelectChoice("manual", "manual: the domain's owner publishes every new id"),
+        SelectChoice("rfc2136", "rfc2136: this service writes it into the owner's zone (dynamic update)"),
+        SelectChoice("delegated", "delegated: the owner points _mta-sts at this service's zone, once"),
+    ], validators=[InputRequired()])
+    server = StringField("Primary server (rfc2136), address[:port]", validators=[Optional(), Length(max=261)])
+    zone = StringField("Zone that holds _mta-sts (rfc2136)", validators=[Optional(), Length(max=253)])
+    key = StringField("TSIG key name from DNS_TSIG_KEYS (rfc2136)", validators=[Optional(), Length(max=253)])
 
 
 class TokenForm(FlaskForm):

@@ -71,17 +71,26 @@ SCHEMAS = {
     "Domain": {
         "type": "object",
         "required": ["domain", "domain_unicode", "policy_id", "mode", "mx", "max_age", "policy_text", "created_at",
-                     "removal_requested_at", "dns_records", "warnings"],
+                     "updated_at", "removal_requested_at", "dns_records", "warnings"],
         "properties": {
             "domain": {"type": "string", "description": "A-label form"},
             "domain_unicode": {"type": "string"},
             "policy_id": {"type": "string", "pattern": "^[A-Za-z0-9]{1,32}$"},
             "mode": MODE, "mx": {"type": "array", "items": {"type": "string"}}, "max_age": MAX_AGE,
             "policy_text": {"type": "string", "description": "the exact bytes served, CRLF line ends"},
-            "created_at": TIMESTAMP,
+            "created_at": {**TIMESTAMP, "description": "when the domain was first hosted"},
+            "updated_at": {**TIMESTAMP, "description": "when its current policy version was made"},
             "removal_requested_at": {"type": ["string", "null"], "format": "date-time"},
             "dns_records": {"type": "array", "items": _ref("DnsRecord")},
             "changed": {"type": "boolean", "description": "after a change: whether a new version was made"},
+            "mx_removal": {
+                "type": "object", "required": ["removed", "old_policy_id", "old_policy_until", "message", "scheduled"],
+                "description": "after a change that drops mx patterns: until when senders may apply the old policy "
+                               "(its max_age plus the _mta-sts TXT TTL), and whether their removal was scheduled",
+                "properties": {"removed": {"type": "array", "items": {"type": "string"}},
+                               "old_policy_id": {"type": "string"}, "old_policy_until": TIMESTAMP,
+                               "message": {"type": "string"}, "scheduled": {"type": "boolean"}},
+            },
             "warnings": {"type": "array", "description": "what RFC 8461 advises against in the policy",
                          "items": {"type": "object", "required": ["field", "message"],
                                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
@@ -134,6 +143,8 @@ CONTRIBUTED_SCHEMAS: dict = {}
 DOMAIN = {"description": "the domain and its current policy", **_json(_ref("Domain"))}
 CONFIRM_ENFORCE = {"type": "boolean", "description": "confirm a switch to enforce; without it such a change is "
                                                       "refused with 409 and `concerns`, what argues against it"}
+SCHEDULE_MX_REMOVAL = {"type": "boolean", "description": "keep the mx patterns this change drops until senders' "
+                       "copies of the current policy expire, and remove them then (the safe sequence)"}
 UNCONFIRMED = {"description": "a switch to enforce without confirm_enforce: `concerns` lists what argues against it",
                **_json(_ref("Error"))}
 
@@ -172,7 +183,8 @@ def openapi_document() -> dict:
                 "patch": {
                     "summary": "Change some policy fields; the others stay",
                     "requestBody": _body({"mode": MODE, "mx": MX, "max_age": MAX_AGE,
-                                          "confirm_enforce": CONFIRM_ENFORCE}, []),
+                                          "confirm_enforce": CONFIRM_ENFORCE,
+                                          "schedule_mx_removal": SCHEDULE_MX_REMOVAL}, []),
                     "responses": {"200": DOMAIN, "409": UNCONFIRMED, **WRITE_ERRORS},
                 },
                 "delete": {
@@ -189,7 +201,8 @@ def openapi_document() -> dict:
                 "put": {
                     "summary": "Replace the whole policy",
                     "requestBody": _body({"mode": MODE, "mx": MX, "max_age": MAX_AGE,
-                                          "confirm_enforce": CONFIRM_ENFORCE}, ["mode", "mx", "max_age"]),
+                                          "confirm_enforce": CONFIRM_ENFORCE,
+                                          "schedule_mx_removal": SCHEDULE_MX_REMOVAL}, ["mode", "mx", "max_age"]),
                     "responses": {"200": DOMAIN, "409": UNCONFIRMED, **WRITE_ERRORS},
                 },
             },

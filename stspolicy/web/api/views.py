@@ -13,9 +13,9 @@ from stspolicy.dns.publish import domain_summary, published_records
 from stspolicy.extensions import csrf, db, utcnow
 from stspolicy.nodes.service import node_statuses, serving_revision
 from stspolicy.policies.errors import EnforceNotConfirmed
-from stspolicy.policies.queries import current_version, current_versions, recent_versions
+from stspolicy.policies.queries import current_version, current_versions, find_version, recent_versions
 from stspolicy.policies.rules import MAX_MX_PATTERNS, PolicyError, make_policy
-from stspolicy.policies.service import add_domain, remove_domain, rollback_to, update_policy
+from stspolicy.policies.service import add_domain, change_policy, planned_mx_removal, remove_domain, rollback_to
 from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence
 from stspolicy.settings import current_settings
@@ -129,7 +129,7 @@ def domain_show(name):
 def domain_patch(name):
     """Change some policy fields; the others stay."""
     domain = domain_for_user(db.session, g.api_user, name, need="edit")
-    body = _json_body({"mode": str, "mx": list, "max_age": int, "confirm_enforce": bool})
+    body = _json_body({"mode": str, "mx": list, "max_age": int, "confirm_enforce": bool, "schedule_mx_removal": bool})
     return _update(domain, body)
 
 
@@ -137,7 +137,7 @@ def domain_patch(name):
 def policy_replace(name):
     """Replace the whole policy."""
     domain = domain_for_user(db.session, g.api_user, name, need="edit")
-    body = _json_body({"mode": str, "mx": list, "max_age": int, "confirm_enforce": bool},
+    body = _json_body({"mode": str, "mx": list, "max_age": int, "confirm_enforce": bool, "schedule_mx_removal": bool},
                       required=("mode", "mx", "max_age"))
     return _update(domain, body)
 
@@ -177,11 +177,16 @@ def versions_index(name):
 def domain_rollback(name):
     domain = domain_for_user(db.session, g.api_user, name, need="edit")
     body = _json_body({"policy_id": str, "confirm_enforce": bool}, required=("policy_id",))
+    removal = planned_mx_removal(db.session, domain, find_version(db.session, domain, body["policy_id"]).policy,
+                                 current_settings().updates.record_ttl)
     version = rollback_to(db.session, domain, body["policy_id"], actor=_actor(),
                           enforce_confirmed=body.get("confirm_enforce", False))
     if version is not None:
         propagate(db.session, current_settings(), domain.name, version, wait=False)
-    return jsonify(_summary(domain, version or current_version(db.session, domain)) | {"changed": version is not None})
+    answer = _summary(domain, version or current_version(db.session, domain)) | {"changed": version is not None}
+    if version is not None and removal:
+        answer["mx_removal"] = removal.as_dict() | {"scheduled": False}
+    return jsonify(answer)
 
 
 @bp.get("/domains/<name>/dns-records")
@@ -203,13 +208,21 @@ def events_index(name):
 
 
 def _update(domain, body: dict):
-    version = update_policy(
+    """A change; one that drops mx patterns says until when senders may apply the old policy (`mx_removal`)."""
+    settings = current_settings()
+    change = change_policy(
         db.session, domain, mode=body.get("mode"), mx_patterns=body.get("mx"), max_age=body.get("max_age"),
-        actor=_actor(), enforce_confirmed=body.get("confirm_enforce", False),
+        actor=_actor(), txt_ttl=settings.updates.record_ttl,
+        schedule_mx_removal=body.get("schedule_mx_removal", False),
+        enforce_confirmed=body.get("confirm_enforce", False),
     )
+    version = change.version
     if version is not None:
-        propagate(db.session, current_settings(), domain.name, version, wait=False)
-    return jsonify(_summary(domain, version or current_version(db.session, domain)) | {"changed": version is not None})
+        propagate(db.session, settings, domain.name, version, wait=False)
+    answer = _summary(domain, version or current_version(db.session, domain)) | {"changed": version is not None}
+    if change.mx_removal:
+        answer["mx_removal"] = change.mx_removal.as_dict() | {"scheduled": change.scheduled is not None}
+    return jsonify(answer)
 
 
 def _summary(domain, version) -> dict:
