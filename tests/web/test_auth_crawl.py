@@ -17,7 +17,7 @@ PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("auth.set_password", "
           ("api.openapi", "GET")}
 ADMIN_ONLY = {"admin.add", "admin.audit", "admin.certificates", "admin.issue", "api.domain_create", "admin.users",
               "admin.invite", "admin.user", "admin.user_grant", "admin.user_revoke", "admin.user_link",
-              "admin.user_remove"}
+              "admin.user_remove", "admin.nodes", "api.nodes"}
 READ_METHODS = {"GET"}
 
 
