@@ -357,7 +357,8 @@ def memory(url: str, what: str) -> tuple[int, float, float]:
 
 
 @contextlib.contextmanager
-def postgresql_database():
+def postgresql_database(keep: bool = False):
+    """A migrated database of its own on TEST_POSTGRESQL_URL's server, dropped afterwards unless `keep`."""
     from tests import databases
 
     url = databases.create_postgresql_database(f"stspolicy_bench_{uuid.uuid4().hex[:10]}")
@@ -365,7 +366,8 @@ def postgresql_database():
         databases.upgrade(url)
         yield url
     finally:
-        databases.drop_postgresql_database(url)
+        if not keep:
+            databases.drop_postgresql_database(url)
 
 
 def main() -> None:

@@ -23,8 +23,8 @@ from reports.parsing.body import Budget, Limits, ReportError, decode_body, is_gz
 from reports.parsing.envelope import Envelope, attribute, disagreements
 from reports.parsing.message import MailHeaders
 from reports.storage import STORED, count_copy, fingerprint, lock_copies, store, store_copy, withdraw
-from stspolicy.audit import record_event
-from stspolicy.counters import record_report_ingested, record_report_refused
+from stspolicy.base.audit import record_event
+from stspolicy.base.counters import record_report_ingested, record_report_refused
 from stspolicy.extensions import DATABASE_UNAVAILABLE, utcnow
 
 # The database cannot be reached (or is locked): nothing was stored, the sender should retry.
@@ -182,36 +182,52 @@ def _store(session: Session, report: schema.ParsedReport, row: dict, links: list
 
 
 def _links(session: Session, report: schema.ParsedReport, settings: Settings, allowed_domains: Iterable[str] | None,
-           fresh: bool = False) -> list[Hosted | None]:
-    """The hosted domain of each block; UnhostedDomain only on what the database says now."""
-    links = settings.hosted.links(session, report, fresh)
+           fresh: bool = False) -> list[tuple[Hosted, ...]]:
+    """The hosted domains of each block (linking.HostedDomains.links); UnhostedDomain only on what the
+    database says now."""
+    links = _within(report, settings.hosted.links(session, report, fresh), allowed_domains)
     try:
         _check_domains(report, links, settings.accept_unhosted, allowed_domains)
     except UnhostedDomain:
         if fresh:
             raise
-        links = settings.hosted.links(session, report, fresh=True)  # not on what this process kept
+        links = _within(report, settings.hosted.links(session, report, fresh=True),  # not on what this process kept
+                        allowed_domains)
         _check_domains(report, links, settings.accept_unhosted, allowed_domains)
     return links
 
 
+def _within(report: schema.ParsedReport, links: list[tuple[Hosted, ...]],
+            allowed_domains: Iterable[str] | None) -> list[tuple[Hosted, ...]]:
+    """A report sent to a per-tenant URL counts a DANE block about an MX host only for that tenant's domains."""
+    if allowed_domains is None:
+        return links
+    allowed = set(allowed_domains)
+    return [found if not found or found[0].name == result.policy_domain
+            else tuple(domain for domain in found if domain.name in allowed)
+            for result, found in zip(report.policies, links, strict=True)]
+
+
 def _check_domains(report, links, accept_unhosted: bool, allowed_domains: Iterable[str] | None) -> None:
     about = sorted({r.policy_domain or "(none)" for r in report.policies})
+    linked = [found[0] for found in links if found]
     if allowed_domains is not None:
         allowed = set(allowed_domains)
-        outside = sorted({d.name for d in links if d is not None and d.name not in allowed})
-        if outside or not any(d is not None and d.name in allowed for d in links):
+        outside = sorted({d.name for d in linked if d.name not in allowed})
+        if outside or not any(d.name in allowed for d in linked):
             raise UnhostedDomain(
                 f"report about {', '.join(outside or about)}: not a domain of this report URL", "$.policies"
             )
-    elif not accept_unhosted and not any(links):
+    elif not accept_unhosted and not linked:
         raise UnhostedDomain(f"report about {', '.join(about)}: no domain hosted here", "$.policies")
 
 
-def _blocks(report: schema.ParsedReport, links: list[Hosted | None]) -> list[dict]:
-    """The report_policy rows, each with the failure details to store under it."""
+def _blocks(report: schema.ParsedReport, links: list[tuple[Hosted, ...]]) -> list[dict]:
+    """The report_policy rows, each with the failure details to store under it and the ids of the
+    domains it counts for (linked to the first)."""
     blocks = []
-    for position, (result, domain) in enumerate(zip(report.policies, links, strict=True)):
+    for position, (result, found) in enumerate(zip(report.policies, links, strict=True)):
+        domain = found[0] if found else None
         version_id, match = match_version(result, domain, report.end_datetime)
         blocks.append({
             "position": position,
@@ -225,6 +241,7 @@ def _blocks(report: schema.ParsedReport, links: list[Hosted | None]) -> list[dic
             "policy_version_id": version_id,
             "policy_match": match,
             "failure_details": result.failure_details,
+            "domain_ids": [hosted.id for hosted in found],
         })
     return blocks
 

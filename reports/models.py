@@ -1,11 +1,25 @@
 """Stored TLS-RPT reports, their policy blocks, failure details and daily rollups.
 
 Links into the hosted domains are `ON DELETE SET NULL`: removing a domain keeps its reports.
+The review's rollups (DailyTotal, DailyFailure, ResultTypeSeen) are keyed by the hosted domain
+a block is linked to, so DANE blocks that name an MX host count for that MX's domain; removing
+the domain removes them, and pruning old reports keeps them.
 """
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stspolicy.extensions import UTCDateTime, db, utcnow
@@ -131,6 +145,72 @@ class DailyRollup(db.Model):
     mx_host: Mapped[str] = mapped_column(String(253))
     shard: Mapped[int] = mapped_column(SmallInteger)
     session_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReportDomain(db.Model):
+    """A hosted domain a report counts for: what its blocks link to, and for a DANE block about an MX
+    host sent to that host's own address, every hosted domain using that MX (linking.HostedDomains.links)."""
+
+    __table_args__ = (Index("ix_report_domain_domain_id_day", "domain_id", "day"),)
+
+    report_row_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+
+
+class DailyTotal(db.Model):
+    """Summary session counts per hosted domain, UTC day, policy type and reporting organisation.
+
+    Sharded as DailyRollup: reports of one organisation about one busy domain and day do not queue on one row.
+    """
+
+    __tablename__ = "report_daily_total"
+    __table_args__ = (
+        UniqueConstraint("domain_id", "day", "policy_type", "organization_name", "shard",
+                         name="uq_report_daily_total_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    policy_type: Mapped[str] = mapped_column(String(16))
+    organization_name: Mapped[str] = mapped_column(String(256))
+    shard: Mapped[int] = mapped_column(SmallInteger)
+    successful_session_count: Mapped[int] = mapped_column(BigInteger)
+    failed_session_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class DailyFailure(db.Model):
+    """Failed sessions of the failure details per hosted domain, UTC day, policy type, result type,
+    receiving MX, reporting organisation and sending IP (`mx_host`, `sending_ip`: empty where not given);
+    sharded as DailyTotal."""
+
+    __tablename__ = "report_daily_failure"
+    __table_args__ = (
+        UniqueConstraint("domain_id", "day", "policy_type", "result_type", "mx_host", "organization_name",
+                         "sending_ip", "shard", name="uq_report_daily_failure_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    policy_type: Mapped[str] = mapped_column(String(16))
+    result_type: Mapped[str] = mapped_column(String(64))
+    mx_host: Mapped[str] = mapped_column(String(253))
+    organization_name: Mapped[str] = mapped_column(String(256))
+    sending_ip: Mapped[str] = mapped_column(String(45))
+    shard: Mapped[int] = mapped_column(SmallInteger)
+    failed_session_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class ResultTypeSeen(db.Model):
+    """When a result type was first received in a report about a hosted domain."""
+
+    __tablename__ = "report_result_type_seen"
+
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"), primary_key=True)
+    result_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 report_token_domain = db.Table(

@@ -1,5 +1,6 @@
-"""Writing one accepted report: its row, policy blocks, failure details and daily rollups; and the
-copies of a report that is stored already.
+"""Writing one accepted report: its row, policy blocks, failure details and daily rollups (by policy
+domain, and the review's by hosted domain: models.DailyTotal, DailyFailure, ResultTypeSeen); and
+the copies of a report that is stored already.
 
 The first copy of a report goes in by `store`: on PostgreSQL one statement, one round trip
 however many failure details there are (data-modifying CTEs fed with JSON that msgspec encodes
@@ -40,10 +41,14 @@ from reports.models import (
     ROLLUP_CEILING,
     ROLLUP_SHARDS,
     SET_ASIDE,
+    DailyFailure,
     DailyRollup,
+    DailyTotal,
     FailureDetail,
     Report,
+    ReportDomain,
     ReportPolicy,
+    ResultTypeSeen,
 )
 from reports.parsing import schema
 from reports.parsing.organizations import contact_domain, same_organization
@@ -54,6 +59,10 @@ CONFLICT = "conflict"  # kept, but it does not count: held for an admin's choice
 
 _REPORT_KEY = [*REPORT_KEY, "copy_number"]
 _ROLLUP_KEY = ["day", "policy_domain", "policy_type", "result_type", "mx_host", "shard"]
+_TOTAL_KEY = ["domain_id", "day", "policy_type", "organization_name", "shard"]
+_FAILURE_KEY = ["domain_id", "day", "policy_type", "result_type", "mx_host", "organization_name", "sending_ip", "shard"]
+_SEEN_KEY = ["domain_id", "result_type"]
+_NOT_COLUMNS = {"failure_details", "domain_ids"}  # what a block carries besides its report_policy row
 _ENCODER = msgspec.json.Encoder()
 # Written into the SQL: the PostgreSQL statement is compiled once and run with only the report's parameters.
 _CEILING = literal_column(str(ROLLUP_CEILING), BigInteger)
@@ -75,16 +84,17 @@ def store(session: Session, report: schema.ParsedReport, row: dict, blocks: list
     """
     row = row | {"copy_number": 1, "standing": COUNTED, "chosen_by": None}
     rollups = rollup_rows(report)
+    review = review_rows(report, blocks, row["received_at"])
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         return connection.exec_driver_sql(_postgresql_sql(connection.dialect), row | {
             "notes": _ENCODER.encode(row["notes"]).decode(),
             "blocks": _ENCODER.encode(blocks).decode(),
             "rollups": _ENCODER.encode(rollups).decode(),
-        }).scalar()
+        } | {name: _ENCODER.encode(rows).decode() for name, rows in review.items()}).scalar()
     row_id = session.execute(_first_copy_sqlite(), row).scalar()
     if row_id is not None:
-        _add_blocks(session, row_id, blocks, rollups)
+        _add_blocks(session, row_id, blocks, rollups, review)
     return row_id
 
 
@@ -114,7 +124,7 @@ def store_copy(session: Session, report: schema.ParsedReport, row: dict, blocks:
         "copy_number": copies[-1].copy_number + 1, "standing": standing, "chosen_by": None,
     }).scalar_one()
     if standing == COUNTED:
-        _add_blocks(session, row_id, blocks, rollup_rows(report))
+        _add_blocks(session, row_id, blocks, rollup_rows(report), review_rows(report, blocks, row["received_at"]))
         return STORED, row_id
     return CONFLICT, row_id
 
@@ -153,7 +163,7 @@ def _rank(chosen_by: str | None, dkim_result: str | None, contact_info: str | No
 
 def count_copy(session: Session, copy: Report, report: schema.ParsedReport, blocks: list[dict]) -> None:
     """Make the stored `copy` (parsed again as `report`) count: its blocks, details and rollups go in."""
-    _add_blocks(session, copy.id, blocks, rollup_rows(report))
+    _add_blocks(session, copy.id, blocks, rollup_rows(report), review_rows(report, blocks, copy.received_at))
     copy.standing = COUNTED
 
 
@@ -167,16 +177,42 @@ def withdraw(session: Session, copy: Report) -> None:
         [{f"key_{name}": value for name, value in row.items() if name != "session_count"}
          | {"minus": row["session_count"]} for row in rollup_rows(copy)],
     )
+    review = review_rows(copy, _stored_blocks(session, copy), copy.received_at)
+    for name, table, key in _review_tables():
+        counts = [c for c in ("successful_session_count", "failed_session_count") if c in table.c]
+        if counts and review[name]:
+            session.execute(
+                update(table).where(*(table.c[k] == bindparam(f"key_{k}") for k in key))
+                .values({c: case((table.c[c] > bindparam(f"minus_{c}"), table.c[c] - bindparam(f"minus_{c}")),
+                                 else_=0) for c in counts}),
+                [{f"key_{k}": row[k] for k in key} | {f"minus_{c}": row[c] for c in counts} for row in review[name]],
+            )
+    session.execute(delete(ReportDomain).where(ReportDomain.report_row_id == copy.id))
     session.execute(delete(ReportPolicy).where(ReportPolicy.report_row_id == copy.id))
     session.expire(copy, ["policies"])
     copy.standing = SET_ASIDE
 
 
-def _add_blocks(session: Session, row_id: int, blocks: list[dict], rollups: list[dict]) -> None:
+def _stored_blocks(session: Session, copy: Report) -> list[dict]:
+    """The counted `copy`'s blocks as review_rows takes them: a block about a hosted domain counts for
+    it; one about an MX host counted for each domain the report counts for (ReportDomain)."""
+    counted_for = list(session.scalars(select(ReportDomain.domain_id).where(ReportDomain.report_row_id == copy.id)))
+    return [{
+        "policy_type": block.policy_type,
+        "successful_session_count": block.successful_session_count,
+        "failed_session_count": block.failed_session_count,
+        "failure_details": block.failure_details,
+        "domain_ids": [] if block.domain is None
+        else [block.domain_id] if block.domain.name == block.policy_domain else counted_for,
+    } for block in copy.policies]
+
+
+def _add_blocks(session: Session, row_id: int, blocks: list[dict], rollups: list[dict],
+                review: dict[str, list[dict]]) -> None:
     """The policy blocks, failure details and rollups of the report row `row_id`, one INSERT per table."""
     statements = _statements(session.connection().dialect.name)
     block_ids = session.scalars(statements["policy"], [
-        {name: value for name, value in block.items() if name != "failure_details"} | {"report_row_id": row_id}
+        {name: value for name, value in block.items() if name not in _NOT_COLUMNS} | {"report_row_id": row_id}
         for block in blocks
     ]).all()
     details = [msgspec.structs.asdict(detail) | {"report_policy_id": block_id}
@@ -184,6 +220,10 @@ def _add_blocks(session: Session, row_id: int, blocks: list[dict], rollups: list
     if details:
         session.execute(statements["detail"], details)
     session.execute(statements["rollup"], rollups)
+    for name, rows in review.items():
+        if rows:
+            session.execute(statements[name], [row | {"report_row_id": row_id} for row in rows] if name == "domains"
+                            else rows)
 
 
 def rollup_counts(report: schema.ParsedReport | Report) -> Counter:
@@ -204,12 +244,48 @@ def rollup_rows(report: schema.ParsedReport | Report) -> list[dict]:
 
     A report adds to the shard its report-id picks (see models.DailyRollup).
     """
-    shard = zlib.crc32(report.report_id.encode()) % ROLLUP_SHARDS
+    shard = _shard(report)
     return [
         {"day": day, "policy_domain": domain, "policy_type": policy_type, "result_type": result_type,
          "mx_host": mx_host, "shard": shard, "session_count": count}
         for (day, domain, policy_type, result_type, mx_host), count in sorted(rollup_counts(report).items())
     ]
+
+
+def _shard(report: schema.ParsedReport) -> int:
+    return zlib.crc32(report.report_id.encode()) % ROLLUP_SHARDS
+
+
+def review_rows(report: schema.ParsedReport, blocks: list[dict], received_at) -> dict[str, list[dict]]:
+    """The rows the review reads (domains, totals, failures, seen: models.ReportDomain, DailyTotal,
+    DailyFailure, ResultTypeSeen), each in key order so that concurrent reports never deadlock on them.
+
+    A block counts for each of its `domain_ids`; totals and failures go to the report's shard.
+    """
+    day, organization, shard = report.day, report.organization_name, _shard(report)
+    totals: dict[tuple, list[int]] = {}
+    failures: Counter = Counter()
+    seen: set[tuple[int, str]] = set()
+    for block in blocks:
+        for domain_id in block["domain_ids"]:
+            total = totals.setdefault((domain_id, day, block["policy_type"], organization, shard), [0, 0])
+            total[0] += block["successful_session_count"]
+            total[1] += block["failed_session_count"]
+            for detail in block["failure_details"]:
+                mx_host = (detail.receiving_mx_hostname or "").rstrip(".")
+                failures[(domain_id, day, block["policy_type"], detail.result_type, mx_host, organization,
+                          detail.sending_mta_ip or "", shard)] += detail.failed_session_count
+                seen.add((domain_id, detail.result_type))
+    return {
+        "domains": [{"domain_id": domain_id, "day": day} for domain_id in sorted({key[0] for key in totals})],
+        "totals": [dict(zip(_TOTAL_KEY, key, strict=True)) | {"successful_session_count": successful,
+                                                               "failed_session_count": failed}
+                   for key, (successful, failed) in sorted(totals.items())],
+        "failures": [dict(zip(_FAILURE_KEY, key, strict=True)) | {"failed_session_count": count}
+                     for key, count in sorted(failures.items())],
+        "seen": [{"domain_id": domain_id, "result_type": result_type, "first_received_at": received_at}
+                 for domain_id, result_type in sorted(seen)],
+    }
 
 
 def _columns(table, *skipped: str) -> list:
@@ -270,7 +346,36 @@ def _postgresql_statement():
     rollups = rollups.on_conflict_do_update(index_elements=_ROLLUP_KEY, set_={
         "session_count": func.least(rollup.c.session_count + rollups.excluded.session_count, _CEILING),
     })
-    return select(report_row.c.id).add_cte(details, rollups.cte("rollups"))
+    reviews = []
+    for name, table, key in _review_tables():
+        columns = _columns(table, "report_row_id")
+        rows = _rows(cast(bindparam(name, type_=String), JSON), [column(c.name, c.type) for c in columns], f"{name}_in")
+        of_report = [report_row.c.id] if "report_row_id" in table.c else []
+        upsert = postgresql.insert(table).from_select(
+            [*(["report_row_id"] if of_report else []), *(c.name for c in columns)],
+            select(*of_report, *(rows.c[c.name] for c in columns)).select_from(report_row.join(rows, true()))
+            .order_by(*(rows.c[name] for name in key)),
+        )
+        reviews.append(_review_upsert(upsert, func.least).cte(name))
+    return select(report_row.c.id).add_cte(details, rollups.cte("rollups"), *reviews)
+
+
+def _review_tables() -> list:
+    return [("domains", ReportDomain.__table__, ["domain_id"]), ("totals", DailyTotal.__table__, _TOTAL_KEY),
+            ("failures", DailyFailure.__table__, _FAILURE_KEY), ("seen", ResultTypeSeen.__table__, _SEEN_KEY)]
+
+
+def _review_upsert(statement, least):
+    """Add to the review's rollup rows (below the ceiling, as the others), keep the first time a result type came."""
+    table = statement.table
+    if table.name == ReportDomain.__tablename__:
+        return statement  # a new report's: never there before
+    if table.name == ResultTypeSeen.__tablename__:
+        return statement.on_conflict_do_nothing(index_elements=_SEEN_KEY)
+    added = {name: least(table.c[name] + statement.excluded[name], _CEILING)
+             for name in ("successful_session_count", "failed_session_count") if name in table.c}
+    key = _TOTAL_KEY if table.name == DailyTotal.__tablename__ else _FAILURE_KEY
+    return statement.on_conflict_do_update(index_elements=key, set_=added)
 
 
 @functools.cache
@@ -284,7 +389,11 @@ def _statements(dialect_name: str) -> dict:
     block, detail, rollup = (model.__table__ for model in (ReportPolicy, FailureDetail, DailyRollup))
     rollup_upsert = (postgresql if dialect_name == "postgresql" else sqlite).insert(rollup)
     total = rollup.c.session_count + rollup_upsert.excluded.session_count
-    return {
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    # SQLite's min of two values is PostgreSQL's least.
+    least = func.least if dialect_name == "postgresql" else func.min
+    review = {name: _review_upsert(dialect.insert(table), least) for name, table, _key in _review_tables()}
+    return review | {
         "policy": insert(block).returning(block.c.id, sort_by_parameter_order=True),
         "detail": insert(detail),
         "rollup": rollup_upsert.on_conflict_do_update(

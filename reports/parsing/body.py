@@ -105,12 +105,13 @@ def decode_body(body: bytes, limits: Limits, budget: Budget | None = None) -> tu
         if len(data) > limit:
             raise ReportTooLarge(f"report exceeds the limit of {limit} bytes")
     except ReportTooLarge:
+        if budget is not None:
+            budget.remaining -= limit  # what was inflated before the refusal
         if limit == limits.max_decompressed:
             raise
         if limit == by_ratio:
             raise ReportTooLarge(f"body of {len(body)} bytes decompresses to more than {limits.max_ratio} times "
                                  "its size") from None
-        budget.remaining = 0  # spent on this part
         raise ReportTooLarge(f"the reports of this mail decompress to more than {limits.max_decompressed} "
                              "bytes together", "mail") from None
     if budget is not None:

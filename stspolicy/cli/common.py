@@ -4,7 +4,7 @@ import click
 from sqlalchemy.exc import DataError
 
 from stspolicy.accounts.service import AccountError
-from stspolicy.certificates.service import CertificateError
+from stspolicy.certificates.errors import CertificateError
 from stspolicy.dns.rfc2136 import PublishError
 from stspolicy.extensions import DATABASE_UNAVAILABLE
 from stspolicy.policies.errors import DomainError

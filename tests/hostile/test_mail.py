@@ -6,12 +6,15 @@ channel by the report corpus in tests/support/reportdata.py.
 
 import base64
 import gzip
+import mailbox
 import os
 
 import pytest
 
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests.reports.test_report_cli import report_mail
-from tests.support.reportdata import encode, report
+from tests.support.reportdata import encode, gz, report
 
 EX_DATAERR = 65
 HEAD = (b"From: tlsrpt@sender.example\r\nTo: tlsrpt@example.com\r\nSubject: Report Domain: example.com\r\n"
@@ -97,3 +100,15 @@ def test_a_hostile_mail_is_refused_with_exit_65_and_its_reasons(app, session, ra
 ], ids=["depth", "parts", "decompressed"])
 def test_a_mail_is_limited_as_a_whole_with_one_line_that_says_how(app, session, raw, reason):
     assert reason in ingest(app, raw).stderr.splitlines()
+
+
+def test_report_import_of_a_maildir_passes_a_mail_nested_too_deep_and_goes_on(app, session, tmp_path):
+    add_domain(session, "example.com", make_policy("testing", ["mx1.example.com"], 86400), actor="test")
+    box = mailbox.Maildir(tmp_path / "Maildir")
+    for message in (report_mail(gz(report(report_id="before"))), MAILS["multipart nested 1,200 deep"],
+                    report_mail(gz(report(report_id="after")))):
+        box.add(message)
+    result = app.test_cli_runner().invoke(args=["report", "import", str(tmp_path / "Maildir")], catch_exceptions=False)
+    assert result.exit_code == EX_DATAERR and "Traceback" not in result.output
+    assert result.stdout == ("stored 2, duplicate 0, conflicting copies 0, rejected 1 "
+                             "(1 × mail: MIME parts nested more than 10 deep)\n")

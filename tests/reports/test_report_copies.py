@@ -9,10 +9,20 @@ import pytest
 from sqlalchemy import func, select
 
 from reports.ingest import CopyError, Settings, choose_copy, ingest_report
-from reports.models import COUNTED, HELD, SET_ASIDE, FailureDetail, Report, ReportPolicy
+from reports.models import (
+    COUNTED,
+    HELD,
+    SET_ASIDE,
+    DailyFailure,
+    DailyTotal,
+    FailureDetail,
+    Report,
+    ReportDomain,
+    ReportPolicy,
+)
 from reports.queries import list_conflicts, rollup_totals
 from reports.storage import CONFLICT, DUPLICATE, STORED
-from stspolicy.audit import AuditEvent
+from stspolicy.base.audit import AuditEvent
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests.support.reportdata import encode, gz, report
@@ -165,3 +175,17 @@ def test_a_conflicting_copy_by_https_is_answered_202_and_kept(client, session, h
     assert answer.status_code == 202 and answer.json["status"] == "conflict"
     assert client.post("/tlsrpt", data=encode(genuine()), headers=headers).status_code == 200
     assert standings(session) == [(1, HELD), (2, HELD)]
+
+
+def test_the_reviews_rollups_follow_the_copy_that_counts(session, hosted):
+    def review_figures():
+        return (session.scalar(select(func.sum(DailyTotal.failed_session_count))),
+                session.scalar(select(func.sum(DailyFailure.failed_session_count))),
+                session.scalar(select(func.count()).select_from(ReportDomain)))
+
+    ingest(session, forged())
+    assert review_figures() == (999_999, 999_999, 1)
+    assert ingest(session, genuine(), source="mail", dkim_result=SIGNED).status == STORED
+    genuine_failures = sum(detail["failed-session-count"] for detail in genuine()["policies"][0]["failure-details"])
+    assert review_figures() == (genuine()["policies"][0]["summary"]["total-failure-session-count"],
+                                genuine_failures, 1)

@@ -4,6 +4,7 @@ time, and malformed (and a few tolerated) bodies with the HTTP status each must 
 import copy
 import gzip
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -65,6 +66,48 @@ def report(**changes) -> dict:
         else:
             document[key] = copy.deepcopy(value)
     return document
+
+
+def sts_block(domain: str, successful: int, failed: int, *details, mx: tuple[str, ...] = ()) -> dict:
+    """An sts policy block about `domain` applying `mode: testing` with `mx` (else mx1.<domain>)."""
+    mx = mx or (f"mx1.{domain}",)
+    return {
+        "policy": {"policy-type": "sts", "policy-domain": domain, "mx-host": list(mx),
+                   "policy-string": ["version: STSv1", "mode: testing", *(f"mx: {host}" for host in mx),
+                                     "max_age: 604800"]},
+        "summary": {"total-successful-session-count": successful, "total-failure-session-count": failed},
+        "failure-details": list(details),
+    }
+
+
+def tlsa_block(mx_host: str, successful: int, failed: int, *details) -> dict:
+    """A tlsa policy block whose policy-domain is the MX host (the TLSA base domain)."""
+    return {
+        "policy": {"policy-type": "tlsa", "policy-domain": mx_host, "policy-string": ["3 1 1 " + "ab" * 32]},
+        "summary": {"total-successful-session-count": successful, "total-failure-session-count": failed},
+        "failure-details": list(details),
+    }
+
+
+def failure(result_type: str, count: int, mx: str | None = None, ip: str | None = None, **more) -> dict:
+    """A failure detail; `more` adds members by their JSON names with `_` for `-`."""
+    found = {"result-type": result_type, "failed-session-count": count}
+    if mx:
+        found["receiving-mx-hostname"] = mx
+    if ip:
+        found["sending-mta-ip"] = ip
+    return found | {name.replace("_", "-"): value for name, value in more.items()}
+
+
+def days_ago(days: int) -> str:
+    """The UTC day `days` before today, as YYYY-MM-DD."""
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+def daily_report(report_id: str, *blocks, organization="Google Inc.", day="2026-11-01") -> dict:
+    """A report of one UTC day with `blocks`."""
+    return report(report_id=report_id, organization_name=organization, policies=list(blocks),
+                  date_range={"start-datetime": f"{day}T00:00:00Z", "end-datetime": f"{day}T23:59:59Z"})
 
 
 def encode(document) -> bytes:

@@ -2,8 +2,9 @@
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
+from stspolicy.base.settings import current_settings
+from stspolicy.certificates.errors import CertificateError
 from stspolicy.certificates.service import (
-    CertificateError,
     acme_issuer,
     certificate_states,
     issue_certificate,
@@ -11,7 +12,6 @@ from stspolicy.certificates.service import (
 )
 from stspolicy.extensions import db, utcnow
 from stspolicy.policies.names import policy_domain_from_host
-from stspolicy.settings import current_settings
 from stspolicy.web.admin.views import bp, require_admin
 
 
@@ -36,7 +36,7 @@ def issue(host):
     if host not in wanted_hosts(db.session, settings):
         abort(404, f"{host[:253]} is not a host served here")
     try:
-        outcome = issue_certificate(db.session, settings, acme_issuer(settings), host, utcnow())
+        outcome = issue_certificate(db.session, settings, acme_issuer(db.session, settings), host, utcnow())
     except CertificateError as error:
         flash(error.message, "error")
     else:

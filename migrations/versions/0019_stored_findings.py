@@ -1,15 +1,15 @@
 """Stored findings: the findings of the last days per domain, kind and subject, so that pages and alerts read
 the open ones without correlating the reports again.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0019
+Revises: 0017
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0019"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
