@@ -136,7 +136,7 @@ def _notice(incident: Incident, event: str, rows: list[IncidentDomain], settings
             now if event == RESOLVED else None),
         lines=list(incident.lines), evidence=incident.evidence, fix=incident.fix,
         domains=[DomainView(row.domain_name, row.since, list(row.lines), row.evidence, row.resolved_at,
-                            domain_links(settings.base_url, incident.rule, row.domain_name))
+                            domain_links(settings.base_url, incident.rule, row.domain_name, row.evidence))
                  for row in shown[:MAX_DOMAINS_LISTED]],
         hidden_domains=max(0, len(shown) - MAX_DOMAINS_LISTED), alerts_url=f"{settings.base_url}/alerts",
     )

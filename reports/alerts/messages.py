@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -78,17 +78,22 @@ class Notice:
         return spec.title
 
 
-def findings_page(base_url: str, name: str) -> str:
-    """The page that shows a domain's findings in detail: its page, until the review has one of its own."""
-    return f"{base_url}/domains/{quote(name)}"
+def findings_page(base_url: str, finding: dict) -> str:
+    """The review page of a finding's domain over the days the finding covers, narrowed to its MX and result
+    type (`Finding.as_dict()`): the one place a finding's link is made."""
+    evidence = finding["evidence"]
+    args = {"since": finding["since"][:10], "until": finding["until"][:10]}
+    args |= {name: value for name, value in (("mx", evidence.get("mx_host")),
+                                             ("result_type", evidence.get("result_type"))) if value}
+    return f"{base_url}/domains/{quote(finding['domain'])}/review?{urlencode(args)}"
 
 
-def domain_links(base_url: str, rule: str, name: str) -> list[tuple[str, str]]:
-    """The pages with the details: the domain (its findings for a finding), and its DNS page for what DNS
+def domain_links(base_url: str, rule: str, name: str, evidence: dict) -> list[tuple[str, str]]:
+    """The pages with the details: the domain (the review of a finding's reports), and its DNS page for what DNS
     checks found."""
     page = f"{base_url}/domains/{quote(name)}"
     if rule.startswith(FINDING_PREFIX):
-        links = [("findings", findings_page(base_url, name))]
+        links = [("review", findings_page(base_url, evidence))]
     else:
         links = [("domain", page + ("#edit" if rule == "enforce-ready" else ""))]
     if rule in DNS_RULES:

@@ -11,7 +11,7 @@ from reports.alerts.models import AlertRule, Incident
 from reports.alerts.rules import RULES
 from reports.review.finding_store import RECENT, StoredFinding
 from stspolicy.policies.service import update_policy
-from tests.factories import host
+from tests.factories import host, sign_in
 from tests.reports.alerts.craft import NOW, block, day, report
 from tests.reports.alerts.test_delivery import run, with_smtp
 
@@ -53,7 +53,7 @@ def text(message) -> str:
 
 
 def test_a_finding_is_one_incident_mailed_once_with_its_evidence_fix_and_link_and_its_resolution_once(
-        session, people, mailbox, alert_settings):
+        client, session, people, mailbox, alert_settings):
     settings = with_smtp(alert_settings, mailbox)
     only_finding_rules(session, people.shared)
     failing(session, "shared.example", day(1), "certificate-expired", "mx1.shared.example", GOOGLE, MICROSOFT)
@@ -70,7 +70,12 @@ def test_a_finding_is_one_incident_mailed_once_with_its_evidence_fix_and_link_an
     assert "what to do for shared.example: Google Inc. and Microsoft Corporation report certificate-expired" in body
     assert "renew the certificate of mx1.shared.example" in body
     assert "What to do:\n  mx1.shared.example: Renew the MX certificate and reload the mail server." in body
-    assert "findings: https://admin.provider.example/domains/shared.example\n" in body
+    link = (f"https://admin.provider.example/domains/shared.example/review?since={day(1)}&until={day(1)}"
+            "&mx=mx1.shared.example&result_type=certificate-expired")
+    assert f"review: {link}\n" in body
+    sign_in(client, people.viewer)
+    page = client.get(link.removeprefix("https://admin.provider.example"))
+    assert page.status_code == 200 and "certificate-expired" in page.get_data(as_text=True)
     assert "DNS and DANE: https://admin.provider.example/domains/shared.example/dns" in body
 
     failing(session, "shared.example", day(0), "certificate-expired", "mx1.shared.example", GOOGLE)
