@@ -48,6 +48,7 @@ bench: $(VENV)/.dev-installed $(INTEROP)/.installed
 	$(BIN)/python -m bench.policy_nginx
 	$(BIN)/python -m bench.soak
 	$(BIN)/python -m bench.node_propagation
+	$(BIN)/python -m bench.alerts
 
 clean:
 	rm -rf $(VENV) $(INTEROP) .pytest_cache

@@ -23,6 +23,7 @@ from reports.alerts.rules import (
     midnight,
 )
 from reports.models import DailyRollup, FailureDetail, Report, ReportPolicy
+from reports.review.finding_store import open_findings
 from stspolicy.certificates.models import Certificate
 from stspolicy.dns.models import DnsObservation, MxObservation
 from stspolicy.dns.queries import latest_observations
@@ -67,6 +68,9 @@ def gather(session: Session, domains: list[Domain], now: datetime) -> list[Domai
         _longest(settings, "enforce-ready", "days")))), domains, users_of_mx)
     certificates = {row.host: row for row in session.scalars(select(Certificate).where(
         Certificate.host.in_([POLICY_HOST_PREFIX + d.name for d in domains]), Certificate.not_after.is_not(None)))}
+    findings = defaultdict(list)
+    for finding in open_findings(session, [domain.name for domain in domains]):
+        findings[finding.domain].append(finding)
     facts = []
     for domain in domains:
         version = versions[domain.id]
@@ -79,7 +83,7 @@ def gather(session: Session, domains: list[Domain], now: datetime) -> list[Domai
                                               certificate.last_error) if certificate else None,
             sessions=sessions.get(domain.name, {}), details=dict(details.get(domain.name, {})),
             first_seen=first_seen.get(domain.name, {}), report_days=dict(report_days.get(domain.name, {})),
-            sts_organisations=dict(sts_days.get(domain.name, {})),
+            sts_organisations=dict(sts_days.get(domain.name, {})), findings=tuple(findings[domain.name]),
         ))
     return facts
 

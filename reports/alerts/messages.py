@@ -14,11 +14,13 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from reports.alerts.finding_rules import PREFIX as FINDING_PREFIX
 from reports.alerts.rules import REPORTS_REFUSED, RULES
 
 MAX_DOMAINS_LISTED = 50
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-DNS_RULES = {"dns-drift", "certificate-expiry", "tlsa-certificate-mismatch"}
+DNS_RULES = {"dns-drift", "certificate-expiry", "tlsa-certificate-mismatch", "finding-tlsa-mismatch",
+             "finding-dnssec-invalid", "finding-starttls-not-supported", "finding-certificate-problem"}
 
 
 @functools.cache
@@ -76,10 +78,19 @@ class Notice:
         return spec.title
 
 
+def findings_page(base_url: str, name: str) -> str:
+    """The page that shows a domain's findings in detail: its page, until the review has one of its own."""
+    return f"{base_url}/domains/{quote(name)}"
+
+
 def domain_links(base_url: str, rule: str, name: str) -> list[tuple[str, str]]:
-    """The pages with the details: the domain, and its DNS page for what DNS checks found."""
+    """The pages with the details: the domain (its findings for a finding), and its DNS page for what DNS
+    checks found."""
     page = f"{base_url}/domains/{quote(name)}"
-    links = [("domain", page + ("#edit" if rule == "enforce-ready" else ""))]
+    if rule.startswith(FINDING_PREFIX):
+        links = [("findings", findings_page(base_url, name))]
+    else:
+        links = [("domain", page + ("#edit" if rule == "enforce-ready" else ""))]
     if rule in DNS_RULES:
         links.append(("DNS and DANE", page + "/dns"))
     return links

@@ -3,13 +3,17 @@
 A rule looks at the facts of one domain (gathered by `facts`) and says what is wrong as a
 `Signal` about a subject: the domain, one of its DNS names, the MX host or the reporting
 organisation behind the trouble. Signals of one rule about one subject become one incident,
-however many domains they touch: one MX serving 200 domains is one cause, not 200.
+however many domains they touch: one MX serving 200 domains is one cause, not 200. The rules over
+the review's findings are in `finding_rules`; what every rule is made of, in `signals`.
 """
 
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from reports.alerts.finding_rules import FINDING_RULES, finding_signals
+from reports.alerts.signals import Parameter, Part, RuleSpec, Signal
+from reports.review.findings import Finding
 from reports.review.result_types import describe
 from stspolicy.dns.findings import ERROR, against_enforce
 
@@ -22,25 +26,7 @@ class RuleError(ValueError):
         self.message, self.field = message, field
 
 
-@dataclass(frozen=True)
-class Parameter:
-    name: str
-    default: int
-    minimum: int
-    maximum: int
-    label: str
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    name: str
-    title: str
-    description: str
-    parameters: tuple[Parameter, ...] = ()
-    resolution_notice: bool = True  # good news and one-off events clear without a notice
-
-
-RULES = {rule.name: rule for rule in (
+RULES = FINDING_RULES | {rule.name: rule for rule in (
     RuleSpec("failure-rate", "Failure rate above the domain's own baseline",
              "The share of failed sessions of a policy type (sts, tlsa) over the last days is above a threshold "
              "and well above what the domain usually sees.",
@@ -125,33 +111,6 @@ def fix_for(result_type: str, domain: str = "<domain>") -> str:
 
 
 @dataclass(frozen=True)
-class Part:
-    """What a signal says about one domain."""
-
-    domain: str
-    since: datetime
-    lines: tuple[str, ...]
-    evidence: dict
-
-
-@dataclass(frozen=True)
-class Signal:
-    rule: str
-    subject: str
-    title: str
-    since: datetime
-    fix: str
-    parts: tuple[Part, ...] = ()
-    lines: tuple[str, ...] = ()  # about the cause itself, for every recipient
-    evidence: dict = field(default_factory=dict)
-    variant: str = ""  # what makes a new incident of the same subject (enforce-ready: the policy id)
-
-    @property
-    def key(self) -> str:
-        return ":".join(part for part in (self.rule, self.subject, self.variant) if part)
-
-
-@dataclass(frozen=True)
 class MxSeen:
     """One MX host at one stored DNS check."""
 
@@ -207,6 +166,7 @@ class DomainFacts:
     first_seen: dict = field(default_factory=dict)  # result_type -> first day reported
     report_days: dict = field(default_factory=dict)  # organisation -> days with a report about the domain
     sts_organisations: dict = field(default_factory=dict)  # organisation -> days with an sts block
+    findings: tuple[Finding, ...] = ()  # open, as the last refresh stored them
 
 
 def midnight(day: date) -> datetime:
@@ -529,7 +489,7 @@ def evaluate(facts: DomainFacts, now: datetime, base_url: str) -> list[Signal]:
     """Every signal of the domain's enabled rules."""
     today = now.date()
     on = {name for name, setting in facts.settings.items() if setting.enabled}
-    signals = []
+    signals = finding_signals(facts.findings, facts.settings)
     if "failure-rate" in on:
         signals += failure_rate(facts, today)
     if "new-result-type" in on:

@@ -1,4 +1,4 @@
-"""One run of the alerts: evaluate every rule, update the incidents, queue and send the notices.
+"""One run of the alerts: store the findings, evaluate every rule, update the incidents, queue and send the notices.
 
 Runs hold the lease (`lease`), so several hosts may run it from their timers at once; every
 step commits what it did, so a run cut short leaves nothing half done: the next one goes on.
@@ -18,12 +18,14 @@ from reports.alerts.outbox import send_due
 from reports.alerts.refusals import counter_totals, record_refusals, refusal_signals
 from reports.alerts.rules import Signal, evaluate, merge
 from reports.alerts.settings import AlertSettings
+from reports.review.finding_store import refresh_findings
 from stspolicy.policies.queries import list_domains
 
 
 @dataclass
 class RunOutcome:
     ran: bool  # False: another run holds the lease
+    findings: dict[str, int] = field(default_factory=dict)
     signals: int = 0
     incidents: dict[str, int] = field(default_factory=dict)
     queued: int = 0
@@ -36,8 +38,9 @@ class RunOutcome:
         if not self.ran:
             return "another run holds the lease: nothing done"
         changed = ", ".join(f"{count} {what}" for what, count in self.incidents.items())
-        line = (f"{self.signals} signals; incidents: {changed}; queued {self.queued} notices and {self.digests} "
-                f"digests; sent {self.sent}, failed {self.failed}")
+        found = ", ".join(f"{count} {what}" for what, count in self.findings.items())
+        line = (f"findings: {found}; {self.signals} signals; incidents: {changed}; queued {self.queued} notices and "
+                f"{self.digests} digests; sent {self.sent}, failed {self.failed}")
         return line + ("; not sent now: " + "; ".join(self.unavailable) if self.unavailable else "")
 
 
@@ -57,8 +60,9 @@ def run(session: Session, now: datetime, settings: AlertSettings, *, digest: boo
     try:
         if settings.metrics_dir is not None and settings.metrics_dir.is_dir():
             record_refusals(session, counter_totals(settings.metrics_dir), now.date())
+        findings = refresh_findings(session, now)
         signals = signals_now(session, now, settings)
-        outcome = RunOutcome(ran=True, signals=len(signals))
+        outcome = RunOutcome(ran=True, findings=findings, signals=len(signals))
         outcome.incidents = reconcile(session, signals, now, settings)
         outcome.queued = queue_notices(session, now, settings)
         if digest:

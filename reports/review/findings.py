@@ -8,6 +8,7 @@ when one organisation alone does. Report fields are the senders' words, kept ver
 escape them when rendering. Pure.
 """
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -48,6 +49,18 @@ class Finding:
     until: datetime
     evidence: Mapping  # JSON-serialisable
     fix: str
+
+    @property
+    def subject(self) -> str:
+        """What the finding is about within its domain and kind, the same while it lasts: the MX host (and the
+        result type of a certificate problem or a policy fetch failure), the policy id senders keep, or a digest
+        of the policy text none of our versions has."""
+        if self.kind == "stale-sts-policy":
+            return self.evidence["version"]["policy_id"]
+        if self.kind == "unknown-sts-policy":
+            text = json.dumps(self.evidence["policy_string"]).encode()
+            return "policy sha256 " + hashlib.sha256(text).hexdigest()[:32]
+        return " ".join(part for part in (self.evidence.get("mx_host"), self.evidence.get("result_type")) if part)
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "domain": self.domain, "side": self.side, "since": self.since.isoformat(),

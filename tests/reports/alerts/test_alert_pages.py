@@ -6,6 +6,7 @@ from bs4 import BeautifulSoup
 
 from reports.alerts.configure import rules_of
 from reports.alerts.subscriptions import subscribed
+from reports.review.findings import KINDS
 from stspolicy.accounts.tokens import create_token
 from stspolicy.base.audit import AuditEvent
 from tests.factories import csrf_token, sign_in
@@ -25,8 +26,9 @@ def setting(session, domain, rule):
 
 def test_every_rule_is_on_with_its_defaults_until_changed(client, people, bearer):
     rules = client.get(RULES_URL, headers=bearer["viewer"]).get_json()["rules"]
-    assert [r["rule"] for r in rules] == ["failure-rate", "new-result-type", "dns-drift", "certificate-expiry",
-                                          "tlsa-certificate-mismatch", "enforce-ready", "reporting-silent"]
+    assert [r["rule"] for r in rules] == [f"finding-{kind}" for kind in KINDS] + [
+        "failure-rate", "new-result-type", "dns-drift", "certificate-expiry", "tlsa-certificate-mismatch",
+        "enforce-ready", "reporting-silent"]
     assert all(r["enabled"] and r["parameters"] == r["defaults"] for r in rules)
 
 

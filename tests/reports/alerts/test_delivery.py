@@ -5,7 +5,6 @@ clears, none for a repeat; a member never hears of another tenant's domain."""
 import dataclasses
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from reports.alerts import lease
@@ -14,21 +13,16 @@ from reports.alerts.service import run as run_alerts
 from reports.alerts.settings import SmtpSettings
 from reports.alerts.subscriptions import add_webhook, set_preference, set_subscription
 from tests.factories import host
-from tests.lab.alert_receivers import SMTP_PASSWORD, SMTP_USER, smtp_server, webhook_server
+from tests.lab.alert_receivers import SMTP_PASSWORD, SMTP_USER, webhook_server
 from tests.reports.alerts.craft import NOW, block, checked, day, mx_seen, report
 
 SHARED_MX = "mx.shared-provider.example"
+SHARED_POLICY_MX = ("mx1.shared.example", "*.mx.shared.example")  # what the policy of shared.example says
 
 
 def run(session, now, settings, **options):
     """A run without the weekly digest (test_digest.py has it)."""
     return run_alerts(session, now, settings, digest=False, **options)
-
-
-@pytest.fixture
-def mailbox(tmp_path, test_ca):
-    with smtp_server(tmp_path, test_ca) as box:
-        yield box
 
 
 def with_smtp(settings, box, **changes):
@@ -120,7 +114,7 @@ def test_report_text_is_escaped_in_the_html_mail(session, people, mailbox, alert
     settings = with_smtp(alert_settings, mailbox)
     organisation = '<script>alert("x")</script> Evil\x1b[2J Org'
     for ago in range(3, 18):
-        report(session, organisation, day(ago), [block("shared.example", 100)])
+        report(session, organisation, day(ago), [block("shared.example", 100, mx=SHARED_POLICY_MX)])
     run(session, NOW, settings)
     [message] = mailbox.to("viewer@customer.example")
     html = message.get_body(("html",)).get_content()

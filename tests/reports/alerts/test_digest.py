@@ -23,7 +23,7 @@ def test_the_digest_sums_the_week_per_domain_and_tells_each_user_only_of_theirs(
     for ago in range(1, 8):
         report(session, "Google Inc.", end.date() - timedelta(days=ago), [
             block("shared.example", 900, 100, (("certificate-expired", "mx1.shared.example", 100),)),
-            block("foreign.example", 50)])
+            block("foreign.example", 50, mx=("mx1.foreign.example", "*.mx.foreign.example"))])
     update_policy(session, people.shared, mode="enforce", mx_patterns=None, max_age=None, actor="web:editor@x",
                   enforce_confirmed=True)
     change = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()

@@ -1,0 +1,121 @@
+"""The rules over the review's findings: one per finding kind, so that an operator turns off for a domain the
+kind they do not want to hear of. Pure: the stored open findings in, signals out.
+
+A finding about an MX host is that host's cause, shared by every domain it serves (one incident
+naming the domains); a policy fetch failure is this service's, shared by every policy host; the
+rest are one domain's. What a cause shared by several tenants' domains says for everyone (its
+title, its fix) names only the MX host or the result type; each domain's own evidence and fix go
+in its part, which only those who see the domain receive.
+"""
+
+from collections.abc import Mapping
+
+from reports.alerts.signals import Parameter, Part, RuleSpec, Signal
+from reports.review.findings import KINDS, RECEIVER, Finding
+from reports.review.result_types import describe
+
+PREFIX = "finding-"
+MX_KINDS = ("mx-not-in-policy", "tlsa-mismatch", "dnssec-invalid", "starttls-not-supported", "certificate-problem")
+POLICY_HOSTS = "mta-sts"  # the subject of policy fetch failures: every policy host is served from here
+LISTED = 3  # organisations named in a line
+
+_ABOUT = {
+    "stale-sts-policy": ("Senders keep an old MTA-STS policy",
+                         "Senders still apply a policy version that a newer one replaced a day or more before."),
+    "unknown-sts-policy": ("Senders apply an MTA-STS policy this service never served",
+                           "Another server answers for the policy host, or the policy changed without a new id."),
+    "mx-not-in-policy": ("Senders deliver to an MX the policy does not list",
+                         "Senders report an MX host that no mx pattern of the policy in force matches."),
+    "tlsa-mismatch": ("TLSA records match no certificate of an MX",
+                      "DANE senders report tlsa-invalid or dane-required, or the TLSA records they saw match none of "
+                      "the certificates our checks saw the MX present."),
+    "dnssec-invalid": ("DNSSEC fails for an MX", "Senders' resolvers find no valid DNSSEC signatures for the MX "
+                                                 "host's records."),
+    "starttls-not-supported": ("An MX does not offer STARTTLS", "Senders report an MX that did not offer STARTTLS."),
+    "certificate-problem": ("Senders reject the certificate of an MX",
+                            "Senders report an expired, untrusted or misnamed MX certificate, or a failed validation."),
+    "policy-fetch-failure": ("Senders cannot fetch the MTA-STS policy",
+                             "Senders report that they could not fetch the policy, found it invalid, or did not trust "
+                             "the certificate of its host."),
+}
+# A sender's own trouble of a session or two a day is every domain's daily noise: not worth a mail.
+PARAMETERS = (Parameter("organisations", 1, 1, 20, "reported by at least, in organisations"),
+              Parameter("sessions", 10, 1, 1_000_000, "sessions reported over the last three days, at least"))
+FINDING_RULES = {
+    PREFIX + kind: RuleSpec(PREFIX + kind, f"Finding: {_ABOUT[kind][0]}",
+                            _ABOUT[kind][1] + " (from the review's findings, refreshed at each run)", PARAMETERS)
+    for kind in KINDS
+}
+
+
+def reported_by(finding: Finding) -> dict[str, int]:
+    """Sessions by organisation behind a finding: failures, policies applied, or TLSA records seen."""
+    counts = dict(finding.evidence.get("organisations", {}))
+    for organisation, seen in finding.evidence.get("records", {}).items():
+        counts[organisation] = counts.get(organisation, 0) + seen["sessions"]
+    return counts
+
+
+def finding_signals(findings: tuple[Finding, ...], settings: Mapping) -> list[Signal]:
+    """A signal for each open finding whose rule is on and that enough organisations and sessions show."""
+    signals = []
+    for finding in findings:
+        setting = settings[PREFIX + finding.kind]
+        counts = reported_by(finding)
+        if (setting.enabled and len(counts) >= setting.parameters["organisations"]
+                and sum(counts.values()) >= setting.parameters["sessions"]):
+            signals.append(_signal(finding))
+    return signals
+
+
+def _signal(finding: Finding) -> Signal:
+    kind, domain = finding.kind, finding.domain
+    mx, result_type = finding.evidence.get("mx_host"), finding.evidence.get("result_type", "")
+    if kind in MX_KINDS:
+        title, fix = _about_mx(kind, mx, result_type, f"MX {mx}" if mx else f"an MX of {domain}")
+        subject, variant, shared = mx or domain, result_type, bool(mx)
+    elif kind == "policy-fetch-failure":
+        subject, variant, shared = POLICY_HOSTS, result_type, True
+        title = f"Senders cannot fetch MTA-STS policies: {result_type}"
+        fix = (f"{describe(result_type).fix('<domain>')} Each domain below says what its reports and our checks "
+               "show; when all fail at once, look at the policy service itself (nginx, its certificates).")
+    else:
+        subject, variant, shared, fix = domain, finding.subject, False, finding.fix
+        title = (f"Senders keep the old MTA-STS policy {finding.subject} of {domain}" if kind == "stale-sts-policy"
+                 else f"Senders apply an MTA-STS policy of {domain} that this service never served")
+    return Signal(PREFIX + kind, subject, title, finding.since, fix if shared else finding.fix,
+                  (_part(finding, shared),), variant=variant)
+
+
+def _about_mx(kind: str, host: str | None, result_type: str, where: str) -> tuple[str, str]:
+    """The title, and the fix for everyone of a finding about MX `host` (the finding's own when it names none)."""
+    if kind == "certificate-problem":
+        return f"Senders report {result_type} on {where}", f"{host}: {describe(result_type).fix('<domain>')}"
+    if kind == "starttls-not-supported":
+        return f"{where} does not offer STARTTLS to senders", (
+            f"Make {host} offer STARTTLS on port 25 to every sender (its TLS settings, and any firewall or proxy in "
+            "front of it that strips STARTTLS).")
+    if kind == "tlsa-mismatch":
+        return f"DANE senders find no TLSA record matching {where}", (
+            f"Publish a TLSA record at _25._tcp.{host} that matches the certificate {host} presents, beside the "
+            "records there; wait twice their TTL before removing the old ones (flask tlsa publish).")
+    if kind == "dnssec-invalid":
+        return f"DNSSEC fails for {where} at senders", (
+            f"Repair the DNSSEC signatures of the zone of {host} (expired signatures, a DS record for a removed key).")
+    return f"Senders deliver to {where}, which the MTA-STS policy does not list", (
+        f"Add `mx: {host}` to the MTA-STS policy of each domain below, or remove {host} from their MX records: "
+        "senders in enforce mode do not deliver to it.")
+
+
+def _part(finding: Finding, shared: bool) -> Part:
+    counts = reported_by(finding)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    named = ", ".join(f"{name} {count:,}" for name, count in ranked[:LISTED])
+    more = f" and {len(ranked) - LISTED} more" if len(ranked) > LISTED else ""
+    side = ("two or more organisations report it: likely at our end" if finding.side == RECEIVER
+            else "one organisation alone reports it: perhaps at its end")
+    lines = (f"{finding.domain}: {sum(counts.values()):,} sessions reported by {named}{more}, "
+             f"from {finding.since:%Y-%m-%d %H:%M} to {finding.until:%Y-%m-%d %H:%M} UTC",
+             f"  {side}",
+             *([f"  what to do for {finding.domain}: {finding.fix}"] if shared else []))
+    return Part(finding.domain, finding.since, lines, finding.as_dict())
