@@ -1,5 +1,6 @@
 """Forms of the admin pages. Values are checked by the pure policy core, errors land beside their field."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -123,6 +124,14 @@ class SetPasswordForm(FlaskForm):
 class ChangePasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
     password, repeat = _new_password_fields()
+
+
+class LanguageForm(FlaskForm):
+    """The language of one's own pages; each language is named in itself."""
+
+    language = SelectField(_l("Language of these pages"), choices=[
+        SelectChoice("", _l("The one the browser asks for")), SelectChoice("en", "English"),
+        SelectChoice("fr", "Français")])
 
 
 class PublishModeForm(FlaskForm):

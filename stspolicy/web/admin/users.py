@@ -3,6 +3,7 @@ set-password links and remove accounts; everyone changes their own password. Eve
 audited by the account services it calls."""
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from stspolicy.accounts.links import invite_user, open_links, reset_link
@@ -13,12 +14,13 @@ from stspolicy.accounts.service import (
     remove_grant,
     remove_user,
     set_grant,
+    set_language,
     set_password,
     user_for_admin,
 )
 from stspolicy.extensions import db, limiter, utcnow
 from stspolicy.policies.queries import get_domain, list_domains
-from stspolicy.web.admin.forms import PASSWORD_HINT, AccountGrantForm, ChangePasswordForm, InviteForm
+from stspolicy.web.admin.forms import PASSWORD_HINT, AccountGrantForm, ChangePasswordForm, InviteForm, LanguageForm
 from stspolicy.web.admin.views import actor, both_forms, bp, require_admin, show_password_link, take_shown_once
 from stspolicy.web.auth import login_limit
 
@@ -126,7 +128,22 @@ def account():
             flash("Your password is changed. Your other sessions have ended.")
             return redirect(url_for(".account"))
     status = 422 if form.errors else 200
-    return render_template("admin/account.html", form=form, hint=PASSWORD_HINT,
+    return _account_page(form, LanguageForm(formdata=None, language=current_user.language or ""), status)
+
+
+@bp.post("/account/language")
+def account_language():
+    """Everyone's own language for these pages; none follows the browser's."""
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        return _account_page(ChangePasswordForm(formdata=None), form, 422)
+    set_language(db.session, current_user._get_current_object(), form.language.data or None)
+    flash(_("The pages are now shown in the language you chose."))
+    return redirect(url_for(".account"))
+
+
+def _account_page(form: ChangePasswordForm, language_form: LanguageForm, status: int):
+    return render_template("admin/account.html", form=form, language_form=language_form, hint=PASSWORD_HINT,
                            replace_url=url_for(".account") if status != 200 else None), status
 
 

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms import FieldList
@@ -55,6 +56,7 @@ from stspolicy.web.admin.forms import (
     RemoveForm,
     TokenForm,
 )
+from stspolicy.web.locale import local_datetime
 from stspolicy.web.security import require_login
 
 bp = Blueprint("admin", __name__)
@@ -100,8 +102,8 @@ def describe_event(event) -> str:
 def when(moment: datetime | None, precision: str = "minutes") -> Markup:
     """A UTC time as people read it, in a <time> element that machines read too."""
     if moment is None:
-        return Markup('<span class="muted">never</span>')
-    shown = moment.strftime("%Y-%m-%d %H:%M:%S" if precision == "seconds" else "%Y-%m-%d %H:%M")
+        return Markup('<span class="muted">{}</span>').format(_("never"))
+    shown = local_datetime(moment, precision)
     return Markup('<time datetime="{}">{} UTC</time>').format(moment.strftime("%Y-%m-%dT%H:%M:%SZ"), shown)
 
 
