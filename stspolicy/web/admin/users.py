@@ -42,7 +42,7 @@ def invite():
             form.email.errors = [*form.email.errors, error.message]
         else:
             show_password_link(user, secret)
-            flash(f"Invited {user.email} as {user.role}: pass the link below on to them.")
+            flash(_("Invited %(email)s as %(role)s: pass the link below on to them.", email=user.email, role=user.role))
             return redirect(url_for(".user", user_id=user.id))
     return _users_page(form, status=422)
 
@@ -70,7 +70,8 @@ def user_grant(user_id):
         except AccountError as error:
             form.domain.errors = [*form.domain.errors, error.message]
         else:
-            flash(f"{account.email} is now {grant.role} of {grant.domain.unicode_name}.")
+            flash(_("%(email)s is now %(role)s of %(domain)s.",
+                    email=account.email, role=grant.role, domain=grant.domain.unicode_name))
             return redirect(url_for(".user", user_id=account.id) + "#access")
     return _user_page(account, form, status=422)
 
@@ -83,7 +84,7 @@ def user_revoke(user_id, name):
         remove_grant(db.session, account, domain, actor=actor())
     except AccountError:
         abort(404)
-    flash(f"{account.email} has no access to {domain.unicode_name} any more.")
+    flash(_("%(email)s has no access to %(domain)s any more.", email=account.email, domain=domain.unicode_name))
     return redirect(url_for(".user", user_id=account.id) + "#access")
 
 
@@ -91,7 +92,8 @@ def user_revoke(user_id, name):
 def user_link(user_id):
     account = _account(user_id)
     show_password_link(account, reset_link(db.session, account, actor=actor()))
-    flash(f"A new set-password link for {account.email}: pass it on to them. Older links no longer work.")
+    flash(_("A new set-password link for %(email)s: pass it on to them. Older links no longer work.",
+            email=account.email))
     return redirect(url_for(".user", user_id=account.id))
 
 
@@ -106,7 +108,7 @@ def user_remove(user_id):
     except AccountError as error:
         flash(error.message, "error")
         return redirect(url_for(".user", user_id=account.id))
-    flash(f"Removed the account {email}, its domain access and API tokens.")
+    flash(_("Removed the account %(email)s, its domain access and API tokens.", email=email))
     return redirect(url_for(".users"))
 
 
@@ -125,7 +127,7 @@ def account():
             set_password(db.session, user, form.password.data, actor=actor())
             db.session.refresh(user)
             login_user(user)  # this session goes on under the new session generation
-            flash("Your password is changed. Your other sessions have ended.")
+            flash(_("Your password is changed. Your other sessions have ended."))
             return redirect(url_for(".account"))
     status = 422 if form.errors else 200
     return _account_page(form, LanguageForm(formdata=None, language=current_user.language or ""), status)
