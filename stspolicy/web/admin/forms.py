@@ -26,12 +26,12 @@ from stspolicy.policies.rules import MAX_AGE_LIMIT, MODES, PolicyError, normaliz
 
 # (seconds, label): the usual choices; any other value 0..31557600 may be typed.
 MAX_AGE_PRESETS = [
-    (86400, "1 day"),
-    (604800, "1 week"),
-    (1209600, "2 weeks"),
-    (2592000, "30 days"),
-    (15768000, "6 months"),
-    (MAX_AGE_LIMIT, "1 year (the maximum)"),
+    (86400, _l("1 day")),
+    (604800, _l("1 week")),
+    (1209600, _l("2 weeks")),
+    (2592000, _l("30 days")),
+    (15768000, _l("6 months")),
+    (MAX_AGE_LIMIT, _l("1 year (the maximum)")),
 ]
 MX_REMOVAL_CHOICES = ("schedule", "now")  # drop mx patterns once cached policies expire, or at once
 BLANK_MX_ROWS = 2  # empty rows offered without JavaScript; blank rows are ignored
@@ -103,7 +103,8 @@ class AccountGrantForm(FlaskForm):
     role = SelectField(_l("Access"), choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
 
 
-PASSWORD_HINT = f"At least {PASSWORD_MIN_LENGTH} characters; a few unrelated words are easy to type and hard to guess."
+PASSWORD_HINT = _l("At least %(num)d characters; a few unrelated words are easy to type and hard to guess.",
+                   num=PASSWORD_MIN_LENGTH)
 
 
 def _new_password_fields():
