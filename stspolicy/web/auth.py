@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 import limits
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import TooManyRequests
@@ -23,8 +24,8 @@ bp = Blueprint("auth", __name__)
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", validators=[InputRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
+    email = EmailField(_l("E-mail"), validators=[InputRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
 
 
 def login_limit() -> str:
@@ -51,7 +52,7 @@ def login():
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
         _count_failure(account, address)
-        form.password.errors = ["Wrong e-mail or password."]
+        form.password.errors = [_("Wrong e-mail or password.")]
     return render_template("auth/login.html", form=form)
 
 

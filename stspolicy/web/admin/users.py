@@ -121,7 +121,7 @@ def account():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if authenticate(db.session, current_user.email, form.current.data) is None:
-            form.current.errors = [*form.current.errors, "This is not your current password."]
+            form.current.errors = [*form.current.errors, _("This is not your current password.")]
         else:
             user = current_user._get_current_object()
             set_password(db.session, user, form.password.data, actor=actor())
