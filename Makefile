@@ -49,6 +49,7 @@ bench: $(VENV)/.dev-installed $(INTEROP)/.installed
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.policy_nginx
 	$(BIN)/python -m bench.soak
+	$(BIN)/python -m bench.node_propagation
 
 # The compiled .mo files are committed beside their .po, so a fresh checkout serves every language.
 messages: $(VENV)/.runtime-installed

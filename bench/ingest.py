@@ -317,7 +317,8 @@ def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 url, what = sys.argv[1], sys.argv[2]
-app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "1000000 per minute"})
+app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "1000000 per minute",
+                  "TLSRPT_FAILURE_DETAIL_LIMIT": "100000000 per hour"})
 client = app.test_client()
 with app.app_context():
     add_domain(db.session, f"{what}.example", make_policy("enforce", ["mx1.example.com"], 604800), actor="bench")
@@ -356,7 +357,8 @@ def memory(url: str, what: str) -> tuple[int, float, float]:
 
 
 @contextlib.contextmanager
-def postgresql_database():
+def postgresql_database(keep: bool = False):
+    """A migrated database of its own on TEST_POSTGRESQL_URL's server, dropped afterwards unless `keep`."""
     from tests import databases
 
     url = databases.create_postgresql_database(f"stspolicy_bench_{uuid.uuid4().hex[:10]}")
@@ -364,7 +366,8 @@ def postgresql_database():
         databases.upgrade(url)
         yield url
     finally:
-        databases.drop_postgresql_database(url)
+        if not keep:
+            databases.drop_postgresql_database(url)
 
 
 def main() -> None:
@@ -385,7 +388,8 @@ def main() -> None:
           f"ratio {ours / theirs:.1f}   (target >= 3)", flush=True)
 
     with postgresql_database() as url, tempfile.TemporaryDirectory() as folder:
-        settings = {"DATABASE_URL": url, "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "100000000 per minute"}
+        settings = {"DATABASE_URL": url, "SECRET_KEY": "bench", "TLSRPT_RATE_LIMIT": "100000000 per minute",
+                    "TLSRPT_FAILURE_DETAIL_LIMIT": "100000000 per hour"}
         from tests.policies.test_live_workers import host_domains
 
         host_domains(settings, ("example.com", "enforce", ["mx1.example.com", "mx2.example.com"]))

@@ -16,11 +16,13 @@ from flask import Flask, current_app
 from reports.channels import imap
 from reports.channels.files import MESSAGE, count_items, read_items
 from reports.channels.mail import TemporaryFailure, ingest_message
-from reports.ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
-from reports.models import MAX_TOKEN_LABEL
+from reports.ingest import DATABASE_ERRORS, CopyError, choose_copy, ingest_report, parse_copy, settings_from_config
+from reports.models import COUNTED, HELD, MAX_TOKEN_LABEL
 from reports.parsing.body import ReportError
-from reports.queries import list_reports, report_summary
+from reports.queries import list_conflicts, list_reports, report_summary
+from reports.storage import CONFLICT, DUPLICATE, STORED
 from reports.tokens import create_report_token, list_report_tokens
+from stspolicy.audit import cli_actor
 from stspolicy.extensions import db
 from stspolicy.policies.errors import DomainError
 
@@ -106,7 +108,7 @@ def import_command(paths):
                     results, errors = outcome.outcomes, outcome.errors
                 else:
                     results, errors = [ingest_report(db.session, item.data, settings, source="file",
-                                                     source_detail=item.label)], []
+                                                     source_detail=item.label, file_name=Path(item.label).name)], []
             except ReportError as error:
                 results, errors = [], [error]
             except DATABASE_ERRORS as error:
@@ -116,8 +118,8 @@ def import_command(paths):
             counts.update(result.status for result in results)
             counts["rejected"] += len(errors)
             reasons.update(str(error) for error in errors)
-    click.echo(f"stored {counts[STORED]}, duplicate {counts['duplicate']}, rejected {counts['rejected']}"
-               f"{_reasons(reasons)}")
+    click.echo(f"stored {counts[STORED]}, duplicate {counts[DUPLICATE]}, conflicting copies {counts[CONFLICT]}, "
+               f"rejected {counts['rejected']}{_reasons(reasons)}")
     sys.exit(EX_DATAERR if counts["rejected"] else EX_OK)
 
 
@@ -136,11 +138,65 @@ def list_command(domain, limit, as_json):
         return
     for report in found:
         click.echo(f"{printable(report.organization_name)}  {printable(report.report_id)}  "
-                   f"{report.start_datetime:%Y-%m-%d %H:%M} .. {report.end_datetime:%Y-%m-%d %H:%M}  {report.source}")
+                   f"{report.start_datetime:%Y-%m-%d %H:%M} .. {report.end_datetime:%Y-%m-%d %H:%M}  {report.source}"
+                   + ("" if report.standing == COUNTED else f"  (copy {report.copy_number}, {report.standing})"))
         for block in report.policies:
             click.echo(f"    {block.policy_type:<15} {printable(block.policy_domain or '-'):<40} "
                        f"successful {block.successful_session_count:>8}  failed {block.failed_session_count:>8}")
     click.echo(f"{len(found)} report(s)")
+
+
+@report_cli.command("conflicts")
+def conflicts_command():
+    """List the reports stored in several copies with different content, and each copy's standing.
+
+    Only a counted copy feeds the figures; a held one waits for `flask report choose`.
+    """
+    settings = settings_from_config(current_app.config)
+    try:
+        found = list_conflicts(db.session)
+    except DATABASE_ERRORS as error:
+        _exit(EX_TEMPFAIL, f"database unavailable: {error.orig}")
+    unresolved = 0
+    for copies in found:
+        first = copies[0]
+        held = any(copy.standing == HELD for copy in copies)
+        unresolved += held
+        click.echo(f"{printable(first.organization_name)}  {printable(first.report_id)}  "
+                   f"{first.start_datetime:%Y-%m-%d %H:%M} .. {first.end_datetime:%Y-%m-%d %H:%M}  "
+                   f"{'unresolved: choose the copy that counts' if held else 'settled'}")
+        for copy in copies:
+            click.echo(f"    #{copy.id:<8} copy {copy.copy_number:<3} {copy.standing:<10} "
+                       f"{printable(copy.dkim_result or 'unsigned'):<24} {_totals(copy, settings)}  "
+                       f"{copy.received_at:%Y-%m-%d %H:%M} {copy.source} {printable(copy.source_detail or '')}")
+    click.echo(f"{len(found)} report(s) in several copies, {unresolved} unresolved")
+
+
+def _totals(copy, settings) -> str:
+    try:
+        report = parse_copy(copy, settings.limits)
+    except ReportError as error:
+        return f"not readable under today's limits ({printable(str(error))})"
+    successful = sum(block.successful_session_count for block in report.policies)
+    failed = sum(block.failed_session_count for block in report.policies)
+    return f"successful {successful:>8}  failed {failed:>8}"
+
+
+@report_cli.command("choose")
+@click.argument("copy_id", type=int)
+def choose_command(copy_id):
+    """Make the stored report #COPY_ID the copy of its report that counts; its other copies are set aside."""
+    settings = settings_from_config(current_app.config)
+    try:
+        copy = choose_copy(db.session, copy_id, settings, cli_actor())
+    except CopyError as error:
+        _exit(EX_DATAERR, str(error))
+    except ReportError as error:
+        _exit(EX_DATAERR, f"report #{copy_id} cannot be read again: {printable(str(error))}")
+    except DATABASE_ERRORS as error:
+        _exit(EX_TEMPFAIL, f"database unavailable: {error.orig}")
+    click.echo(f"#{copy.id}, copy {copy.copy_number} of {printable(copy.organization_name)} "
+               f"{printable(copy.report_id)}, counts now; its other copies are set aside")
 
 
 @report_cli.group("token")

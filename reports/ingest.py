@@ -9,7 +9,7 @@ import hashlib
 import logging
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -17,15 +17,16 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from reports.linking import Hosted, HostedDomains, match_version
+from reports.models import COUNTED, SET_ASIDE, Report
 from reports.parsing import schema
-from reports.parsing.body import Limits, ReportError, decode_body, is_gzip
-from reports.parsing.message import MailHeaders, header_notes
-from reports.storage import store
+from reports.parsing.body import Budget, Limits, ReportError, decode_body, is_gzip
+from reports.parsing.envelope import Envelope, attribute, disagreements
+from reports.parsing.message import MailHeaders
+from reports.storage import STORED, count_copy, fingerprint, lock_copies, store, store_copy, withdraw
+from stspolicy.audit import record_event
 from stspolicy.counters import record_report_ingested, record_report_refused
 from stspolicy.extensions import DATABASE_UNAVAILABLE, utcnow
 
-STORED = "stored"
-DUPLICATE = "duplicate"
 # The database cannot be reached (or is locked): nothing was stored, the sender should retry.
 DATABASE_ERRORS = DATABASE_UNAVAILABLE
 
@@ -45,9 +46,13 @@ class Unstorable(ReportError):
     reason = "unstorable"
 
 
+class CopyError(ValueError):
+    """A copy of a report that cannot be chosen."""
+
+
 @dataclass(frozen=True)
 class Ingested:
-    status: str  # STORED or DUPLICATE
+    status: str  # STORED, DUPLICATE or CONFLICT (storage.store_copy)
     report: schema.ParsedReport
     row_id: int | None = None
 
@@ -58,7 +63,8 @@ class Settings:
 
     limits: Limits = schema.DEFAULT_LIMITS
     accept_unhosted: bool = False
-    max_mail_bytes: int = 10 * 1024 * 1024
+    max_mail_bytes: int = 15 * 1024 * 1024
+    max_mail_parts: int = 100
     dkim: str = "require"  # require, record or off
     dkim_nameserver: str = ""  # empty: the system resolver
     hosted: HostedDomains = field(default_factory=HostedDomains, compare=False)  # what this process looked up
@@ -68,6 +74,7 @@ def settings_from_config(config: Mapping) -> Settings:
     limits = Limits(
         max_compressed=config["TLSRPT_MAX_COMPRESSED_BYTES"],
         max_decompressed=config["TLSRPT_MAX_DECOMPRESSED_BYTES"],
+        max_ratio=config["TLSRPT_MAX_DECOMPRESSION_RATIO"],
         max_depth=config["TLSRPT_MAX_JSON_DEPTH"],
         max_json_values=config["TLSRPT_MAX_JSON_VALUES"],
         max_policies=config["TLSRPT_MAX_POLICIES"],
@@ -76,8 +83,8 @@ def settings_from_config(config: Mapping) -> Settings:
         max_range_days=config["TLSRPT_MAX_RANGE_DAYS"],
     )
     return Settings(
-        limits, config["TLSRPT_ACCEPT_UNHOSTED"], config["TLSRPT_MAX_MAIL_BYTES"], config["TLSRPT_DKIM"],
-        config["TLSRPT_DKIM_NAMESERVER"], HostedDomains(config["SNAPSHOT_REFRESH_SECONDS"]),
+        limits, config["TLSRPT_ACCEPT_UNHOSTED"], config["TLSRPT_MAX_MAIL_BYTES"], config["TLSRPT_MAX_MAIL_PARTS"],
+        config["TLSRPT_DKIM"], config["TLSRPT_DKIM_NAMESERVER"], HostedDomains(config["SNAPSHOT_REFRESH_SECONDS"]),
     )
 
 
@@ -91,21 +98,30 @@ def ingest_report(
     source_detail: str | None = None,
     notes: Iterable[str] = (),
     mail: MailHeaders | None = None,
+    file_name: str | None = None,
     dkim_result: str | None = None,
+    budget: Budget | None = None,
+    admit: Callable[[schema.ParsedReport], None] | None = None,
 ) -> Ingested:
-    """Store the report in `body` once; a report already stored is a DUPLICATE, not an error.
+    """Store the report in `body` once; a copy with the same content already stored is a DUPLICATE,
+    one with other content a CONFLICT (storage.store_copy); neither is an error.
 
     `allowed_domains` (a per-tenant rua URL) restricts which hosted domains it may be about;
-    `mail` (the headers of the message it came in) adds notes where they disagree with it.
+    they, `mail` (the headers of the message it came in) and `file_name` make its envelope, which
+    adds notes where it disagrees with the report and names the domain of a block without one;
+    `budget` is what the reports of that message may still decompress to; `admit` is called with
+    the parsed report before anything is stored, and refuses it by raising.
     Counted in /metrics by `source`: stored (a duplicate too: the sender is done) or refused.
     """
     with _counted(source):
-        data, body_notes = decode_body(body, settings.limits)
+        data, body_notes = decode_body(body, settings.limits, budget)
         now = utcnow()
-        report = schema.parse_report(data, settings.limits, now)
-        all_notes = [*body_notes, *report.notes, *notes]
-        if mail is not None:
-            all_notes += header_notes(mail, report.contact_info)
+        parsed = schema.parse_report(data, settings.limits, now)
+        if admit is not None:
+            admit(parsed)
+        envelope = Envelope(mail, file_name, None if allowed_domains is None else tuple(allowed_domains))
+        report = attribute(parsed, envelope)
+        all_notes = [*body_notes, *report.notes, *notes, *disagreements(report, envelope)]
         # A gzip body is kept as it came: compressing the JSON again would cost more than the parse.
         row = {
             "organization_name": report.organization_name,
@@ -118,20 +134,19 @@ def ingest_report(
             "received_at": now,
             "raw_gzip": body if is_gzip(body) and not body_notes else _gzip(data),
             "sha256": hashlib.sha256(data).hexdigest(),
+            "fingerprint": fingerprint(parsed),  # the content as sent, not as the envelope completed it
             "notes": all_notes,
             "dkim_result": dkim_result,
         }
         try:
-            row_id = _store(session, report, row, _links(session, report, settings, allowed_domains))
+            status, row_id = _store(session, report, row, _links(session, report, settings, envelope.url_domains))
         except IntegrityError:
             # A domain or policy version removed since this process looked it up: look again, once.
             session.rollback()
-            row_id = _store(session, report, row, _links(session, report, settings, allowed_domains, fresh=True))
-        if row_id is None:
-            session.rollback()
-            return Ingested(DUPLICATE, report)
+            status, row_id = _store(session, report, row,
+                                    _links(session, report, settings, envelope.url_domains, fresh=True))
         session.commit()
-        return Ingested(STORED, report, row_id)
+        return Ingested(status, report, row_id)
 
 
 @contextmanager
@@ -146,11 +161,20 @@ def _counted(channel: str):
     record_report_ingested(channel, time.perf_counter() - started)
 
 
-def _store(session: Session, report: schema.ParsedReport, row: dict, links: list[Hosted | None]) -> int | None:
-    """storage.store; a value the database refuses (a DataError) is a 400, not a 500 the sender would
-    retry for ever. The parser keeps every value within its column, so this is logged as a fault."""
+def _store(session: Session, report: schema.ParsedReport, row: dict, links: list[Hosted | None]
+           ) -> tuple[str, int | None]:
+    """storage.store, or store_copy when a copy of the report is stored; a value the database refuses
+    (a DataError) is a 400, not a 500 the sender would retry for ever. The parser keeps every value
+    within its column, so this is logged as a fault."""
+    blocks = _blocks(report, links)
     try:
-        return store(session, report, row, _blocks(report, links))
+        row_id = store(session, report, row, blocks)
+        if row_id is not None:
+            return STORED, row_id
+        # Another copy is compared and ranked in a transaction of its own: the first statement may
+        # have run in autocommit (reports.channels.https on PostgreSQL).
+        session.rollback()
+        return store_copy(session, report, row, blocks)
     except DataError as error:
         session.rollback()
         log.error("report %r %r refused by the database: %s", report.organization_name, report.report_id, error.orig)
@@ -158,36 +182,52 @@ def _store(session: Session, report: schema.ParsedReport, row: dict, links: list
 
 
 def _links(session: Session, report: schema.ParsedReport, settings: Settings, allowed_domains: Iterable[str] | None,
-           fresh: bool = False) -> list[Hosted | None]:
-    """The hosted domain of each block; UnhostedDomain only on what the database says now."""
-    links = settings.hosted.links(session, report, fresh)
+           fresh: bool = False) -> list[tuple[Hosted, ...]]:
+    """The hosted domains of each block (linking.HostedDomains.links); UnhostedDomain only on what the
+    database says now."""
+    links = _within(report, settings.hosted.links(session, report, fresh), allowed_domains)
     try:
         _check_domains(report, links, settings.accept_unhosted, allowed_domains)
     except UnhostedDomain:
         if fresh:
             raise
-        links = settings.hosted.links(session, report, fresh=True)  # not on what this process kept
+        links = _within(report, settings.hosted.links(session, report, fresh=True),  # not on what this process kept
+                        allowed_domains)
         _check_domains(report, links, settings.accept_unhosted, allowed_domains)
     return links
 
 
+def _within(report: schema.ParsedReport, links: list[tuple[Hosted, ...]],
+            allowed_domains: Iterable[str] | None) -> list[tuple[Hosted, ...]]:
+    """A report sent to a per-tenant URL counts a DANE block about an MX host only for that tenant's domains."""
+    if allowed_domains is None:
+        return links
+    allowed = set(allowed_domains)
+    return [found if not found or found[0].name == result.policy_domain
+            else tuple(domain for domain in found if domain.name in allowed)
+            for result, found in zip(report.policies, links, strict=True)]
+
+
 def _check_domains(report, links, accept_unhosted: bool, allowed_domains: Iterable[str] | None) -> None:
     about = sorted({r.policy_domain or "(none)" for r in report.policies})
+    linked = [found[0] for found in links if found]
     if allowed_domains is not None:
         allowed = set(allowed_domains)
-        outside = sorted({d.name for d in links if d is not None and d.name not in allowed})
-        if outside or not any(d is not None and d.name in allowed for d in links):
+        outside = sorted({d.name for d in linked if d.name not in allowed})
+        if outside or not any(d.name in allowed for d in linked):
             raise UnhostedDomain(
                 f"report about {', '.join(outside or about)}: not a domain of this report URL", "$.policies"
             )
-    elif not accept_unhosted and not any(links):
+    elif not accept_unhosted and not linked:
         raise UnhostedDomain(f"report about {', '.join(about)}: no domain hosted here", "$.policies")
 
 
-def _blocks(report: schema.ParsedReport, links: list[Hosted | None]) -> list[dict]:
-    """The report_policy rows, each with the failure details to store under it."""
+def _blocks(report: schema.ParsedReport, links: list[tuple[Hosted, ...]]) -> list[dict]:
+    """The report_policy rows, each with the failure details to store under it and the ids of the
+    domains it counts for (linked to the first)."""
     blocks = []
-    for position, (result, domain) in enumerate(zip(report.policies, links, strict=True)):
+    for position, (result, found) in enumerate(zip(report.policies, links, strict=True)):
+        domain = found[0] if found else None
         version_id, match = match_version(result, domain, report.end_datetime)
         blocks.append({
             "position": position,
@@ -201,8 +241,41 @@ def _blocks(report: schema.ParsedReport, links: list[Hosted | None]) -> list[dic
             "policy_version_id": version_id,
             "policy_match": match,
             "failure_details": result.failure_details,
+            "domain_ids": [hosted.id for hosted in found],
         })
     return blocks
+
+
+def parse_copy(copy: Report, limits: Limits) -> schema.ParsedReport:
+    """A stored copy's report, parsed again from the bytes it came as (a block without a domain
+    gets the one its report-id names: the rest of its envelope is not kept)."""
+    return attribute(schema.parse_report(decode_body(copy.raw_gzip, limits)[0], limits), Envelope())
+
+
+def choose_copy(session: Session, copy_id: int, settings: Settings, actor: str) -> Report:
+    """Make copy `copy_id` the one of its report that counts, and set the others aside.
+
+    The choice outranks every copy that arrives later (storage.store_copy); it is audited.
+    """
+    copy = session.get(Report, copy_id)
+    if copy is None:
+        raise CopyError(f"no stored report #{copy_id}")
+    copies = lock_copies(session, copy)
+    if len(copies) == 1:
+        raise CopyError(f"report #{copy_id} is the only copy of its report: there is nothing to choose")
+    report = parse_copy(copy, settings.limits)
+    for other in copies:
+        if other is not copy:
+            if other.standing == COUNTED:
+                withdraw(session, other)
+            other.standing, other.chosen_by = SET_ASIDE, None
+    if copy.standing != COUNTED:
+        count_copy(session, copy, report, _blocks(report, settings.hosted.links(session, report, fresh=True)))
+    copy.chosen_by = actor
+    record_event(session, actor, "report.copy_chosen", organization_name=copy.organization_name,
+                 report_id=copy.report_id, copy_number=copy.copy_number, copies=len(copies))
+    session.commit()
+    return copy
 
 
 def _gzip(data: bytes) -> bytes:

@@ -68,13 +68,16 @@ class HostedDomains:
         self._fingerprint: tuple | None = None
         self._checked_at = float("-inf")
         self._by_name: dict[str, Hosted | None] = {}
-        self._by_mx: dict[str, Hosted | None] = {}
+        self._by_mx: dict[str, tuple[Hosted, ...] | None] = {}
 
-    def links(self, session: Session, report: schema.ParsedReport, fresh: bool = False) -> list[Hosted | None]:
-        """The hosted domain each policy block is about, by policy-domain; `fresh` skips what was kept.
+    def links(self, session: Session, report: schema.ParsedReport, fresh: bool = False) -> list[tuple[Hosted, ...]]:
+        """The hosted domains each policy block is about (none: unhosted), by policy-domain; `fresh` skips
+        what was kept. The block is stored linked to the first; the review's rollups count it for each.
 
-        For DANE the policy-domain may be the MX host (the TLSA base domain, RFC 8460
-        section 4.3.2.1), so for a tlsa block a name we do not host is tried against our mx patterns.
+        For DANE the policy-domain may be the MX host (the TLSA base domain, RFC 8460 section
+        4.3.2.1), so for a tlsa block a name we do not host is tried against mx patterns: those of
+        the domains the report's other blocks are about, else ours, so that a report sent to the
+        MX host's own address ("host TLSRPT") counts for every hosted domain using that MX.
         """
         self._check(session)
         by_name, by_mx = ({}, {}) if fresh else (self._by_name, self._by_mx)
@@ -83,10 +86,12 @@ class HostedDomains:
         links = [domains.get(result.policy_domain) for result in report.policies]
         hosts = {r.policy_domain for r, d in zip(report.policies, links, strict=True)
                  if d is None and r.policy_domain and r.policy_type == "tlsa"}
-        if not hosts:
-            return links
-        by_host = _answers(by_mx, hosts, lambda missing: _load_by_mx(session, missing))
-        return [link or by_host.get(result.policy_domain) for result, link in zip(report.policies, links, strict=True)]
+        named = list({domain.id: domain for domain in links if domain is not None}.values())
+        users = {host: tuple(domain for domain in named if _serves(domain, host)) for host in hosts}
+        if others := {host for host, found in users.items() if not found}:
+            users |= _answers(by_mx, others, lambda missing: _load_by_mx(session, missing))
+        return [(link,) if link else users.get(result.policy_domain) or ()
+                for result, link in zip(report.policies, links, strict=True)]
 
     def _check(self, session: Session) -> None:
         now = self._clock()
@@ -124,13 +129,19 @@ def _load_by_name(session: Session, names: set[str]) -> dict[str, Hosted]:
     return {name: Hosted(domain_id, name, tuple(found)) for (domain_id, name), found in versions.items()}
 
 
-def _load_by_mx(session: Session, hosts: set[str]) -> dict[str, Hosted]:
-    found = {}
+def _serves(domain: Hosted, host: str) -> bool:
+    """Whether an mx pattern of the domain's latest version matches `host`."""
+    return bool(domain.versions) and any(mx_pattern_matches(pattern, host) for pattern in domain.versions[0].policy[2])
+
+
+def _load_by_mx(session: Session, hosts: set[str]) -> dict[str, tuple[Hosted, ...]]:
+    """The domains whose latest mx patterns match each host, by name."""
+    found: dict[str, list[Hosted]] = {}
     for domain_id, name, patterns in session.connection().execute(_LATEST_MX_PATTERNS):
         for host in hosts:
-            if host not in found and any(mx_pattern_matches(pattern, host) for pattern in patterns):
-                found[host] = Hosted(domain_id, name)
-    return found
+            if any(mx_pattern_matches(pattern, host) for pattern in patterns):
+                found.setdefault(host, []).append(Hosted(domain_id, name))
+    return {host: tuple(sorted(domains, key=lambda domain: domain.name)) for host, domains in found.items()}
 
 
 def match_version(result: schema.ParsedPolicyBlock, domain: Hosted | None, end: datetime) -> tuple[int | None, str]:

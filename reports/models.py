@@ -1,11 +1,25 @@
 """Stored TLS-RPT reports, their policy blocks, failure details and daily rollups.
 
 Links into the hosted domains are `ON DELETE SET NULL`: removing a domain keeps its reports.
+The review's rollups (DailyTotal, DailyFailure, ResultTypeSeen) are keyed by the hosted domain
+a block is linked to, so DANE blocks that name an MX host count for that MX's domain; removing
+the domain removes them, and pruning old reports keeps them.
 """
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stspolicy.extensions import UTCDateTime, db, utcnow
@@ -17,11 +31,20 @@ MATCHES_NONE = "matches-none-of-ours"
 UNPARSEABLE = "unparseable"
 NOT_COMPARED = "not-compared"  # not an sts block, no policy-string, or a domain we do not host
 
+# The standing of a copy of a report (README, "Copies of a report"). Only a counted copy has
+# policy blocks, failure details and rollups: every figure reads counted copies alone.
+COUNTED = "counted"
+HELD = "held"  # in a conflict between copies of equal rank, until an admin chooses
+SET_ASIDE = "set-aside"  # outranked by another copy, or not chosen
+REPORT_KEY = ("organization_name", "report_id", "start_datetime", "end_datetime")
+
 
 class Report(db.Model):
-    """One accepted report, stored once per (organization-name, report-id) (RFC 8460 section 5.5)."""
+    """One accepted copy of a report. A report is known by (organization-name, report-id) and its
+    date range (RFC 8460 section 4.4); copies of one with different content are all kept, and at
+    most one of them counts."""
 
-    __table_args__ = (UniqueConstraint("organization_name", "report_id"),)
+    __table_args__ = (UniqueConstraint(*REPORT_KEY, "copy_number", name="uq_report_copy"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_name: Mapped[str] = mapped_column(String(256))
@@ -36,10 +59,20 @@ class Report(db.Model):
     sha256: Mapped[str] = mapped_column(String(64))
     notes: Mapped[list[str]] = mapped_column(JSON)
     dkim_result: Mapped[str | None] = mapped_column(String(260))  # up to `pass d=` and a 253-character domain
+    copy_number: Mapped[int] = mapped_column(server_default="1")  # the first copy of a report is 1
+    standing: Mapped[str] = mapped_column(String(16), server_default=COUNTED)
+    # SHA-256 of the content as parsed (notes left out), filled once another copy arrives to compare it with.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    chosen_by: Mapped[str | None] = mapped_column(Text)  # who chose this copy, in a conflict, as the one that counts
 
     policies: Mapped[list["ReportPolicy"]] = relationship(
         back_populates="report", order_by="ReportPolicy.position", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @property
+    def day(self) -> date:
+        """The UTC day the report is about, as schema.ParsedReport.day."""
+        return self.start_datetime.astimezone(UTC).date()
 
 
 class ReportPolicy(db.Model):
@@ -62,6 +95,9 @@ class ReportPolicy(db.Model):
 
     report: Mapped[Report] = relationship(back_populates="policies")
     domain: Mapped[Domain | None] = relationship()
+    failure_details: Mapped[list["FailureDetail"]] = relationship(
+        order_by="FailureDetail.id", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class FailureDetail(db.Model):
@@ -109,6 +145,72 @@ class DailyRollup(db.Model):
     mx_host: Mapped[str] = mapped_column(String(253))
     shard: Mapped[int] = mapped_column(SmallInteger)
     session_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReportDomain(db.Model):
+    """A hosted domain a report counts for: what its blocks link to, and for a DANE block about an MX
+    host sent to that host's own address, every hosted domain using that MX (linking.HostedDomains.links)."""
+
+    __table_args__ = (Index("ix_report_domain_domain_id_day", "domain_id", "day"),)
+
+    report_row_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+
+
+class DailyTotal(db.Model):
+    """Summary session counts per hosted domain, UTC day, policy type and reporting organisation.
+
+    Sharded as DailyRollup: reports of one organisation about one busy domain and day do not queue on one row.
+    """
+
+    __tablename__ = "report_daily_total"
+    __table_args__ = (
+        UniqueConstraint("domain_id", "day", "policy_type", "organization_name", "shard",
+                         name="uq_report_daily_total_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    policy_type: Mapped[str] = mapped_column(String(16))
+    organization_name: Mapped[str] = mapped_column(String(256))
+    shard: Mapped[int] = mapped_column(SmallInteger)
+    successful_session_count: Mapped[int] = mapped_column(BigInteger)
+    failed_session_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class DailyFailure(db.Model):
+    """Failed sessions of the failure details per hosted domain, UTC day, policy type, result type,
+    receiving MX, reporting organisation and sending IP (`mx_host`, `sending_ip`: empty where not given);
+    sharded as DailyTotal."""
+
+    __tablename__ = "report_daily_failure"
+    __table_args__ = (
+        UniqueConstraint("domain_id", "day", "policy_type", "result_type", "mx_host", "organization_name",
+                         "sending_ip", "shard", name="uq_report_daily_failure_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    policy_type: Mapped[str] = mapped_column(String(16))
+    result_type: Mapped[str] = mapped_column(String(64))
+    mx_host: Mapped[str] = mapped_column(String(253))
+    organization_name: Mapped[str] = mapped_column(String(256))
+    sending_ip: Mapped[str] = mapped_column(String(45))
+    shard: Mapped[int] = mapped_column(SmallInteger)
+    failed_session_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class ResultTypeSeen(db.Model):
+    """When a result type was first received in a report about a hosted domain."""
+
+    __tablename__ = "report_result_type_seen"
+
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domain.id", ondelete="CASCADE"), primary_key=True)
+    result_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 report_token_domain = db.Table(

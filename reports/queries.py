@@ -2,11 +2,12 @@
 
 
 from datetime import date
+from itertools import groupby
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from reports.models import DailyRollup, Report, ReportPolicy
+from reports.models import REPORT_KEY, DailyRollup, Report, ReportPolicy
 from stspolicy.policies.names import InvalidName, normalize_domain
 
 
@@ -26,6 +27,15 @@ def list_reports(session: Session, domain: str | None = None, limit: int | None 
     return list(session.scalars(query))
 
 
+def list_conflicts(session: Session) -> list[list[Report]]:
+    """The reports stored in more than one copy, newest period first, each as its copies in order."""
+    key = [getattr(Report, name) for name in REPORT_KEY]
+    several = select(*key).group_by(*key).having(func.count() > 1)
+    copies = session.scalars(select(Report).where(tuple_(*key).in_(several)).order_by(
+        Report.end_datetime.desc(), *key, Report.copy_number))
+    return [list(group) for _, group in groupby(copies, key=lambda copy: tuple(getattr(copy, n) for n in REPORT_KEY))]
+
+
 def report_summary(report: Report) -> dict:
     """A stored report as JSON-ready values (report fields verbatim: escape them when rendering)."""
     return {
@@ -38,6 +48,8 @@ def report_summary(report: Report) -> dict:
         "received_at": report.received_at.isoformat(),
         "sha256": report.sha256,
         "dkim_result": report.dkim_result,
+        "copy_number": report.copy_number,
+        "standing": report.standing,
         "notes": report.notes,
         "policies": [
             {

@@ -3,6 +3,7 @@
 Below the features that record events: it knows domains and users only by their ids and names.
 """
 
+import getpass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,11 @@ from stspolicy.extensions import UTCDateTime, db, utcnow
 if TYPE_CHECKING:
     from stspolicy.accounts.models import User
     from stspolicy.policies.models import Domain
+
+
+def cli_actor() -> str:
+    """The actor of a `flask ...` command: the system user who ran it."""
+    return f"cli:{getpass.getuser()}"
 
 
 class AuditEvent(db.Model):

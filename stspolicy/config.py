@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import limits
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from stspolicy.dns.records import RecordError, check_rua_uri, encode_rua_uri
@@ -24,6 +25,7 @@ from stspolicy.settings import (
     AppSettings,
     CertificateSettings,
     CheckSettings,
+    NodeSettings,
     RecordSettings,
     ServingSettings,
     UpdateSettings,
@@ -143,7 +145,7 @@ def _host_names(env: Mapping[str, str], name: str) -> list[str]:
         raise ConfigError(f"{name}: {error}") from None
 
 
-def production_config(env: Mapping[str, str], instance_path: Path) -> dict:
+def production_config(env: Mapping[str, str]) -> dict:
     """Settings of the production shape: policy files for nginx, ACME certificates, metrics.
 
     Each feature is off while its setting is empty, so `make run` needs none of them.
@@ -154,6 +156,9 @@ def production_config(env: Mapping[str, str], instance_path: Path) -> dict:
     certs_dir, webroot = _path(env, "CERTS_DIR"), _path(env, "ACME_WEBROOT")
     if acme_url and not (certs_dir and webroot):
         raise ConfigError("ACME_DIRECTORY_URL needs CERTS_DIR and ACME_WEBROOT")
+    sealing_keys = key_encryption_keys(env)
+    if acme_url and not sealing_keys:
+        raise ConfigError("ACME_DIRECTORY_URL needs KEY_ENCRYPTION_KEYS, which seal the private keys in the database")
     return {
         "POLICY_FILES_DIR": _path(env, "POLICY_FILES_DIR"),
         "CERTS_DIR": certs_dir,
@@ -162,10 +167,40 @@ def production_config(env: Mapping[str, str], instance_path: Path) -> dict:
         "ACME_EMAIL": _text(env, "ACME_EMAIL"),
         "ACME_EXTRA_HOSTS": _host_names(env, "ACME_EXTRA_HOSTS"),
         "ACME_CA_BUNDLE": _path(env, "ACME_CA_BUNDLE"),
-        "ACME_ACCOUNT_KEY_FILE": _path(env, "ACME_ACCOUNT_KEY_FILE") or instance_path / "acme-account-key.pem",
+        "KEY_ENCRYPTION_KEYS": sealing_keys,
         "METRICS_TOKEN": _secret(env, "METRICS_TOKEN"),
         "PROMETHEUS_MULTIPROC_DIR": _path(env, "PROMETHEUS_MULTIPROC_DIR"),
         "PROXY_HOPS": _integer(env, "PROXY_HOPS", 0, minimum=0),
+    }
+
+
+def key_encryption_keys(env: Mapping[str, str]) -> list[str]:
+    """KEY_ENCRYPTION_KEYS: Fernet keys (urlsafe base64 of 32 bytes); the first seals, any of them unseals."""
+    keys = _secret(env, "KEY_ENCRYPTION_KEYS").split()
+    for position, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(f"KEY_ENCRYPTION_KEYS: key {position} is not a Fernet key (urlsafe base64 of "
+                              "32 bytes); make one with `flask cert new-key`") from None
+    return keys
+
+
+def node_config(env: Mapping[str, str]) -> dict:
+    """Serving nodes: this host's name, how often its sync looks, and when one not seen is silent."""
+    heartbeat = _number(env, "NODE_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
+    silent = _number(env, "NODE_SILENT_SECONDS", 60.0, minimum=0.1)
+    if silent < 2 * heartbeat:
+        raise ConfigError(f"NODE_SILENT_SECONDS: {silent:g} is less than twice NODE_HEARTBEAT_SECONDS "
+                          f"({heartbeat:g}): a node would be silent between two heartbeats")
+    name = _text(env, "NODE_NAME") or socket.gethostname()
+    if len(name) > 100:
+        raise ConfigError(f"NODE_NAME: {name[:20]!r}... is longer than 100 characters")
+    return {
+        "NODE_NAME": name,
+        "NODE_HEARTBEAT_SECONDS": heartbeat,
+        "NODE_RECONCILE_SECONDS": _number(env, "NODE_RECONCILE_SECONDS", 300.0, minimum=1),
+        "NODE_SILENT_SECONDS": silent,
     }
 
 
@@ -263,8 +298,9 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
         "POLICY_HOST_CNAME": _text(env, "POLICY_HOST_CNAME").rstrip(".").lower(),
         "POLICY_HOST_ADDRESSES": addresses,
         "SNAPSHOT_REFRESH_SECONDS": _number(env, "SNAPSHOT_REFRESH_SECONDS", 1.0),
-        **production_config(env, instance_path),
+        **production_config(env),
         **dns_config(env),
+        **node_config(env),
         **report_settings(env),
         **alert_settings(env),
         "ADMIN_HOSTS": admin_hosts(env),
@@ -288,8 +324,10 @@ def build_settings(config: Mapping) -> AppSettings:
                                config["DELEGATION_SERVER"], config["DELEGATION_TSIG_KEY"]),
         certificates=CertificateSettings(
             config["CERTS_DIR"], config["ACME_DIRECTORY_URL"], config["ACME_WEBROOT"], config["ACME_EMAIL"],
-            tuple(config["ACME_EXTRA_HOSTS"]), config["ACME_CA_BUNDLE"], config["ACME_ACCOUNT_KEY_FILE"],
+            tuple(config["ACME_EXTRA_HOSTS"]), config["ACME_CA_BUNDLE"], tuple(config["KEY_ENCRYPTION_KEYS"]),
         ),
+        nodes=NodeSettings(config["NODE_NAME"], config["NODE_HEARTBEAT_SECONDS"], config["NODE_RECONCILE_SECONDS"],
+                           config["NODE_SILENT_SECONDS"]),
     )
 
 
@@ -320,9 +358,12 @@ def report_settings(env: Mapping[str, str]) -> dict:
     """TLS-RPT intake: limits on every report, what is accepted, the IMAP mailbox."""
     mib = 1024 * 1024
     return {
-        "TLSRPT_MAX_COMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_COMPRESSED_BYTES", 5 * mib),
+        "TLSRPT_MAX_COMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_COMPRESSED_BYTES", 10 * mib),
         "TLSRPT_MAX_DECOMPRESSED_BYTES": _integer(env, "TLSRPT_MAX_DECOMPRESSED_BYTES", 50 * mib),
-        "TLSRPT_MAX_MAIL_BYTES": _integer(env, "TLSRPT_MAX_MAIL_BYTES", 10 * mib),
+        "TLSRPT_MAX_DECOMPRESSION_RATIO": _integer(env, "TLSRPT_MAX_DECOMPRESSION_RATIO", 100),
+        # A report part of TLSRPT_MAX_COMPRESSED_BYTES grows by a third in base64.
+        "TLSRPT_MAX_MAIL_BYTES": _integer(env, "TLSRPT_MAX_MAIL_BYTES", 15 * mib),
+        "TLSRPT_MAX_MAIL_PARTS": _integer(env, "TLSRPT_MAX_MAIL_PARTS", 100),
         "TLSRPT_MAX_JSON_DEPTH": _integer(env, "TLSRPT_MAX_JSON_DEPTH", 20),
         "TLSRPT_MAX_JSON_VALUES": _integer(env, "TLSRPT_MAX_JSON_VALUES", 1_000_000),
         "TLSRPT_MAX_POLICIES": _integer(env, "TLSRPT_MAX_POLICIES", 1_000),
@@ -333,6 +374,8 @@ def report_settings(env: Mapping[str, str]) -> dict:
         "TLSRPT_DKIM": _choice(env, "TLSRPT_DKIM", ("require", "record", "off")),
         "TLSRPT_DKIM_NAMESERVER": _text(env, "TLSRPT_DKIM_NAMESERVER"),
         "TLSRPT_RATE_LIMIT": _rate_limit(env, "TLSRPT_RATE_LIMIT", "60 per minute"),
+        "TLSRPT_FAILURE_DETAIL_LIMIT": _rate_limit(env, "TLSRPT_FAILURE_DETAIL_LIMIT", "100000 per hour"),
+        "TLSRPT_RETENTION_DAYS": _integer(env, "TLSRPT_RETENTION_DAYS", 400),
         "RATELIMIT_STORAGE_URI": _secret(env, "RATELIMIT_STORAGE_URI") or "memory://",
         # While that storage is unreachable, count in each worker rather than fail every sign-in.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

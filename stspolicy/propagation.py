@@ -4,11 +4,12 @@ Policy services only change the database. Each entry point (admin pages, API, CL
 calls `propagate`: this process's snapshot serves the change at once, nginx's policy file
 is rewritten, and a domain whose `_mta-sts` record we write (rfc2136 or delegated mode)
 gets the new id in DNS. RFC 8461 section 8.1: the id changes only once every worker serves
-the new policy, that is 2 x SNAPSHOT_REFRESH_SECONDS after the commit. The CLI waits that
-out and writes; a web request never waits: it stores a pending job that a timer thread of
-its process writes when due. `flask dns publish-pending` (run by the maintenance timer)
-writes what such a thread could not, as when its worker stopped first. Each job is
-claimed by one process only (stspolicy.dns.publish.claim_job).
+the new policy, that is 2 x SNAPSHOT_REFRESH_SECONDS after the commit, and every serving
+node has applied the change (stspolicy.nodes: a silent node holds it back until it is back
+or retired). The CLI waits that out and writes; a web request never waits: it stores a
+pending job that a timer thread of its process writes when due. `flask dns publish-pending`
+(run by the maintenance timer) writes what such a thread could not, as when its worker
+stopped first. Each job is claimed by one process only (stspolicy.dns.publish.claim_job).
 """
 
 import heapq
@@ -26,6 +27,7 @@ from stspolicy.dns.models import DnsObservation
 from stspolicy.dns.publish import checked_target, claim_job, publish_policy_id, record_pending, waiting_jobs
 from stspolicy.dns.rfc2136 import PublishError
 from stspolicy.extensions import db, utcnow
+from stspolicy.nodes.service import describe_behind, nodes_behind, serving_revision, silent, wait_for_nodes
 from stspolicy.policies.files import publish_policy_files
 from stspolicy.policies.models import PolicyVersion
 from stspolicy.policies.queries import current_version
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # After a claim was refused because another process is writing the domain's id: try again this much later.
 RETRY_AFTER = timedelta(seconds=5)
+# While a node that is not silent is applying the change: look again this much later.
+NODES_RETRY_AFTER = timedelta(seconds=0.2)
 
 
 def propagate(session: Session, settings: AppSettings, name: str, version: PolicyVersion | None, *,
@@ -43,8 +47,9 @@ def propagate(session: Session, settings: AppSettings, name: str, version: Polic
     """Serve what was just committed for domain `name`, then publish `version`'s id to DNS.
 
     `version`: the version whose id DNS must name, None when no id changed (a deletion, a
-    removal that kept its id). `wait`: sleep until every worker serves it, then write (the
-    CLI); else write now only if that holds already, and store a pending job if not.
+    removal that kept its id). `wait`: sleep until every worker and node serves it, then
+    write (the CLI; a silent node, or one still behind after NODE_SILENT_SECONDS, leaves a
+    pending job); else write now only if that holds already, and store a pending job if not.
     Returns the publishing attempt (status ok) or the pending job; None in manual mode.
     A setting that cannot work raises PublishError at once, a failed write after it is stored.
     """
@@ -56,14 +61,18 @@ def propagate(session: Session, settings: AppSettings, name: str, version: Polic
     target = checked_target(session, settings, domain, version)
     if target is None:
         return None
+    revision = serving_revision(session)  # read after the commit: the nodes must have applied at least this
     due_at = served_everywhere_at(settings, version)
     remaining = (due_at - utcnow()).total_seconds()
-    if remaining > 0:
-        if not wait:
-            job = record_pending(session, domain, version, target, due_at)
-            current_app.extensions["dns_jobs"].add(due_at, domain.id)
-            return job
-        time.sleep(remaining)
+    if not wait and (remaining > 0 or nodes_behind(session, revision)):
+        job = record_pending(session, domain, version, target, due_at, revision)
+        current_app.extensions["dns_jobs"].add(due_at, domain.id)
+        return job
+    time.sleep(max(0.0, remaining))
+    # The nodes that are seen apply a change within moments; a silent one may take hours: not waited for here.
+    wait_for_nodes(session, settings.nodes, revision, settings.nodes.silent_seconds, silent_too=False)
+    if nodes_behind(session, revision):
+        return record_pending(session, domain, version, target, due_at, revision)  # for `dns publish-pending`
     return publish_policy_id(session, settings, domain, version)
 
 
@@ -84,17 +93,24 @@ def publish_pending(session: Session, settings: AppSettings, now: datetime,
                     domain_ids: list[int] | None = None) -> list[JobOutcome]:
     """Write the pending DNS updates that are due (of `domain_ids` only, if given), each claimed first.
 
-    A job writes the domain's current id, once every worker serves it.
+    A job writes the domain's current id, once every worker and every serving node serves it.
     """
     outcomes = []
     for job in waiting_jobs(session, now, domain_ids):
         job_id, domain_id, domain, name = job.id, job.domain_id, job.domain, job.domain.name
         version = current_version(session, domain)
         due_at, policy_id = served_everywhere_at(settings, version), version.policy_id
+        behind = nodes_behind(session, _needed_revision(session, job, version))
+        waiting_for = describe_behind(behind, settings.nodes, now)
+        any_silent = any(silent(node, settings.nodes, now) for node in behind)
         session.commit()  # so that the claim is the first statement of its transaction (SQLite: no stale snapshot)
         if now < due_at:
             outcomes.append(JobOutcome(name, "waiting", f"policy id {policy_id} is not served everywhere before "
                                        f"{due_at:%H:%M:%S} UTC", due_at))
+        elif behind:
+            retry = timedelta(seconds=settings.nodes.heartbeat_seconds) if any_silent else NODES_RETRY_AFTER
+            outcomes.append(JobOutcome(name, "waiting", f"policy id {policy_id} is not served by node(s) "
+                                       f"{waiting_for} yet", now + retry))
         elif not claim_job(session, job_id, domain_id, policy_id, now):
             session.rollback()
             outcomes.append(JobOutcome(name, "waiting", "another process is writing its id", now + RETRY_AFTER))
@@ -102,6 +118,14 @@ def publish_pending(session: Session, settings: AppSettings, now: datetime,
             session.commit()
             outcomes.append(_write(session, settings, name, version, job))
     return outcomes
+
+
+def _needed_revision(session: Session, job: DnsObservation, version: PolicyVersion) -> int:
+    """What the nodes must have applied before the job writes `version`'s id: the revision read after the commit
+    of the version it was made for, or, when a newer version came since, the revision now (read after that one)."""
+    if job.policy_id == version.policy_id and job.serving_revision is not None:
+        return job.serving_revision
+    return serving_revision(session)
 
 
 def _write(session: Session, settings: AppSettings, name: str, version: PolicyVersion,

@@ -53,7 +53,7 @@ class UpdateSettings:
 
 @dataclass(frozen=True)
 class CertificateSettings:
-    """ACME certificates of the served hosts: CERTS_DIR, ACME_*."""
+    """ACME certificates of the served hosts: CERTS_DIR, ACME_*, KEY_ENCRYPTION_KEYS."""
 
     certs_dir: Path | None  # None: certificates are not managed here
     acme_directory_url: str
@@ -61,7 +61,17 @@ class CertificateSettings:
     acme_email: str
     acme_extra_hosts: tuple[str, ...]
     acme_ca_bundle: Path | None
-    acme_account_key_file: Path
+    key_encryption_keys: tuple[str, ...]  # Fernet keys sealing private keys in the database: the first seals
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Serving nodes (`flask node sync`): NODE_NAME, NODE_{HEARTBEAT,RECONCILE,SILENT}_SECONDS."""
+
+    name: str  # this host's name among the nodes
+    heartbeat_seconds: float  # a node says it is alive, and looks for a change it was not told of, this often
+    reconcile_seconds: float  # and compares all its files with the database this often
+    silent_seconds: float  # a node not seen for this long is silent
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class AppSettings:
     checks: CheckSettings
     updates: UpdateSettings
     certificates: CertificateSettings
+    nodes: NodeSettings
 
 
 def current_settings() -> AppSettings:

@@ -78,6 +78,10 @@ def new_database(database_kind, tmp_path_factory):
         databases.drop_postgresql_database(url)
 
 
+# Seals private keys in test databases (`flask cert new-key` made it); never a production key.
+TEST_SEALING_KEY = "kz3jYcOjfy6SxOufbdFdw7k7b3gybKwWMj6oNnRJZFM="
+
+
 def app_settings(database_url: str, **overrides: str) -> dict[str, str]:
     settings = {
         "DATABASE_URL": database_url,
@@ -87,7 +91,9 @@ def app_settings(database_url: str, **overrides: str) -> dict[str, str]:
         "POLICY_HOST_CNAME": "sts.provider.example",
         "TLSRPT_DKIM": "off",  # tests of DKIM turn it on with their own DNS
         "TLSRPT_RATE_LIMIT": "100000 per minute",
+        "TLSRPT_FAILURE_DETAIL_LIMIT": "100000000 per hour",
         "LOGIN_RATE_LIMIT": "1000 per minute",  # tests of the limit set their own
+        "KEY_ENCRYPTION_KEYS": TEST_SEALING_KEY,
     }
     settings.update(overrides)
     return settings

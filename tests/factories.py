@@ -1,9 +1,11 @@
 """Rows for tests, and the three personas every view test module uses (admin, member, outsider)."""
 
 import functools
+import json
 import re
 from dataclasses import dataclass
 
+from reports.ingest import Settings, ingest_report
 from stspolicy.accounts.models import User
 from stspolicy.accounts.service import hash_password, set_grant
 from stspolicy.dns.models import DnsObservation, MxObservation
@@ -78,3 +80,10 @@ def stored_check(session, domain: Domain, findings: list[dict], mx_hosts: tuple[
     session.add(observation)
     session.commit()
     return observation
+
+
+def store_report(session, document: dict, body: bytes | None = None, **options) -> int:
+    """Take in a report (JSON `document`, or `body` as sent) as the intake does; its row id.
+    Reports about no hosted domain are kept."""
+    body = body if body is not None else json.dumps(document).encode()
+    return ingest_report(session, body, Settings(accept_unhosted=True), source="https", **options).row_id

@@ -2,14 +2,14 @@
 removal from a policy waits until senders' cached copies of the old policy have expired.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,17 +1,23 @@
-"""DKIM on report mail (RFC 8460 section 5.3): the adapter over dkimpy and DNS.
+"""DKIM on report mail (RFC 8460 sections 3 and 5.3): the adapter over dkimpy and DNS.
 
 Reports by mail "MUST contain a valid DKIM signature by the reporting domain. Reports
-lacking such a signature MUST be ignored by the recipient" (RFC 8460 section 3); the check
-runs with dkimpy's TLS-RPT rules (no `l=` body length). TLSRPT_DKIM=require (the default)
-refuses such mail; `record` only marks it, for a trial period. A key lookup that DNS does
-not answer is no verdict: the mail is delivered again later.
+lacking such a signature MUST be ignored by the recipient" (RFC 8460 section 3). A signature
+counts when it verifies, covers the whole body (one with `l=` is refused: "MUST NOT use the
+l= attribute"; dkimpy's TLS-RPT mode would only ignore it), its key serves TLS-RPT, and its
+signing domain belongs to the organisation the TLS-Report-Submitter header names.
+TLSRPT_DKIM=require (the default) refuses mail without one; `record` only marks it, for a
+trial period. A key lookup that DNS does not answer is no verdict: the mail is delivered
+again later.
 """
 
 from collections.abc import Callable
 
 import dkim
+import dkim.util
 import dns.exception
 import dns.resolver
+
+from reports.parsing.organizations import same_organization
 
 PASS = "pass"  # noqa: S105 (a DKIM result, not a password)
 TEMPERROR = "temperror"
@@ -42,8 +48,8 @@ def txt_lookup(nameserver: str = "", timeout: float = 5) -> Callable:
 
 
 def verify(raw: bytes, submitter: str | None, dnsfunc: Callable) -> str:
-    """`pass d=<domain>` for a valid signature by the submitter's domain (or a parent or child
-    of it), else `fail`, `none` (unsigned) or `temperror` (DNS did not answer, or only with a failure)."""
+    """`pass d=<domain>` for a valid signature of the submitter's organisation, else `fail`, `none`
+    (unsigned) or `temperror` (DNS did not answer, or only with a failure)."""
     checker = dkim.DKIM(raw, tlsrpt=True)
     signatures = [value for name, value in checker.headers if name.lower() == b"dkim-signature"]
     if not signatures:
@@ -52,24 +58,45 @@ def verify(raw: bytes, submitter: str | None, dnsfunc: Callable) -> str:
 
     def tracking(name, **options):  # dkimpy logs a DNS failure as a failed check; we tell them apart
         try:
-            return dnsfunc(name, **options)
+            return _serving_tlsrpt(dnsfunc(name, **options))
         except dkim.DnsTimeoutError:
             unanswered.append(name)
             raise
 
-    for index in range(len(signatures)):
+    for index, value in enumerate(signatures):
+        try:
+            tags = dkim.util.parse_tag_value(value)
+        except dkim.util.InvalidTagValueList:
+            continue
+        domain = tags.get(b"d", b"").decode("ascii", "replace").lower().rstrip(".")
+        if b"l" in tags or not submitter or not same_organization(domain, submitter):
+            continue  # checked before the key is looked up: no DNS query for a signature that cannot count
         try:
             valid = checker.verify(idx=index, dnsfunc=tracking)
         except dkim.DKIMException:
             continue
-        domain = checker.domain.decode("ascii", "replace").lower()
-        if valid and _aligned(domain, submitter):
+        if valid:
             return f"{PASS} d={domain}"
     return TEMPERROR if unanswered else "fail"
 
 
-def _aligned(domain: str, submitter: str | None) -> bool:
-    if not submitter:
-        return False
-    submitter = submitter.lower().rstrip(".")
-    return submitter == domain or submitter.endswith("." + domain) or domain.endswith("." + submitter)
+def _serving_tlsrpt(record: bytes | None) -> bytes | None:
+    """The key record if it may sign reports, else None (no key): RFC 8460 section 3 asks for a
+    key with `s=tlsrpt`, where RFC 6376 section 3.6.1 makes `s=` a list (`email:tlsrpt`) and `*`,
+    its default, every service. A key without `s=` is taken: the big senders sign their reports
+    with their one key for all mail (Google's sample: d=google.com, selector 20230601).
+
+    dkimpy reads `s=` as one value, so the record it gets has no `s=` once the list is checked here.
+    """
+    if record is None:
+        return None
+    try:
+        tags = dkim.util.parse_tag_value(record)
+    except dkim.util.InvalidTagValueList:
+        return record  # dkimpy refuses it too
+    if b"s" not in tags:
+        return record
+    services = {service.strip().lower() for service in tags[b"s"].split(b":")}
+    if not services & {b"*", b"tlsrpt"}:
+        return None
+    return b"; ".join(name + b"=" + tag for name, tag in tags.items() if name != b"s")

@@ -1,8 +1,9 @@
 """`POST /tlsrpt` and `POST /tlsrpt/<token>`: reports over HTTPS (RFC 8460 section 5.4).
 
-201 stored, 200 already stored, 400 malformed (the JSON path named), 404 unknown token,
-405 another method, 413 too large, 415 other media types, 422 not about a domain hosted
-here (or under the token), 429 rate limited, 503 database unavailable so the sender retries.
+201 stored, 200 already stored, 202 stored as a conflicting copy (README, "Copies of a report"),
+400 malformed (the JSON path named), 404 unknown token, 405 another method, 413 too large,
+415 other media types, 422 not about a domain hosted here (or under the token), 429 rate
+limited, 503 database unavailable so the sender retries.
 
 Like the policy hosts (stspolicy/wellknown.py), these requests never reach Flask: a small
 WSGI front answers them. A report needs nothing Flask adds to a request (cookie session,
@@ -24,16 +25,16 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_input_stream
 
-from reports.ingest import DATABASE_ERRORS, STORED, ingest_report, settings_from_config
+from reports.ingest import DATABASE_ERRORS, ingest_report, settings_from_config
 from reports.models import ReportToken
-from reports.parsing.body import ReportError, ReportTooLarge
+from reports.parsing.body import MEDIA_TYPES, ReportError, ReportTooLarge, media_type_notes
+from reports.storage import CONFLICT, STORED
 from stspolicy.counters import record_report_refused
 from stspolicy.extensions import db, limiter
 
 log = logging.getLogger(__name__)
 
 INTAKE_PATH = "/tlsrpt"
-MEDIA_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
 # Declared by lax senders instead of RFC 8460 section 5.4's types; accepted, and noted on the stored report.
 LAX_MEDIA_TYPES = ("application/json", "application/gzip", "application/x-gzip", "application/octet-stream")
 DATABASE_RETRY_SECONDS = "300"
@@ -60,6 +61,7 @@ class ReportIntake:
         self._app = app
         self._settings = app.extensions["tlsrpt_settings"]
         self._rate_limit = parse(app.config["TLSRPT_RATE_LIMIT"])
+        self._detail_limit = parse(app.config["TLSRPT_FAILURE_DETAIL_LIMIT"])
         self._rate_limiter = limiter.limiter  # the storage RATELIMIT_STORAGE_URI names, shared with sign-in
         self._fallback_limiter = type(self._rate_limiter)(MemoryStorage())
         self._shared_storage_retry_at = 0.0
@@ -79,36 +81,53 @@ class ReportIntake:
         try:
             if environ.get("REQUEST_METHOD") != "POST":
                 raise Refused(405, "POST a report here", (("Allow", "POST"),))
-            self._check_rate(environ.get("REMOTE_ADDR") or "127.0.0.1")
+            address = environ.get("REMOTE_ADDR") or "127.0.0.1"
+            self._check_rate(address)
             if has_app_context() and current_app._get_current_object() is self._app:
                 # One already pushed for this app (a test, a shell) is used as Flask would, and
                 # its session is left as it was: no autocommit, which would outlast this request.
-                status, payload = self._receive(environ, path, token, autocommit=False)
+                status, payload = self._receive(environ, path, token, address, autocommit=False)
             else:
                 with self._app.app_context():  # db.session is the app context's, removed with it
-                    status, payload = self._receive(environ, path, token, autocommit=True)
+                    status, payload = self._receive(environ, path, token, address, autocommit=True)
         except Refused as refused:
             record_report_refused("https", REFUSAL_REASONS[refused.status], time.perf_counter() - started)
             return _answer(start_response, refused.status, {"error": refused.message}, refused.headers)
         return _answer(start_response, status, payload)
 
     def _check_rate(self, address: str) -> None:
+        if not self._hit(self._rate_limit, INTAKE_PATH, address):
+            raise Refused(429, f"too many reports from this address ({self._rate_limit}), try again later",
+                          (("Retry-After", str(self._rate_limit.get_expiry())),))
+
+    def _admit(self, address: str):
+        """What a report may cost an address: its failure details (the bulk of the work of storing
+        it) are counted against TLSRPT_FAILURE_DETAIL_LIMIT before anything is stored."""
+
+        def admit(report) -> None:
+            details = sum(len(block.failure_details) for block in report.policies)
+            if details > self._detail_limit.amount:
+                raise Refused(413, f"{details} failure details, more than one address may send "
+                                   f"({self._detail_limit})")
+            if details and not self._hit(self._detail_limit, "failure-details", address, details):
+                raise Refused(429, f"too many failure details from this address ({self._detail_limit}), "
+                                   "try again later", (("Retry-After", str(self._detail_limit.get_expiry())),))
+
+        return admit
+
+    def _hit(self, limit, key: str, address: str, cost: int = 1) -> bool:
         """Counted in the shared storage; while it is unreachable, in this worker alone: a limit
         that holds per worker for a while beats refusing every report with a 500."""
         shared = time.monotonic() >= self._shared_storage_retry_at
         try:
-            allowed = (self._rate_limiter if shared else self._fallback_limiter).hit(
-                self._rate_limit, INTAKE_PATH, address)
+            return (self._rate_limiter if shared else self._fallback_limiter).hit(limit, key, address, cost=cost)
         except Exception as error:  # whatever the storage's client raises (Redis: ConnectionError, TimeoutError)
             log.warning("rate limit storage unreachable, counting in this worker for %ss: %s",
                         SHARED_STORAGE_RETRY_SECONDS, error)
             self._shared_storage_retry_at = time.monotonic() + SHARED_STORAGE_RETRY_SECONDS
-            allowed = self._fallback_limiter.hit(self._rate_limit, INTAKE_PATH, address)
-        if not allowed:
-            raise Refused(429, f"too many reports from this address ({self._rate_limit}), try again later",
-                          (("Retry-After", str(self._rate_limit.get_expiry())),))
+            return self._fallback_limiter.hit(limit, key, address, cost=cost)
 
-    def _receive(self, environ, path: str, token: str | None, autocommit: bool) -> tuple[int, dict]:
+    def _receive(self, environ, path: str, token: str | None, address: str, autocommit: bool) -> tuple[int, dict]:
         """Status and JSON answer about the report; Refused when there is none to give."""
         try:
             allowed_domains = None if token is None else _token_domains(_session(autocommit), token)
@@ -116,11 +135,13 @@ class ReportIntake:
             if media_type not in MEDIA_TYPES + LAX_MEDIA_TYPES:
                 raise Refused(415, f"unsupported media type {media_type or '(none)'!r}: "
                                    f"use {' or '.join(MEDIA_TYPES)}")
-            notes = [] if media_type in MEDIA_TYPES else [f"https: declared media type {media_type}"]
             body = _read_body(environ, self._max_body)
+            notes = media_type_notes("https", media_type, body)
+            if encoding := environ.get("HTTP_CONTENT_ENCODING"):  # a gzip body is told by its bytes
+                notes.append(f"https: Content-Encoding {encoding[:64]}")
             outcome = ingest_report(
                 _session(autocommit), body, self._settings, source="https", allowed_domains=allowed_domains,
-                source_detail=f"{environ.get('REMOTE_ADDR')} {path}", notes=notes,
+                source_detail=f"{address} {path}", notes=notes, admit=self._admit(address),
             )
         except ReportError as error:
             payload = {"error": error.message}
@@ -133,9 +154,11 @@ class ReportIntake:
             raise Refused(503, "database unavailable, try again later",
                           (("Retry-After", DATABASE_RETRY_SECONDS),)) from None
         report = outcome.report
-        return 201 if outcome.status == STORED else 200, {
-            "status": outcome.status, "organization_name": report.organization_name, "report_id": report.report_id,
-        }
+        payload = {"status": outcome.status, "organization_name": report.organization_name,
+                   "report_id": report.report_id}
+        if outcome.status == CONFLICT:
+            payload["message"] = "another copy of this report, with other content, is stored: both are kept for review"
+        return {STORED: 201, CONFLICT: 202}.get(outcome.status, 200), payload
 
 
 def _session(autocommit: bool) -> Session:
@@ -163,14 +186,17 @@ def _token_domains(session: Session, token: str) -> list[str]:
 def _read_body(environ, limit: int) -> bytes:
     """At most `limit` bytes, read as werkzeug would (a chunked body only where the server ends it)."""
     declared = environ.get("CONTENT_LENGTH")
-    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
+    length = int(declared) if declared and declared.isascii() and declared.isdigit() else None
+    if length is not None and length > limit:
         raise Refused(413, f"body larger than {limit} bytes")
     try:
         body = get_input_stream(environ).read(limit + 1)
-    except ClientDisconnected:
+    except ClientDisconnected:  # werkzeug's own servers
         raise Refused(400, "the body ended before its Content-Length") from None
     if len(body) > limit:
         raise Refused(413, f"body larger than {limit} bytes")
+    if length is not None and len(body) < length:  # gunicorn hands over what came before the sender closed
+        raise Refused(400, f"the body ended after {len(body)} of the {length} bytes of its Content-Length")
     return body
 
 

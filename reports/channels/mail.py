@@ -1,9 +1,10 @@
 """Report mail (RFC 8460 section 5.3): each report part of a message through the one ingestion path.
 
 Used by `flask report ingest-mail` (a message piped from the MTA), the IMAP poller and
-file imports. DKIM is checked once per message, as TLSRPT_DKIM says.
+file imports. DKIM is checked once per message, as TLSRPT_DKIM says. A message is bounded as a
+whole before anything walks it: its size, how deep its MIME parts nest and how many there are,
+and what its reports decompress to together.
 """
-
 
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from reports.channels import dkim
 from reports.ingest import Ingested, Settings, ingest_report
-from reports.parsing.body import ReportError, ReportTooLarge
+from reports.parsing.body import Budget, ReportError, ReportTooLarge, media_type_notes
 from reports.parsing.message import mail_headers, parse_message, report_parts
 from stspolicy.counters import record_report_refused
 
@@ -70,7 +71,10 @@ def ingest_message(
 
     if len(raw) > settings.max_mail_bytes:
         return refuse(ReportTooLarge(f"message larger than {settings.max_mail_bytes} bytes", "mail"))
-    message = parse_message(raw)
+    try:
+        message = parse_message(raw, settings.max_mail_parts)
+    except ReportTooLarge as error:
+        return refuse(error)
     headers = mail_headers(message)
     parts = report_parts(message)
     if not parts:
@@ -87,11 +91,13 @@ def ingest_message(
                 "has since been rotated imports with TLSRPT_DKIM=record, which stores the report and notes the "
                 "DKIM result (TLSRPT_DKIM=off skips the check)", "mail"))
     detail = " ".join(filter(None, [source_detail, headers.message_id]))
+    budget = Budget(settings.limits.max_decompressed)
     for part in parts:
         try:
             result.outcomes.append(ingest_report(
                 session, part.data, settings, source=source, source_detail=detail or None,
-                mail=headers, dkim_result=dkim_result,
+                notes=media_type_notes("mail", part.content_type, part.data), mail=headers,
+                file_name=part.filename, dkim_result=dkim_result, budget=budget,
             ))
         except ReportError as error:
             result.errors.append(error)

@@ -12,23 +12,39 @@ from dataclasses import dataclass
 from zlib_ng import zlib_ng as zlib
 
 GZIP_MAGIC = b"\x1f\x8b"
+# RFC 8460 sections 5.3 and 5.4, sections 6.2 and 6.3 register them.
+GZIP_MEDIA_TYPE = "application/tlsrpt+gzip"
+JSON_MEDIA_TYPE = "application/tlsrpt+json"
+MEDIA_TYPES = (GZIP_MEDIA_TYPE, JSON_MEDIA_TYPE)
 _CHUNK = 64 * 1024
 _MiB = 1024 * 1024
 _KEPT_WHILE_COUNTING = _MiB
+# Any body may decompress to this much whatever its ratio: a small report compresses little.
+RATIO_FLOOR = _MiB
 
 
 @dataclass(frozen=True)
 class Limits:
     """How much one report may cost; every limit is a setting (stspolicy.config)."""
 
-    max_compressed: int = 5 * _MiB
+    # RFC 8460 section 5.2: "a commonly observed receiver limit is ten megabytes".
+    max_compressed: int = 10 * _MiB
     max_decompressed: int = 50 * _MiB
+    max_ratio: int = 100  # decompressed to compressed size, above RATIO_FLOOR
     max_depth: int = 20
     max_json_values: int = 1_000_000
     max_policies: int = 1_000
     max_failure_details: int = 50_000
     max_string: int = 4_096
     max_range_days: int = 31
+
+
+@dataclass
+class Budget:
+    """Bytes that the reports of one mail may still decompress to, together: a mail of many report
+    parts costs no more than one report at TLSRPT_MAX_DECOMPRESSED_BYTES."""
+
+    remaining: int
 
 
 class ReportError(ValueError):
@@ -55,20 +71,51 @@ def is_gzip(data: bytes) -> bool:
     return data[:2] == GZIP_MAGIC
 
 
-def decode_body(body: bytes, limits: Limits) -> tuple[bytes, list[str]]:
+def media_type_notes(source: str, declared: str, body: bytes) -> list[str]:
+    """Notes where the declared media type does not say what the body is: gzip is told by its
+    magic bytes whatever the declaration, and a lax sender's type is taken (HTTPS-01)."""
+    if declared == GZIP_MEDIA_TYPE and not is_gzip(body):
+        return [f"{source}: declared {declared}, the body is plain JSON"]
+    if declared == JSON_MEDIA_TYPE and is_gzip(body):
+        return [f"{source}: declared {declared}, the body is gzip"]
+    if declared not in MEDIA_TYPES:
+        return [f"{source}: declared media type {declared}"]
+    return []
+
+
+def decode_body(body: bytes, limits: Limits, budget: Budget | None = None) -> tuple[bytes, list[str]]:
     """The JSON bytes inside `body` (gzip detected by its magic bytes) and notes on oddities.
 
     A gzip inside a gzip (a sender that also set Content-Encoding) is unwrapped once more.
+    The JSON bytes are charged to `budget`, the mail's, when there is one.
     """
     if len(body) > limits.max_compressed:
         raise ReportTooLarge(f"body of {len(body)} bytes exceeds the limit of {limits.max_compressed}")
+    by_ratio = max(limits.max_ratio * len(body), RATIO_FLOOR)
+    by_budget = limits.max_decompressed if budget is None else budget.remaining
+    limit = min(limits.max_decompressed, by_ratio, by_budget)
     notes = []
     data = body
-    if is_gzip(data):
-        data = _gunzip(data, limits.max_decompressed)
+    try:
         if is_gzip(data):
-            notes.append("gzip inside gzip")
-            data = _gunzip(data, limits.max_decompressed)
+            data = _gunzip(data, limit)
+            if is_gzip(data):
+                notes.append("gzip inside gzip")
+                data = _gunzip(data, limit)
+        if len(data) > limit:
+            raise ReportTooLarge(f"report exceeds the limit of {limit} bytes")
+    except ReportTooLarge:
+        if budget is not None:
+            budget.remaining -= limit  # what was inflated before the refusal
+        if limit == limits.max_decompressed:
+            raise
+        if limit == by_ratio:
+            raise ReportTooLarge(f"body of {len(body)} bytes decompresses to more than {limits.max_ratio} times "
+                                 "its size") from None
+        raise ReportTooLarge(f"the reports of this mail decompress to more than {limits.max_decompressed} "
+                             "bytes together", "mail") from None
+    if budget is not None:
+        budget.remaining -= len(data)
     if not data or data.isspace():
         raise ReportError("empty report")
     return data, notes

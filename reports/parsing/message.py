@@ -2,18 +2,16 @@
 its TLS-Report headers say. Pure functions over `email.message.Message`: no I/O.
 """
 
-
-
 import email
+import email.errors
+import email.header
 import email.policy
 import re
 from dataclasses import dataclass
 from email.message import Message
+from functools import partial
 
-from reports.parsing.body import GZIP_MAGIC
-
-REPORT_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
-
+from reports.parsing.body import GZIP_MAGIC, MEDIA_TYPES, ReportTooLarge
 
 # Media types real senders give report attachments besides the registered ones; such a
 # part counts only if its name or its first bytes say it is a report.
@@ -34,20 +32,51 @@ class ReportPart:
 
 @dataclass(frozen=True)
 class MailHeaders:
-    """What the headers say about the report; the report body stays authoritative (section 5.6).
-
-    The Subject's Report-ID is left out: real senders never make it the report's report-id
-    (Google writes its own form of it, tlsrpt-reporter appends `@<submitter>`), so comparing
-    them would only note every report, and the report-id in the body is what dedupe uses.
-    """
+    """What the headers say about the report; the report body stays authoritative (section 5.6,
+    reports.parsing.envelope)."""
 
     report_domain: str | None
     submitter: str | None
     message_id: str | None
+    subject: str | None
 
 
-def parse_message(raw: bytes) -> Message:
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+# The email package parses, walks and writes a message recursively, a few frames per MIME level:
+# deeper nesting than this is refused while it is parsed, far below Python's recursion limit.
+# Report mails nest two or three levels deep (a multipart/report in a forwarded message/rfc822).
+MAX_MIME_DEPTH = 10
+
+
+class _PartCount:
+    def __init__(self, max_parts: int):
+        self.max_parts = max_parts
+        self.parts = 1
+
+
+class _BoundedPart(Message):
+    """A message part that refuses, as the parser attaches a part to it, one nested too deep or one
+    part too many: the parser stops there, before anything recursive goes deeper."""
+
+    def __init__(self, count: _PartCount, policy=email.policy.compat32):
+        super().__init__(policy)
+        self._count = count
+        self._depth = 0
+
+    def attach(self, payload: "_BoundedPart"):
+        payload._depth = self._depth + 1
+        self._count.parts += 1
+        if payload._depth > MAX_MIME_DEPTH:
+            raise ReportTooLarge(f"MIME parts nested more than {MAX_MIME_DEPTH} deep", "mail")
+        if self._count.parts > self._count.max_parts:
+            raise ReportTooLarge(f"more than {self._count.max_parts} MIME parts", "mail")
+        super().attach(payload)
+
+
+def parse_message(raw: bytes, max_parts: int) -> Message:
+    """The message in `raw`; ReportTooLarge if its parts nest deeper than MAX_MIME_DEPTH or number
+    more than `max_parts` (the message itself and every multipart container count)."""
+    factory = partial(_BoundedPart, _PartCount(max_parts))
+    return email.message_from_bytes(raw, factory, policy=email.policy.compat32)
 
 
 def report_parts(message: Message) -> list[ReportPart]:
@@ -58,10 +87,10 @@ def report_parts(message: Message) -> list[ReportPart]:
             continue
         content_type = part.get_content_type()
         filename = part.get_filename()
-        if content_type not in REPORT_TYPES and content_type not in OTHER_TYPES:
+        if content_type not in MEDIA_TYPES and content_type not in OTHER_TYPES:
             continue
         data = part.get_payload(decode=True) or b""
-        if content_type in REPORT_TYPES or _looks_like_report(filename, data):
+        if content_type in MEDIA_TYPES or _looks_like_report(filename, data):
             parts.append(ReportPart(content_type, filename, data))
     return parts
 
@@ -77,22 +106,21 @@ def mail_headers(message: Message) -> MailHeaders:
         report_domain=_unfold(message.get("TLS-Report-Domain")),
         submitter=_unfold(message.get("TLS-Report-Submitter")),
         message_id=_unfold(message.get("Message-ID")),
+        subject=_unfold(_decoded(message.get("Subject"))),
     )
+
+
+def _decoded(value):
+    """A header with its RFC 2047 encoded words decoded; as it came if they do not decode."""
+    if value is None:
+        return None
+    try:
+        return str(email.header.make_header(email.header.decode_header(str(value))))
+    except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
+        return value
 
 
 def _unfold(value) -> str | None:
     if value is None:
         return None
     return " ".join(str(value).split()) or None
-
-
-def header_notes(headers: MailHeaders, contact_info: str | None) -> list[str]:
-    """Where the headers disagree with RFC 8460 section 5.3 or with the report (the report wins)."""
-    notes = []
-    if headers.report_domain is None or headers.submitter is None:
-        notes.append("mail: TLS-Report-Domain or TLS-Report-Submitter header missing")
-    if headers.submitter and contact_info and "@" in contact_info:
-        contact_domain = contact_info.rpartition("@")[2].lower()
-        if contact_domain != headers.submitter.lower():
-            notes.append(f"mail: TLS-Report-Submitter {headers.submitter} differs from contact-info domain")
-    return notes

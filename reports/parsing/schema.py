@@ -33,8 +33,9 @@ MAX_NAME_LENGTH = 253
 EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)  # before the first TLS-RPT drafts
 CLOCK_SKEW = timedelta(days=2)
 # RFC 3339 section 5.6 `date-time`, where `T` and `Z` may be lower case; fromisoformat checks the ranges.
+# Microsoft leaves out the zone at times (`2024-03-26T00:00:00`): read as UTC, and noted.
 _RFC3339_DATE_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(?P<zone>[Zz]|[+-][0-9]{2}:[0-9]{2})?"
 )
 # Google and Microsoft end the day at 23:59:59Z, Mail.ru at the next midnight: both are one day.
 ONE_DAY = (timedelta(hours=23, minutes=59), timedelta(hours=24))
@@ -311,7 +312,8 @@ class _Checker:
         )
 
     def _date_range(self, dates, now: datetime | None) -> tuple[datetime, datetime]:
-        start, end, span, seconds = _dates(dates.start_datetime, dates.end_datetime)
+        start, end, span, seconds, zoneless = _dates(dates.start_datetime, dates.end_datetime)
+        self.notes.extend(f"{path}: no zone offset, read as UTC" for path in zoneless)
         if seconds > self.limits.max_range_days * 86400:
             raise ReportError(f"covers more than {self.limits.max_range_days} days", "$.date-range")
         if start < EARLIEST:
@@ -369,28 +371,36 @@ def _identifier(value: str, path: str) -> str:
     return value
 
 
+_START, _END = "$.date-range.start-datetime", "$.date-range.end-datetime"
+
+
 @functools.lru_cache(maxsize=1024)
-def _dates(start_text: str, end_text: str) -> tuple[datetime, datetime, timedelta, float]:
-    """The date range's two ends in UTC, in order, and its span (also in seconds); kept, as a day's
-    reports repeat their range."""
-    start = _datetime(start_text, "$.date-range.start-datetime")
-    end = _datetime(end_text, "$.date-range.end-datetime")
+def _dates(start_text: str, end_text: str) -> tuple[datetime, datetime, timedelta, float, tuple[str, ...]]:
+    """The date range's two ends in UTC, in order, its span (also in seconds) and the paths of the
+    ends without a zone offset; kept, as a day's reports repeat their range."""
+    start, start_zoneless = _datetime(start_text, _START)
+    end, end_zoneless = _datetime(end_text, _END)
     if start > end:
         raise ReportError("start-datetime is after end-datetime", "$.date-range")
     span = end - start
-    return start, end, span, span.total_seconds()
+    zoneless = tuple(path for path, missing in ((_START, start_zoneless), (_END, end_zoneless)) if missing)
+    return start, end, span, span.total_seconds(), zoneless
 
 
-def _datetime(text: str, path: str) -> datetime:
-    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC.
+def _datetime(text: str, path: str) -> tuple[datetime, bool]:
+    """An RFC 3339 `date-time` (RFC 8460 section 4.4) in UTC, and whether it lacked its zone offset
+    (then it is read as UTC).
 
     The grammar is checked first: fromisoformat alone also takes ISO 8601 forms no sender uses
-    (basic `20260101T000000Z`, week dates, no zone); it checks the ranges of the fields.
+    (basic `20260101T000000Z`, week dates); it checks the ranges of the fields.
     """
-    if not _RFC3339_DATE_TIME.fullmatch(text):
+    found = _RFC3339_DATE_TIME.fullmatch(text)
+    if not found:
         raise ReportError(f"not an RFC 3339 date-time: {text!r}", path)
+    zoneless = found["zone"] is None
     try:
-        return datetime.fromisoformat(text.upper()).astimezone(UTC)
+        parsed = datetime.fromisoformat(text.upper())
+        return (parsed.replace(tzinfo=UTC) if zoneless else parsed.astimezone(UTC)), zoneless
     except ValueError:
         raise ReportError(f"not an RFC 3339 date-time: {text!r}", path) from None
     except OverflowError:  # a valid date-time whose UTC is outside years 1 to 9999

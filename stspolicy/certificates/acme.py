@@ -1,15 +1,17 @@
-"""The ACME adapter: one certificate for one host name, by http-01 through the webroot nginx serves.
+"""The ACME adapter: one certificate for one host name, by http-01.
 
 A narrow interface over the `acme` library (certbot's): `AcmeIssuer(...).issue(host)` returns
 the new private key and the full chain, or raises IssueError with the CA's reason. Works
-with any ACME v2 directory (Let's Encrypt, pebble in the tests).
+with any ACME v2 directory (Let's Encrypt, pebble in the tests). Where the answers to the
+CA's challenges go is the caller's: files in a webroot nginx serves (`WebrootChallenges`),
+or the database, from which every serving node writes them (stspolicy.certificates.service).
 """
 
-import contextlib
 import datetime
-import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import josepy as jose
 from acme import challenges, client, crypto_util, errors, messages
@@ -39,20 +41,50 @@ def new_private_key_pem() -> bytes:
                              serialization.NoEncryption())
 
 
-def load_or_create_account_key(path: Path) -> jose.JWKEC:
-    """The ACME account key, generated on first use (mode 0600): the account is the key."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, new_private_key_pem(), 0o600)
-    return jose.JWKEC(key=serialization.load_pem_private_key(path.read_bytes(), password=None))
+class Challenges(Protocol):
+    """Where http-01 answers are put for the CA to fetch at /.well-known/acme-challenge/<token>."""
+
+    def publish(self, token: str, validation: str) -> None:
+        """Serve `validation` for `token`; return once the CA may ask for it."""
+
+    def withdraw(self, token: str) -> None: ...
+
+
+# RFC 8555 section 8.3: a token is base64url; anything else never becomes a file name.
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,255}")
+
+
+def challenge_folder(webroot: Path) -> Path:
+    return webroot / ".well-known" / "acme-challenge"
+
+
+def challenge_file(webroot: Path, token: str) -> Path:
+    if not TOKEN.fullmatch(token):
+        raise ValueError(f"not an ACME token: {token[:40]!r}")
+    return challenge_folder(webroot) / token
+
+
+class WebrootChallenges:
+    """Answers as files in the webroot that nginx serves on port 80."""
+
+    def __init__(self, webroot: Path):
+        self._webroot = webroot
+
+    def publish(self, token: str, validation: str) -> None:
+        path = challenge_file(self._webroot, token)
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        write_atomically(path, validation.encode("ascii"), 0o644)
+
+    def withdraw(self, token: str) -> None:
+        challenge_file(self._webroot, token).unlink(missing_ok=True)
 
 
 class AcmeIssuer:
-    def __init__(self, directory_url: str, account_key_file: Path, webroot: Path, *, email: str = "",
+    def __init__(self, directory_url: str, account_key_pem: bytes, challenges: Challenges, *, email: str = "",
                  ca_bundle: Path | None = None, timeout: float = 30):
         self._directory_url = directory_url
-        self._account_key_file = account_key_file
-        self._webroot = webroot
+        self._account_key_pem = account_key_pem
+        self._challenges = challenges
         self._email = email
         self._verify = str(ca_bundle) if ca_bundle else True
         self._timeout = timeout
@@ -74,30 +106,28 @@ class AcmeIssuer:
         acme = self._account()
         key_pem = new_private_key_pem()
         order = acme.new_order(crypto_util.make_csr(key_pem, [host]))
-        written: list[Path] = []
+        published: list[str] = []
         try:
             for authorization in order.authorizations:
                 if authorization.body.status == messages.STATUS_VALID:
                     continue  # the CA remembers a recent validation of this name
                 challenge = _http01(authorization)
                 response, validation = challenge.response_and_validation(acme.net.key)
-                path = self._webroot / challenge.chall.path.lstrip("/")
-                path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-                write_atomically(path, validation.encode("ascii"), 0o644)
-                written.append(path)
+                token = challenge.chall.path.rpartition("/")[2]
+                published.append(token)
+                self._challenges.publish(token, validation)
                 acme.answer_challenge(challenge, response)
             deadline = datetime.datetime.now() + ORDER_TIMEOUT
             finished = acme.poll_and_finalize(order, deadline)
         finally:
-            for path in written:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+            for token in published:
+                self._challenges.withdraw(token)
         return Issued(key_pem=key_pem, fullchain_pem=finished.fullchain_pem.encode("ascii"))
 
     def _account(self) -> client.ClientV2:
         if self._client is not None:
             return self._client
-        key = load_or_create_account_key(self._account_key_file)
+        key = jose.JWKEC(key=serialization.load_pem_private_key(self._account_key_pem, password=None))
         network = client.ClientNetwork(key, alg=jose.ES256, verify_ssl=self._verify, user_agent=USER_AGENT,
                                        timeout=self._timeout)
         directory = client.ClientV2.get_directory(self._directory_url, network)

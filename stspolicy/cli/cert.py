@@ -4,6 +4,7 @@
 import json
 
 import click
+from cryptography.fernet import Fernet
 
 from stspolicy.certificates.service import (
     acme_issuer,
@@ -11,6 +12,7 @@ from stspolicy.certificates.service import (
     host_for,
     issue_certificate,
     renew_certificates,
+    reseal_keys,
 )
 from stspolicy.cli.common import CommandGroup
 from stspolicy.extensions import db, utcnow
@@ -48,7 +50,7 @@ def cert_issue_command(name):
     """Request a certificate for NAME (a hosted domain or an extra host) now."""
     settings = current_settings()
     host = host_for(db.session, settings, name)
-    outcome = issue_certificate(db.session, settings, acme_issuer(settings), host, utcnow())
+    outcome = issue_certificate(db.session, settings, acme_issuer(db.session, settings), host, utcnow())
     _echo_outcome(outcome)
     if outcome.result == "failed":
         raise SystemExit(1)
@@ -58,13 +60,25 @@ def cert_issue_command(name):
 def cert_renew_command():
     """Issue missing certificates, renew those due, remove those of hosts no longer served."""
     settings = current_settings()
-    outcomes = renew_certificates(db.session, settings, acme_issuer(settings), utcnow())
+    outcomes = renew_certificates(db.session, settings, acme_issuer(db.session, settings), utcnow())
     for outcome in outcomes:
         _echo_outcome(outcome)
     failed = sum(outcome.result == "failed" for outcome in outcomes)
     click.echo(f"{len(outcomes)} change(s), {failed} failed")
     if failed:
         raise SystemExit(1)
+
+
+@cert_cli.command("new-key")
+def new_key_command():
+    """Print a new key for KEY_ENCRYPTION_KEYS (put it first; keep the old ones until `flask cert reseal`)."""
+    click.echo(Fernet.generate_key().decode("ascii"))
+
+
+@cert_cli.command("reseal")
+def reseal_command():
+    """Seal every private key in the database again with the first of KEY_ENCRYPTION_KEYS."""
+    click.echo(f"{reseal_keys(db.session, current_settings())} key(s) sealed with the first key")
 
 
 def _echo_outcome(outcome) -> None:

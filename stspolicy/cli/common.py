@@ -1,21 +1,15 @@
-"""What every `flask ...` command group shares: who acts, and our errors as one line and a non-zero exit."""
-
-import getpass
+"""What every `flask ...` command group shares: our errors as one line and a non-zero exit."""
 
 import click
 from sqlalchemy.exc import DataError
 
 from stspolicy.accounts.service import AccountError
-from stspolicy.certificates.service import CertificateError
+from stspolicy.certificates.errors import CertificateError
 from stspolicy.dns.rfc2136 import PublishError
 from stspolicy.extensions import DATABASE_UNAVAILABLE
 from stspolicy.policies.errors import DomainError
 from stspolicy.policies.files import PolicyFileError
 from stspolicy.policies.rules import PolicyError
-
-
-def cli_actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 class CommandGroup(click.Group):

@@ -6,10 +6,11 @@ import sys
 
 import click
 
-from stspolicy.cli.common import CommandGroup, cli_actor
-from stspolicy.cli.domain import echo_records
+from stspolicy.audit import cli_actor
+from stspolicy.cli.common import CommandGroup
+from stspolicy.cli.domain import echo_if_pending, echo_records
 from stspolicy.dns.check import check_domain, observation_summary
-from stspolicy.dns.models import PUBLISH_MODES, DnsSetting
+from stspolicy.dns.models import PENDING, PUBLISH_MODES, DnsObservation, DnsSetting
 from stspolicy.dns.publish import set_publish_mode, sts_target
 from stspolicy.dns.queries import history
 from stspolicy.dns.records import DnsRecord, render_sts_record
@@ -100,7 +101,7 @@ def mode_command(name, mode, server, zone, key):
     observation = propagate(db.session, current_settings(), domain.name, current_version(db.session, domain), wait=True)
     click.echo(f"{domain.name}: publishing mode {mode}")
     if observation is not None:
-        click.echo(f"published: {observation.findings[0]['message']}")
+        _echo_attempt(observation)
     click.echo("the domain's owner publishes:" if mode == "delegated" else "DNS records of the domain:")
     _echo_records(domain)
 
@@ -113,7 +114,15 @@ def publish_command(name):
     observation = propagate(db.session, current_settings(), domain.name, current_version(db.session, domain), wait=True)
     if observation is None:
         raise click.ClickException(f"{domain.name} is in manual mode: publish its records by hand")
-    click.echo(f"published: {observation.findings[0]['message']}")
+    _echo_attempt(observation)
+
+
+def _echo_attempt(observation: DnsObservation) -> None:
+    """Published, or pending while a serving node is behind (`dns publish-pending` writes it once none is)."""
+    if observation.status == PENDING:
+        echo_if_pending(observation)
+    else:
+        click.echo(f"published: {observation.findings[0]['message']}")
 
 
 @dns_cli.command("publish-pending")

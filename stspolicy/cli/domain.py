@@ -5,7 +5,9 @@ import json
 
 import click
 
-from stspolicy.cli.common import CommandGroup, cli_actor
+from stspolicy.audit import cli_actor
+from stspolicy.cli.common import CommandGroup
+from stspolicy.dns.models import PENDING, DnsObservation
 from stspolicy.dns.publish import domain_summary, published_records
 from stspolicy.extensions import db, utcnow
 from stspolicy.policies.files import sync_policy_files
@@ -82,7 +84,7 @@ def update_command(name, mode, mx_patterns, max_age, schedule_removal):
     )
     version = change.version
     if version is not None:
-        propagate(db.session, settings, domain.name, version, wait=True)
+        echo_if_pending(propagate(db.session, settings, domain.name, version, wait=True))
     echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: policy unchanged, id stays {previous.policy_id}")
@@ -175,7 +177,7 @@ def rollback_command(name, policy_id):
                                  current_settings().updates.record_ttl)
     version = rollback_to(db.session, domain, policy_id, actor=cli_actor(), enforce_confirmed=True)
     if version is not None:
-        propagate(db.session, current_settings(), domain.name, version, wait=True)
+        echo_if_pending(propagate(db.session, current_settings(), domain.name, version, wait=True))
     echo_enforce_evidence(domain, previous, version)
     if version is None:
         click.echo(f"{domain.name}: {policy_id} is the current policy already")
@@ -195,7 +197,7 @@ def remove_command(name, force):
     name = domain.name
     removal = remove_domain(db.session, domain, actor=cli_actor(), force=force)
     if removal.state != "pending":
-        propagate(db.session, current_settings(), name, removal.version, wait=True)
+        echo_if_pending(propagate(db.session, current_settings(), name, removal.version, wait=True))
     if removal.state == "deleted":
         click.echo(f"deleted {to_unicode(domain.name)}; remove its _mta-sts and mta-sts DNS records")
     elif removal.state == "started":
@@ -210,6 +212,12 @@ def remove_command(name, force):
             f"{domain.name}: senders may cache the old policy until {removal.deletable_at:%Y-%m-%d %H:%M} UTC; "
             "run remove again then, or use --force"
         )
+
+
+def echo_if_pending(observation: DnsObservation | None) -> None:
+    """An `_mta-sts` id left to `flask dns publish-pending` because a serving node is behind (a silent one)."""
+    if observation is not None and observation.status == PENDING:
+        click.echo(f"pending: {observation.findings[0]['message']}")
 
 
 def echo_warnings(domain: Domain, version) -> None:

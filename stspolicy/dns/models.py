@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stspolicy.extensions import UTCDateTime, db, utcnow
@@ -32,7 +32,8 @@ class DnsObservation(db.Model):
 
     `status` is ok, problems (a finding of level error or warning) or unchecked (no answer
     from the resolver). A publishing attempt that waits for its time is first PENDING, then
-    CLAIMED by the one process that writes it. `answers` keeps the raw DNS answers behind the findings.
+    CLAIMED by the one process that writes it; `serving_revision` is what every serving node must
+    have applied before (stspolicy.nodes). `answers` keeps the raw DNS answers behind the findings.
     """
 
     # A domain's checks by time (the review reads a range of them); it serves look-ups by domain too.
@@ -46,6 +47,7 @@ class DnsObservation(db.Model):
     policy_id: Mapped[str] = mapped_column(String(32))
     findings: Mapped[list[dict]] = mapped_column(JSON)
     answers: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    serving_revision: Mapped[int | None] = mapped_column(BigInteger)
 
     domain: Mapped[Domain] = relationship()
     mx_hosts: Mapped[list["MxObservation"]] = relationship(

@@ -136,8 +136,9 @@ def publish_policy_id(session: Session, settings: AppSettings, domain: Domain, v
 
 
 def record_pending(session: Session, domain: Domain, version: PolicyVersion, target: Target,
-                   due_at: datetime) -> DnsObservation:
-    """Store the update of the domain's id as a job to run from `due_at`, in place of a pending one.
+                   due_at: datetime, serving_revision: int) -> DnsObservation:
+    """Store the update of the domain's id as a job to run from `due_at`, once every serving node has
+    applied `serving_revision`, in place of a pending one.
 
     A job writes the id that is current when it runs, so one pending job per domain is enough.
     """
@@ -145,9 +146,10 @@ def record_pending(session: Session, domain: Domain, version: PolicyVersion, tar
         DnsObservation.domain_id == domain.id, DnsObservation.kind == "publish", DnsObservation.status == PENDING))
     job = DnsObservation(
         domain=domain, kind="publish", status=PENDING, policy_id=version.policy_id, answers=[],
+        serving_revision=serving_revision,
         findings=[Finding(OK, "publish-pending", target.owner,
-                          f"{target.owner} gets policy id {version.policy_id} once every worker serves it, "
-                          f"from {due_at:%H:%M:%S} UTC").as_dict()],
+                          f"{target.owner} gets policy id {version.policy_id} once every worker and serving node "
+                          f"serves it, from {due_at:%H:%M:%S} UTC").as_dict()],
     )
     session.add(job)
     session.commit()

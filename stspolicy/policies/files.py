@@ -5,8 +5,9 @@ its current policy. A file is replaced atomically (write, fsync, rename), so ngi
 old policy or the new one, never a torn one. Every change is published to its domain's file
 right after the commit (stspolicy.propagation), in whichever process made it; a full
 sync (`flask policy-files sync`, at start and from a timer) repairs anything missed and
-removes the files of deleted domains. Writers hold a lock and read the database after their
-own commit, so when two processes change policies at once the files end with the latest.
+removes the files of deleted domains; on serving nodes `flask node sync` writes them
+(stspolicy.node_sync). Writers hold a lock and read the database after their own commit, so
+when two processes change policies at once the files end with the latest.
 """
 
 import contextlib
@@ -45,26 +46,32 @@ def policy_file(root: Path, domain: str) -> Path:
 
 def sync_policy_files(root: Path, names: Collection[str] | None = None) -> SyncResult:
     """Make the files under `root` say what the database says: for every domain, or only `names`."""
-    root.mkdir(mode=0o755, parents=True, exist_ok=True)
-    with _locked(root):
+    with locked(root):
         current = load_current_policies(names)
         db.session.commit()  # end the read, so no connection is held while files are written
-        if names is None:
-            on_disk = {path.name[: -len(SUFFIX)] for path in root.glob(f"*{SUFFIX}")}
+        on_disk = policy_names_on_disk(root) if names is None else {name for name in names
+                                                                      if policy_file(root, name).exists()}
+        return write_policy_files(root, {domain: served.body for domain, served in current.items()},
+                                  on_disk - current.keys())
+
+
+def write_policy_files(root: Path, bodies: dict[str, bytes], gone: Collection[str]) -> SyncResult:
+    """Write the policies of `bodies` that differ on disk and remove the files of `gone`; under `locked(root)`."""
+    written = unchanged = 0
+    for domain, body in bodies.items():
+        if _write_if_changed(policy_file(root, domain), body):
+            written += 1
         else:
-            on_disk = {name for name in names if policy_file(root, name).exists()}
-        written = unchanged = 0
-        for domain, served in current.items():
-            if _write_if_changed(policy_file(root, domain), served.body):
-                written += 1
-            else:
-                unchanged += 1
-        gone = on_disk - current.keys()
-        for domain in gone:
-            policy_file(root, domain).unlink(missing_ok=True)
-        if written or gone:
-            fsync_directory(root)
+            unchanged += 1
+    for domain in gone:
+        policy_file(root, domain).unlink(missing_ok=True)
+    if written or gone:
+        fsync_directory(root)
     return SyncResult(written=written, removed=len(gone), unchanged=unchanged)
+
+
+def policy_names_on_disk(root: Path) -> set[str]:
+    return {path.name[: -len(SUFFIX)] for path in root.glob(f"*{SUFFIX}")}
 
 
 def read_policy_files(root: Path) -> dict[str, bytes]:
@@ -99,7 +106,9 @@ def _write_if_changed(path: Path, body: bytes) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
+def locked(root: Path) -> Iterator[None]:
+    """Hold the writers' lock of the policy files under `root` (made if missing)."""
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
     with open(root / LOCK_NAME, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield

@@ -97,6 +97,13 @@ def load_current_policies(names: Collection[str] | None = None) -> dict[str, Ser
     return {name: ServedPolicy(policy_id, text.encode("ascii")) for name, policy_id, text in rows}
 
 
+def current_version_ids(session: Session) -> dict[str, int]:
+    """Each hosted domain's current version's row id: which of them changed since a copy was made."""
+    rows = session.execute(select(Domain.name, func.max(PolicyVersion.id))
+                           .join(PolicyVersion, PolicyVersion.domain_id == Domain.id).group_by(Domain.name))
+    return {name: row_id for name, row_id in rows}
+
+
 def policy_fingerprint(session: Session | None = None) -> tuple:
     """Changes whenever a version is added or a domain (with its versions) is deleted.
 

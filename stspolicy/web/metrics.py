@@ -3,8 +3,8 @@
 Two kinds of figures. Events (policy fetches, reports taken in or refused, ingest time)
 are counted where they happen (stspolicy.counters); under gunicorn they go through
 prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR), so any worker answers
-for all. State (certificate expiry, hosted domains, the latest DNS check of each domain)
-is read from the database at scrape time. Behind the shipped nginx, which serves policies
+for all. State (certificate expiry, hosted domains, the latest DNS check of each domain,
+the serving nodes) is read from the database at scrape time. Behind the shipped nginx, which serves policies
 from files, policy fetches are counted from nginx's fetch log by mtail
 (nginx/policy_fetches.mtail) on mtail's own port, under the same metric name.
 """
@@ -23,6 +23,7 @@ from stspolicy.certificates.service import certificate_states
 from stspolicy.dns.check import check_results
 from stspolicy.dns.queries import latest_observations
 from stspolicy.extensions import as_utc, db, utcnow
+from stspolicy.nodes.service import node_statuses, serving_revision
 from stspolicy.policies.models import Domain
 from stspolicy.settings import current_settings
 
@@ -47,14 +48,35 @@ class StateCollector:
                 days.add_metric([state.host], state.days_left)
             failures.add_metric([state.host], state.failures)
         missing = GaugeMetricFamily(
-            "stspolicy_certificates_missing", "Served hosts without a usable certificate file",
+            "stspolicy_certificates_missing", "Served hosts without a certificate in the database",
             value=sum(state.state == "missing" for state in states),
         )
         domains = GaugeMetricFamily(
             "stspolicy_hosted_domains", "Domains whose policy is hosted here",
             value=db.session.scalar(select(func.count(Domain.id))),
         )
-        return ([days, failures, missing] if managed else []) + [domains, *dns_check_figures()]
+        return ([days, failures, missing] if managed else []) + [domains, *dns_check_figures(), *node_figures()]
+
+
+def node_figures() -> list[GaugeMetricFamily]:
+    """Each serving node: how far behind, when last seen, silent, its last sync failed."""
+    now = utcnow()
+    revision = GaugeMetricFamily("stspolicy_serving_revision", "Revision of the last change of what nodes serve",
+                                 value=serving_revision(db.session))
+    behind = GaugeMetricFamily("stspolicy_node_revisions_behind", "Changes a serving node has not applied yet",
+                               labels=["node"])
+    seen = GaugeMetricFamily("stspolicy_node_seen_timestamp_seconds", "When a serving node last synced or said it is "
+                             "alive", labels=["node"])
+    silent = GaugeMetricFamily("stspolicy_node_silent", "1 when a serving node has not been seen for "
+                               "NODE_SILENT_SECONDS", labels=["node"])
+    failing = GaugeMetricFamily("stspolicy_node_sync_failing", "1 when a serving node's last sync could not write its "
+                                "files", labels=["node"])
+    for status in node_statuses(db.session, current_settings().nodes, now):
+        behind.add_metric([status.name], status.revisions_behind)
+        seen.add_metric([status.name], status.seen_at.timestamp())
+        silent.add_metric([status.name], 1 if status.state == "silent" else 0)
+        failing.add_metric([status.name], 1 if status.last_error else 0)
+    return [revision, behind, seen, silent, failing]
 
 
 def dns_check_figures() -> list[GaugeMetricFamily]:

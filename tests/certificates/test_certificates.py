@@ -62,7 +62,7 @@ def acme_app(app, acme_site, tmp_path, monkeypatch):
     settings = {
         "POLICY_FILES_DIR": layout.policies, "CERTS_DIR": layout.certs, "ACME_WEBROOT": layout.webroot,
         "ACME_DIRECTORY_URL": pebble.directory_url, "ACME_CA_BUNDLE": pebble.ca_bundle,
-        "ACME_ACCOUNT_KEY_FILE": tmp_path / "account.pem", "ACME_EXTRA_HOSTS": [layout.admin_host],
+        "ACME_EXTRA_HOSTS": [layout.admin_host],
     }
     configure(monkeypatch, app, **settings)
     return app
@@ -136,7 +136,7 @@ def test_a_certificate_in_its_last_third_is_renewed_with_a_new_key(acme_app, acm
     first_serial, first_pem = first.serial, (layout.certs / "mta-sts.example.com.pem").read_bytes()
     later = first.not_after - (first.not_after - first.not_before) / 4
     settings = current_settings()
-    outcomes = renew_certificates(session, settings, acme_issuer(settings), later)
+    outcomes = renew_certificates(session, settings, acme_issuer(session, settings), later)
     assert [(o.host, o.result) for o in outcomes if o.host == "mta-sts.example.com"] == [
         ("mta-sts.example.com", "issued")]
     assert first.serial != first_serial

@@ -22,7 +22,7 @@ import sqlalchemy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stspolicy.certificates.acme import AcmeIssuer
+from stspolicy.certificates.acme import AcmeIssuer, WebrootChallenges, new_private_key_pem
 from stspolicy.dns.dane import load_certificates, tlsa_record
 from stspolicy.dns.models import StagedCertificate, TlsaPublication
 from tests import databases
@@ -234,7 +234,8 @@ def pebble_mx(lab, tmp_path_factory, test_ca):
     with http01_webroot(lab.netns, mx.address, webroot), \
             running_pebble(tmp_path_factory.mktemp("pebble"), HTTP_PORT, test_ca, address="127.0.0.31",
                            dns_server=f"{lab.dns.resolver}:53", netns=lab.netns) as pebble:
-        issuer = AcmeIssuer(pebble.directory_url, lab.folder / "account.pem", webroot, ca_bundle=pebble.ca_bundle)
+        issuer = AcmeIssuer(pebble.directory_url, new_private_key_pem(), WebrootChallenges(webroot),
+                            ca_bundle=pebble.ca_bundle)
 
         def issue() -> tuple[bytes, bytes]:
             with lab.netns.entered():

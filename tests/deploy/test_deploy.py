@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow  # systemd-analyze and the shipped wrapper, in pro
 UNITS = ["stspolicy.service", "stspolicy-maintenance.service", "stspolicy-maintenance.timer",
          "stspolicy-dns-check.service", "stspolicy-dns-check.timer", "stspolicy-mtail.service",
          "stspolicy-alerts.service", "stspolicy-alerts.timer",
-         "stspolicy-dane-install.service", "stspolicy-dane-install.timer"]
+         "stspolicy-dane-install.service", "stspolicy-dane-install.timer", "stspolicy-node.service"]
 
 
 def test_systemd_units_verify_against_this_checkout(tmp_path):
@@ -39,7 +39,7 @@ def test_units_run_commands_the_cli_has():
     text = "\n".join((ROOT / "deploy" / "systemd" / unit).read_text() for unit in UNITS)
     help_text = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "--help"], cwd=ROOT,
                                capture_output=True, text=True, timeout=60).stdout
-    for command in ("db", "policy-files", "cert", "dns", "alerts"):
+    for command in ("db", "policy-files", "cert", "dns", "alerts", "node"):
         assert f"flask --app wsgi {command} " in text
         assert f"  {command} " in help_text
 

@@ -83,7 +83,7 @@ def test_a_real_mta_sts_client_gets_what_the_admin_set_through_edits_and_outages
         settings = app_settings(
             url, SNAPSHOT_REFRESH_SECONDS="1", POLICY_FILES_DIR=str(layout.policies), CERTS_DIR=str(layout.certs),
             ACME_WEBROOT=str(layout.webroot), ACME_DIRECTORY_URL=pebble.directory_url,
-            ACME_CA_BUNDLE=str(pebble.ca_bundle), ACME_ACCOUNT_KEY_FILE=str(tmp_path / "acme-account.pem"),
+            ACME_CA_BUNDLE=str(pebble.ca_bundle),
         )
 
         def flask(*args):

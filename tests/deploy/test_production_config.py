@@ -15,6 +15,12 @@ BASE = {"SECRET_KEY": "k"}
     ({"ACME_DIRECTORY_URL": "https://ca.example/dir", "CERTS_DIR": "/var/lib/stspolicy/certs"},
      "ACME_DIRECTORY_URL needs CERTS_DIR and ACME_WEBROOT"),
     ({"ACME_EXTRA_HOSTS": "admin.example.net bad_host.example"}, "ACME_EXTRA_HOSTS: invalid domain name"),
+    ({"ACME_DIRECTORY_URL": "https://ca.example/dir", "CERTS_DIR": "/c", "ACME_WEBROOT": "/w"},
+     "ACME_DIRECTORY_URL needs KEY_ENCRYPTION_KEYS"),
+    ({"KEY_ENCRYPTION_KEYS": "kz3jYcOjfy6SxOufbdFdw7k7b3gybKwWMj6oNnRJZFM= secret"},
+     "KEY_ENCRYPTION_KEYS: key 2 is not a Fernet key"),
+    ({"NODE_HEARTBEAT_SECONDS": "10", "NODE_SILENT_SECONDS": "15"},
+     "NODE_SILENT_SECONDS: 15 is less than twice NODE_HEARTBEAT_SECONDS (10)"),
 ])
 def test_unusable_production_settings_are_refused_by_name(tmp_path, settings, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

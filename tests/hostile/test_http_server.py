@@ -100,7 +100,6 @@ def test_hostile_bytes_get_a_status_line_and_never_a_5xx(server, data, status):
     assert not any(line.split(b" ")[1].startswith(b"5") for line in status_lines), status_lines
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by the intake change")
 def test_a_body_cut_short_by_its_sender_is_refused_and_not_stored(server):
     answer = exchange(server, post(json.dumps(report(**{"report-id": "cut short"})).encode() + b" " * 100)[:-100])
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]

@@ -6,11 +6,15 @@ channel by the report corpus in tests/support/reportdata.py.
 
 import base64
 import gzip
+import mailbox
+import os
 
 import pytest
 
+from stspolicy.policies.rules import make_policy
+from stspolicy.policies.service import add_domain
 from tests.reports.test_report_cli import report_mail
-from tests.support.reportdata import encode, report
+from tests.support.reportdata import encode, gz, report
 
 EX_DATAERR = 65
 HEAD = (b"From: tlsrpt@sender.example\r\nTo: tlsrpt@example.com\r\nSubject: Report Domain: example.com\r\n"
@@ -67,8 +71,12 @@ MAILS = {
                                                                     b"filename*=utf-8''%ff%fe%00.json.gz")]),
     "over the size limit": multipart([attachment(b"x" * (11 * 1024 * 1024), b"application/tlsrpt+json", b"7bit")]),
     "nested 50 deep, no report inside": nested(50).replace(b"application/tlsrpt+gzip", b"text/plain"),
+    "multipart nested 1,200 deep": nested(1200),
+    "more parts than allowed": multipart([attachment(gzip.compress(encode(report()))) for _ in range(120)]),
+    # Each part expands about 13 times, within the ratio a body may: three are too much for one mail.
+    "gzip parts over the mail's budget": multipart([attachment(gzip.compress(
+        os.urandom(20 * 1024 * 1024).translate(bytes((b"a" + b"b" * 31)[n % 32] for n in range(256))), 1))] * 3),
 }
-NESTED_TOO_DEEP = {"multipart nested 1,200 deep": nested(1200)}
 
 
 def ingest(app, raw: bytes):
@@ -84,8 +92,23 @@ def test_a_hostile_mail_is_refused_with_exit_65_and_its_reasons(app, session, ra
     assert lines and all(line.startswith("rejected: ") for line in lines), lines
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by the intake change")
-@pytest.mark.parametrize("raw", NESTED_TOO_DEEP.values(), ids=NESTED_TOO_DEEP.keys())
-def test_a_mail_nested_too_deep_is_refused_with_exit_65(app, session, raw):
-    result = ingest(app, raw)
+@pytest.mark.parametrize(("raw", "reason"), [
+    (MAILS["multipart nested 1,200 deep"], "rejected: mail: MIME parts nested more than 10 deep"),
+    (MAILS["more parts than allowed"], "rejected: mail: more than 100 MIME parts"),
+    (MAILS["gzip parts over the mail's budget"],
+     "rejected: mail: the reports of this mail decompress to more than 52428800 bytes together"),
+], ids=["depth", "parts", "decompressed"])
+def test_a_mail_is_limited_as_a_whole_with_one_line_that_says_how(app, session, raw, reason):
+    assert reason in ingest(app, raw).stderr.splitlines()
+
+
+def test_report_import_of_a_maildir_passes_a_mail_nested_too_deep_and_goes_on(app, session, tmp_path):
+    add_domain(session, "example.com", make_policy("testing", ["mx1.example.com"], 86400), actor="test")
+    box = mailbox.Maildir(tmp_path / "Maildir")
+    for message in (report_mail(gz(report(report_id="before"))), MAILS["multipart nested 1,200 deep"],
+                    report_mail(gz(report(report_id="after")))):
+        box.add(message)
+    result = app.test_cli_runner().invoke(args=["report", "import", str(tmp_path / "Maildir")], catch_exceptions=False)
     assert result.exit_code == EX_DATAERR and "Traceback" not in result.output
+    assert result.stdout == ("stored 2, duplicate 0, conflicting copies 0, rejected 1 "
+                             "(1 × mail: MIME parts nested more than 10 deep)\n")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reports.parsing.body import Limits, ReportError, decode_body
+from reports.parsing.body import Limits, ReportError, ReportTooLarge, decode_body
 from reports.parsing.message import mail_headers, parse_message, report_parts
 from reports.parsing.schema import parse_report
 from stspolicy.dns.dane import PemError, TlsaError, load_certificates, load_public_key, parse_tlsa
@@ -293,7 +293,7 @@ def test_any_bytes_as_a_report_body_parse_or_are_refused(body):
 @FAST
 @given(st.binary(max_size=3000))
 def test_any_bytes_as_a_mail_give_its_headers_and_report_parts(raw):
-    message = parse_message(raw)
+    message = parse_message(raw, 100)
     mail_headers(message)
     assert all(part.data is not None for part in report_parts(message))
 
@@ -308,7 +308,11 @@ mime_lines = st.lists(st.sampled_from([
 
 @FAST
 @given(mime_lines)
-def test_any_mime_structure_gives_its_report_parts(lines):
-    message = parse_message("\r\n".join(lines).encode())
+def test_any_mime_structure_gives_its_report_parts_or_is_refused_as_too_deep(lines):
+    try:
+        message = parse_message("\r\n".join(lines).encode(), 100)
+    except ReportTooLarge as error:
+        assert error.message.startswith("MIME parts nested more than")
+        return
     mail_headers(message)
     report_parts(message)

@@ -134,6 +134,42 @@ def test_mail_without_tls_report_headers_is_stored_with_a_note(run, session, hos
     assert "mail: TLS-Report-Domain or TLS-Report-Submitter header missing" in notes
 
 
+def test_a_mail_whose_envelope_disagrees_with_its_report_is_stored_with_each_disagreement(run, session, hosted):
+    """MV-01: TLS-Report-Domain, the file name and the Subject name others; the report's values are kept."""
+    message = mailbox.Message(report_mail(gz(VALID), filename="sender.example!other.example!1!2!1.json.gz"))
+    message.replace_header("TLS-Report-Domain", "other.example")
+    message.replace_header("Subject", "Report Domain: example.com Submitter: sender.example Report-ID: <x@y>")
+    assert run("report", "ingest-mail", input=message.as_bytes()).exit_code == EX_OK
+    stored = session.scalars(select(Report)).one()
+    assert (stored.report_id, stored.policies[0].policy_domain) == ("report-1", "example.com")
+    assert {note.split(" names ")[0].split(" is ")[0] for note in stored.notes} == {
+        "mail: TLS-Report-Domain other.example", "file name:", "mail: Subject"}
+
+
+def test_a_no_policy_found_report_mailed_without_a_domain_is_kept_for_the_tls_report_domain(run, session, hosted):
+    """JSON-10, as Postfix with sys4's tlsrpt-reporter mails it."""
+    document = report(report_id="no-domain-here", contact_info="", policies=[{
+        "policy": {"policy-type": "no-policy-found"},
+        "summary": {"total-successful-session-count": 3, "total-failure-session-count": 0}}])
+    assert run("report", "ingest-mail", input=report_mail(gz(document))).exit_code == EX_OK
+    stored = session.scalars(select(Report)).one()
+    assert stored.policies[0].policy_domain == "example.com"
+    assert any(note.endswith("from the TLS-Report-Domain header") for note in stored.notes)
+
+
+def test_an_imported_file_is_read_with_its_rfc_8460_name(run, session, hosted, tmp_path):
+    """FN-01: the name attributes a block without a domain and is compared with the report."""
+    document = report(report_id="no-domain-here", contact_info=None, policies=[{
+        "policy": {"policy-type": "no-policy-found"},
+        "summary": {"total-successful-session-count": 3, "total-failure-session-count": 0}}])
+    (tmp_path / "sender.example!example.com!1793491200!1793577599!7.json.gz").write_bytes(gz(document))
+    assert run("report", "import", str(tmp_path)).exit_code == EX_OK
+    stored = session.scalars(select(Report)).one()
+    assert stored.policies[0].policy_domain == "example.com"
+    assert stored.notes == ["$.contact-info: missing",
+                            "$.policies[0].policy.policy-domain: missing, read as example.com from the file name"]
+
+
 def test_import_reads_files_mbox_and_maildir_and_summarises(run, session, hosted, tmp_path):
     (tmp_path / "one.json").write_bytes(encode(report(report_id="one")))
     (tmp_path / "two.json.gz").write_bytes(gz(report(report_id="two")))
@@ -147,7 +183,7 @@ def test_import_reads_files_mbox_and_maildir_and_summarises(run, session, hosted
     maildir.add(b"Subject: no report\r\n\r\nhello\r\n")
     result = run("report", "import", str(tmp_path), str(SAMPLES / "rfc8460.json"))
     summary = result.output.strip().splitlines()[-1]
-    assert summary.startswith("stored 4, duplicate 1, rejected 3 ("), summary
+    assert summary.startswith("stored 4, duplicate 1, conflicting copies 0, rejected 3 ("), summary
     assert "no TLS-RPT report in this message" in summary and "not JSON" in summary
     assert "no domain hosted here" in summary  # the RFC example is about company-y.example
     assert result.exit_code == EX_DATAERR

@@ -23,6 +23,6 @@ def test_bad_report_settings_are_refused_with_their_name(tmp_path, name, value, 
 
 def test_report_defaults(tmp_path):
     config = load_config({"SECRET_KEY": "x"}, tmp_path)
-    assert (config["TLSRPT_MAX_COMPRESSED_BYTES"], config["TLSRPT_MAX_DECOMPRESSED_BYTES"]) == (5 << 20, 50 << 20)
+    assert (config["TLSRPT_MAX_COMPRESSED_BYTES"], config["TLSRPT_MAX_DECOMPRESSED_BYTES"]) == (10 << 20, 50 << 20)
     assert (config["TLSRPT_DKIM"], config["TLSRPT_ACCEPT_UNHOSTED"], config["RATELIMIT_STORAGE_URI"]) == (
         "require", False, "memory://")

@@ -1,6 +1,7 @@
 """DKIM on report mail (RFC 8460 section 5.3), verified against keys published by the lab's Knot."""
 
 import base64
+import re
 
 import dkim
 import pytest
@@ -35,6 +36,9 @@ def nameserver(dns_lab):
         f"tlsrpt._domainkey TXT {txt(f'v=DKIM1; k=rsa; s=tlsrpt; p={PUBLIC}')}",
         f"plain._domainkey TXT {txt(f'v=DKIM1; k=rsa; p={PUBLIC}')}",
         f"other._domainkey TXT {txt(f'v=DKIM1; k=rsa; s=other; p={PUBLIC}')}",
+        f"email._domainkey TXT {txt(f'v=DKIM1; k=rsa; s=email; p={PUBLIC}')}",
+        f"both._domainkey TXT {txt(f'v=DKIM1; k=rsa; s=email:tlsrpt; p={PUBLIC}')}",
+        f"any._domainkey TXT {txt(f'v=DKIM1; k=rsa; s=*; p={PUBLIC}')}",
         f"s._domainkey.{LONG_DOMAIN.removesuffix('.sender.example')} TXT {txt(f'v=DKIM1; k=rsa; p={PUBLIC}')}",
     ])
     return f"{dns_lab.authoritative}:53"
@@ -44,8 +48,8 @@ def signed(message: bytes, selector=b"tlsrpt", domain=b"sender.example", **optio
     return dkim.sign(message, selector, domain, PRIVATE_PEM, include_headers=HEADERS, **options) + message
 
 
-def mail(report_id="dkim-1") -> bytes:
-    return report_mail(gz(report(report_id=report_id)))
+def mail(report_id="dkim-1", submitter="sender.example") -> bytes:
+    return report_mail(gz(report(report_id=report_id)), submitter=submitter)
 
 
 @pytest.fixture
@@ -62,16 +66,23 @@ def hosted(session):
         (lambda: signed(mail()).replace(b"Report Domain:", b"Report Domain: x"), "fail"),
         (lambda: signed(mail(), selector=b"other"), "fail"),  # a key for another service
         (lambda: signed(mail(), selector=b"missing"), "fail"),
+        (lambda: signed(mail(), selector=b"email"), "fail"),  # RFC 8460 section 3: not a key for reports
+        (lambda: signed(mail(), selector=b"both"), "pass d=sender.example"),  # s= is a list (RFC 6376 3.6.1)
+        (lambda: signed(mail(), selector=b"any"), "pass d=sender.example"),
         (lambda: signed(mail(), length=True) + b"appended after signing with l=\r\n", "fail"),
+        (lambda: signed(mail(), length=True), "fail"),  # l= is refused even when nothing was appended
         (lambda: signed(mail(), domain=b"sender.example").replace(
             b"TLS-Report-Submitter: sender.example", b"TLS-Report-Submitter: unrelated.example"), "fail"),
+        (lambda: signed(mail(submitter="mail.sender.example")), "pass d=sender.example"),  # one organisation
+        (lambda: signed(mail(submitter="example")), "fail"),  # a public suffix names no organisation
     ],
-    ids=["valid", "key-without-service-type", "unsigned", "tampered", "other-service", "no-key", "l-tag",
-         "not-the-submitter"],
+    ids=["valid", "key-without-service-type", "unsigned", "tampered", "other-service", "no-key", "email-only-key",
+         "key-for-email-and-reports", "key-for-any-service", "l-tag-body-extended", "l-tag", "not-the-submitter",
+         "submitter-in-the-signers-organisation", "submitter-a-public-suffix"],
 )
 def test_verification_results(lab_netns, nameserver, build, result):
     message = build()
-    submitter = "unrelated.example" if b"unrelated.example" in message else "sender.example"
+    submitter = re.search(rb"TLS-Report-Submitter: (\S+)", message)[1].decode()
     with lab_netns.entered():
         assert report_dkim.verify(message, submitter, report_dkim.txt_lookup(nameserver)) == result
 

@@ -4,9 +4,10 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from reports.ingest import STORED, Settings, UnhostedDomain, ingest_report
+from reports.ingest import Settings, UnhostedDomain, ingest_report
 from reports.linking import HostedDomains
 from reports.models import MATCHED, ReportPolicy
+from reports.storage import STORED
 from stspolicy.app import create_app
 from stspolicy.extensions import db
 from stspolicy.policies.queries import get_domain

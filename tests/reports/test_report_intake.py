@@ -1,6 +1,8 @@
 """POST /tlsrpt and /tlsrpt/<token>: status codes, exactly-once storage, domain and version links."""
 
+import base64
 import gzip
+import os
 from datetime import date
 
 import pytest
@@ -56,6 +58,14 @@ def test_corpus_input_gets_its_status(client, session, hosted, name, content_typ
         assert response.get_json()["error"]
     if status in (400, 422):
         assert response.get_json()["path"].startswith("$")
+
+
+def test_a_report_of_ten_megabytes_compressed_is_stored(client, session, hosted):
+    """RFC 8460 section 5.2: "a commonly observed receiver limit is ten megabytes"."""
+    padding = [base64.b64encode(os.urandom(3000)).decode() for _ in range(3350)]  # does not compress
+    body = gzip.compress(encode(report(extension=padding)), 1)
+    assert 10_000_000 <= len(body) <= 10 * 1024 * 1024
+    assert post(client, body).status_code == 201
 
 
 def test_malformed_report_names_the_json_path(client, hosted):
@@ -192,6 +202,35 @@ def test_token_url_takes_reports_about_its_domains_only(client, session, hosted)
         assert post(client, gz(other), path=f"/tlsrpt/{odd}").status_code == 404
 
 
+@pytest.mark.parametrize(("content_type", "body", "headers", "note"), [
+    ("application/tlsrpt+gzip", encode(VALID), {}, "https: declared application/tlsrpt+gzip, the body is plain JSON"),
+    ("application/tlsrpt+json", gz(VALID), {}, "https: declared application/tlsrpt+json, the body is gzip"),
+    ("application/tlsrpt+json", gz(VALID), {"Content-Encoding": "gzip"}, "https: Content-Encoding gzip"),
+    ("application/json", encode(VALID), {}, "https: declared media type application/json"),
+    ("application/tlsrpt+gzip", gz(gz(VALID)), {"Content-Encoding": "gzip"}, "gzip inside gzip"),
+])
+def test_a_body_that_is_not_what_its_headers_say_is_taken_and_noted(client, session, hosted, content_type, body,
+                                                                     headers, note):
+    """HTTPS-01: gzip is told by its magic bytes whatever the headers say."""
+    assert client.post("/tlsrpt", data=body, headers={"Content-Type": content_type} | headers).status_code == 201
+    assert note in session.scalars(select(Report.notes)).one()
+
+
+def test_a_no_policy_found_report_without_a_domain_is_kept_for_the_report_urls_domain(client, session, hosted):
+    """JSON-10: the per-tenant URL names the domain; the block then counts for it."""
+    token = create_report_token(session, ["example.com"], "tenant")
+    document = report(report_id="no-domain-in-this-id", contact_info=None, policies=[{
+        "policy": {"policy-type": "no-policy-found"},
+        "summary": {"total-successful-session-count": 12, "total-failure-session-count": 0}}])
+    assert post(client, gz(document), path="/tlsrpt").status_code == 422  # nothing names a domain
+    assert post(client, gz(document), path=f"/tlsrpt/{token.token}").status_code == 201
+    stored = session.scalars(select(Report)).one()
+    assert [(block.policy_domain, block.domain_id) for block in stored.policies] == [("example.com", hosted.domain_id)]
+    assert "$.policies[0].policy.policy-domain: missing, read as example.com from the report URL" in stored.notes
+    assert rollup_totals(session, "example.com")[(date(2026, 11, 1), "example.com", "no-policy-found",
+                                                  "success", "")] == 12
+
+
 def test_an_odd_content_length_is_no_fault(client):
     answer = client.post("/tlsrpt", data=b"{}", headers=GZ, environ_overrides={"CONTENT_LENGTH": "\u00b2"})
     assert answer.status_code != 500
@@ -218,6 +257,29 @@ def test_rate_limit_answers_429(new_database):
     assert statuses == [400, 400, 400, 429, 429]
     assert "too many reports" in client.post("/tlsrpt", data=b"", headers=GZ).get_json()["error"]
     with app.app_context():
+        databases.release_connections()
+
+
+def test_failure_details_over_an_addresses_budget_answer_429_and_413_before_anything_is_stored(new_database):
+    url = new_database()
+    databases.upgrade(url)
+    app = create_app(app_settings(url, TLSRPT_FAILURE_DETAIL_LIMIT="3 per hour", TLSRPT_ACCEPT_UNHOSTED="true"))
+    client = app.test_client()
+
+    def post_details(details: int, report_id: str, address: str = "203.0.113.9"):
+        document = report(report_id=report_id)
+        document["policies"][0]["failure-details"] *= details
+        return client.post("/tlsrpt", data=gz(document), headers=GZ, environ_base={"REMOTE_ADDR": address})
+
+    assert post_details(2, "first").status_code == 201
+    refused = post_details(2, "second")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.get_json()["error"] == "too many failure details from this address (3 per 1 hour), try again later"
+    assert post_details(2, "second", "203.0.113.10").status_code == 201  # another client, its own budget
+    too_many = post_details(4, "third", "203.0.113.11")
+    assert too_many.status_code == 413 and "4 failure details" in too_many.get_json()["error"]
+    with app.app_context():
+        assert db.session.scalars(select(Report.report_id).order_by(Report.id)).all() == ["first", "second"]
         databases.release_connections()
 
 

@@ -11,8 +11,9 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
-from reports.ingest import STORED, ingest_report, settings_from_config
+from reports.ingest import ingest_report, settings_from_config
 from reports.parsing.body import ReportError
+from reports.storage import STORED
 from stspolicy.app import create_app
 from stspolicy.extensions import db
 from tests import databases
@@ -63,6 +64,33 @@ def test_parallel_overlapping_deliveries_store_each_report_once(postgresql_url):
             success = connection.execute(
                 text("SELECT sum(session_count) FROM report_daily_rollup WHERE result_type = 'success'")).scalar()
             assert success == 12 * 10  # every report counted exactly once
+    finally:
+        engine.dispose()
+
+
+def test_parallel_copies_with_other_content_are_all_kept_and_none_counts(postgresql_url):
+    """Each report arrives as 4 identical deliveries and 2 forged copies delivered twice each, all at
+    once: per report one 201, two 202 (kept, held), the rest 200, and nothing in the figures."""
+    settings = app_settings(postgresql_url)
+    host_domains(settings, ("example.com", "enforce", ["mx1.example.com"]))
+    deliveries = []
+    for n in range(8):
+        genuine = report(report_id=f"report-{n}")
+        forgeries = [report(report_id=f"report-{n}", contact_info=f"forger-{f}@attacker.example") for f in (1, 2)]
+        deliveries += [(n, gz(genuine))] * 4 + [(n, gz(forged)) for forged in forgeries for _ in range(2)]
+    random.Random(5).shuffle(deliveries)
+    with gunicorn(settings, workers=3) as base_url, ThreadPoolExecutor(24) as pool:
+        statuses = list(pool.map(lambda d: (d[0], post(base_url + "/tlsrpt", d[1])[0]), deliveries))
+    for n in range(8):
+        assert sorted(status for number, status in statuses if number == n) == [200] * 5 + [201, 202, 202]
+    engine = create_engine(postgresql_url)
+    try:
+        with engine.connect() as connection:
+            standings = connection.execute(text("SELECT standing, count(*) FROM report GROUP BY standing")).all()
+            assert standings == [("held", 24)]
+            assert connection.execute(text("SELECT count(*) FROM failure_detail")).scalar() == 0
+            assert connection.execute(text("SELECT coalesce(sum(session_count), 0) FROM report_daily_rollup")
+                                      ).scalar() == 0
     finally:
         engine.dispose()
 

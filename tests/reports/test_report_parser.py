@@ -3,13 +3,14 @@
 import gzip
 import json
 import zlib
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reports.parsing.body import Limits, ReportError, ReportTooLarge, decode_body
-from reports.parsing.message import header_notes, mail_headers, parse_message, report_parts
+from reports.parsing.body import Budget, Limits, ReportError, ReportTooLarge, decode_body
+from reports.parsing.message import MAX_MIME_DEPTH, parse_message, report_parts
 from reports.parsing.schema import parse_report
 from tests.support.reportdata import SAMPLE_COUNTS, SAMPLES, STS_LINES, VALID, encode, report
 
@@ -17,7 +18,7 @@ from tests.support.reportdata import SAMPLE_COUNTS, SAMPLES, STS_LINES, VALID, e
 def parse_sample(name: str):
     raw = (SAMPLES / name).read_bytes()
     if name.endswith(".eml"):
-        raw = report_parts(parse_message(raw))[0].data
+        raw = report_parts(parse_message(raw, 100))[0].data
     data, _ = decode_body(raw, Limits())
     return parse_report(data)
 
@@ -70,6 +71,14 @@ def test_tolerated_deviations_are_accepted_and_noted():
     assert any("byte order mark" in note for note in parsed.notes)
     assert any("contact-info" in note for note in parsed.notes)
     assert any("not one day" in note for note in parsed.notes)
+
+
+def test_dates_without_a_zone_offset_are_read_as_utc_and_noted():
+    """Microsoft sends `2024-03-26T00:00:00` at times (JSON-04)."""
+    parsed = parse_report(encode(report(date_range={"start-datetime": "2026-11-01T00:00:00",
+                                                    "end-datetime": "2026-11-01T23:59:59Z"})))
+    assert parsed.start_datetime == datetime(2026, 11, 1, tzinfo=UTC)
+    assert parsed.notes == ("$.date-range.start-datetime: no zone offset, read as UTC",)
 
 
 def test_microsoft_fetch_error_block_without_policy_string_or_mx_host():
@@ -170,6 +179,14 @@ def test_gzip_bomb_is_refused_without_keeping_its_output():
         decode_body(bomb, Limits(max_decompressed=1024 * 1024))
 
 
+def test_a_body_may_decompress_to_a_hundred_times_its_size_or_to_a_mib():
+    small = b"{" + b" " * 1_000_000 + b"}"
+    assert decode_body(gzip.compress(small), Limits())[0] == small  # far above the ratio, below 1 MiB
+    bomb = gzip.compress(b"{" + b" " * (20 * 1024 * 1024) + b"}", 9)
+    with pytest.raises(ReportTooLarge, match=f"body of {len(bomb)} bytes decompresses to more than 100 times"):
+        decode_body(bomb, Limits())
+
+
 def test_truncated_corrupt_and_trailing_gzip_are_malformed():
     body = gzip.compress(encode(VALID))
     for broken in (body[:-10], body[:10] + b"\x00" * 20 + body[30:], body + b"garbage"):
@@ -188,22 +205,48 @@ def test_a_large_deflate_stream_is_read_whole():
     data = json.dumps(report(padding="y" * 3_000_000)).encode()
     compressor = zlib.compressobj(9, wbits=31)
     body = compressor.compress(data) + compressor.flush()
-    assert decode_body(body, Limits())[0] == data
+    assert decode_body(body, Limits(max_ratio=10_000))[0] == data
 
 
-def test_mail_headers_and_their_disagreements():
-    message = parse_message((SAMPLES / "tlsrpt-reporter-sys4.eml").read_bytes())
-    headers = mail_headers(message)
-    assert (headers.report_domain, headers.submitter) == ("example.test", "sender.test")
-    assert header_notes(headers, "postmaster@sender.test") == []
-    assert header_notes(headers, "postmaster@elsewhere.example") != []
+def test_the_reports_of_one_mail_share_its_decompression_budget():
+    limits = Limits(max_decompressed=1000)
+    budget = Budget(limits.max_decompressed)
+    part = gzip.compress(b" " * 400 + b"{}")
+    decode_body(part, limits, budget)
+    decode_body(part, limits, budget)
+    assert budget.remaining == 1000 - 2 * 402
+    with pytest.raises(ReportTooLarge, match="the reports of this mail decompress to more than 1000 bytes together"):
+        decode_body(part, limits, budget)
+    with pytest.raises(ReportTooLarge, match="together"):  # nothing is left: even a small part is refused
+        decode_body(b"{}", limits, budget)
 
 
-@pytest.mark.parametrize("name", ["google.com_smtp_tls_report.eml", "tlsrpt-reporter-sys4.eml"])
-def test_real_report_mails_get_no_notes_from_their_headers(name):
-    """Their Subject's Report-ID is never the report-id, and is not compared."""
-    message = parse_message((SAMPLES / name).read_bytes())
-    assert header_notes(mail_headers(message), parse_sample(name).contact_info) == []
+def nested_mail(depth: int, container: bytes = b"multipart/mixed") -> bytes:
+    inner = b"Content-Type: application/tlsrpt+json\r\n\r\n{}"
+    for level in range(depth):
+        if container == b"message/rfc822":
+            inner = b"Content-Type: message/rfc822\r\n\r\n" + inner
+        else:
+            boundary = b"n%d" % level
+            inner = (b"Content-Type: " + container + b"; boundary=" + boundary + b"\r\n\r\n--" + boundary
+                     + b"\r\n" + inner + b"\r\n--" + boundary + b"--\r\n")
+    return b"Subject: nested\r\n" + inner
+
+
+@pytest.mark.parametrize("container", [b"multipart/mixed", b"message/rfc822"])
+def test_mime_parts_nested_to_the_limit_are_read_and_deeper_ones_are_refused(container):
+    assert len(report_parts(parse_message(nested_mail(MAX_MIME_DEPTH, container), 100))) == 1
+    for depth in (MAX_MIME_DEPTH + 1, 5_000):  # 5,000 levels are beyond the recursive parser's reach
+        with pytest.raises(ReportTooLarge, match=f"MIME parts nested more than {MAX_MIME_DEPTH} deep"):
+            parse_message(nested_mail(depth, container), 100)
+
+
+def test_a_mail_of_more_parts_than_the_limit_is_refused():
+    parts = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\n%d\r\n" % n for n in range(9))
+    raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + b"--b--\r\n"
+    assert len(parse_message(raw, 10).get_payload()) == 9  # the message and its nine parts
+    with pytest.raises(ReportTooLarge, match="more than 9 MIME parts"):
+        parse_message(raw, 9)
 
 
 json_values = st.recursive(

@@ -4,6 +4,7 @@ time, and malformed (and a few tolerated) bodies with the HTTP status each must 
 import copy
 import gzip
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -65,6 +66,48 @@ def report(**changes) -> dict:
         else:
             document[key] = copy.deepcopy(value)
     return document
+
+
+def sts_block(domain: str, successful: int, failed: int, *details, mx: tuple[str, ...] = ()) -> dict:
+    """An sts policy block about `domain` applying `mode: testing` with `mx` (else mx1.<domain>)."""
+    mx = mx or (f"mx1.{domain}",)
+    return {
+        "policy": {"policy-type": "sts", "policy-domain": domain, "mx-host": list(mx),
+                   "policy-string": ["version: STSv1", "mode: testing", *(f"mx: {host}" for host in mx),
+                                     "max_age: 604800"]},
+        "summary": {"total-successful-session-count": successful, "total-failure-session-count": failed},
+        "failure-details": list(details),
+    }
+
+
+def tlsa_block(mx_host: str, successful: int, failed: int, *details) -> dict:
+    """A tlsa policy block whose policy-domain is the MX host (the TLSA base domain)."""
+    return {
+        "policy": {"policy-type": "tlsa", "policy-domain": mx_host, "policy-string": ["3 1 1 " + "ab" * 32]},
+        "summary": {"total-successful-session-count": successful, "total-failure-session-count": failed},
+        "failure-details": list(details),
+    }
+
+
+def failure(result_type: str, count: int, mx: str | None = None, ip: str | None = None, **more) -> dict:
+    """A failure detail; `more` adds members by their JSON names with `_` for `-`."""
+    found = {"result-type": result_type, "failed-session-count": count}
+    if mx:
+        found["receiving-mx-hostname"] = mx
+    if ip:
+        found["sending-mta-ip"] = ip
+    return found | {name.replace("_", "-"): value for name, value in more.items()}
+
+
+def days_ago(days: int) -> str:
+    """The UTC day `days` before today, as YYYY-MM-DD."""
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+def daily_report(report_id: str, *blocks, organization="Google Inc.", day="2026-11-01") -> dict:
+    """A report of one UTC day with `blocks`."""
+    return report(report_id=report_id, organization_name=organization, policies=list(blocks),
+                  date_range={"start-datetime": f"{day}T00:00:00Z", "end-datetime": f"{day}T23:59:59Z"})
 
 
 def encode(document) -> bytes:
@@ -145,7 +188,7 @@ CASES = [
     ("gzip-trailing-garbage", GZ, lambda: gz(VALID) + b"trailing", 400),
     ("gzip-header-only", GZ, lambda: b"\x1f\x8b", 400),
     ("gzip-bomb", GZ, lambda: gzip.compress(b" " * (60 * 1024 * 1024), 9), 413),
-    ("body-over-5-mib", JS, lambda: encode(report(padding="x" * (5 * 1024 * 1024))), 413),
+    ("body-over-10-mib", JS, lambda: encode(report(padding="x" * (10 * 1024 * 1024))), 413),
     ("invalid-utf8", JS, lambda: encode(report(organization_name="\u00e9")).replace(b"\\u00e9", b"\xe9"), 400),
     ("utf16", JS, lambda: json.dumps(VALID).encode("utf-16"), 400),
     ("not-json", JS, lambda: b"hello, world", 400),
@@ -169,7 +212,7 @@ CASES = [
     ("date-space-separator", JS, _with(_dates("2026-11-01 00:00:00Z", "2026-11-01 23:59:59Z")), 400),
     ("date-after-year-9999-in-utc", JS, _with(_dates("2026-11-01T00:00:00Z", "9999-12-31T23:59:59-14:00")), 400),
     ("date-before-year-1-in-utc", JS, _with(_dates("0001-01-01T00:00:00+14:00", "2026-11-01T23:59:59Z")), 400),
-    ("date-without-zone", JS, _with(_dates("2026-11-01T00:00:00", "2026-11-01T23:59:59")), 400),
+    ("date-without-zone", JS, _with(_dates("2026-11-01T00:00:00", "2026-11-01T23:59:59")), 201),  # Microsoft
     ("date-before-tlsrpt", JS, _with(_dates("1999-01-01T00:00:00Z", "1999-01-01T23:59:59Z")), 400),
     ("date-in-the-future", JS, _with(_dates("2999-01-01T00:00:00Z", "2999-01-01T23:59:59Z")), 400),
     ("date-as-number", JS, _with(_dates(1700000000, 1700086399)), 400),
@@ -214,11 +257,48 @@ CASES = [
     ("string-over-4096", JS, _with(_detail(**{"failure-reason-code": "r" * 4097})), 413),
     ("a-million-json-values", GZ, lambda: gz(report(extension=[0] * 1_000_001)), 413),
     ("unhosted-domain", JS, _with(_policy(policy_domain="not-hosted.example")), 422),
+    # What real senders send (the senders' notes): each is taken, its deviations noted.
+    ("no-policy-found-without-domain", JS, lambda: encode(_no_policy_found()), 201),  # tlsrpt-reporter
+    ("no-policy-found-empty-policy-string-and-mx-host", JS, lambda: encode(report(policies=[{
+        "policy": {"policy-type": "no-policy-found", "policy-domain": "example.com", "policy-string": [],
+                   "mx-host": []},
+        "summary": {"total-successful-session-count": 3, "total-failure-session-count": 0}}])), 201),
+    ("tlsa-policy-string-holding-a-json-array", JS, lambda: encode(report(policies=[_tlsa_block(
+        ['["3 1 1 ' + "ab" * 32 + '", "2 1 1 ' + "cd" * 32 + '"]'])])), 201),  # Microsoft
+    ("tlsa-and-sts-blocks-for-one-domain", JS, lambda: encode(report(
+        policies=[_tlsa_block(["3 1 1 " + "ab" * 32]), VALID["policies"][0]])), 201),  # Microsoft
+    ("report-id-digits-plus-domain", JS, lambda: encode(report(report_id="133749184000000000+example.com")), 201),
+    ("report-id-digits-plus-nothing", JS, lambda: encode(report(report_id="133749184000000000+")), 201),
+    ("report-id-epoch-and-number", JS, lambda: encode(report(report_id="1793491200_3")), 201),
+    ("details-without-sending-mta-ip", JS, _with(_drop("policies", 0, "failure-details", 0, "sending-mta-ip")), 201),
+    ("free-text-failure-reason-code", JS, _with(_detail(**{"failure-reason-code": "bad https response code: 404"})),
+     201),  # Mail.ru
+    ("failure-total-not-the-sum-of-details", JS, _with(_summary(total_failure_session_count=7)), 201),  # Mail.ru
+    ("range-ending-at-the-next-midnight", JS, _with(_dates("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z")), 201),
+    ("range-of-an-hour", JS, _with(_dates("2026-11-01T10:00:00Z", "2026-11-01T11:00:00Z")), 201),  # Stalwart
+    ("range-of-a-week", JS, _with(_dates("2026-10-25T00:00:00Z", "2026-11-01T00:00:00Z")), 201),  # Stalwart
+    ("contact-info-empty", JS, lambda: encode(report(contact_info="")), 201),  # tlsrpt-reporter
+    ("contact-info-null", JS, lambda: encode(VALID).replace(b'"tlsrpt@sender.example"', b"null"), 201),
+    ("mx-host-as-a-string", JS, _with(_policy(mx_host="mx1.example.com")), 201),  # RFC 8460 erratum 6241
+
     ("media-type-text-plain", "text/plain", lambda: encode(VALID), 415),
     ("media-type-form", "application/x-www-form-urlencoded", lambda: encode(VALID), 415),
     ("media-type-missing", "", lambda: encode(VALID), 415),
     ("media-type-pdf", "application/pdf", lambda: gz(VALID), 415),
 ]
+
+
+def _no_policy_found() -> dict:
+    """Postfix with sys4's tlsrpt-reporter: no policy-domain; the report-id ends in the domain."""
+    return report(report_id="2026-11-01T00:00:00Z_idx1_example.com", contact_info="", policies=[{
+        "policy": {"policy-type": "no-policy-found"},
+        "summary": {"total-successful-session-count": 12, "total-failure-session-count": 0}}])
+
+
+def _tlsa_block(records: list[str]) -> dict:
+    return {"policy": {"policy-type": "tlsa", "policy-domain": "example.com", "policy-string": records,
+                       "mx-host": ["mx1.example.com"]},
+            "summary": {"total-successful-session-count": 5, "total-failure-session-count": 0}}
 
 
 def _build(change):

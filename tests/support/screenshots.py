@@ -4,7 +4,9 @@ Runs the app under gunicorn on a throwaway SQLite database with a few example do
 and Debian's chromium through Playwright, as the browser tests do.
 """
 
+import random
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from stspolicy.app import create_app
@@ -13,6 +15,7 @@ from stspolicy.policies.queries import get_domain
 from stspolicy.policies.service import update_policy
 from tests import databases, factories
 from tests.support.browser import chromium, live_app, sign_in
+from tests.support.reportdata import daily_report, days_ago, failure, sts_block, tlsa_block
 
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 
@@ -31,6 +34,44 @@ def example_history(settings: dict[str, str]) -> None:
         databases.release_connections()
 
 
+def example_reports(settings: dict[str, str]) -> None:
+    """Two months of reports about customer.example from Google, Microsoft and Mail.ru, a certificate that
+    expired on mx2 for a week, and DNS checks that saw its renewal."""
+    app = create_app(settings)
+    rng = random.Random(7)
+    with app.app_context():
+        session = db.session
+        customer = get_domain(session, "customer.example")
+        patterns = tuple(customer.versions[-1].mx_patterns)
+        for age in range(60, 0, -1):
+            expired = 12 <= age <= 18
+            day = days_ago(age)
+            google = [failure("certificate-expired", rng.randrange(20, 60), "mx2.customer.example",
+                              f"209.85.220.{rng.randrange(1, 99)}")] if expired else []
+            factories.store_report(session, daily_report(f"google-{age}", sts_block(
+                "customer.example", rng.randrange(800, 1200), sum(d["failed-session-count"] for d in google), *google,
+                mx=patterns), day=day))
+            microsoft = [failure("certificate-expired", rng.randrange(5, 25), "mx2.customer.example",
+                                 "40.107.22.51")] if expired else []
+            factories.store_report(session, daily_report(
+                f"ms-{age}", sts_block("customer.example", rng.randrange(300, 500),
+                                       sum(d["failed-session-count"] for d in microsoft), *microsoft, mx=patterns),
+                tlsa_block("mx1.customer.example", rng.randrange(100, 200), 0),
+                organization="Microsoft Corporation", day=day))
+            if age % 3 == 0:
+                fetch = [failure("sts-policy-fetch-error", 1, failure_reason_code="bad https response code: 404")]
+                factories.store_report(session, daily_report(f"mailru-{age}", sts_block(
+                    "customer.example", rng.randrange(20, 60), 1, *fetch, mx=patterns), organization="Mail.ru",
+                    day=day))
+        for age, certificate in ((20, "11"), (10, "22")):
+            check = factories.stored_check(session, customer, [], mx_hosts=("mx1.customer.example",
+                                                                           "mx2.customer.example"))
+            check.observed_at = datetime.now(UTC) - timedelta(days=age)
+            check.mx_hosts[1].certificate_sha256 = certificate * 32
+        session.commit()
+        databases.release_connections()
+
+
 def main() -> None:
     DOCS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as folder, live_app(f"sqlite:///{folder}/screens.db") as (base_url, settings):
@@ -44,6 +85,10 @@ def main() -> None:
             page.get_by_role("button", name="Save and publish").click()
             page.screenshot(path=str(DOCS / "domain.png"), full_page=True,
                             clip={"x": 0, "y": 0, "width": 1100, "height": 1480})
+            example_reports(settings)
+            page.goto(f"{base_url}/domains/customer.example/review?since={days_ago(59)}")
+            page.screenshot(path=str(DOCS / "review.png"), full_page=True,
+                            clip={"x": 0, "y": 0, "width": 1100, "height": 1500})
             people_pages(page, base_url)
             phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1)
             sign_in(phone, base_url, "member@customer.example")

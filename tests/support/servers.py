@@ -116,6 +116,24 @@ def gunicorn(
             stop_process(process)
 
 
+def start_node_sync(settings: dict[str, str], log: Path, netns=None, timeout: float = 30) -> subprocess.Popen:
+    """`flask node sync` as a serving node's service runs it, its output appended to `log`; returns once it has
+    synced, or found the database unreachable. The caller stops it (stop_process) or kills it."""
+    starting("`flask node sync`")
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "node", "sync"]
+    offset = log.stat().st_size if log.exists() else 0
+    with open(log, "ab") as output:
+        process = subprocess.Popen(netns.command(*command) if netns else command, cwd=ROOT,
+                                   env=app_environment(settings), stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while b": revision " not in (seen := log.read_bytes()[offset:]) and b"database unreachable" not in seen:
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_process(process)
+            raise RuntimeError(f"`flask node sync` did not sync: {seen[-2000:].decode(errors='replace')}")
+        time.sleep(0.05)
+    return process
+
+
 def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
     """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
     process.terminate()

@@ -21,7 +21,7 @@ def certs_dir(app, tmp_path, monkeypatch):
 
 
 def certificate(session, certs_dir, host, *, days_left=None, lifetime=90, failures=0, last_error=None, ago=None):
-    """A Certificate row as `flask cert` leaves it; with `days_left`, its file too."""
+    """A Certificate row as `flask cert` leaves it; with `days_left`, its chain and file too."""
     now = utcnow()
     row = Certificate(host=host, failures=failures, last_error=last_error,
                       last_attempt_at=now - (ago or timedelta(hours=1)))
@@ -29,6 +29,7 @@ def certificate(session, certs_dir, host, *, days_left=None, lifetime=90, failur
         row.not_after = now + timedelta(days=days_left)
         row.not_before = row.not_after - timedelta(days=lifetime)
         row.issued_at, row.serial = row.not_before, "1f"
+        row.fullchain_pem, row.key_sealed = "chain", "sealed key"
         (certs_dir / f"{host}.pem").write_text("key and chain")
     session.add(row)
     session.commit()

@@ -9,11 +9,14 @@ from stspolicy.accounts.tokens import create_token
 from stspolicy.app import create_app
 from stspolicy.dns.models import DnsSetting
 from stspolicy.extensions import db
+from stspolicy.nodes.service import serving_revision
 from stspolicy.policies.queries import current_version
 from tests import databases
 from tests.conftest import app_settings
-from tests.factories import PASSWORD, host, stored_check
+from tests.factories import PASSWORD, host, store_report, stored_check
 from tests.support.config import configure
+from tests.support.reportdata import daily_report, days_ago, failure, sts_block
+from tests.web.test_admin_nodes import two_nodes
 
 
 @pytest.fixture
@@ -204,6 +207,8 @@ def api_app(new_database):
         admin = create_user(db.session, "admin@provider.example", PASSWORD, "admin", actor="test")
         host(db.session, "example.com")
         host(db.session, "example.org", mode="enforce")
+        store_report(db.session, daily_report("schemathesis", sts_block("example.com", 5, 1, failure(
+            "certificate-expired", 1, "mx1.example.com", "192.0.2.1")), day=days_ago(1)))
         app.config["TEST_TOKEN"] = create_token(db.session, admin, "schemathesis", actor="test")[1]
         db.session.remove()
     yield app
@@ -232,7 +237,7 @@ def test_api_keeps_to_its_openapi_document(api_app, mode):
 
         agrees()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert len(checked) == 13, checked
+    assert len(checked) == 18, checked
 
 
 def test_an_unwritable_policy_file_is_a_500_that_says_the_change_is_saved(app, client, session, people, bearer,
@@ -273,3 +278,14 @@ def test_a_domain_says_when_it_was_hosted_and_when_its_policy_last_changed(clien
     assert changed["created_at"] == before["created_at"] == people.shared.created_at.isoformat()
     assert changed["updated_at"] > before["updated_at"]
     assert changed["updated_at"] == current_version(session, people.shared).created_at.isoformat()
+
+
+def test_the_api_lists_nodes_to_admins_only(client, session, people, bearer):
+    two_nodes(session)
+    assert client.get("/api/v1/nodes", headers=bearer["editor"]).status_code == 403
+    assert client.get("/api/v1/nodes").status_code == 401
+    answer = client.get("/api/v1/nodes", headers=bearer["admin"]).get_json()
+    assert answer["revision"] == serving_revision(session)
+    assert [(node["name"], node["state"], node["policies"]) for node in answer["nodes"]] == [
+        ("node-a", "current", 2), ("node-b", "silent", 0)]
+    assert answer["nodes"][1]["seen_seconds_ago"] >= 600

@@ -9,14 +9,15 @@ import pytest
 from stspolicy.accounts.links import reset_link
 from stspolicy.accounts.tokens import create_token
 from stspolicy.policies.queries import current_version
-from tests.factories import csrf_token, sign_in
+from tests.factories import csrf_token, sign_in, store_report
+from tests.support.reportdata import daily_report, failure, sts_block
 
 AREAS = ("admin", "auth", "api")
 PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("auth.set_password", "GET"), ("auth.set_password", "POST"),
           ("api.openapi", "GET")}
 ADMIN_ONLY = {"admin.add", "admin.audit", "admin.certificates", "admin.issue", "api.domain_create", "admin.users",
               "admin.invite", "admin.user", "admin.user_grant", "admin.user_revoke", "admin.user_link",
-              "admin.user_remove"}
+              "admin.user_remove", "admin.nodes", "api.nodes"}
 READ_METHODS = {"GET"}
 
 
@@ -28,8 +29,9 @@ def routes(app):
                 yield rule.endpoint, method, rule
 
 
-def url(app, rule, domain, session, people, token_id, secret) -> str:
+def url(app, rule, domain, session, people, token_id, secret, report_ids) -> str:
     samples = {
+        "report_id": report_ids[domain.name],
         "name": domain.name,
         "policy_id": current_version(session, domain).policy_id,
         "user_id": people.outsider.id if domain is people.foreign else people.editor.id,
@@ -51,13 +53,22 @@ def send(client, method, path, *, csrf=None, token=None):
     return client.open(path, method=method, data={"csrf_token": csrf} if csrf else None)
 
 
+def stored_reports(session, people) -> dict[str, int]:
+    """A report about each of the people's domains, by domain name."""
+    return {name: store_report(session, daily_report(f"crawl-{name}", sts_block(
+        name, 5, 1, failure("certificate-expired", 1, f"mx1.{name}")))) for name in (people.shared.name,
+                                                                                       people.foreign.name)}
+
+
 @pytest.fixture
 def crawl(app, session, people):
     token, _ = create_token(session, people.admin, "crawl", actor="test")
     secret = reset_link(session, people.viewer, actor="test")
+    report_ids = stored_reports(session, people)
 
-    def make(domain):
-        return [(endpoint, method, url(app, rule, domain, session, people, token.id, secret))
+    def make(domain, reports_of=None):
+        ids = report_ids if reports_of is None else dict.fromkeys(report_ids, report_ids[reports_of.name])
+        return [(endpoint, method, url(app, rule, domain, session, people, token.id, secret, ids))
                 for endpoint, method, rule in routes(app)]
 
     return make
@@ -101,6 +112,20 @@ def test_members_get_404_for_every_route_of_another_tenants_domain(client, sessi
             assert response.status_code == 404, (persona, method, path, response.status_code)
             checked += 1
     assert checked >= 16
+
+
+@pytest.mark.parametrize("persona", ["viewer", "editor"])
+def test_another_tenants_report_is_404_under_ones_own_domain(client, session, crawl, people, persona):
+    user = getattr(people, persona)
+    token = create_token(session, user, "crawl", actor="test")[1]
+    sign_in(client, user)
+    checked = 0
+    for _endpoint, method, path in crawl(people.shared, reports_of=people.foreign):
+        if "/reports/" in path and method == "GET":
+            response = send(client, method, path, token=token)
+            assert response.status_code == 404, (persona, method, path, response.status_code)
+            checked += 1
+    assert checked >= 2
 
 
 def test_viewers_cannot_change_anything(client, session, crawl, people):

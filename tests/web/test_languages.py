@@ -20,7 +20,7 @@ def test_the_browser_asking_for_french_gets_french_pages(client, people):
     shown = page(client.get("/account", headers=FRENCH))
     assert shown.html["lang"] == "fr"
     assert shown.select_one("h1").text == "Votre compte"
-    assert [link.text for link in shown.select("nav a")][:2] == ["Domaines", "Enregistrements TLSA"]
+    assert {"Domaines", "Enregistrements TLSA"} <= {link.text for link in shown.select("nav a")}
     english = page(client.get("/account", headers={"Accept-Language": "de, en;q=0.5"}))
     assert english.html["lang"] == "en" and english.select_one("h1").text == "Your account"
 

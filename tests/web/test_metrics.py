@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from stspolicy.certificates.models import Certificate
 from stspolicy.counters import record_report_ingested, record_report_refused
 from stspolicy.extensions import as_utc, utcnow
+from stspolicy.nodes.service import serving_revision
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests import databases, factories
@@ -19,6 +20,7 @@ from tests.reports.test_report_cli import report_mail
 from tests.support.config import configure
 from tests.support.reportdata import gz, report
 from tests.support.servers import ROOT, app_environment, gunicorn
+from tests.web.test_admin_nodes import two_nodes
 
 TOKEN = "metrics-token-for-tests"
 
@@ -69,10 +71,9 @@ def test_state_figures_come_from_the_database(client, session, metrics_app, tmp_
     add_domain(session, "example.org", make_policy("enforce", ["mx.example.org"], 604800), actor="test")
     now = utcnow()
     session.add(Certificate(host="mta-sts.example.com", serial="1", not_before=now, failures=0,
-                            not_after=now + timedelta(days=60)))
+                            not_after=now + timedelta(days=60), fullchain_pem="chain", key_sealed="sealed key"))
     session.add(Certificate(host="mta-sts.example.org", failures=3, last_error="validation failed"))
     session.commit()
-    (tmp_path / "mta-sts.example.com.pem").write_text("key and chain")
     response = scrape(client)
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain; version=")
@@ -197,3 +198,15 @@ def test_without_managed_certificates_only_the_other_figures_show(client, sessio
     figures = samples(response.get_data(as_text=True))
     assert ("stspolicy_hosted_domains", ()) in figures
     assert not any(name.startswith("stspolicy_certificate") for name, _ in figures)
+
+
+def test_metrics_show_how_far_behind_each_node_is_and_which_is_silent(client, session, metrics_app):
+    two_nodes(session)
+    figures = samples(scrape(client).get_data(as_text=True))
+    revision = serving_revision(session)
+    assert figures[("stspolicy_serving_revision", ())] == revision
+    assert figures[("stspolicy_node_revisions_behind", (("node", "node-a"),))] == 0
+    assert figures[("stspolicy_node_revisions_behind", (("node", "node-b"),))] == revision
+    assert figures[("stspolicy_node_silent", (("node", "node-b"),))] == 1
+    assert figures[("stspolicy_node_silent", (("node", "node-a"),))] == 0
+    assert figures[("stspolicy_node_sync_failing", (("node", "node-b"),))] == 1

@@ -2,8 +2,8 @@
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
+from stspolicy.certificates.errors import CertificateError
 from stspolicy.certificates.service import (
-    CertificateError,
     acme_issuer,
     certificate_states,
     issue_certificate,
@@ -36,7 +36,7 @@ def issue(host):
     if host not in wanted_hosts(db.session, settings):
         abort(404, f"{host[:253]} is not a host served here")
     try:
-        outcome = issue_certificate(db.session, settings, acme_issuer(settings), host, utcnow())
+        outcome = issue_certificate(db.session, settings, acme_issuer(db.session, settings), host, utcnow())
     except CertificateError as error:
         flash(error.message, "error")
     else:

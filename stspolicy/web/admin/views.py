@@ -21,7 +21,8 @@ from stspolicy.accounts.service import (
 )
 from stspolicy.accounts.tokens import create_token, revoke_token, token_for_user, visible_tokens
 from stspolicy.audit import describe, domain_events, recent_events
-from stspolicy.certificates.service import CertificateError, certificate_state
+from stspolicy.certificates.errors import CertificateError
+from stspolicy.certificates.service import certificate_state
 from stspolicy.dns.check import dns_states
 from stspolicy.dns.models import PENDING
 from stspolicy.dns.publish import published_records, publishing_failures, publishing_now

@@ -110,6 +110,22 @@ SCHEMAS = {
         "properties": {"created_at": TIMESTAMP, "actor": {"type": "string"}, "action": {"type": "string"},
                        "description": {"type": "string"}},
     },
+    "Node": {
+        "type": "object",
+        "required": ["name", "state", "applied_revision", "revisions_behind", "seen_at", "seen_seconds_ago",
+                     "applied_at", "started_at", "policies", "certificates", "last_error"],
+        "properties": {
+            "name": {"type": "string"},
+            "state": {"type": "string", "enum": ["current", "behind", "silent"],
+                      "description": "silent: not seen for NODE_SILENT_SECONDS"},
+            "applied_revision": {"type": "integer", "description": "the revision its files say"},
+            "revisions_behind": {"type": "integer", "minimum": 0},
+            "seen_at": TIMESTAMP, "seen_seconds_ago": {"type": "number"},
+            "applied_at": {"type": ["string", "null"], "format": "date-time"}, "started_at": TIMESTAMP,
+            "policies": {"type": "integer"}, "certificates": {"type": "integer"},
+            "last_error": {"type": ["string", "null"]},
+        },
+    },
     "Removal": {
         "type": "object", "required": ["state", "deletable_at", "policy_id"],
         "properties": {
@@ -218,6 +234,16 @@ def openapi_document() -> dict:
                 "get": {
                     "summary": "The DNS records to publish for the current policy",
                     "responses": {"200": _listing("records", "DnsRecord"), **READ_ERRORS},
+                },
+            },
+            "/nodes": {
+                "get": {
+                    "summary": "The serving nodes and the revision each serves (admins)",
+                    "responses": {"200": {"description": "the current revision and the nodes", **_json({
+                        "type": "object", "required": ["revision", "nodes"],
+                        "properties": {"revision": {"type": "integer"},
+                                       "nodes": {"type": "array", "items": _ref("Node")}},
+                    })}, "403": _error("only admins"), **ERRORS},
                 },
             },
             **CONTRIBUTED_PATHS,

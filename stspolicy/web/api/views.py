@@ -10,7 +10,8 @@ from stspolicy.accounts.service import domain_for_user, visible_domains
 from stspolicy.accounts.tokens import user_for_token
 from stspolicy.audit import describe, domain_events
 from stspolicy.dns.publish import domain_summary, published_records
-from stspolicy.extensions import csrf, db
+from stspolicy.extensions import csrf, db, utcnow
+from stspolicy.nodes.service import node_statuses, serving_revision
 from stspolicy.policies.errors import EnforceNotConfirmed
 from stspolicy.policies.queries import current_version, current_versions, find_version, recent_versions
 from stspolicy.policies.rules import MAX_MX_PATTERNS, PolicyError, make_policy
@@ -106,6 +107,16 @@ def domain_create():
     response.status_code = 201
     response.headers["Location"] = url_for(".domain_show", name=version.domain.name)
     return response
+
+
+@bp.get("/nodes")
+def nodes():
+    """The serving nodes and the revision each serves (admins)."""
+    if not g.api_user.is_admin:
+        return api_error(403, "only admins may see the serving nodes")
+    now = utcnow()
+    statuses = node_statuses(db.session, current_settings().nodes, now)
+    return jsonify(revision=serving_revision(db.session), nodes=[status.as_dict(now) for status in statuses])
 
 
 @bp.get("/domains/<name>")

@@ -1,14 +1,14 @@
 """The language an account chose for its web pages; NULL follows the browser's Accept-Language.
 
-Revision ID: 0017
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0015"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
