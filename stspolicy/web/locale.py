@@ -5,7 +5,7 @@ Accept-Language, else English. Texts come from the catalogues in stspolicy/trans
 from datetime import datetime
 
 from flask import Flask, request
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
 from stspolicy.accounts.models import LANGUAGES
@@ -21,6 +21,8 @@ def select_language() -> str:
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_language)
     app.add_template_global(get_locale)  # <html lang="...">
+    app.add_template_filter(percentage)
+    app.add_template_filter(whole_number)
 
 
 def local_datetime(moment: datetime, precision: str = "minutes") -> str:
@@ -30,3 +32,13 @@ def local_datetime(moment: datetime, precision: str = "minutes") -> str:
     if str(get_locale()) == LANGUAGES[0]:
         return format_datetime(moment, f"yyyy-MM-dd {time_pattern}")
     return f"{format_date(moment, 'medium')} {format_datetime(moment, time_pattern)}"
+
+
+def percentage(rate: float) -> str:
+    """A rate of 0..1 as a percentage with one decimal in the page's language: 12.5 %, 12,5 %."""
+    return f"{format_decimal(rate * 100, '0.0')} %"
+
+
+def whole_number(value: float) -> str:
+    """A count rounded to a whole number, grouped in the page's language: 1,234 or 1 234."""
+    return format_decimal(round(value), "#,##0")

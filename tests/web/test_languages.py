@@ -1,11 +1,12 @@
 """The web UI speaks the operator's language: the browser's Accept-Language chooses, a choice on the
-account page wins over it, and dates follow the language."""
+account page wins over it, and dates and numbers follow the language."""
 
 from datetime import UTC, datetime
 
 from bs4 import BeautifulSoup
 
 from stspolicy.web.admin.views import when
+from stspolicy.web.locale import percentage, whole_number
 from tests.factories import csrf_token, sign_in
 
 FRENCH = {"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"}
@@ -58,3 +59,10 @@ def test_times_are_written_in_the_page_language(app):
         assert "jamais" in str(when(None))
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert str(when(moment, "seconds")) == '<time datetime="2026-11-01T12:00:05Z">2026-11-01 12:00:05 UTC</time>'
+
+
+def test_numbers_are_written_in_the_page_language(app):
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert (percentage(0.125), whole_number(12345.4)) == ("12,5 %", "12\u202f345")
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert (percentage(0.125), whole_number(12345.4)) == ("12.5 %", "12,345")
