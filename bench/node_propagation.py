@@ -22,12 +22,12 @@ import psycopg
 from flask_migrate import upgrade
 
 from stspolicy.app import create_app
+from stspolicy.base.settings import current_settings
 from stspolicy.extensions import db
 from stspolicy.node_sync import NodeFiles
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain, update_policy
-from stspolicy.settings import current_settings
 from tests.conftest import app_settings
 from tests.support.servers import controlled_postgresql, start_node_sync, stop_process
 

@@ -24,11 +24,11 @@ from flask_migrate import upgrade
 
 from bench.common import require, summarize, wrk
 from stspolicy.app import create_app
+from stspolicy.base.settings import current_settings
 from stspolicy.extensions import db
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from stspolicy.propagation import propagate
-from stspolicy.settings import current_settings
 from tests.lab.netns import Netns, available
 from tests.lab.pki import TestCA
 from tests.support.nginx import NginxLayout, layout_folder, request, running_nginx, write_config

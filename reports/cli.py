@@ -22,7 +22,7 @@ from reports.parsing.body import ReportError
 from reports.queries import list_conflicts, list_reports, report_summary
 from reports.storage import CONFLICT, DUPLICATE, STORED
 from reports.tokens import create_report_token, list_report_tokens
-from stspolicy.audit import cli_actor
+from stspolicy.base.audit import cli_actor
 from stspolicy.extensions import db
 from stspolicy.policies.errors import DomainError
 

@@ -23,8 +23,8 @@ from reports.parsing.body import Budget, Limits, ReportError, decode_body, is_gz
 from reports.parsing.envelope import Envelope, attribute, disagreements
 from reports.parsing.message import MailHeaders
 from reports.storage import STORED, count_copy, fingerprint, lock_copies, store, store_copy, withdraw
-from stspolicy.audit import record_event
-from stspolicy.counters import record_report_ingested, record_report_refused
+from stspolicy.base.audit import record_event
+from stspolicy.base.counters import record_report_ingested, record_report_refused
 from stspolicy.extensions import DATABASE_UNAVAILABLE, utcnow
 
 # The database cannot be reached (or is locked): nothing was stored, the sender should retry.

@@ -18,10 +18,7 @@ import limits
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
-from stspolicy.dns.records import RecordError, check_rua_uri, encode_rua_uri
-from stspolicy.dns.resolver import split_server
-from stspolicy.policies.names import InvalidName, normalize_domain
-from stspolicy.settings import (
+from stspolicy.base.settings import (
     AppSettings,
     CertificateSettings,
     CheckSettings,
@@ -30,6 +27,9 @@ from stspolicy.settings import (
     ServingSettings,
     UpdateSettings,
 )
+from stspolicy.dns.records import RecordError, check_rua_uri, encode_rua_uri
+from stspolicy.dns.resolver import split_server
+from stspolicy.policies.names import InvalidName, normalize_domain
 
 
 class ConfigError(ValueError):

@@ -21,7 +21,8 @@ import psycopg
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from stspolicy.atomicfile import fsync_directory, write_atomically
+from stspolicy.base.atomicfile import fsync_directory, write_atomically
+from stspolicy.base.settings import AppSettings
 from stspolicy.certificates.acme import TOKEN, challenge_file, challenge_folder
 from stspolicy.certificates.service import (
     certificate_files,
@@ -35,7 +36,6 @@ from stspolicy.nodes.listener import ChangeListener
 from stspolicy.nodes.service import record_failure, record_heartbeat, record_sync, serving_revision
 from stspolicy.policies.files import locked, policy_names_on_disk, write_policy_files
 from stspolicy.policies.queries import current_version_ids, load_current_policies
-from stspolicy.settings import AppSettings
 
 BATCH = 500  # names in one IN (...) list
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
+from stspolicy.base.settings import AppSettings
 from stspolicy.dns.models import DnsObservation
 from stspolicy.dns.publish import checked_target, claim_job, publish_policy_id, record_pending, waiting_jobs
 from stspolicy.dns.rfc2136 import PublishError
@@ -32,7 +33,6 @@ from stspolicy.policies.files import publish_policy_files
 from stspolicy.policies.models import PolicyVersion
 from stspolicy.policies.queries import current_version
 from stspolicy.policies.snapshot import notify_policies_changed
-from stspolicy.settings import AppSettings
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from reports.alerts.models import AlertRule
 from reports.alerts.rules import RULES, RuleError, check_change, effective_settings
-from stspolicy.audit import record_event
+from stspolicy.base.audit import record_event
 from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain
 

@@ -19,7 +19,7 @@ from reports.alerts.models import DIGEST, EMAIL, PENDING, Delivery
 from reports.alerts.rules import POLICY_LABELS, percent
 from reports.alerts.settings import AlertSettings
 from reports.alerts.subscriptions import Recipient, recipients
-from stspolicy.audit import MEMBER_VISIBLE_PREFIXES, AuditEvent, describe
+from stspolicy.base.audit import MEMBER_VISIBLE_PREFIXES, AuditEvent, describe
 from stspolicy.policies.models import Domain
 from stspolicy.policies.queries import current_versions, list_domains
 

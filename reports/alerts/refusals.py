@@ -1,6 +1,6 @@
 """Reports refused by the intake, per day, taken from its Prometheus counters.
 
-The intake counts refusals only in /metrics (stspolicy.counters). Under gunicorn those live in
+The intake counts refusals only in /metrics (stspolicy.base.counters). Under gunicorn those live in
 PROMETHEUS_MULTIPROC_DIR, which every process writes; each run reads the totals there and
 adds what grew since the last run to today's row. Counters restart from zero when the
 service does, so a total below the last one read is all new.

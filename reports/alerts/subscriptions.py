@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from reports.alerts.models import PAYLOAD_FORMATS, AlertPreference, AlertSubscription, AlertWebhook
 from stspolicy.accounts.models import Grant, User
-from stspolicy.audit import record_event
+from stspolicy.base.audit import record_event
 from stspolicy.policies.models import Domain
 
 MAX_WEBHOOKS = 5

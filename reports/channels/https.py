@@ -29,7 +29,7 @@ from reports.ingest import DATABASE_ERRORS, ingest_report, settings_from_config
 from reports.models import ReportToken
 from reports.parsing.body import MEDIA_TYPES, ReportError, ReportTooLarge, media_type_notes
 from reports.storage import CONFLICT, STORED
-from stspolicy.counters import record_report_refused
+from stspolicy.base.counters import record_report_refused
 from stspolicy.extensions import db, limiter
 
 log = logging.getLogger(__name__)

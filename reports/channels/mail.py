@@ -16,7 +16,7 @@ from reports.channels import dkim
 from reports.ingest import Ingested, Settings, ingest_report
 from reports.parsing.body import Budget, ReportError, ReportTooLarge, media_type_notes
 from reports.parsing.message import mail_headers, parse_message, report_parts
-from stspolicy.counters import record_report_refused
+from stspolicy.base.counters import record_report_refused
 
 
 class NoReport(ReportError):

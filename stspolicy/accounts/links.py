@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from stspolicy.accounts.models import PasswordLink, User
 from stspolicy.accounts.service import hash_password, new_account
 from stspolicy.accounts.tokens import digest_secret
-from stspolicy.audit import record_event
+from stspolicy.base.audit import record_event
 from stspolicy.extensions import utcnow
 
 LIFETIMES = {"invite": timedelta(days=7), "reset": timedelta(days=1)}

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stspolicy.accounts.models import GRANT_ROLES, LANGUAGES, NO_PASSWORD, ROLES, Grant, User
-from stspolicy.audit import record_event
+from stspolicy.base.audit import record_event
 from stspolicy.policies.errors import DomainError, DomainNotFound
 from stspolicy.policies.models import Domain
 from stspolicy.policies.queries import find_domain, list_domains

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from stspolicy.accounts.models import ApiToken, User
 from stspolicy.accounts.service import AccountError
-from stspolicy.audit import record_event
+from stspolicy.base.audit import record_event
 from stspolicy.extensions import utcnow
 
 TOKEN_PREFIX = "stsp_"  # noqa: S105 (a public marker, not a secret)

@@ -18,7 +18,7 @@ from acme import challenges, client, crypto_util, errors, messages
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from stspolicy.atomicfile import write_atomically
+from stspolicy.base.atomicfile import write_atomically
 
 USER_AGENT = "stspolicy"
 ORDER_TIMEOUT = datetime.timedelta(seconds=90)

@@ -18,7 +18,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from stspolicy.atomicfile import fsync_directory, write_atomically
+from stspolicy.base.atomicfile import fsync_directory, write_atomically
+from stspolicy.base.settings import AppSettings
 from stspolicy.certificates.acme import AcmeIssuer, IssueError, WebrootChallenges, new_private_key_pem
 from stspolicy.certificates.errors import CertificateError
 from stspolicy.certificates.models import AcmeAccount, AcmeChallenge, Certificate
@@ -27,7 +28,6 @@ from stspolicy.certificates.sealing import reseal, seal, unseal
 from stspolicy.nodes.service import serving_revision, wait_for_nodes
 from stspolicy.policies.models import Domain
 from stspolicy.policies.names import POLICY_HOST_PREFIX, InvalidName, normalize_domain
-from stspolicy.settings import AppSettings
 
 
 @dataclass(frozen=True)

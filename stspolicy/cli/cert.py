@@ -6,6 +6,7 @@ import json
 import click
 from cryptography.fernet import Fernet
 
+from stspolicy.base.settings import current_settings
 from stspolicy.certificates.service import (
     acme_issuer,
     certificate_states,
@@ -16,7 +17,6 @@ from stspolicy.certificates.service import (
 )
 from stspolicy.cli.common import CommandGroup
 from stspolicy.extensions import db, utcnow
-from stspolicy.settings import current_settings
 
 
 @click.group("cert", cls=CommandGroup)

@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from stspolicy.audit import cli_actor
+from stspolicy.base.audit import cli_actor
+from stspolicy.base.settings import current_settings
 from stspolicy.cli.common import CommandGroup
 from stspolicy.cli.domain import echo_if_pending, echo_records
 from stspolicy.dns.check import check_domain, observation_summary
@@ -18,7 +19,6 @@ from stspolicy.extensions import db, utcnow
 from stspolicy.policies.errors import DomainError
 from stspolicy.policies.queries import current_version, get_domain, list_domains
 from stspolicy.propagation import propagate, publish_pending
-from stspolicy.settings import current_settings
 
 EXIT_CODES = {"ok": 0, "problems": 1, "unchecked": 2}
 

@@ -5,7 +5,8 @@ import json
 
 import click
 
-from stspolicy.audit import cli_actor
+from stspolicy.base.audit import cli_actor
+from stspolicy.base.settings import current_settings
 from stspolicy.cli.common import CommandGroup
 from stspolicy.dns.models import PENDING, DnsObservation
 from stspolicy.dns.publish import domain_summary, published_records
@@ -26,7 +27,6 @@ from stspolicy.policies.service import (
 )
 from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence
-from stspolicy.settings import current_settings
 
 
 @click.group("domain", cls=CommandGroup)

@@ -7,11 +7,11 @@ import sys
 import click
 from flask import current_app
 
+from stspolicy.base.settings import current_settings
 from stspolicy.cli.common import CommandGroup
 from stspolicy.extensions import db, utcnow
 from stspolicy.node_sync import UNREACHABLE, run_node
 from stspolicy.nodes.service import NodeError, node_statuses, retire_node
-from stspolicy.settings import current_settings
 
 
 @click.group("node", cls=CommandGroup)

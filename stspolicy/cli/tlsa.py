@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from cryptography import x509
 
+from stspolicy.base.settings import current_settings
 from stspolicy.cli.common import CommandGroup
 from stspolicy.dns.check import rollover_plan
 from stspolicy.dns.dane import (
@@ -27,7 +28,6 @@ from stspolicy.dns.tlsa_renewal import RenewalError, install_staged, stage_certi
 from stspolicy.extensions import as_utc, db, utcnow
 from stspolicy.policies.names import InvalidName, normalize_domain
 from stspolicy.policies.queries import list_domains
-from stspolicy.settings import current_settings
 
 MAX_PEM_BYTES = 1 << 20  # a certificate chain or key file is a few kilobytes
 

@@ -17,7 +17,7 @@ from stspolicy.accounts.service import (
     set_password,
 )
 from stspolicy.accounts.tokens import create_token, list_tokens, revoke_token
-from stspolicy.audit import cli_actor
+from stspolicy.base.audit import cli_actor
 from stspolicy.cli.common import CommandGroup
 from stspolicy.extensions import db
 from stspolicy.policies.queries import get_domain

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stspolicy.base.settings import AppSettings
 from stspolicy.dns import findings as checks
 from stspolicy.dns.answers import SECURE, Answer
 from stspolicy.dns.dane import (
@@ -46,7 +47,6 @@ from stspolicy.dns.resolver import Resolver
 from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.queries import current_versions
-from stspolicy.settings import AppSettings
 
 CHECKS = ("sts_record", "tlsrpt_record", "policy_host", "mx_set", "mx_hosts")  # what a DNS check is made of
 

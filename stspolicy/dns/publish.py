@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from stspolicy.audit import record_event
+from stspolicy.base.audit import record_event
+from stspolicy.base.settings import AppSettings
 from stspolicy.dns.findings import ERROR, OK, Finding
 from stspolicy.dns.models import CLAIMED, PENDING, PUBLISH_MODES, DnsObservation, DnsSetting
 from stspolicy.dns.queries import latest_observations
@@ -24,7 +25,6 @@ from stspolicy.extensions import utcnow
 from stspolicy.policies.models import Domain, PolicyVersion
 from stspolicy.policies.names import InvalidName, normalize_domain
 from stspolicy.policies.rules import policy_warnings
-from stspolicy.settings import AppSettings
 
 
 @dataclass(frozen=True)

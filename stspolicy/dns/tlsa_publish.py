@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stspolicy.base.settings import AppSettings
 from stspolicy.dns.answers import SECURE, Answer
 from stspolicy.dns.check import DEFAULT_TLSA_TTL, resolver_for
 from stspolicy.dns.dane import TlsaRecord, load_certificates, parse_tlsa_records, tlsa_name, tlsa_record
@@ -24,7 +25,6 @@ from stspolicy.dns.queries import active_publications, pending_stage
 from stspolicy.dns.resolver import Resolver
 from stspolicy.dns.rfc2136 import PublishError, TsigKey, read_rrset, replace_rrset
 from stspolicy.policies.models import Domain
-from stspolicy.settings import AppSettings
 
 
 @dataclass(frozen=True)

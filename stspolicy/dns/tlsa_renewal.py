@@ -17,13 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
-from stspolicy.atomicfile import write_atomically
+from stspolicy.base.atomicfile import write_atomically
+from stspolicy.base.settings import AppSettings
 from stspolicy.dns.check import rollover_plan
 from stspolicy.dns.dane import PemError, RolloverPlan, load_certificates, pinned_records, spki_der
 from stspolicy.dns.models import StagedCertificate
 from stspolicy.dns.queries import pending_stage
 from stspolicy.dns.tlsa_publish import TlsaOutcome, publish_tlsa
-from stspolicy.settings import AppSettings
 
 RELOAD_TIMEOUT = 120
 

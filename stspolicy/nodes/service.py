@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from stspolicy.base.settings import NodeSettings
 from stspolicy.extensions import utcnow
 from stspolicy.nodes.models import ServingNode, ServingState
-from stspolicy.settings import NodeSettings
 
 
 class NodeError(ValueError):

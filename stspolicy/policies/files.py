@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from stspolicy.atomicfile import fsync_directory, write_atomically
+from stspolicy.base.atomicfile import fsync_directory, write_atomically
 from stspolicy.extensions import db
 from stspolicy.policies.queries import load_current_policies
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from stspolicy.audit import record_event
+from stspolicy.base.audit import record_event
 from stspolicy.extensions import utcnow
 from stspolicy.policies.errors import DomainExists, EnforceNotConfirmed
 from stspolicy.policies.models import Domain, PolicyVersion, ScheduledMxRemoval

@@ -17,10 +17,10 @@ import time
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.exc import SQLAlchemyError
 
+from stspolicy.base.settings import ServingSettings
 from stspolicy.extensions import db
 from stspolicy.policies.files import read_policy_files
 from stspolicy.policies.queries import ServedPolicy, load_current_policies, policy_fingerprint
-from stspolicy.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """`/metrics` in the Prometheus text format, for a scraper holding METRICS_TOKEN; 404 when no token is set.
 
 Two kinds of figures. Events (policy fetches, reports taken in or refused, ingest time)
-are counted where they happen (stspolicy.counters); under gunicorn they go through
+are counted where they happen (stspolicy.base.counters); under gunicorn they go through
 prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR), so any worker answers
 for all. State (certificate expiry, hosted domains, the latest DNS check of each domain,
 the serving nodes) is read from the database at scrape time. Behind the shipped nginx, which serves policies
@@ -19,13 +19,13 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
+from stspolicy.base.settings import current_settings
 from stspolicy.certificates.service import certificate_states
 from stspolicy.dns.check import check_results
 from stspolicy.dns.queries import latest_observations
 from stspolicy.extensions import as_utc, db, utcnow
 from stspolicy.nodes.service import node_statuses, serving_revision
 from stspolicy.policies.models import Domain
-from stspolicy.settings import current_settings
 
 bp = Blueprint("metrics", __name__)
 

@@ -9,7 +9,7 @@ adds to each request.
 
 from flask import Flask
 
-from stspolicy.counters import record_policy_fetch
+from stspolicy.base.counters import record_policy_fetch
 from stspolicy.policies.names import policy_domain_from_host
 from stspolicy.policies.snapshot import PolicySnapshot, SnapshotUnavailable
 

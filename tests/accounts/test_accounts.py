@@ -14,7 +14,7 @@ from stspolicy.accounts.service import (
     visible_domains,
 )
 from stspolicy.accounts.tokens import create_token, revoke_token, user_for_token
-from stspolicy.audit import AuditEvent, describe, domain_events
+from stspolicy.base.audit import AuditEvent, describe, domain_events
 from stspolicy.policies.errors import DomainNotFound
 from stspolicy.policies.queries import current_version
 from stspolicy.policies.service import rollback_to, update_policy

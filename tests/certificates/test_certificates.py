@@ -8,6 +8,7 @@ import pytest
 from cryptography import x509
 from sqlalchemy import select
 
+from stspolicy.base.settings import current_settings
 from stspolicy.certificates.models import Certificate
 from stspolicy.certificates.renewal import renewal_due, retry_at
 from stspolicy.certificates.service import acme_issuer, renew_certificates
@@ -15,7 +16,6 @@ from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain, remove_domain
 from stspolicy.propagation import propagate
-from stspolicy.settings import current_settings
 from tests.factories import csrf_token, make_user, sign_in
 from tests.support.config import configure
 from tests.support.nginx import NginxLayout, layout_folder, request, running_nginx, write_config

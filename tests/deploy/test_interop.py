@@ -13,11 +13,11 @@ from postfix_mta_sts_resolver.utils import is_plaintext
 from postfix_mta_sts_resolver.utils import parse_mta_sts_policy as resolver_policy
 from postfix_mta_sts_resolver.utils import parse_mta_sts_record as resolver_sts_record
 
+from stspolicy.base.settings import current_settings
 from stspolicy.dns.publish import dns_records
 from stspolicy.dns.records import render_tlsrpt_record
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain
-from stspolicy.settings import current_settings
 from tests.policies.test_policy import policies
 
 CASES = [

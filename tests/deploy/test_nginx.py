@@ -9,11 +9,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from stspolicy.app import create_app
+from stspolicy.base.settings import current_settings
 from stspolicy.extensions import db
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain
 from stspolicy.propagation import propagate
-from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
 from tests.lab.pki import TestCA

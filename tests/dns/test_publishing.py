@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from stspolicy.accounts.service import set_grant
 from stspolicy.accounts.tokens import create_token
 from stspolicy.app import create_app
+from stspolicy.base.settings import current_settings
 from stspolicy.dns import publish as publishing
 from stspolicy.dns.models import DnsObservation, DnsSetting
 from stspolicy.dns.publish import claim_job
@@ -20,7 +21,6 @@ from stspolicy.policies.queries import current_version, get_domain
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from stspolicy.propagation import publish_pending
-from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
 from tests.factories import make_user, sign_in

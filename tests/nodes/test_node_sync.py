@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from stspolicy.base.settings import current_settings
 from stspolicy.certificates.acme import challenge_file
 from stspolicy.certificates.errors import CertificateError
 from stspolicy.certificates.models import AcmeAccount, AcmeChallenge, Certificate
@@ -19,7 +20,6 @@ from stspolicy.nodes.service import NodeError, node_statuses, record_sync, retir
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import remove_domain, update_policy
-from stspolicy.settings import current_settings
 from tests.conftest import TEST_SEALING_KEY
 from tests.factories import host
 from tests.lab.pki import TestCA, key_pem, pem

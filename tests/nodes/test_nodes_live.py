@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from stspolicy.app import create_app
+from stspolicy.base.settings import current_settings
 from stspolicy.dns.models import PENDING
 from stspolicy.extensions import db, utcnow
 from stspolicy.nodes.models import ServingNode
@@ -17,7 +18,6 @@ from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain, update_policy
 from stspolicy.propagation import propagate, publish_pending
-from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
 from tests.dns.test_publishing import authoritative_txt, rfc2136

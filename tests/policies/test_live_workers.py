@@ -7,11 +7,11 @@ import urllib.request
 import pytest
 
 from stspolicy.app import create_app
+from stspolicy.base.settings import current_settings
 from stspolicy.extensions import db
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain
 from stspolicy.propagation import propagate
-from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
 from tests.support.servers import controlled_postgresql, flask, get, gunicorn, private_postgresql, private_redis

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
+from stspolicy.base.settings import current_settings
 from stspolicy.policies.files import sync_policy_files
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.rules import make_policy, render_policy
 from stspolicy.policies.service import add_domain, remove_domain, update_policy
 from stspolicy.propagation import propagate
-from stspolicy.settings import current_settings
 from tests import databases
 from tests.conftest import app_settings
 from tests.support.config import configure
@@ -150,7 +150,7 @@ from stspolicy.app import create_app
 from stspolicy.policies.queries import get_domain
 from stspolicy.policies.service import update_policy
 from stspolicy.propagation import propagate
-from stspolicy.settings import current_settings
+from stspolicy.base.settings import current_settings
 from stspolicy.extensions import db
 app = create_app()
 with app.app_context():

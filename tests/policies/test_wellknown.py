@@ -2,11 +2,11 @@
 
 import pytest
 
+from stspolicy.base.settings import current_settings
 from stspolicy.policies.queries import get_domain, policy_fingerprint
 from stspolicy.policies.rules import MAX_MX_PATTERNS, PolicyError, make_policy
 from stspolicy.policies.service import add_domain, remove_domain, update_policy
 from stspolicy.propagation import propagate
-from stspolicy.settings import current_settings
 
 POLICY = "version: STSv1\r\nmode: testing\r\nmx: mail.example.com\r\nmx: *.mx.example.net\r\nmax_age: 604800\r\n"
 

@@ -22,7 +22,7 @@ from reports.models import (
 )
 from reports.queries import list_conflicts, rollup_totals
 from reports.storage import CONFLICT, DUPLICATE, STORED
-from stspolicy.audit import AuditEvent
+from stspolicy.base.audit import AuditEvent
 from stspolicy.policies.rules import make_policy
 from stspolicy.policies.service import add_domain
 from tests.support.reportdata import encode, gz, report

@@ -7,7 +7,7 @@ from bs4 import BeautifulSoup
 
 from stspolicy.accounts.models import Grant, User
 from stspolicy.app import create_app
-from stspolicy.audit import AuditEvent, domain_events
+from stspolicy.base.audit import AuditEvent, domain_events
 from stspolicy.dns.models import DnsObservation, DnsSetting
 from stspolicy.extensions import db
 from stspolicy.policies.queries import current_version, get_domain

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from stspolicy.base.counters import record_report_ingested, record_report_refused
 from stspolicy.certificates.models import Certificate
-from stspolicy.counters import record_report_ingested, record_report_refused
 from stspolicy.extensions import as_utc, utcnow
 from stspolicy.nodes.service import serving_revision
 from stspolicy.policies.rules import make_policy
@@ -168,7 +168,7 @@ def test_policy_fetches_answered_by_the_application_are_counted_by_hosted_domain
 
 
 RECORDER = """
-from stspolicy.counters import record_report_ingested
+from stspolicy.base.counters import record_report_ingested
 for _ in range(3):
     record_report_ingested("mail", 0.01)
 """

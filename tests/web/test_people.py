@@ -9,7 +9,7 @@ from stspolicy.accounts.links import link_for_secret, reset_link
 from stspolicy.accounts.models import PasswordLink, User
 from stspolicy.accounts.service import authenticate, find_user
 from stspolicy.app import create_app
-from stspolicy.audit import AuditEvent
+from stspolicy.base.audit import AuditEvent
 from stspolicy.extensions import db, utcnow
 from tests import databases, factories
 from tests.conftest import app_settings

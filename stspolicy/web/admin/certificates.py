@@ -2,6 +2,7 @@
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
+from stspolicy.base.settings import current_settings
 from stspolicy.certificates.errors import CertificateError
 from stspolicy.certificates.service import (
     acme_issuer,
@@ -11,7 +12,6 @@ from stspolicy.certificates.service import (
 )
 from stspolicy.extensions import db, utcnow
 from stspolicy.policies.names import policy_domain_from_host
-from stspolicy.settings import current_settings
 from stspolicy.web.admin.views import bp, require_admin
 
 

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from stspolicy.accounts.service import domain_for_user, grant_role, visible_domains
+from stspolicy.base.settings import current_settings
 from stspolicy.dns.check import CheckTooSoon, check_on_request, grouped_findings, rollover_plan, tlsa_rows
 from stspolicy.dns.dane import key_record, records_for_certificate, tlsa_name, tlsa_record
 from stspolicy.dns.models import PENDING, DnsSetting
@@ -27,7 +28,6 @@ from stspolicy.dns.tlsa_publish import dane_host_state
 from stspolicy.extensions import as_utc, db, utcnow
 from stspolicy.policies.queries import current_version
 from stspolicy.propagation import propagate
-from stspolicy.settings import current_settings
 from stspolicy.web.admin.forms import PublishModeForm, TlsaForm
 from stspolicy.web.admin.views import actor, both_forms, bp
 

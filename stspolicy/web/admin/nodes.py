@@ -2,9 +2,9 @@
 
 from flask import render_template
 
+from stspolicy.base.settings import current_settings
 from stspolicy.extensions import db, utcnow
 from stspolicy.nodes.service import node_statuses, serving_revision
-from stspolicy.settings import current_settings
 from stspolicy.web.admin.views import bp, require_admin
 
 

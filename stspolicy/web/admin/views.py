@@ -20,7 +20,8 @@ from stspolicy.accounts.service import (
     visible_domains,
 )
 from stspolicy.accounts.tokens import create_token, revoke_token, token_for_user, visible_tokens
-from stspolicy.audit import describe, domain_events, recent_events
+from stspolicy.base.audit import describe, domain_events, recent_events
+from stspolicy.base.settings import current_settings
 from stspolicy.certificates.errors import CertificateError
 from stspolicy.certificates.service import certificate_state
 from stspolicy.dns.check import dns_states
@@ -47,7 +48,6 @@ from stspolicy.policies.service import (
 )
 from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence, failure_figures
-from stspolicy.settings import current_settings
 from stspolicy.web.admin.forms import (
     MAX_AGE_PRESETS,
     MX_REMOVAL_CHOICES,

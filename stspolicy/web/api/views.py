@@ -8,7 +8,8 @@ from flask import Blueprint, Flask, g, jsonify, request, url_for
 
 from stspolicy.accounts.service import domain_for_user, visible_domains
 from stspolicy.accounts.tokens import user_for_token
-from stspolicy.audit import describe, domain_events
+from stspolicy.base.audit import describe, domain_events
+from stspolicy.base.settings import current_settings
 from stspolicy.dns.publish import domain_summary, published_records
 from stspolicy.extensions import csrf, db, utcnow
 from stspolicy.nodes.service import node_statuses, serving_revision
@@ -18,7 +19,6 @@ from stspolicy.policies.rules import MAX_MX_PATTERNS, PolicyError, make_policy
 from stspolicy.policies.service import add_domain, change_policy, planned_mx_removal, remove_domain, rollback_to
 from stspolicy.propagation import propagate
 from stspolicy.report_figures import enforce_evidence
-from stspolicy.settings import current_settings
 from stspolicy.web.api.openapi import openapi_document
 from stspolicy.web.errors import api_error
 

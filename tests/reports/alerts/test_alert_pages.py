@@ -7,7 +7,7 @@ from bs4 import BeautifulSoup
 from reports.alerts.configure import rules_of
 from reports.alerts.subscriptions import subscribed
 from stspolicy.accounts.tokens import create_token
-from stspolicy.audit import AuditEvent
+from stspolicy.base.audit import AuditEvent
 from tests.factories import csrf_token, sign_in
 
 RULES_URL = "/api/v1/domains/shared.example/alert-rules"

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from reports.alerts.digest import queue_digests, week_end
 from reports.alerts.models import Delivery
 from reports.alerts.service import run
-from stspolicy.audit import AuditEvent
+from stspolicy.base.audit import AuditEvent
 from stspolicy.policies.service import update_policy
 from tests.lab.alert_receivers import smtp_server
 from tests.reports.alerts.craft import NOW, block, checked, mx_seen, report

@@ -12,7 +12,7 @@ from tests.reports.alerts.craft import NOW, block, day, report
 # What a gunicorn worker does when it refuses reports: count them in the multiprocess files.
 WORKER = """
 import sys
-from stspolicy.counters import record_report_refused
+from stspolicy.base.counters import record_report_refused
 for _ in range(int(sys.argv[1])):
     record_report_refused("mail", sys.argv[2], 0.01)
 """
