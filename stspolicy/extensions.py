@@ -4,6 +4,7 @@ import select
 import sqlite3
 from datetime import UTC, datetime
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -142,6 +143,7 @@ def _closed_by_server(dbapi_connection, connection_record, connection_proxy):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
+babel = Babel()
 login_manager = LoginManager()
 # Storage from RATELIMIT_STORAGE_URI (memory:// by default: one count per worker process).
 limiter = Limiter(key_func=get_remote_address)

@@ -6,7 +6,8 @@ dashboard; /domains/<name>/reports: its reports; /domains/<name>/reports/<id>: o
 /raw its body as received. Every table is also a CSV: the same URL with `csv=<table>`.
 """
 
-from datetime import UTC, date, datetime
+import json
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Response, abort, render_template, request, url_for
 from flask_login import current_user
@@ -14,7 +15,10 @@ from flask_login import current_user
 from reports.review import rollups, timeline
 from reports.review.chart import daily_chart
 from reports.review.filters import POLICY_TYPES, FilterError, Filters, parse_filters
+from reports.review.finding_queries import load_findings
+from reports.review.findings import RECEIVER, Finding
 from reports.review.listing import DEFAULT_PER_PAGE, raw_report, report_of, reports_of
+from reports.review.result_types import describe
 from reports.review.tables import Cell, Table, csv_text
 from stspolicy.accounts.service import domain_for_user, visible_domains
 from stspolicy.extensions import db
@@ -80,12 +84,17 @@ def review_overview():
     filters, error = _filters(OVERVIEW_DAYS)
     ids = [domain.id for domain in domains]
     summaries = rollups.domain_summaries(db.session, ids, filters, datetime.now(UTC))
+    findings: dict[str, list[Finding]] = {}
+    for finding in load_findings(db.session, [domain.name for domain in domains], since=_start(filters.since),
+                                 until=_start(filters.until + timedelta(days=1))):
+        findings.setdefault(finding.domain, []).append(finding)
     ordered = sorted(domains, key=lambda d: (-summaries[d.id].failed_session_count, d.name))
     wanted_csv = request.args.get("csv") is not None
     page = 1 if wanted_csv else min(_page_number(), max(1, -(-len(ordered) // OVERVIEW_PER_PAGE)))
     shown = ordered if wanted_csv else ordered[(page - 1) * OVERVIEW_PER_PAGE:page * OVERVIEW_PER_PAGE]
     table = Table("domains", "Domains", ["Domain", "Sessions", "Success", "sts", "tlsa", "no-policy-found", "Failed",
-                                         "Last report", "From", "New result types (24 h)"], numeric=(1, 2, 3, 4, 5, 6),
+                                         "Last report", "From", "New result types (24 h)", "Findings"],
+                  numeric=(1, 2, 3, 4, 5, 6),
                   empty="No report about these domains.")
     args = filters.as_args()
     for domain in shown:
@@ -99,7 +108,8 @@ def review_overview():
                   f"{last[1]:%Y-%m-%d %H:%M} UTC" if last else "no reports", last[2] if last else None,
                   Cell(", ".join(summary.new_result_types) or None, code=True,
                        href=url_for(".review_domain", name=domain.name, **filters.narrowed(
-                           result_type=summary.new_result_types[0]).as_args()) if summary.new_result_types else None))
+                           result_type=summary.new_result_types[0]).as_args()) if summary.new_result_types else None),
+                  _findings_cell(domain, args, findings.get(domain.name, [])))
     days = rollups.reports_per_day(db.session, ids, filters)
     per_day = Table("reports_per_day", "Reports per day", ["Day", "Reports"], numeric=(1,))
     for day, count in days:
@@ -110,6 +120,18 @@ def review_overview():
     chart = daily_chart([(day, {"reports": (count,)}) for day, count in days], [], titles=("Reports",))
     return _render("review/overview.html", tables, "overview", error, filters=filters, chart=chart,
                    domain_count=len(domains), page=page, pages=max(1, -(-len(ordered) // OVERVIEW_PER_PAGE)))
+
+
+def _start(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def _findings_cell(domain, args: dict, found: list[Finding]) -> Cell:
+    """How many findings a domain has and of which kinds, linking to them on its dashboard."""
+    if not found:
+        return Cell(None)
+    kinds = ", ".join(dict.fromkeys(finding.kind for finding in found))
+    return Cell(f"{len(found)}: {kinds}", url_for(".review_domain", name=domain.name, **args) + "#findings")
 
 
 def _policy_type_cell(summary, policy_type: str) -> Cell:
@@ -146,8 +168,37 @@ def review_domain(name):
         tables.append(_breakdown_table(domain, filters, groups, dimension, title, label))
         choices[dimension] = [group.values[0] for group in groups.shown if group.values[0]]
     tables.append(_changes_table(changes))
+    findings = load_findings(db.session, [domain.name], since=_start(filters.since),
+                             until=_start(filters.until + timedelta(days=1)))
+    shown = [(finding, url_for(".review_reports", name=domain.name, **_finding_filters(finding)),
+              json.dumps(finding.evidence, indent=2, ensure_ascii=False)) for finding in findings]
+    tables.append(_findings_table(shown))
     return _render("review/domain.html", tables, f"{domain.name}-review", error, domain=domain, filters=filters,
-                   chart=chart, policy_types=POLICY_TYPES, choices=choices)
+                   chart=chart, policy_types=POLICY_TYPES, choices=choices, findings=shown, receiver=RECEIVER)
+
+
+def _finding_filters(finding: Finding) -> dict[str, str]:
+    """The filters of the reports behind a finding: its days, and its result type, MX, policy type and
+    organisation when the evidence names one."""
+    evidence = finding.evidence
+    result_types = list(evidence.get("result_types", {}))
+    policy_types = evidence.get("policy_types", ["sts"] if finding.kind.endswith("sts-policy") else [])
+    organisations = list(evidence.get("organisations", {}))
+    values = {"since": finding.since.date().isoformat(), "until": finding.until.date().isoformat(),
+              "result_type": evidence.get("result_type") or (result_types[0] if len(result_types) == 1 else None),
+              "mx": evidence.get("mx_host"), "policy_type": policy_types[0] if len(policy_types) == 1 else None,
+              "org": organisations[0] if len(organisations) == 1 else None}
+    return {name: value for name, value in values.items() if value}
+
+
+def _findings_table(shown: list) -> Table:
+    table = Table("findings", "Findings", ["Finding", "Likely side", "From", "To", "What to do", "Reports",
+                                           "Evidence"], empty="No finding in this range.")
+    for finding, reports_url, evidence in shown:
+        table.add(Cell(finding.kind, code=True), "ours" if finding.side == RECEIVER else "the sender's",
+                  f"{finding.since:%Y-%m-%d %H:%M}", f"{finding.until:%Y-%m-%d %H:%M}", finding.fix,
+                  Cell("reports", reports_url), evidence)
+    return table
 
 
 def _daily_table(days: list[rollups.DaySessions], chart) -> Table:
@@ -168,16 +219,24 @@ def _daily_table(days: list[rollups.DaySessions], chart) -> Table:
 
 
 def _breakdown_table(domain, filters: Filters, groups: rollups.Top, dimension: str, title: str, label: str) -> Table:
-    table = Table(dimension, title, [label, "Failed sessions", "Share", "Reports"], numeric=(1, 2),
-                  empty="No failure in this range.")
+    """One breakdown; result types also say their category, what they mean (the title) and what to do."""
+    explained = dimension == "result_type"
+    headers = [label, *(["Category"] if explained else []), "Failed sessions", "Share", "Reports",
+               *(["What to do"] if explained else [])]
+    table = Table(dimension, title, headers, numeric=(2, 3) if explained else (1, 2), empty="No failure in this range.")
     for group in groups.shown:
         value = group.values[0]
         narrowed = filters.narrowed(**{dimension: value}).as_args() if value else filters.as_args()
-        table.add(Cell(value or "(not given)", url_for(".review_domain", name=domain.name, **narrowed), code=True),
+        meaning = describe(value) if explained else None
+        table.add(Cell(value or "(not given)", url_for(".review_domain", name=domain.name, **narrowed), code=True,
+                       title=meaning.explanation if meaning else None),
+                  *([meaning.category] if meaning else []),
                   group.failed_session_count, _percent(group.failed_session_count, groups.total),
-                  Cell("reports", url_for(".review_reports", name=domain.name, **narrowed)))
+                  Cell("reports", url_for(".review_reports", name=domain.name, **narrowed)),
+                  *([meaning.fix(domain.name)] if meaning else []))
     if groups.rest_groups:
-        table.add(f"{groups.rest_groups} more", groups.rest_failed, _percent(groups.rest_failed, groups.total), None)
+        table.add(f"{groups.rest_groups} more", *([None] if explained else []), groups.rest_failed,
+                  _percent(groups.rest_failed, groups.total), None, *([None] if explained else []))
     return table
 
 
@@ -233,12 +292,15 @@ def review_report(name, report_id):
         blocks.add(policy.policy_type, Cell(policy.policy_domain, code=True), version, policy.successful_session_count,
                    policy.failed_session_count, block.detail_count)
         for detail in block.details:
-            details.add(Cell(policy.policy_domain, code=True), Cell(detail.result_type, code=True),
+            details.add(Cell(policy.policy_domain, code=True),
+                        Cell(detail.result_type, code=True, title=describe(detail.result_type).explanation),
                         detail.failed_session_count, detail.sending_mta_ip, detail.receiving_mx_hostname,
                         detail.receiving_ip, detail.receiving_mx_helo, detail.failure_reason_code,
                         detail.additional_information)
+    meanings = [describe(result_type) for result_type in sorted({detail.result_type for block in shown.blocks
+                                                                 for detail in block.details})]
     return _render("review/report.html", [blocks, details], f"{domain.name}-report-{shown.report.id}", None,
-                   domain=domain, shown=shown)
+                   domain=domain, shown=shown, meanings=meanings)
 
 
 @pages.get("/domains/<name>/reports/<int(max=2147483647):report_id>/raw")

@@ -14,6 +14,8 @@ ROLES = ("admin", "member")
 
 
 GRANT_ROLES = ("editor", "viewer")
+# The languages of the web UI, English first (the language of the source texts).
+LANGUAGES = ("en", "fr")
 # The password hash of an invited account until its owner chooses a password: no password matches it.
 NO_PASSWORD = "!"  # noqa: S105 (a marker that no argon2 hash can equal)
 
@@ -30,6 +32,8 @@ class User(UserMixin, db.Model):
     # Sessions are signed cookies, not stored: each names the generation it was signed in under,
     # and raising it (sign-out, a new password) ends every session of the account.
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The language of the web UI the user chose on their account page; None follows the browser.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     grants: Mapped[list["Grant"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

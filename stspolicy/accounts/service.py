@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stspolicy.accounts.models import GRANT_ROLES, NO_PASSWORD, ROLES, Grant, User
+from stspolicy.accounts.models import GRANT_ROLES, LANGUAGES, NO_PASSWORD, ROLES, Grant, User
 from stspolicy.base.audit import record_event
 from stspolicy.policies.errors import DomainError, DomainNotFound
 from stspolicy.policies.models import Domain
@@ -100,6 +100,14 @@ def set_password(session: Session, user: User, password: str, *, actor: str) -> 
     user.password_hash = hash_password(password)
     user.session_generation = User.session_generation + 1
     record_event(session, actor, "user.password", email=user.email)
+    session.commit()
+
+
+def set_language(session: Session, user: User, language: str | None) -> None:
+    """The language of the user's web pages: one of LANGUAGES, or None to follow the browser's."""
+    if language is not None and language not in LANGUAGES:
+        raise AccountError(f"no such language: {language}")
+    user.language = language
     session.commit()
 
 

@@ -2,10 +2,11 @@
 
 from flask import Flask
 
-from stspolicy.web import admin, api, auth, errors, metrics
+from stspolicy.web import admin, api, auth, errors, locale, metrics
 
 
 def init_app(app: Flask) -> None:
+    locale.init_app(app)
     errors.init_app(app)
     metrics.init_app(app)
     auth.init_app(app)

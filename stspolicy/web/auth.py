@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 
 import limits
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import TooManyRequests
@@ -22,8 +24,8 @@ bp = Blueprint("auth", __name__)
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", validators=[InputRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
+    email = EmailField(_l("E-mail"), validators=[InputRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
 
 
 def login_limit() -> str:
@@ -50,7 +52,7 @@ def login():
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
         _count_failure(account, address)
-        form.password.errors = ["Wrong e-mail or password."]
+        form.password.errors = [_("Wrong e-mail or password.")]
     return render_template("auth/login.html", form=form)
 
 
@@ -85,7 +87,7 @@ def logout():
     end_sessions(db.session, current_user)
     logout_user()
     session.clear()
-    flash("Signed out.")
+    flash(_("Signed out."))
     return redirect(url_for("auth.login"))
 
 
@@ -101,7 +103,7 @@ def set_password(secret):
         user = use_link(db.session, link, form.password.data)
         session.clear()
         login_user(user)
-        flash(f"Welcome, {user.email}: your password is set and you are signed in.")
+        flash(_("Welcome, %(email)s: your password is set and you are signed in.", email=user.email))
         return redirect(url_for("admin.index"))
     return render_template("auth/set_password.html", form=form, link=link, hint=PASSWORD_HINT,
                            replace_url=request.path if form.errors else None), 422 if form.errors else 200

@@ -170,7 +170,7 @@ def test_the_migration_fills_the_rollups_of_reports_stored_before_it(new_databas
         tables = ("report_domain", "report_daily_total", "report_daily_failure", "report_result_type_seen")
         written = {table: _rows(session, table) for table in tables}
         databases.release_connections()
-    databases.downgrade(url, "0015")
+    databases.downgrade(url, "0015")  # the revision before the review rollups
     databases.upgrade(url)
     engine = create_engine(url)
     try:

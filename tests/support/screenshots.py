@@ -95,7 +95,7 @@ def main() -> None:
             phone.goto(f"{base_url}/domains/customer.example")
             phone.locator("input[name='max_age']").fill("a week")
             phone.get_by_role("button", name="Save and publish").click()
-            phone.wait_for_function("document.activeElement && document.activeElement.id === 'error-summary'")
+            phone.locator("#error-summary:focus").wait_for()
             phone.screenshot(path=str(DOCS / "error-summary-phone.png"))
     print(f"wrote {', '.join(sorted(path.name for path in DOCS.glob('*.png')))} in {DOCS}")
 

@@ -37,11 +37,12 @@ def test_the_overview_shows_each_visible_domain_with_its_sessions_and_last_repor
     sign_in(client, people.viewer)
     rows = table(page(client.get("/reports")), "domains")
     assert len(rows) == 1
-    domain, sessions, success, sts, tlsa, npf, failed, last, organisation, new = rows[0]
+    domain, sessions, success, sts, tlsa, npf, failed, last, organisation, new, findings = rows[0]
     assert (domain, sessions, failed, organisation) == ("shared.example", "2,045", "75", "Microsoft Corporation")
     assert (success, sts, tlsa, npf) == ("96.3 %", "96.8 %", "66.7 %", "–")
     assert new == "certificate-expired, starttls-not-supported, tlsa-invalid"
     assert last.endswith(" UTC")
+    assert findings.startswith("4: ") and "certificate-problem" in findings
 
 
 def test_the_overview_gives_the_last_report_even_when_older_than_the_range(client, session, people):
@@ -106,14 +107,42 @@ def test_the_dashboard_marks_tlsa_and_certificate_changes_seen_by_dns_checks(cli
 def test_breakdowns_show_the_top_rows_and_link_to_the_reports_behind_them(client, people, reported):
     sign_in(client, people.viewer)
     soup = page(client.get("/domains/shared.example/review"))
-    assert table(soup, "result_type") == [["certificate-expired", "60", "80.0 %", "reports"],
-                                          ["tlsa-invalid", "10", "13.3 %", "reports"],
-                                          ["starttls-not-supported", "5", "6.7 %", "reports"]]
+    assert [row[:5] for row in table(soup, "result_type")] == [
+        ["certificate-expired", "TLS negotiation", "60", "80.0 %", "reports"],
+        ["tlsa-invalid", "DANE", "10", "13.3 %", "reports"],
+        ["starttls-not-supported", "TLS negotiation", "5", "6.7 %", "reports"]]
+    assert table(soup, "result_type")[0][5] == "Renew the MX certificate and reload the mail server."
+    assert "has expired" in soup.select_one("#table-result_type tbody a code").parent["title"]
     assert [row[0] for row in table(soup, "org")] == ["Google Inc.", "Microsoft Corporation"]
     assert [row[0] for row in table(soup, "ip")] == ["192.0.2.25", "(not given)", "192.0.2.26"]
     link = soup.select_one("#table-result_type tbody tr a[href*='/reports?']")["href"]
     assert "result_type=certificate-expired" in link
     assert [row[2] for row in table(page(client.get(link)), "reports")] == ["google-1"]
+
+
+def test_the_dashboard_lists_the_findings_with_their_fix_evidence_and_reports(client, people, reported):
+    sign_in(client, people.viewer)
+    soup = page(client.get("/domains/shared.example/review"))
+    findings = {item.select_one("code.kind").text: item for item in soup.select("#findings li.finding")}
+    certificate = findings["certificate-problem"]
+    assert "mx1.shared.example" in certificate.select_one("p.fix").text
+    assert "likely the sender's" in certificate.text  # Google alone reported it
+    assert '"Google Inc.": 60' in certificate.select_one("details pre").text
+    link = certificate.select_one("a")["href"]
+    assert "result_type=certificate-expired" in link and "mx=mx1.shared.example" in link
+    assert [row[2] for row in table(page(client.get(link)), "reports")] == ["google-1"]
+
+
+def test_a_domain_without_findings_says_so(client, people):
+    sign_in(client, people.viewer)
+    assert "no finding from" in page(client.get("/domains/shared.example/review")).select_one("#findings").text
+
+
+def test_the_report_page_says_what_its_result_types_mean(client, people, reported):
+    sign_in(client, people.viewer)
+    soup = page(client.get(f"/domains/shared.example/reports/{reported['microsoft-1']}"))
+    meaning = " ".join(soup.select_one("dl.meanings").text.split())
+    assert "tlsa-invalid (DANE)" in meaning and "What to do: Publish a TLSA record" in meaning
 
 
 def test_the_rest_beyond_the_top_rows_is_summed(client, session, people):
@@ -182,6 +211,10 @@ def test_every_table_is_a_csv_download_with_formulas_made_inert(client, session,
             link = soup.select_one(f"#table-{name} a.csv")["href"]
             rows = csv_rows(client.get(link))
             assert rows[0] == [" ".join(th.text.split()) for th in soup.select(f"#table-{name} thead th")]
+    findings = csv_rows(client.get(page(client.get("/domains/shared.example/review")).select_one(
+        "#findings a.csv")["href"]))
+    assert findings[0] == ["Finding", "Likely side", "From", "To", "What to do", "Reports", "Evidence"]
+    assert "certificate-problem" in [row[0] for row in findings[1:]]
     organisations = csv_rows(client.get("/domains/shared.example/review?csv=org"))
     assert ["'=HYPERLINK(\"http://evil.example\")", "1", "1.3 %", "reports"] in organisations
     assert client.get("/domains/shared.example/review?csv=nothing").status_code == 404

@@ -6,6 +6,8 @@
 
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from stspolicy.accounts.service import domain_for_user, grant_role, visible_domains
@@ -31,9 +33,9 @@ from stspolicy.web.admin.views import actor, both_forms, bp
 
 DNS_HISTORY_LENGTH = 30
 CHECK_OUTCOMES = {  # status: (flash category, what to say)
-    "ok": ("message", "no problems found"),
-    "problems": ("warn", "problems found, see below"),
-    "unchecked": ("error", "could not check: no answer from the resolver"),
+    "ok": ("message", _l("no problems found")),
+    "problems": ("warn", _l("problems found, see below")),
+    "unchecked": ("error", _l("could not check: no answer from the resolver")),
 }
 
 
@@ -55,11 +57,11 @@ def dns_mode(name):
         except PublishError as error:
             form.form_errors.append(str(error))
         else:
-            flash(f"{both_forms(domain.name)} is published in {form.mode.data} mode.")
+            flash(_("%(domain)s is published in %(mode)s mode.", domain=both_forms(domain.name), mode=form.mode.data))
             attempt = propagate(db.session, current_settings(), domain.name, current_version(db.session, domain),
                                 wait=False)
             if attempt is not None:
-                flash(f"Publishing: {attempt.findings[0]['message']}.")
+                flash(_("Publishing: %(outcome)s.", outcome=attempt.findings[0]["message"]))
             return redirect(url_for(".dns", name=domain.name) + "#publishing")
     return _dns_page(domain, form, status=422)
 
@@ -102,7 +104,7 @@ def dns_check(name):
         flash(str(refusal), "warn")
         return redirect(url_for(".dns", name=domain.name))
     category, outcome = CHECK_OUTCOMES[observation.status]
-    flash(f"Checked {both_forms(domain.name)}: {outcome}.", category)
+    flash(_("Checked %(domain)s: %(outcome)s.", domain=both_forms(domain.name), outcome=outcome), category)
     return redirect(url_for(".dns", name=domain.name))
 
 
@@ -116,11 +118,12 @@ def dns_publish(name):
         flash(str(error), "error")
     else:
         if attempt is None:
-            flash(f"{both_forms(domain.name)} is in manual mode: publish its records by hand.", "warn")
+            flash(_("%(domain)s is in manual mode: publish its records by hand.",
+                    domain=both_forms(domain.name)), "warn")
         elif attempt.status == PENDING:
-            flash(f"Publishing: {attempt.findings[0]['message']}.")
+            flash(_("Publishing: %(outcome)s.", outcome=attempt.findings[0]["message"]))
         else:
-            flash(f"Published: {attempt.findings[0]['message']}")
+            flash(_("Published: %(outcome)s", outcome=attempt.findings[0]["message"]))
     return redirect(url_for(".dns", name=domain.name))
 
 

@@ -1,5 +1,6 @@
 """Forms of the admin pages. Values are checked by the pure policy core, errors land beside their field."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -25,12 +26,12 @@ from stspolicy.policies.rules import MAX_AGE_LIMIT, MODES, PolicyError, normaliz
 
 # (seconds, label): the usual choices; any other value 0..31557600 may be typed.
 MAX_AGE_PRESETS = [
-    (86400, "1 day"),
-    (604800, "1 week"),
-    (1209600, "2 weeks"),
-    (2592000, "30 days"),
-    (15768000, "6 months"),
-    (MAX_AGE_LIMIT, "1 year (the maximum)"),
+    (86400, _l("1 day")),
+    (604800, _l("1 week")),
+    (1209600, _l("2 weeks")),
+    (2592000, _l("30 days")),
+    (15768000, _l("6 months")),
+    (MAX_AGE_LIMIT, _l("1 year (the maximum)")),
 ]
 MX_REMOVAL_CHOICES = ("schedule", "now")  # drop mx patterns once cached policies expire, or at once
 BLANK_MX_ROWS = 2  # empty rows offered without JavaScript; blank rows are ignored
@@ -48,10 +49,10 @@ def valid_mx_pattern(form, field) -> None:
 
 
 class PolicyForm(FlaskForm):
-    mode = RadioField("Mode", choices=[SelectChoice(mode) for mode in MODES], default="testing",
+    mode = RadioField(_l("Mode"), choices=[SelectChoice(mode) for mode in MODES], default="testing",
                       validators=[InputRequired()])
-    mx = FieldList(StringField("mx pattern", validators=[Length(max=255), valid_mx_pattern]), "mx patterns")
-    max_age = StringField("max_age (seconds)", default="604800", validators=[InputRequired(), Length(max=12)])
+    mx = FieldList(StringField(_l("mx pattern"), validators=[Length(max=255), valid_mx_pattern]), "mx patterns")
+    max_age = StringField(_l("max_age (seconds)"), default="604800", validators=[InputRequired(), Length(max=12)])
     # Set by the confirmation pages: a switch to enforce, and how to drop mx patterns.
     confirmed = HiddenField()
     mx_removal = HiddenField()
@@ -78,39 +79,40 @@ class PolicyForm(FlaskForm):
 
 
 class DomainForm(PolicyForm):
-    name = StringField("Domain", validators=[InputRequired(), Length(max=253)])
+    name = StringField(_l("Domain"), validators=[InputRequired(), Length(max=253)])
 
 
 class GrantForm(FlaskForm):
     """Access for an account by e-mail; an unknown address is invited as a member."""
 
-    email = EmailField("E-mail of the member", validators=[InputRequired(), Length(max=254)])
-    role = SelectField("Access", choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
+    email = EmailField(_l("E-mail of the member"), validators=[InputRequired(), Length(max=254)])
+    role = SelectField(_l("Access"), choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
 
 
 class InviteForm(FlaskForm):
-    email = EmailField("E-mail", validators=[InputRequired(), Length(max=254)])
-    role = RadioField("Role", choices=[SelectChoice("member", "member: sees the domains given to it"),
-                                       SelectChoice("admin", "admin: sees and manages everything")],
+    email = EmailField(_l("E-mail"), validators=[InputRequired(), Length(max=254)])
+    role = RadioField(_l("Role"), choices=[SelectChoice("member", _l("member: sees the domains given to it")),
+                                       SelectChoice("admin", _l("admin: sees and manages everything"))],
                       default="member", validators=[InputRequired()])
 
 
 class AccountGrantForm(FlaskForm):
     """Access for one account to a domain chosen from the hosted ones."""
 
-    domain = SelectField("Domain", validators=[InputRequired()])
-    role = SelectField("Access", choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
+    domain = SelectField(_l("Domain"), validators=[InputRequired()])
+    role = SelectField(_l("Access"), choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
 
 
-PASSWORD_HINT = f"At least {PASSWORD_MIN_LENGTH} characters; a few unrelated words are easy to type and hard to guess."
+PASSWORD_HINT = _l("At least %(num)d characters; a few unrelated words are easy to type and hard to guess.",
+                   num=PASSWORD_MIN_LENGTH)
 
 
 def _new_password_fields():
     length = f"The password needs {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters."
-    new = PasswordField("New password", validators=[
+    new = PasswordField(_l("New password"), validators=[
         InputRequired(), Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH, message=length)])
-    repeat = PasswordField("New password again", validators=[
-        InputRequired(), EqualTo("password", message="The two passwords differ.")])
+    repeat = PasswordField(_l("New password again"), validators=[
+        InputRequired(), EqualTo("password", message=_l("The two passwords differ."))])
     return new, repeat
 
 
@@ -121,29 +123,37 @@ class SetPasswordForm(FlaskForm):
 
 
 class ChangePasswordForm(FlaskForm):
-    current = PasswordField("Current password", validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
+    current = PasswordField(_l("Current password"), validators=[InputRequired(), Length(max=PASSWORD_MAX_LENGTH)])
     password, repeat = _new_password_fields()
+
+
+class LanguageForm(FlaskForm):
+    """The language of one's own pages; each language is named in itself."""
+
+    language = SelectField(_l("Language of these pages"), choices=[
+        SelectChoice("", _l("The one the browser asks for")), SelectChoice("en", "English"),
+        SelectChoice("fr", "Français")])
 
 
 class PublishModeForm(FlaskForm):
     """`flask dns mode` as a form: how the domain's `_mta-sts` record is published."""
 
-    mode = RadioField("How the _mta-sts record is published", choices=[
-        SelectChoice("manual", "manual: the domain's owner publishes every new id"),
-        SelectChoice("rfc2136", "rfc2136: this service writes it into the owner's zone (dynamic update)"),
-        SelectChoice("delegated", "delegated: the owner points _mta-sts at this service's zone, once"),
+    mode = RadioField(_l("How the _mta-sts record is published"), choices=[
+        SelectChoice("manual", _l("manual: the domain's owner publishes every new id")),
+        SelectChoice("rfc2136", _l("rfc2136: this service writes it into the owner's zone (dynamic update)")),
+        SelectChoice("delegated", _l("delegated: the owner points _mta-sts at this service's zone, once")),
     ], validators=[InputRequired()])
-    server = StringField("Primary server (rfc2136), address[:port]", validators=[Optional(), Length(max=261)])
-    zone = StringField("Zone that holds _mta-sts (rfc2136)", validators=[Optional(), Length(max=253)])
-    key = StringField("TSIG key name from DNS_TSIG_KEYS (rfc2136)", validators=[Optional(), Length(max=253)])
+    server = StringField(_l("Primary server (rfc2136), address[:port]"), validators=[Optional(), Length(max=261)])
+    zone = StringField(_l("Zone that holds _mta-sts (rfc2136)"), validators=[Optional(), Length(max=253)])
+    key = StringField(_l("TSIG key name from DNS_TSIG_KEYS (rfc2136)"), validators=[Optional(), Length(max=253)])
 
 
 class TokenForm(FlaskForm):
-    name = StringField("What the token is for", validators=[InputRequired(), Length(max=100)])
+    name = StringField(_l("What the token is for"), validators=[InputRequired(), Length(max=100)])
 
 
 class RemoveForm(FlaskForm):
-    force = BooleanField("Delete at once, without waiting for cached policies to expire")
+    force = BooleanField(_l("Delete at once, without waiting for cached policies to expire"))
 
 
 def no_private_key(form, field) -> None:
@@ -160,15 +170,16 @@ def _pem_text(limit_name: str):
 class TlsaForm(FlaskForm):
     """`flask tlsa generate` and `flask tlsa rollover` as one form; public material only."""
 
-    certificate = TextAreaField("Server certificate (PEM)", validators=[InputRequired(), *_pem_text("The certificate")])
-    chain = TextAreaField("Issuer certificate (PEM, optional)", validators=[Optional(), *_pem_text("The chain")])
-    next_key = TextAreaField("Next certificate or public key (PEM, optional)",
+    certificate = TextAreaField(_l("Server certificate (PEM)"),
+                                validators=[InputRequired(), *_pem_text("The certificate")])
+    chain = TextAreaField(_l("Issuer certificate (PEM, optional)"), validators=[Optional(), *_pem_text("The chain")])
+    next_key = TextAreaField(_l("Next certificate or public key (PEM, optional)"),
                              validators=[Optional(), *_pem_text("The next key")])
-    mx = StringField("MX host (optional)", validators=[Optional(), Length(max=253)])
-    ttl = IntegerField("TTL of the TLSA records in seconds (optional)",
+    mx = StringField(_l("MX host (optional)"), validators=[Optional(), Length(max=253)])
+    ttl = IntegerField(_l("TTL of the TLSA records in seconds (optional)"),
                        validators=[Optional(), NumberRange(0, MAX_TLSA_TTL)])
-    published = DateTimeLocalField("Next record published at, UTC (optional)", validators=[Optional()])
-    deployed = DateTimeLocalField("Next certificate deployed at, UTC (optional)", validators=[Optional()])
+    published = DateTimeLocalField(_l("Next record published at, UTC (optional)"), validators=[Optional()])
+    deployed = DateTimeLocalField(_l("Next certificate deployed at, UTC (optional)"), validators=[Optional()])
 
     # What the validators below parse; an empty optional field leaves its default.
     certificates: tuple = ()

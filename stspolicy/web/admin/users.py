@@ -3,6 +3,7 @@ set-password links and remove accounts; everyone changes their own password. Eve
 audited by the account services it calls."""
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from stspolicy.accounts.links import invite_user, open_links, reset_link
@@ -13,12 +14,13 @@ from stspolicy.accounts.service import (
     remove_grant,
     remove_user,
     set_grant,
+    set_language,
     set_password,
     user_for_admin,
 )
 from stspolicy.extensions import db, limiter, utcnow
 from stspolicy.policies.queries import get_domain, list_domains
-from stspolicy.web.admin.forms import PASSWORD_HINT, AccountGrantForm, ChangePasswordForm, InviteForm
+from stspolicy.web.admin.forms import PASSWORD_HINT, AccountGrantForm, ChangePasswordForm, InviteForm, LanguageForm
 from stspolicy.web.admin.views import actor, both_forms, bp, require_admin, show_password_link, take_shown_once
 from stspolicy.web.auth import login_limit
 
@@ -40,7 +42,7 @@ def invite():
             form.email.errors = [*form.email.errors, error.message]
         else:
             show_password_link(user, secret)
-            flash(f"Invited {user.email} as {user.role}: pass the link below on to them.")
+            flash(_("Invited %(email)s as %(role)s: pass the link below on to them.", email=user.email, role=user.role))
             return redirect(url_for(".user", user_id=user.id))
     return _users_page(form, status=422)
 
@@ -68,7 +70,8 @@ def user_grant(user_id):
         except AccountError as error:
             form.domain.errors = [*form.domain.errors, error.message]
         else:
-            flash(f"{account.email} is now {grant.role} of {grant.domain.unicode_name}.")
+            flash(_("%(email)s is now %(role)s of %(domain)s.",
+                    email=account.email, role=grant.role, domain=grant.domain.unicode_name))
             return redirect(url_for(".user", user_id=account.id) + "#access")
     return _user_page(account, form, status=422)
 
@@ -81,7 +84,7 @@ def user_revoke(user_id, name):
         remove_grant(db.session, account, domain, actor=actor())
     except AccountError:
         abort(404)
-    flash(f"{account.email} has no access to {domain.unicode_name} any more.")
+    flash(_("%(email)s has no access to %(domain)s any more.", email=account.email, domain=domain.unicode_name))
     return redirect(url_for(".user", user_id=account.id) + "#access")
 
 
@@ -89,7 +92,8 @@ def user_revoke(user_id, name):
 def user_link(user_id):
     account = _account(user_id)
     show_password_link(account, reset_link(db.session, account, actor=actor()))
-    flash(f"A new set-password link for {account.email}: pass it on to them. Older links no longer work.")
+    flash(_("A new set-password link for %(email)s: pass it on to them. Older links no longer work.",
+            email=account.email))
     return redirect(url_for(".user", user_id=account.id))
 
 
@@ -104,7 +108,7 @@ def user_remove(user_id):
     except AccountError as error:
         flash(error.message, "error")
         return redirect(url_for(".user", user_id=account.id))
-    flash(f"Removed the account {email}, its domain access and API tokens.")
+    flash(_("Removed the account %(email)s, its domain access and API tokens.", email=email))
     return redirect(url_for(".users"))
 
 
@@ -117,16 +121,31 @@ def account():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if authenticate(db.session, current_user.email, form.current.data) is None:
-            form.current.errors = [*form.current.errors, "This is not your current password."]
+            form.current.errors = [*form.current.errors, _("This is not your current password.")]
         else:
             user = current_user._get_current_object()
             set_password(db.session, user, form.password.data, actor=actor())
             db.session.refresh(user)
             login_user(user)  # this session goes on under the new session generation
-            flash("Your password is changed. Your other sessions have ended.")
+            flash(_("Your password is changed. Your other sessions have ended."))
             return redirect(url_for(".account"))
     status = 422 if form.errors else 200
-    return render_template("admin/account.html", form=form, hint=PASSWORD_HINT,
+    return _account_page(form, LanguageForm(formdata=None, language=current_user.language or ""), status)
+
+
+@bp.post("/account/language")
+def account_language():
+    """Everyone's own language for these pages; none follows the browser's."""
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        return _account_page(ChangePasswordForm(formdata=None), form, 422)
+    set_language(db.session, current_user._get_current_object(), form.language.data or None)
+    flash(_("The pages are now shown in the language you chose."))
+    return redirect(url_for(".account"))
+
+
+def _account_page(form: ChangePasswordForm, language_form: LanguageForm, status: int):
+    return render_template("admin/account.html", form=form, language_form=language_form, hint=PASSWORD_HINT,
                            replace_url=url_for(".account") if status != 200 else None), status
 
 

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms import FieldList
@@ -56,6 +57,7 @@ from stspolicy.web.admin.forms import (
     RemoveForm,
     TokenForm,
 )
+from stspolicy.web.locale import local_datetime
 from stspolicy.web.security import require_login
 
 bp = Blueprint("admin", __name__)
@@ -101,8 +103,8 @@ def describe_event(event) -> str:
 def when(moment: datetime | None, precision: str = "minutes") -> Markup:
     """A UTC time as people read it, in a <time> element that machines read too."""
     if moment is None:
-        return Markup('<span class="muted">never</span>')
-    shown = moment.strftime("%Y-%m-%d %H:%M:%S" if precision == "seconds" else "%Y-%m-%d %H:%M")
+        return Markup('<span class="muted">{}</span>').format(_("never"))
+    shown = local_datetime(moment, precision)
     return Markup('<time datetime="{}">{} UTC</time>').format(moment.strftime("%Y-%m-%dT%H:%M:%SZ"), shown)
 
 
@@ -165,8 +167,8 @@ def add():
             form.add_error(error.field, error.message)
         else:
             propagate(db.session, current_settings(), version.domain.name, version, wait=False)
-            flash(f"{both_forms(version.domain.name)} is hosted with policy id {version.policy_id}: "
-                  "publish its DNS records.")
+            flash(_("%(domain)s is hosted with policy id %(id)s: publish its DNS records.",
+                    domain=both_forms(version.domain.name), id=version.policy_id))
             return redirect(url_for(".domain", name=version.domain.name))
     form.offer_blank_rows()
     status = 422 if request.method == "POST" else 200  # a POST that lands here was refused
@@ -206,10 +208,10 @@ def edit_policy(name):
         else:
             _propagate(domain, change.version, current.policy_id)
             if change.scheduled:
-                flash(f"{', '.join(change.scheduled.mx_patterns)} stay in the policy until "
-                      f"{change.scheduled.due_at:%Y-%m-%d %H:%M} UTC and leave it then.")
+                flash(_("%(patterns)s stay in the policy until %(time)s UTC and leave it then.",
+                        patterns=", ".join(change.scheduled.mx_patterns), time=local_datetime(change.scheduled.due_at)))
             elif change.mx_removal:
-                flash(f"Warning: {change.mx_removal.message()}.", "warn")
+                flash(_("Warning: %(problem)s.", problem=change.mx_removal.message()), "warn")
             return redirect(url_for(".domain", name=domain.name))
     return _domain_page(domain, form, status=422)
 
@@ -219,7 +221,7 @@ def cancel_removal(name, removal_id):
     domain = domain_for_user(db.session, current_user, name, need="edit")
     if not cancel_mx_removal(db.session, domain, removal_id, actor=actor()):
         abort(404)
-    flash("The scheduled removal is cancelled: those mx patterns stay in the policy.")
+    flash(_("The scheduled removal is cancelled: those mx patterns stay in the policy."))
     return redirect(url_for(".domain", name=domain.name) + "#edit")
 
 
@@ -236,7 +238,7 @@ def rollback(name, policy_id):
         return _confirm_enforce(domain, unconfirmed.policy, url_for(".rollback", name=domain.name, policy_id=policy_id))
     _propagate(domain, version, previous_id)
     if version is not None and removal:
-        flash(f"Warning: {removal.message()}.", "warn")
+        flash(_("Warning: %(problem)s.", problem=removal.message()), "warn")
     return redirect(url_for(".domain", name=domain.name))
 
 
@@ -248,14 +250,14 @@ def remove(name):
     if removal.state != "pending":
         propagate(db.session, current_settings(), name, removal.version, wait=False)
     if removal.state == "deleted":
-        flash(f"Deleted {both_forms(domain.name)}: remove its _mta-sts and mta-sts DNS records.")
+        flash(_("Deleted %(domain)s: remove its _mta-sts and mta-sts DNS records.", domain=both_forms(domain.name)))
         return redirect(url_for(".index"))
     if removal.state == "started":
-        flash(f"{both_forms(domain.name)} now serves mode: none; publish the new _mta-sts id. It can be deleted after "
-              f"{removal.deletable_at:%Y-%m-%d %H:%M} UTC.")
+        flash(_("%(domain)s now serves mode: none; publish the new _mta-sts id. It can be deleted after %(time)s UTC.",
+                domain=both_forms(domain.name), time=local_datetime(removal.deletable_at)))
     else:
-        flash(f"Senders may cache the old policy until {removal.deletable_at:%Y-%m-%d %H:%M} UTC; remove again "
-              "then, or delete at once.")
+        flash(_("Senders may cache the old policy until %(time)s UTC; remove again then, or delete at once.",
+                time=local_datetime(removal.deletable_at)))
     return redirect(url_for(".domain", name=domain.name))
 
 
@@ -273,7 +275,8 @@ def add_grant(name):
         except AccountError as error:
             form.email.errors = [*form.email.errors, error.message]
         else:
-            flash(f"{grant.user.email} is now {grant.role} of {domain.unicode_name}.")
+            flash(_("%(email)s is now %(role)s of %(domain)s.",
+                    email=grant.user.email, role=grant.role, domain=domain.unicode_name))
             return redirect(url_for(".domain", name=domain.name) + "#access")
     return _domain_page(domain, _current_policy_form(domain), grant_form=form, status=422)
 
@@ -285,7 +288,7 @@ def delete_grant(name, user_id):
     if grant is None:
         abort(404)
     remove_grant(db.session, grant.user, domain, actor=actor())
-    flash(f"{grant.user.email} has no access to {domain.unicode_name} any more.")
+    flash(_("%(email)s has no access to %(domain)s any more.", email=grant.user.email, domain=domain.unicode_name))
     return redirect(url_for(".domain", name=domain.name) + "#access")
 
 
@@ -313,7 +316,7 @@ def revoke(token_id):
     if token is None:
         abort(404)
     revoke_token(db.session, token, actor=actor())
-    flash(f"Revoked token #{token.id} '{token.name}'.")
+    flash(_("Revoked token #%(id)s '%(name)s'.", id=token.id, name=token.name))
     return redirect(url_for(".tokens"))
 
 
@@ -345,15 +348,17 @@ def _confirm_mx_removal(domain, policy: Policy, removal, action: str, confirmed:
 def _propagate(domain, version, previous_id: str) -> None:
     """Serve a new version and publish its id (never waiting in the request), then say so."""
     if version is None:
-        flash(f"Nothing changed: the policy id stays {previous_id}.")
+        flash(_("Nothing changed: the policy id stays %(id)s.", id=previous_id))
         return
     attempt = propagate(db.session, current_settings(), domain.name, version, wait=False)
     if attempt is None:
-        flash(f"Published policy id {version.policy_id}: update the _mta-sts TXT record below.")
+        flash(_("Published policy id %(id)s: update the _mta-sts TXT record below.", id=version.policy_id))
     elif attempt.status == PENDING:
-        flash(f"Published policy id {version.policy_id}: {attempt.findings[0]['message']}.")
+        flash(_("Published policy id %(id)s: %(outcome)s.",
+                id=version.policy_id, outcome=attempt.findings[0]["message"]))
     else:
-        flash(f"Published policy id {version.policy_id}, and {attempt.findings[0]['message']}.")
+        flash(_("Published policy id %(id)s, and %(outcome)s.",
+                id=version.policy_id, outcome=attempt.findings[0]["message"]))
 
 
 def _current_policy_form(domain) -> PolicyForm:

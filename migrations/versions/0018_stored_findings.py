@@ -1,14 +1,14 @@
 """Stored findings: the findings of the last days per domain, kind and subject, so that pages and alerts read
 the open ones without correlating the reports again.
 
-Revision ID: 0019
+Revision ID: 0018
 Revises: 0017
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
+revision = "0018"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
