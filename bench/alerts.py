@@ -1,6 +1,8 @@
 """Alert rules at scale: a run of `flask alerts run` over 1,000 domains and 30 days of reports on PostgreSQL.
 
     python -m bench.alerts [--domains 1000] [--days 30] [--rounds 3]
+    python -m bench.alerts --dashboard [--domains 1000] [--days 365]   # over the dashboard bench's data
+    python -m bench.alerts --database URL    # over a database `bench.dashboard --keep` filled
 
 Fills a fresh database on TEST_POSTGRESQL_URL's server with generate_series: `--domains` domains,
 each with its own MX and one of ten provider MX hosts; three organisations report on each every day
@@ -8,7 +10,8 @@ each with its own MX and one of ten provider MX hosts; three organisations repor
 domains of provider 0 fail certificate-expired for Google and Microsoft over the last three days, those
 of provider 1 starttls-not-supported for Mail.ru over the last two, and one domain in a hundred sends
 mail to an MX its policy does not list; a DNS check per domain and day over the last 16 days; the daily
-rollups summed from the reports as the intake writes them.
+rollups summed from the reports as the intake writes them. With --dashboard, `bench.dashboard.fill`
+fills it instead: a year of about 8 reports per domain and day, with its findings planted over the year.
 
 Then, best of `--rounds`, one after the other in the same run:
 - the rules: every rule of every domain (gathering the facts, evaluating), in rules per second;
@@ -19,16 +22,18 @@ Then, best of `--rounds`, one after the other in the same run:
 """
 
 import argparse
+import contextlib
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from bench import dashboard
 from bench.ingest import postgresql_database
 from reports.alerts.facts import gather
 from reports.alerts.rules import RULES, evaluate
-from reports.alerts.service import run, signals_now
+from reports.alerts.service import run
 from reports.alerts.settings import alert_settings
 from reports.review.finding_queries import load_findings
 from reports.review.finding_store import open_findings, refresh_findings
@@ -150,54 +155,60 @@ def baseline(session, now: datetime) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domains", type=int, default=1000)
-    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--days", type=int, help="30 days of reports, 365 with --dashboard")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dashboard", action="store_true", help="Fill with the dashboard bench's data.")
+    parser.add_argument("--database", help="Measure on a database bench.dashboard --keep filled.")
     args = parser.parse_args()
+    days = args.days or (365 if args.dashboard else 30)
     now = datetime.now(UTC).replace(microsecond=0)
-    with postgresql_database() as url:
-        app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
-        with app.app_context():
-            session = db.session
-            began = time.perf_counter()
-            fill(session, args.domains, args.days, now)
-            counts = session.execute(text("SELECT (SELECT count(*) FROM report), (SELECT count(*) FROM "
-                                          "failure_detail), (SELECT count(*) FROM mx_observation)")).one()
-            print(f"filled in {time.perf_counter() - began:.0f} s: {args.domains} domains, {counts[0]:,} reports, "
-                  f"{counts[1]:,} failure details, {counts[2]:,} MX observations over {args.days} days", flush=True)
-            settings = alert_settings(app.config)
-            domains = list_domains(session)
-            names = [domain.name for domain in domains]
+    with contextlib.ExitStack() as stack:
+        url = args.database or stack.enter_context(postgresql_database())
+        app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "DATABASE_TIMEOUT_SECONDS": "0"})
+        stack.enter_context(app.app_context())
+        session = db.session
+        began = time.perf_counter()
+        if args.dashboard and not args.database:
+            dashboard.fill(url, args.domains, days)
+        elif not args.database:
+            fill(session, args.domains, days, now)
+        counts = session.execute(text("SELECT (SELECT count(*) FROM domain), (SELECT count(*) FROM report), "
+                                      "(SELECT count(*) FROM failure_detail), (SELECT count(*) FROM mx_observation)"
+                                      )).one()
+        print(f"filled in {time.perf_counter() - began:.0f} s: {counts[0]:,} domains, {counts[1]:,} reports, "
+              f"{counts[2]:,} failure details, {counts[3]:,} MX observations", flush=True)
+        measure(session, alert_settings(app.config), now, args.rounds)
+        session.remove()
+        db.engine.dispose()
 
-            stored, found = best(1, lambda: refresh_findings(session, now))
-            print(f"first refresh of the stored findings (last 3 days): {stored:.2f} s, {found}", flush=True)
-            opened = run(session, now, settings, digest=False)
-            print(f"first run: {opened.line()}", flush=True)
 
-            rules = len(domains) * len(RULES)
-            ours, signals = best(args.rounds, lambda: [s for facts in gather(session, domains, now)
-                                                       for s in evaluate(facts, now, settings.base_url)])
-            trivial, flagged = best(args.rounds, lambda: baseline(session, now))
-            print(f"rules: {rules / ours:10,.0f} rules/s ({len(RULES)} rules x {len(domains)} domains in {ours:.2f} s, "
-                  f"{len(signals)} signals)")
-            print(f"baseline: {len(domains) / trivial:7,.0f} rules/s (one threshold over the rollups per domain in "
-                  f"{trivial:.3f} s, {flagged} domains over it)")
-            print(f"ratio baseline/ours per rule: {(len(domains) / trivial) / (rules / ours):.1f}")
-            whole, outcome = best(args.rounds, lambda: run(session, now, settings, digest=False))
-            print(f"whole run (findings stored, rules, incidents): {whole:.2f} s, {rules / whole:,.0f} rules/s; "
-                  f"{outcome.line()}")
-            signalled, _ = best(args.rounds, lambda: signals_now(session, now, settings))
-            print(f"signals_now (rules and refusals, merged): {signalled:.2f} s")
+def measure(session, settings, now: datetime, rounds: int) -> None:
+    domains = list_domains(session)
+    names = [domain.name for domain in domains]
+    stored, found = best(1, lambda: refresh_findings(session, now))
+    print(f"first refresh of the stored findings (last 3 days): {stored:.2f} s, {found}", flush=True)
+    opened = run(session, now, settings, digest=False)
+    print(f"first run: {opened.line()}", flush=True)
 
-            page, open_now = best(args.rounds * 5, lambda: open_findings(session, names))
-            live, correlated = best(1, lambda: load_findings(session, names, since=now - timedelta(days=30),
-                                                             until=now))
-            print(f"open findings of {len(names)} domains: {page * 1000:.1f} ms ({len(open_now)} findings); "
-                  f"load_findings over 30 days: {live:.2f} s ({len(correlated)} findings); ratio "
-                  f"{live / page:,.0f}")
-            one = statistics.median(best(1, lambda name=name: open_findings(session, [name]))[0] for name in names[:50])
-            print(f"open findings of one domain: median {one * 1000:.2f} ms")
-            session.remove()
-            db.engine.dispose()
+    rules = len(domains) * len(RULES)
+    ours, signals = best(rounds, lambda: [s for facts in gather(session, domains, now)
+                                          for s in evaluate(facts, now, settings.base_url)])
+    trivial, flagged = best(rounds, lambda: baseline(session, now))
+    print(f"rules: {rules / ours:10,.0f} rules/s ({len(RULES)} rules x {len(domains)} domains in {ours:.2f} s, "
+          f"{len(signals)} signals)")
+    print(f"baseline: {len(domains) / trivial:7,.0f} rules/s (one threshold over the rollups per domain in "
+          f"{trivial:.3f} s, {flagged} domains over it)")
+    print(f"ratio baseline/ours per rule: {(len(domains) / trivial) / (rules / ours):.1f}")
+    whole, outcome = best(rounds, lambda: run(session, now, settings, digest=False))
+    print(f"whole run (findings stored, rules, incidents): {whole:.2f} s, {rules / whole:,.0f} rules/s; "
+          f"{outcome.line()}", flush=True)
+
+    page, open_now = best(rounds * 5, lambda: open_findings(session, names))
+    live, correlated = best(1, lambda: load_findings(session, names, since=now - timedelta(days=30), until=now))
+    print(f"open findings of {len(names)} domains: {page * 1000:.1f} ms ({len(open_now)} findings); "
+          f"load_findings over 30 days: {live:.2f} s ({len(correlated)} findings); ratio {live / page:,.0f}")
+    one = statistics.median(best(1, lambda name=name: open_findings(session, [name]))[0] for name in names[:50])
+    print(f"open findings of one domain: median {one * 1000:.2f} ms")
 
 
 if __name__ == "__main__":
