@@ -1,8 +1,11 @@
 """What the web tests share: one gunicorn with the seeded people and one chromium per session for the
 browser tests, and reports of the people's domains over the last days for the review's pages and API."""
 
+from datetime import UTC, datetime
+
 import pytest
 
+from reports.review.finding_store import refresh_findings
 from tests.factories import store_report as store
 from tests.support.browser import chromium, live_app
 from tests.support.reportdata import daily_report, failure, sts_block, tlsa_block
@@ -41,4 +44,5 @@ def reported(session, people):
         "foreign-1": store(session, daily_report("foreign-1", sts_block(
             "foreign.example", 10, 3, failure("certificate-expired", 3, "mx1.foreign.example")), day=day(1))),
     }
+    refresh_findings(session, datetime.now(UTC))  # what the alerts timer does: the overview reads the stored findings
     return ids

@@ -6,10 +6,12 @@ the report behind it and downloads the report as it was received.
 """
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from reports.review.finding_store import refresh_findings
 from stspolicy.app import create_app
 from stspolicy.extensions import db
 from tests import databases
@@ -36,6 +38,8 @@ def reported_server(new_database):
             store_report(db.session, daily_report("hostile", sts_block("customer.example", 5, 3, failure(
                 "validation-failure", 3, HOSTILE_MX, "192.0.2.66", additional_information=HOSTILE_INFORMATION)),
                 organization=HOSTILE_ORGANIZATION, day=days_ago(2)))
+            refresh_findings(db.session, datetime.now(UTC))  # what the alerts timer does
+            db.session.commit()
             databases.release_connections()
         yield base_url
 
