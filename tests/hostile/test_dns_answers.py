@@ -88,12 +88,22 @@ class HostileNameServer:
     """UDP and TCP on one loopback port; the first label of the question picks the behaviour."""
 
     def __init__(self):
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
+        self.udp, self.tcp = self._bind_pair()
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.create_server(("127.0.0.1", self.port))
         for target in (self._serve_udp, self._serve_tcp):
             threading.Thread(target=target, daemon=True).start()
+
+    @staticmethod
+    def _bind_pair() -> tuple[socket.socket, socket.socket]:
+        """A free UDP port may be taken for TCP by another test's connection: try the next one."""
+        for _ in range(100):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind(("127.0.0.1", 0))
+            try:
+                return udp, socket.create_server(("127.0.0.1", udp.getsockname()[1]))
+            except OSError:
+                udp.close()
+        raise OSError("no loopback port free for both UDP and TCP")
 
     def _answer(self, wire: bytes) -> bytes | None:
         query = dns.message.from_wire(wire)
