@@ -27,7 +27,7 @@ ENGLISH_WORDS = {"the", "and", "of", "to", "for", "with", "is", "are", "not", "n
 PROTOCOL_NAMES = re.compile(r"\bno-policy-found\b")
 MAIN_PAGES = ["/", "/domains/new", "/domains/shared.example", "/domains/shared.example/dns", "/tlsa", "/tokens",
               "/users", "/certificates", "/audit", "/account", "/reports", "/domains/shared.example/review",
-              "/domains/shared.example/reports", "/alerts", "/domains/shared.example/alerts"]
+              "/domains/shared.example/reports", "/alerts", "/domains/shared.example/alerts", "/nodes"]
 
 
 def french_catalogue():
