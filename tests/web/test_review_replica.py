@@ -21,7 +21,7 @@ from stspolicy.accounts.models import User
 from stspolicy.accounts.service import set_grant
 from stspolicy.accounts.tokens import create_token
 from stspolicy.app import create_app
-from stspolicy.extensions import db
+from stspolicy.extensions import REPLICA, db
 from tests import databases
 from tests.conftest import app_settings
 from tests.factories import make_people, sign_in
@@ -117,7 +117,9 @@ def test_pages_csv_and_api_read_the_replica_and_a_report_received_goes_to_the_pr
         assert report_ids(primary) == ["from-primary", "received"]
         assert report_ids(replica) == ["from-replica"]
 
-        with app.app_context():  # the replica's connections refuse a write, whatever the server would take
+        with app.app_context():
+            assert db.engines[REPLICA].pool.checkedout() == 0  # each request gave its replica connection back
+            # The replica's connections refuse a write, whatever the server would take.
             assert review_session().scalar(text("SHOW default_transaction_read_only")) == "on"
             assert review_session() is not db.session
     finally:
