@@ -17,6 +17,7 @@ from pathlib import Path
 import limits
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from stspolicy.base.settings import (
     AppSettings,
@@ -29,6 +30,7 @@ from stspolicy.base.settings import (
 )
 from stspolicy.dns.records import RecordError, check_rua_uri, encode_rua_uri
 from stspolicy.dns.resolver import split_server
+from stspolicy.extensions import REPLICA
 from stspolicy.policies.names import InvalidName, normalize_domain
 
 
@@ -67,15 +69,20 @@ def _words(env: Mapping[str, str], name: str) -> list[str]:
     return _text(env, name).replace(",", " ").split()
 
 
+def _psycopg(url: str) -> str:
+    """`postgresql://` mapped to the psycopg 3 driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def database_url(env: Mapping[str, str], instance_path: Path) -> str:
     """DATABASE_URL, with `postgresql://` mapped to the psycopg 3 driver we ship."""
     url = _secret(env, "DATABASE_URL")
     if not url:
         return f"sqlite:///{instance_path / 'stspolicy.db'}"
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
+    return _psycopg(url)
 
 
 # TCP keepalives on PostgreSQL connections (libpq names; the URL's own values win): a server
@@ -104,6 +111,29 @@ def engine_options(url: str, timeout: float) -> dict:
         connect_args["reply_timeout"] = timeout + 1
         return {"connect_args": connect_args, "pool_timeout": timeout}
     return {"connect_args": connect_args}
+
+
+def replica_binds(env: Mapping[str, str], url: str, timeout: float) -> dict:
+    """DATABASE_REPLICA_URL: a PostgreSQL hot standby of DATABASE_URL, as the engine bind REPLICA.
+
+    The report pages and API read through it (reports/review/reading.py). Its connections are
+    read-only even where the server would take a write, so nothing is ever written there.
+    """
+    replica = _secret(env, "DATABASE_REPLICA_URL")
+    if not replica:
+        return {}
+    replica = _psycopg(replica)
+    if not (replica.startswith("postgresql+psycopg://") and url.startswith("postgresql")):
+        raise ConfigError("DATABASE_REPLICA_URL: a replica of a PostgreSQL DATABASE_URL, given as postgresql://...")
+    try:
+        make_url(replica)
+    except ArgumentError:
+        raise ConfigError("DATABASE_REPLICA_URL: not a database URL") from None
+    options = engine_options(replica, timeout)
+    connect_args = options.setdefault("connect_args", {})
+    connect_args["options"] = " ".join(filter(None, (connect_args.get("options"),
+                                                     "-c default_transaction_read_only=on")))
+    return {REPLICA: {"url": replica, **options}}
 
 
 def secret_key(env: Mapping[str, str], instance_path: Path) -> str:
@@ -290,10 +320,12 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict:
         except ValueError:
             raise ConfigError(f"POLICY_HOST_ADDRESSES: {address!r} is not an IP address") from None
     url = database_url(env, instance_path)
+    timeout = _number(env, "DATABASE_TIMEOUT_SECONDS", 5.0)
     return {
         "SECRET_KEY": secret_key(env, instance_path),
         "SQLALCHEMY_DATABASE_URI": url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, _number(env, "DATABASE_TIMEOUT_SECONDS", 5.0)),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, timeout),
+        "SQLALCHEMY_BINDS": replica_binds(env, url, timeout),
         "TLSRPT_RUA": rua,
         "POLICY_HOST_CNAME": _text(env, "POLICY_HOST_CNAME").rstrip(".").lower(),
         "POLICY_HOST_ADDRESSES": addresses,

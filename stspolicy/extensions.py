@@ -141,6 +141,7 @@ def _closed_by_server(dbapi_connection, connection_record, connection_proxy):
 
 
 db = SQLAlchemy(model_class=Base)
+REPLICA = "replica"  # the bind of DATABASE_REPLICA_URL in db.engines, when it is set (config.replica_binds)
 migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()

@@ -14,11 +14,12 @@ POSTGRESQL_URL = os.environ.get("TEST_POSTGRESQL_URL", "postgresql://postgres@12
 
 
 def release_connections() -> None:
-    """Close the app's connections, the session's one included: a connection left checked out
-    while the pool is disposed is closed only by the garbage collector, with a ResourceWarning
-    in whichever test happens to be running then."""
+    """Close the app's connections (the replica's too), the session's one included: a connection left
+    checked out while the pool is disposed is closed only by the garbage collector, with a
+    ResourceWarning in whichever test happens to be running then."""
     db.session.remove()
-    db.engine.dispose()
+    for engine in db.engines.values():
+        engine.dispose()
 
 
 def _admin_connection():

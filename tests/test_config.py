@@ -75,3 +75,22 @@ def test_every_wait_on_postgresql_is_bounded_unless_switched_off():
     assert options()["connect_args"]["options"] == "-c statement_timeout=5000 -c lock_timeout=5000"
     unbounded = options(DATABASE_TIMEOUT_SECONDS="0")
     assert "pool_timeout" not in unbounded and "options" not in unbounded["connect_args"]
+
+
+def test_a_replica_is_a_read_only_postgresql_bind_beside_a_postgresql_primary():
+    def config(**env):
+        return load_config({"DATABASE_URL": "postgresql://app@db.example/app", "SECRET_KEY": "k", **env},
+                           Path("/nonexistent"))
+
+    assert config()["SQLALCHEMY_BINDS"] == {}
+    replica = config(DATABASE_REPLICA_URL="postgresql://app@standby.example/app")["SQLALCHEMY_BINDS"]["replica"]
+    assert replica["url"] == "postgresql+psycopg://app@standby.example/app"
+    assert replica["connect_args"]["options"] == ("-c statement_timeout=5000 -c lock_timeout=5000 "
+                                                  "-c default_transaction_read_only=on")
+    unbounded = config(DATABASE_REPLICA_URL="postgresql://app@standby.example/app", DATABASE_TIMEOUT_SECONDS="0")
+    assert unbounded["SQLALCHEMY_BINDS"]["replica"]["connect_args"]["options"] == "-c default_transaction_read_only=on"
+    for env in ({"DATABASE_REPLICA_URL": "sqlite:////tmp/copy.db"},
+                {"DATABASE_URL": "", "DATABASE_REPLICA_URL": "postgresql://app@standby.example/app"}):
+        with pytest.raises(ConfigError, match="a replica of a PostgreSQL DATABASE_URL") as caught:
+            config(**env)
+        assert str(caught.value).startswith("DATABASE_REPLICA_URL")

@@ -11,7 +11,7 @@ totals read the rollups by hosted domain (rollups), never the detail rows.
 from flask import Blueprint, Flask
 
 from reports.cli import report_cli
-from reports.review import api, cli, findings_api, pages  # noqa: F401  (their routes join the admin and API blueprints)
+from reports.review import api, cli, findings_api, pages, reading  # noqa: F401  (routes join the admin and API blueprints)
 from reports.review.findings_cli import findings_command
 
 # Only its template folder: the routes join the admin and API blueprints.
@@ -21,4 +21,5 @@ templates = Blueprint("review", __name__, template_folder="templates")
 def init_app(app: Flask) -> None:
     app.register_blueprint(templates)
     cli.init_app()
+    reading.init_app(app)
     report_cli.add_command(findings_command)

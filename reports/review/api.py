@@ -13,6 +13,7 @@ from reports.review.documents import group_document, report_document, report_row
 from reports.review.filters import DIMENSIONS, PARAMETERS, POLICY_TYPES, FilterError, parse_dimensions, parse_filters
 from reports.review.listing import DEFAULT_PER_PAGE, MAX_PER_PAGE, report_of, reports_of
 from reports.review.pages import raw_response
+from reports.review.reading import review_session
 from reports.review.rollups import failure_groups
 from stspolicy.accounts.service import domain_for_user, visible_domains
 from stspolicy.extensions import db
@@ -48,7 +49,7 @@ def _visible_ids() -> set[int] | None:
 def review_reports(name):
     domain = domain_for_user(db.session, g.api_user, name)
     filters = _filters()
-    found = reports_of(db.session, domain.id, filters, _positive("page", 1, 10**6),
+    found = reports_of(review_session(), domain.id, filters, _positive("page", 1, 10**6),
                        _positive("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE))
     return jsonify(reports=[report_row(row) for row in found.rows], page=found.page, per_page=found.per_page,
                    total=found.total, since=filters.since.isoformat(), until=filters.until.isoformat())
@@ -57,7 +58,7 @@ def review_reports(name):
 @api.get("/domains/<name>/reports/<int(max=2147483647):report_id>")
 def review_report(name, report_id):
     domain = domain_for_user(db.session, g.api_user, name)
-    shown = report_of(db.session, report_id, domain.id, _visible_ids(), API_DETAILS_LIMIT)
+    shown = report_of(review_session(), report_id, domain.id, _visible_ids(), API_DETAILS_LIMIT)
     if shown is None:
         abort(404)
     return jsonify(report_document(shown))
@@ -66,7 +67,7 @@ def review_report(name, report_id):
 @api.get("/domains/<name>/reports/<int(max=2147483647):report_id>/raw")
 def review_report_raw(name, report_id):
     domain = domain_for_user(db.session, g.api_user, name)
-    shown = report_of(db.session, report_id, domain.id, _visible_ids(), details_limit=0)
+    shown = report_of(review_session(), report_id, domain.id, _visible_ids(), details_limit=0)
     if shown is None:
         abort(404)
     if not shown.raw_allowed:
@@ -82,7 +83,7 @@ def review_failures(name):
         by = parse_dimensions(request.args.get("by", "result_type"))
     except FilterError as error:
         raise InvalidInput(422, error.message, error.field) from None
-    groups = failure_groups(db.session, [domain.id], filters, by)
+    groups = failure_groups(review_session(), [domain.id], filters, by)
     return jsonify(by=list(by), since=filters.since.isoformat(), until=filters.until.isoformat(),
                    groups=[group_document(by, group) for group in groups[:MAX_GROUPS]],
                    truncated=len(groups) > MAX_GROUPS)

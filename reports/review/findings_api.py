@@ -6,6 +6,7 @@ from flask import g, request
 
 from reports.review.finding_queries import RangeError, finding_range, load_findings
 from reports.review.findings import KINDS, RECEIVER, SENDER
+from reports.review.reading import review_session
 from stspolicy.accounts.service import domain_for_user
 from stspolicy.extensions import db, utcnow
 from stspolicy.web.api import openapi
@@ -23,7 +24,7 @@ def domain_findings(name):
         since, until = finding_range(_time("since"), _time("until"), utcnow())
     except RangeError as error:
         return api_error(422, error.message, error.field)
-    found = load_findings(db.session, [domain.name], since=since, until=until)
+    found = load_findings(review_session(), [domain.name], since=since, until=until)
     return {"domain": domain.name, "since": since.isoformat(), "until": until.isoformat(),
             "findings": [finding.as_dict() for finding in found]}
 

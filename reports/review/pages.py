@@ -21,6 +21,7 @@ from reports.review.finding_queries import load_findings
 from reports.review.finding_store import open_findings
 from reports.review.findings import RECEIVER, Finding
 from reports.review.listing import DEFAULT_PER_PAGE, raw_report, report_of, reports_of
+from reports.review.reading import review_session
 from reports.review.result_types import describe
 from reports.review.tables import Cell, Table, csv_text
 from stspolicy.accounts.service import domain_for_user, visible_domains
@@ -87,11 +88,11 @@ def review_overview():
     domains = visible_domains(db.session, current_user)
     filters, error = _filters(OVERVIEW_DAYS)
     ids = [domain.id for domain in domains]
-    summaries = rollups.domain_summaries(db.session, ids, filters, datetime.now(UTC))
+    summaries = rollups.domain_summaries(review_session(), ids, filters, datetime.now(UTC))
     findings: dict[str, list[Finding]] = {}
     # The open findings the timer stored (finding_store): correlating every domain's reports on each view
     # takes seconds for a thousand domains.
-    for finding in open_findings(db.session, [domain.name for domain in domains]):
+    for finding in open_findings(review_session(), [domain.name for domain in domains]):
         findings.setdefault(finding.domain, []).append(finding)
     ordered = sorted(domains, key=lambda d: (-summaries[d.id].failed_session_count, d.name))
     wanted_csv = request.args.get("csv") is not None
@@ -116,7 +117,7 @@ def review_overview():
                        href=url_for(".review_domain", name=domain.name, **filters.narrowed(
                            result_type=summary.new_result_types[0]).as_args()) if summary.new_result_types else None),
                   _findings_cell(domain, args, findings.get(domain.name, [])))
-    days = rollups.reports_per_day(db.session, ids, filters)
+    days = rollups.reports_per_day(review_session(), ids, filters)
     per_day = Table("reports_per_day", _l("Reports per day"), [_l("Day"), _l("Reports")], numeric=(1,))
     for day, count in days:
         per_day.add(day.isoformat(), count)
@@ -153,8 +154,8 @@ def _policy_type_cell(summary, policy_type: str) -> Cell:
 def _unhosted_table() -> Table:
     table = Table("unhosted", _("Reports about no hosted domain"), [_("Received"), _("Organisation"), _("Report id"),
                                                                      _("Policy domains")], empty=_("None."))
-    for report_id in rollups.unhosted_report_ids(db.session):
-        shown = report_of(db.session, report_id, details_limit=0)
+    for report_id in rollups.unhosted_report_ids(review_session()):
+        shown = report_of(review_session(), report_id, details_limit=0)
         report = shown.report
         table.add(f"{local_datetime(report.received_at)} UTC", report.organization_name,
                   Cell(report.report_id, code=True),
@@ -166,18 +167,18 @@ def _unhosted_table() -> Table:
 def review_domain(name):
     domain = domain_for_user(db.session, current_user, name)
     filters, error = _filters(DASHBOARD_DAYS)
-    days = rollups.daily_sessions(db.session, [domain.id], filters)
-    changes = timeline.changes(db.session, domain, filters.since, filters.until)
+    days = rollups.daily_sessions(review_session(), [domain.id], filters)
+    changes = timeline.changes(review_session(), domain, filters.since, filters.until)
     chart = daily_chart([(day.day, day.by_policy_type) for day in days],
                         [(change.day, change.kind, change.text) for change in changes],
                         titles=(_("Successful sessions"), _("Failed sessions")))
     tables, choices = [_daily_table(days, chart)], {}
     for dimension, title, label in BREAKDOWNS:
-        groups = rollups.top(rollups.failure_groups(db.session, [domain.id], filters, (dimension,)), TOP)
+        groups = rollups.top(rollups.failure_groups(review_session(), [domain.id], filters, (dimension,)), TOP)
         tables.append(_breakdown_table(domain, filters, groups, dimension, title, label))
         choices[dimension] = [group.values[0] for group in groups.shown if group.values[0]]
     tables.append(_changes_table(changes))
-    findings = load_findings(db.session, [domain.name], since=_start(filters.since),
+    findings = load_findings(review_session(), [domain.name], since=_start(filters.since),
                              until=_start(filters.until + timedelta(days=1)))
     shown = [(finding, url_for(".review_reports", name=domain.name, **_finding_filters(finding)),
               json.dumps(finding.evidence, indent=2, ensure_ascii=False)) for finding in findings]
@@ -264,7 +265,7 @@ def review_reports(name):
     domain = domain_for_user(db.session, current_user, name)
     filters, error = _filters(DASHBOARD_DAYS)
     wanted_csv = request.args.get("csv") is not None
-    found = reports_of(db.session, domain.id, filters, 1 if wanted_csv else _page_number(),
+    found = reports_of(review_session(), domain.id, filters, 1 if wanted_csv else _page_number(),
                        CSV_ROWS if wanted_csv else DEFAULT_PER_PAGE)
     table = Table("reports", _("Reports"), [_("Day"), _("Organisation"), _("Report id"), _("Policy types"),
                                             _("Successful"), _("Failed"), _("Received"), _("By")], numeric=(4, 5),
@@ -289,7 +290,7 @@ def _visible_ids() -> set[int] | None:
 def review_report(name, report_id):
     domain = domain_for_user(db.session, current_user, name)
     wanted_csv = request.args.get("csv") is not None
-    shown = report_of(db.session, report_id, domain.id, _visible_ids(), details_limit=None if wanted_csv else 200)
+    shown = report_of(review_session(), report_id, domain.id, _visible_ids(), details_limit=None if wanted_csv else 200)
     if shown is None:
         abort(404)
     blocks = Table("policies", _("Policies"), [_("Policy type"), _("Policy domain"), _("Our version"), _("Successful"),
@@ -319,7 +320,7 @@ def review_report(name, report_id):
 @pages.get("/domains/<name>/reports/<int(max=2147483647):report_id>/raw")
 def review_report_raw(name, report_id):
     domain = domain_for_user(db.session, current_user, name)
-    shown = report_of(db.session, report_id, domain.id, _visible_ids(), details_limit=0)
+    shown = report_of(review_session(), report_id, domain.id, _visible_ids(), details_limit=0)
     if shown is None:
         abort(404)
     if not shown.raw_allowed:

@@ -202,19 +202,25 @@ class PrivatePostgresql:
     SIGCONT: a server that answers nothing while its connections stay open.
     """
 
-    def __init__(self, folder: str, over_unix_socket: bool):
+    def __init__(self, folder: str, over_unix_socket: bool, primary: "PrivatePostgresql | None" = None):
+        """A new cluster, or with `primary` (running) a hot standby streaming from it, copied by pg_basebackup."""
         starting("a PostgreSQL server")
-        initdb, self._pg_ctl = postgresql_binary("initdb"), postgresql_binary("pg_ctl")
-        if not initdb or not self._pg_ctl:
-            pytest.skip("needs initdb and pg_ctl (Debian package postgresql)")
+        initdb, basebackup = postgresql_binary("initdb"), postgresql_binary("pg_basebackup")
+        self._pg_ctl = postgresql_binary("pg_ctl")
+        if not initdb or not basebackup or not self._pg_ctl:
+            pytest.skip("needs initdb, pg_basebackup and pg_ctl (Debian package postgresql)")
         self._as_user: list[str] = []
         if os.geteuid() == 0:
             shutil.chown(folder, "postgres", "postgres")
             self._as_user = ["runuser", "-u", "postgres", "--"]
         self._folder, self._data = folder, os.path.join(folder, "data")
         self.port = free_port()
-        subprocess.run([*self._as_user, initdb, "-D", self._data, "-A", "trust", "-U", "postgres", "--no-sync"],
-                       check=True, capture_output=True)
+        if primary is None:
+            subprocess.run([*self._as_user, initdb, "-D", self._data, "-A", "trust", "-U", "postgres", "--no-sync"],
+                           check=True, capture_output=True)
+        else:  # -R: standby.signal, and primary_conninfo in postgresql.auto.conf
+            subprocess.run([*self._as_user, basebackup, "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                            "-D", self._data, "-R", "-X", "stream", "--no-sync"], check=True, capture_output=True)
         self.running = False
         if over_unix_socket:
             self.url = f"postgresql://postgres@/postgres?host={folder}&port={self.port}"
@@ -260,6 +266,23 @@ def controlled_postgresql(over_unix_socket: bool = False):
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def streaming_postgresql():
+    """A running PrivatePostgresql and a hot standby streaming from it, each in its own folder on its own port;
+    yields (primary, standby)."""
+    with controlled_postgresql() as primary:
+        folder = tempfile.mkdtemp(prefix="stspolicy-pg-standby-")
+        try:
+            standby = PrivatePostgresql(folder, over_unix_socket=False, primary=primary)
+            try:
+                standby.start()
+                yield primary, standby
+            finally:
+                standby.stop()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
