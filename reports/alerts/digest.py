@@ -20,6 +20,7 @@ from reports.alerts.rules import POLICY_LABELS, percent
 from reports.alerts.settings import AlertSettings
 from reports.alerts.subscriptions import Recipient, recipients
 from stspolicy.base.audit import MEMBER_VISIBLE_PREFIXES, AuditEvent, describe
+from stspolicy.base.words import Words, plural_words
 from stspolicy.policies.models import Domain
 from stspolicy.policies.queries import current_versions, list_domains
 
@@ -44,7 +45,9 @@ class DomainWeek:
         return not (self.failed or self.changes or self.incidents)
 
     def session_lines(self) -> list[str]:
-        return [f"{POLICY_LABELS.get(kind, kind)}: {ok + failed:,} sessions, {percent(ok, ok + failed)} successful"
+        return [plural_words("{policy}: {count:,} session, {rate} successful",
+                             "{policy}: {count:,} sessions, {rate} successful", ok + failed,
+                             policy=POLICY_LABELS.get(kind, kind), rate=percent(ok, ok + failed))
                 for kind, (ok, failed) in sorted(self.sessions.items())]
 
     def as_dict(self) -> dict:
@@ -98,7 +101,10 @@ def build_digests(session: Session, end: datetime, settings: AlertSettings,
         by_domain: dict[str, list[str]] = {}
         for incident, rows in open_incidents:
             for row in rows:
-                by_domain.setdefault(row.domain_name, []).append(f"#{incident.id} {incident.title}")
+                title = incident.title_words  # Words, or the English of an incident stored without its template
+                by_domain.setdefault(row.domain_name, []).append(
+                    _joined("#{id} {title}", id=incident.id, title=title) if isinstance(title, Words)
+                    else f"#{incident.id} {title}")
         rows = []
         for domain in domains:
             if domain.name not in recipient.visible:
@@ -128,8 +134,15 @@ def _events(session: Session, domains: list[Domain], start: datetime, end: datet
             AuditEvent.domain_id.in_([d.id for d in domains]), AuditEvent.created_at >= start,
             AuditEvent.created_at < end).order_by(AuditEvent.id)):
         found.setdefault(event.domain_id, []).append(
-            (event.action, f"{event.created_at:%Y-%m-%d %H:%M} {event.actor} {describe(event.action, event.detail)}"))
+            (event.action, _joined("{when} {actor} {what}", when=f"{event.created_at:%Y-%m-%d %H:%M}",
+                                   actor=event.actor, what=describe(event.action, event.detail))))
     return found
+
+
+def _joined(template: str, **values) -> Words:
+    """Values side by side, each translated where the line is: a template with no words of its own, which no
+    catalogue needs."""
+    return Words(template, None, None, values)
 
 
 def queue_digests(session: Session, now: datetime, settings: AlertSettings) -> int:

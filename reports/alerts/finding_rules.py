@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from reports.alerts.signals import Parameter, Part, RuleSpec, Signal
 from reports.review.findings import KINDS, RECEIVER, Finding
 from reports.review.result_types import describe
-from stspolicy.base.words import words
+from stspolicy.base.words import plural_words, words
 
 PREFIX = "finding-"
 MX_KINDS = ("mx-not-in-policy", "tlsa-mismatch", "dnssec-invalid", "starttls-not-supported", "certificate-problem")
@@ -83,17 +83,20 @@ def _signal(finding: Finding) -> Signal:
     kind, domain = finding.kind, finding.domain
     mx, result_type = finding.evidence.get("mx_host"), finding.evidence.get("result_type", "")
     if kind in MX_KINDS:
-        title, fix = _about_mx(kind, mx, result_type, f"MX {mx}" if mx else f"an MX of {domain}")
+        title, fix = _about_mx(kind, mx, result_type, words("MX {mx}", mx=mx) if mx
+                               else words("an MX of {domain}", domain=domain))
         subject, variant, shared = mx or domain, result_type, bool(mx)
     elif kind == "policy-fetch-failure":
         subject, variant, shared = POLICY_HOSTS, result_type, True
-        title = f"Senders cannot fetch MTA-STS policies: {result_type}"
-        fix = (f"{describe(result_type).fix('<domain>')} Each domain below says what its reports and our checks "
-               "show; when all fail at once, look at the policy service itself (nginx, its certificates).")
+        title = words("Senders cannot fetch MTA-STS policies: {result_type}", result_type=result_type)
+        fix = words("{fix} Each domain below says what its reports and our checks show; when all fail at once, look at "
+                    "the policy service itself (nginx, its certificates).", fix=describe(result_type).fix("<domain>"))
     else:
         subject, variant, shared, fix = domain, finding.subject, False, finding.fix
-        title = (f"Senders keep the old MTA-STS policy {finding.subject} of {domain}" if kind == "stale-sts-policy"
-                 else f"Senders apply an MTA-STS policy of {domain} that this service never served")
+        title = (words("Senders keep the old MTA-STS policy {policy_id} of {domain}", policy_id=finding.subject,
+                       domain=domain) if kind == "stale-sts-policy"
+                 else words("Senders apply an MTA-STS policy of {domain} that this service never served",
+                            domain=domain))
     return Signal(PREFIX + kind, subject, title, finding.since, fix if shared else finding.fix,
                   (_part(finding, shared),), variant=variant)
 
@@ -101,32 +104,35 @@ def _signal(finding: Finding) -> Signal:
 def _about_mx(kind: str, host: str | None, result_type: str, where: str) -> tuple[str, str]:
     """The title, and the fix for everyone of a finding about MX `host` (the finding's own when it names none)."""
     if kind == "certificate-problem":
-        return f"Senders report {result_type} on {where}", f"{host}: {describe(result_type).fix('<domain>')}"
+        return (words("Senders report {result_type} on {where}", result_type=result_type, where=where),
+                words("{host}: {fix}", host=str(host), fix=describe(result_type).fix("<domain>")))
     if kind == "starttls-not-supported":
-        return f"{where} does not offer STARTTLS to senders", (
-            f"Make {host} offer STARTTLS on port 25 to every sender (its TLS settings, and any firewall or proxy in "
-            "front of it that strips STARTTLS).")
+        return words("{where} does not offer STARTTLS to senders", where=where), words(
+            "Make {host} offer STARTTLS on port 25 to every sender (its TLS settings, and any firewall or proxy in "
+            "front of it that strips STARTTLS).", host=str(host))
     if kind == "tlsa-mismatch":
-        return f"DANE senders find no TLSA record matching {where}", (
-            f"Publish a TLSA record at _25._tcp.{host} that matches the certificate {host} presents, beside the "
-            "records there; wait twice their TTL before removing the old ones (flask tlsa publish).")
+        return words("DANE senders find no TLSA record matching {where}", where=where), words(
+            "Publish a TLSA record at _25._tcp.{host} that matches the certificate {host} presents, beside the "
+            "records there; wait twice their TTL before removing the old ones (flask tlsa publish).", host=str(host))
     if kind == "dnssec-invalid":
-        return f"DNSSEC fails for {where} at senders", (
-            f"Repair the DNSSEC signatures of the zone of {host} (expired signatures, a DS record for a removed key).")
-    return f"Senders deliver to {where}, which the MTA-STS policy does not list", (
-        f"Add `mx: {host}` to the MTA-STS policy of each domain below, or remove {host} from their MX records: "
-        "senders in enforce mode do not deliver to it.")
+        return words("DNSSEC fails for {where} at senders", where=where), words(
+            "Repair the DNSSEC signatures of the zone of {host} (expired signatures, a DS record for a removed key).",
+            host=str(host))
+    return words("Senders deliver to {where}, which the MTA-STS policy does not list", where=where), words(
+        "Add `mx: {host}` to the MTA-STS policy of each domain below, or remove {host} from their MX records: "
+        "senders in enforce mode do not deliver to it.", host=str(host))
 
 
 def _part(finding: Finding, shared: bool) -> Part:
     counts = reported_by(finding)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     named = ", ".join(f"{name} {count:,}" for name, count in ranked[:LISTED])
-    more = f" and {len(ranked) - LISTED} more" if len(ranked) > LISTED else ""
-    side = ("two or more organisations report it: likely at our end" if finding.side == RECEIVER
-            else "one organisation alone reports it: perhaps at its end")
-    lines = (f"{finding.domain}: {sum(counts.values()):,} sessions reported by {named}{more}, "
-             f"from {finding.since:%Y-%m-%d %H:%M} to {finding.until:%Y-%m-%d %H:%M} UTC",
-             f"  {side}",
-             *([f"  what to do for {finding.domain}: {finding.fix}"] if shared else []))
+    more = plural_words(" and {count} more", " and {count} more", len(ranked) - LISTED) if len(ranked) > LISTED else ""
+    side = (words("  two or more organisations report it: likely at our end") if finding.side == RECEIVER
+            else words("  one organisation alone reports it: perhaps at its end"))
+    lines = (words("{domain}: {sessions:,} sessions reported by {named}{more}, from {since} to {until} UTC",
+                   domain=finding.domain, sessions=sum(counts.values()), named=named, more=more,
+                   since=f"{finding.since:%Y-%m-%d %H:%M}", until=f"{finding.until:%Y-%m-%d %H:%M}"),
+             side,
+             *([words("  what to do for {domain}: {fix}", domain=finding.domain, fix=finding.fix)] if shared else []))
     return Part(finding.domain, finding.since, lines, finding.as_dict())

@@ -23,6 +23,7 @@ from reports.alerts.models import EMAIL, OPENED, PENDING, RESOLVED, WEBHOOK, Del
 from reports.alerts.rules import REPORTS_REFUSED, RULES, Signal
 from reports.alerts.settings import AlertSettings
 from reports.alerts.subscriptions import Recipient, recipients
+from stspolicy.base.words import as_json
 from stspolicy.policies.models import Domain
 
 RECENT_DAYS = 7  # resolved incidents still owed a notice are looked at this long
@@ -45,7 +46,9 @@ def reconcile(session: Session, signals: list[Signal], now: datetime, settings: 
         else:
             counts["updated"] += 1
         incident.title, incident.lines, incident.evidence, incident.fix = (
-            signal.title, list(signal.lines), signal.evidence, signal.fix)
+            str(signal.title), [str(line) for line in signal.lines], signal.evidence, str(signal.fix))
+        incident.texts = {"title": as_json(signal.title), "lines": [as_json(line) for line in signal.lines],
+                          "fix": as_json(signal.fix)}
         incident.since, incident.last_seen_at = min(incident.since, signal.since), now
         rows = {row.domain_name: row for row in incident.domains}
         for part in signal.parts:
@@ -53,7 +56,9 @@ def reconcile(session: Session, signals: list[Signal], now: datetime, settings: 
             if row is None:
                 row = IncidentDomain(domain_name=part.domain, domain_id=ids.get(part.domain), since=part.since)
                 incident.domains.append(row)
-            row.lines, row.evidence, row.last_seen_at, row.resolved_at = list(part.lines), part.evidence, now, None
+            row.lines, row.evidence, row.last_seen_at, row.resolved_at = (
+                [str(line) for line in part.lines], part.evidence, now, None)
+            row.line_texts = [as_json(line) for line in part.lines]
         for row in rows.values():
             if row.resolved_at is None and now - row.last_seen_at >= hold:
                 row.resolved_at = now
@@ -131,11 +136,11 @@ def _notice(incident: Incident, event: str, rows: list[IncidentDomain], settings
             now: datetime) -> Notice:
     shown = rows if event == RESOLVED else [row for row in rows if row.resolved_at is None] or rows
     return Notice(
-        event=event, incident_id=incident.id, rule=incident.rule, subject=incident.subject, title=incident.title,
+        event=event, incident_id=incident.id, rule=incident.rule, subject=incident.subject, title=incident.title_words,
         since=incident.since, opened_at=incident.opened_at, resolved_at=incident.resolved_at or (
             now if event == RESOLVED else None),
-        lines=list(incident.lines), evidence=incident.evidence, fix=incident.fix,
-        domains=[DomainView(row.domain_name, row.since, list(row.lines), row.evidence, row.resolved_at,
+        lines=incident.line_words, evidence=incident.evidence, fix=incident.fix_words,
+        domains=[DomainView(row.domain_name, row.since, row.line_words, row.evidence, row.resolved_at,
                             domain_links(settings.base_url, incident.rule, row.domain_name, row.evidence))
                  for row in shown[:MAX_DOMAINS_LISTED]],
         hidden_domains=max(0, len(shown) - MAX_DOMAINS_LISTED), alerts_url=f"{settings.base_url}/alerts",

@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from reports.alerts.finding_rules import PREFIX as FINDING_PREFIX
 from reports.alerts.rules import REPORTS_REFUSED, RULES
-from stspolicy.base.words import plural_words, translate, words
+from stspolicy.base.words import Words, plural_words, translate, words
 
 MAX_DOMAINS_LISTED = 50
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -45,6 +45,7 @@ def environment(language: str | None = None) -> Environment:
     env.filters["utc"] = functools.partial(utc, language=language)
     env.filters["clean"] = clean
     env.filters["translated"] = lambda text: translate(text, catalogue.ugettext, catalogue.ungettext)
+    env.tests["words"] = is_words
     return env
 
 
@@ -61,6 +62,11 @@ def utc(moment: datetime | None, language: str = ENGLISH) -> str:
     if language == ENGLISH:
         return f"{moment:%Y-%m-%d %H:%M} UTC"
     return f"{format_date(moment, 'medium', locale=language)} {format_time(moment, 'HH:mm', locale=language)} UTC"
+
+
+def is_words(text) -> bool:
+    """Whether `text` reads in its reader's language (`Words`), not only in English."""
+    return isinstance(text, Words)
 
 
 def clean(text) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stspolicy.accounts.models import User
+from stspolicy.base.words import from_json
 from stspolicy.extensions import UTCDateTime, db, utcnow
 from stspolicy.policies.models import Domain
 
@@ -92,11 +93,26 @@ class Incident(db.Model):
     evidence: Mapped[dict] = mapped_column(JSON)
     lines: Mapped[list[str]] = mapped_column(JSON)
     fix: Mapped[str] = mapped_column(Text)
+    # The templates and values of title, lines and fix (words.as_json), to show them in the reader's language;
+    # NULL for incidents stored before, which read in English.
+    texts: Mapped[dict | None] = mapped_column(JSON)
 
     domains: Mapped[list["IncidentDomain"]] = relationship(
         back_populates="incident", order_by="IncidentDomain.domain_name", cascade="all, delete-orphan",
         passive_deletes=True,
     )
+
+    @property
+    def title_words(self) -> str:
+        return from_json(self.title, (self.texts or {}).get("title"))
+
+    @property
+    def line_words(self) -> list[str]:
+        return _lines(self.lines, (self.texts or {}).get("lines"))
+
+    @property
+    def fix_words(self) -> str:
+        return from_json(self.fix, (self.texts or {}).get("fix"))
 
 
 class IncidentDomain(db.Model):
@@ -112,11 +128,23 @@ class IncidentDomain(db.Model):
     since: Mapped[datetime] = mapped_column(UTCDateTime)
     evidence: Mapped[dict] = mapped_column(JSON)
     lines: Mapped[list[str]] = mapped_column(JSON)
+    line_texts: Mapped[list | None] = mapped_column(JSON)  # as Incident.texts["lines"]
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     incident: Mapped[Incident] = relationship(back_populates="domains")
     domain: Mapped[Domain | None] = relationship()
+
+    @property
+    def line_words(self) -> list[str]:
+        return _lines(self.lines, self.line_texts)
+
+
+def _lines(english: list[str], texts: list | None) -> list[str]:
+    """Each line as `Words` where its template was stored, else its English."""
+    if not isinstance(texts, list) or len(texts) != len(english):
+        return list(english)
+    return [from_json(line, data) for line, data in zip(english, texts, strict=True)]
 
 
 class Delivery(db.Model):

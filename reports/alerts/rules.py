@@ -15,7 +15,7 @@ from reports.alerts.finding_rules import FINDING_RULES, finding_signals
 from reports.alerts.signals import Parameter, Part, RuleSpec, Signal
 from reports.review.findings import Finding
 from reports.review.result_types import describe
-from stspolicy.base.words import words
+from stspolicy.base.words import plural_words, words
 from stspolicy.dns.findings import ERROR, against_enforce
 
 
@@ -218,23 +218,26 @@ def failure_rate(facts: DomainFacts, today: date) -> list[Signal]:
         top_type = by_type.most_common(1)[0][0] if by_type else None
         label = POLICY_LABELS[policy_type]
         lines = (
-            f"{facts.name}: {failed_w:,} of {total_w:,} {label} sessions failed over {p['window_days']} days "
-            f"({percent(failed_w, total_w)}; the {p['baseline_days']} days before: {percent(failed_b, total_b)})",
-            *([f"  result types: {_top(by_type)}"] if by_type else []),
-            *([f"  receiving MX: {_top(by_mx)}"] if by_mx else []),
-            *([f"  reported by: {_top(by_org)}"] if by_org else []),
+            words("{domain}: {failed:,} of {total:,} {label} sessions failed over {days} days ({rate}; the "
+                  "{baseline_days} days before: {baseline_rate})", domain=facts.name, failed=failed_w, total=total_w,
+                  label=label, days=p["window_days"], rate=percent(failed_w, total_w),
+                  baseline_days=p["baseline_days"], baseline_rate=percent(failed_b, total_b)),
+            *([words("  result types: {top}", top=_top(by_type))] if by_type else []),
+            *([words("  receiving MX: {top}", top=_top(by_mx))] if by_mx else []),
+            *([words("  reported by: {top}", top=_top(by_org))] if by_org else []),
         )
         evidence = {"policy_type": policy_type, "window_days": p["window_days"], "total_sessions": total_w,
                     "failed_sessions": failed_w, "baseline_total_sessions": total_b,
                     "baseline_failed_sessions": failed_b, "result_types": dict(by_type.most_common(10)),
                     "mx_hosts": dict(by_mx.most_common(10)), "organisations": dict(by_org.most_common(10))}
         part = Part(facts.name, since, lines, evidence)
-        fix = fix_for(top_type, facts.name) if top_type else "See the failure details on the domain's page."
+        fix = fix_for(top_type, facts.name) if top_type else words("See the failure details on the domain's page.")
         if mx:
-            signals.append(Signal("failure-rate", mx, f"{label} sessions to MX {mx} fail", since, fix, (part,),
-                                  variant=policy_type))
+            signals.append(Signal("failure-rate", mx, words("{label} sessions to MX {mx} fail", label=label, mx=mx),
+                                  since, fix, (part,), variant=policy_type))
         else:
-            signals.append(Signal("failure-rate", facts.name, f"{label} sessions to {facts.name} fail", since, fix,
+            signals.append(Signal("failure-rate", facts.name, words("{label} sessions to {domain} fail", label=label,
+                                                                    domain=facts.name), since, fix,
                                   (part,), variant=policy_type))
     return signals
 
@@ -274,17 +277,19 @@ def new_result_types(facts: DomainFacts, today: date) -> list[Signal]:
         _, by_mx, by_org = _failures(facts.details, result_type=result_type)
         mx = dominant_mx(by_mx)
         lines = (
-            f"{facts.name}: {result_type} first reported on {seen:%Y-%m-%d}, none in the {p['history_days']} "
-            f"days before; {sum(by_org.values()):,} failed sessions since",
-            *([f"  receiving MX: {_top(by_mx)}"] if by_mx else []),
-            *([f"  reported by: {_top(by_org)}"] if by_org else []),
+            words("{domain}: {result_type} first reported on {day}, none in the {days} days before; {failed:,} failed "
+                  "sessions since", domain=facts.name, result_type=result_type, day=f"{seen:%Y-%m-%d}",
+                  days=p["history_days"], failed=sum(by_org.values())),
+            *([words("  receiving MX: {top}", top=_top(by_mx))] if by_mx else []),
+            *([words("  reported by: {top}", top=_top(by_org))] if by_org else []),
         )
         part = Part(facts.name, midnight(seen), lines, {
             "result_type": result_type, "first_seen": seen.isoformat(), "mx_hosts": dict(by_mx.most_common(10)),
             "organisations": dict(by_org.most_common(10))})
         subject = mx or facts.name
-        signals.append(Signal("new-result-type", subject, f"New failure {result_type} on {subject}",
-                              midnight(seen), fix_for(result_type, facts.name), (part,), variant=result_type))
+        title = words("New failure {result_type} on {subject}", result_type=result_type, subject=subject)
+        signals.append(Signal("new-result-type", subject, title, midnight(seen), fix_for(result_type, facts.name),
+                              (part,), variant=result_type))
     return signals
 
 
@@ -300,12 +305,13 @@ def dns_drift(facts: DomainFacts, now: datetime) -> list[Signal]:
         streak = _streak(current, STS_DRIFT)
         since = streak[-1].observed_at if len(streak) < len(current) else facts.version_created_at
         if now - since >= grace:
-            lines = tuple(f"{facts.name}: {f['message']}" for f in current[0].has(*STS_DRIFT))
+            lines = tuple(_said(facts.name, f["message"]) for f in current[0].has(*STS_DRIFT))
             name = f"_mta-sts.{facts.name}"
             signals.append(Signal(
-                "dns-drift", name, f"{name} does not publish the current policy id {facts.policy_id}", since,
-                f"Publish the TXT record \"v=STSv1; id={facts.policy_id}\" at {name} (see the DNS page): senders "
-                "fetch a changed policy only when the id changes.",
+                "dns-drift", name, words("{name} does not publish the current policy id {policy_id}", name=name,
+                                         policy_id=facts.policy_id), since,
+                words("Publish the TXT record \"v=STSv1; id={policy_id}\" at {name} (see the DNS page): senders "
+                      "fetch a changed policy only when the id changes.", policy_id=facts.policy_id, name=name),
                 (Part(facts.name, since, lines, {"policy_id": facts.policy_id,
                                                  "checked_at": current[0].observed_at.isoformat()}),)))
     checks = list(facts.checks)
@@ -316,15 +322,21 @@ def dns_drift(facts: DomainFacts, now: datetime) -> list[Signal]:
         pointed_here = any(_ok(check, "tlsrpt-ok") for check in before)
         if now - since >= grace:
             name = f"_smtp._tls.{facts.name}"
-            lines = tuple(f"{facts.name}: {f['message']}" for f in checks[0].has(*TLSRPT_DRIFT))
-            what = "no longer sends TLS reports here" if pointed_here else "does not send TLS reports here"
+            lines = tuple(_said(facts.name, f["message"]) for f in checks[0].has(*TLSRPT_DRIFT))
+            title = (words("{name} no longer sends TLS reports here", name=name) if pointed_here
+                     else words("{name} does not send TLS reports here", name=name))
             signals.append(Signal(
-                "dns-drift", name, f"{name} {what}", since,
-                f"Publish the TLSRPT record shown on the DNS page at {name}: without it, no report tells "
-                "you when senders fail.",
+                "dns-drift", name, title, since,
+                words("Publish the TLSRPT record shown on the DNS page at {name}: without it, no report tells "
+                      "you when senders fail.", name=name),
                 (Part(facts.name, since, lines, {"pointed_here_before": pointed_here,
                                                  "checked_at": checks[0].observed_at.isoformat()}),)))
     return signals
+
+
+def _said(domain: str, message: str):
+    """A line of what a DNS check found about `domain` (its message stays the English the check stored)."""
+    return words("{domain}: {message}", domain=domain, message=message)
 
 
 def _ok(check: Check, code: str) -> bool:
@@ -347,40 +359,49 @@ def certificate_expiry(facts: DomainFacts, now: datetime) -> list[Signal]:
     certificate = facts.certificate
     if certificate and certificate.not_after - now <= timedelta(days=days):
         left = (certificate.not_after - now).days
-        failing = f"; {certificate.failures} renewal attempts failed, the last: {certificate.last_error}" \
-            if certificate.failures else "; no renewal attempt failed: is the maintenance timer running?"
+        failing = words("; {failures} renewal attempts failed, the last: {error}", failures=certificate.failures,
+                        error=str(certificate.last_error)) if certificate.failures \
+            else words("; no renewal attempt failed: is the maintenance timer running?")
         since = min(now, certificate.not_after - timedelta(days=days))
-        part = Part(facts.name, since, (f"{certificate.host}: {_expiry(certificate.not_after, left)}{failing}",),
+        part = Part(facts.name, since, (words("{host}: {expiry}{failing}", host=certificate.host,
+                                              expiry=_expiry(certificate.not_after, left), failing=failing),),
                     {"host": certificate.host, "not_after": certificate.not_after.isoformat(),
                      "failures": certificate.failures, "last_error": certificate.last_error})
         # One ACME client renews every policy host: their expiries share that cause.
         signals.append(Signal(
-            "certificate-expiry", "mta-sts", "Certificates of policy hosts expire", since,
-            "Senders stop fetching the policy once its certificate has expired. See `flask cert list` for why "
-            "renewal fails, fix it, then run `flask cert renew`.", (part,)))
+            "certificate-expiry", "mta-sts", words("Certificates of policy hosts expire"), since,
+            words("Senders stop fetching the policy once its certificate has expired. See `flask cert list` for why "
+                  "renewal fails, fix it, then run `flask cert renew`."), (part,)))
     for mx in facts.checks[0].mx if facts.checks else ():
         if mx.not_after is None or mx.not_after - now > timedelta(days=days):
             continue
         left = (mx.not_after - now).days
         since = min(now, mx.not_after - timedelta(days=days))
         no_next = [f for f in facts.checks[0].has("tlsa-no-next-key") if f["subject"] == mx.tlsa_name]
-        lines = (f"{facts.name}: MX {mx.host} uses it", *(f"  {f['message']}" for f in no_next))
-        state = "has expired" if left < 0 else "expires"
+        lines = (words("{domain}: MX {mx} uses it", domain=facts.name, mx=mx.host),
+                 *(f"  {f['message']}" for f in no_next))
+        title = (words("The certificate of MX {mx} has expired", mx=mx.host) if left < 0
+                 else words("The certificate of MX {mx} expires", mx=mx.host))
+        fix = (words("Renew the certificate of {mx}, publishing a TLSA record for the next key first (flask tlsa "
+                     "rollover). Senders that check certificates (MTA-STS enforce, DANE) stop delivering once it has "
+                     "expired.", mx=mx.host) if no_next
+               else words("Renew the certificate of {mx}. Senders that check certificates (MTA-STS enforce, DANE) "
+                          "stop delivering once it has expired.", mx=mx.host))
         signals.append(Signal(
-            "certificate-expiry", mx.host, f"The certificate of MX {mx.host} {state}", since,
-            f"Renew the certificate of {mx.host}"
-            + (", publishing a TLSA record for the next key first (flask tlsa rollover)" if no_next else "")
-            + ". Senders that check certificates (MTA-STS enforce, DANE) stop delivering once it has expired.",
+            "certificate-expiry", mx.host, title, since, fix,
             (Part(facts.name, since, lines, {"mx_host": mx.host}),),
-            lines=(f"{mx.host}: {_expiry(mx.not_after, left)} (certificate sha256 {mx.certificate_sha256})",),
+            lines=(words("{mx}: {expiry} (certificate sha256 {sha256})", mx=mx.host,
+                         expiry=_expiry(mx.not_after, left), sha256=str(mx.certificate_sha256)),),
             evidence={"mx_host": mx.host, "not_after": mx.not_after.isoformat(),
                       "certificate_sha256": mx.certificate_sha256}))
     return signals
 
 
-def _expiry(not_after: datetime, left: int) -> str:
+def _expiry(not_after: datetime, left: int):
     when = f"{not_after:%Y-%m-%d %H:%M} UTC"
-    return f"expired {when}" if left < 0 else f"expires {when} ({left} days left)"
+    if left < 0:
+        return words("expired {when}", when=when)
+    return plural_words("expires {when} ({count} day left)", "expires {when} ({count} days left)", left, when=when)
 
 
 def tlsa_certificate_mismatch(facts: DomainFacts, now: datetime) -> list[Signal]:
@@ -400,19 +421,25 @@ def tlsa_certificate_mismatch(facts: DomainFacts, now: datetime) -> list[Signal]
                 break
             since = check.observed_at
         renewed = previous is not None and previous.tlsa_match and previous.certificate_sha256 != mx.certificate_sha256
+        presents = dict(mx=mx.host, sha256=mx.certificate_sha256, spki=str(mx.spki_sha256))
         lines = (
-            f"{mx.host} presents certificate sha256 {mx.certificate_sha256} (key sha256 {mx.spki_sha256})"
-            + (f", new since the check of {since:%Y-%m-%d %H:%M} UTC" if renewed else ""),
-            *(f"  published at {mx.tlsa_name} (DNSSEC-signed): {record}" for record in mx.tlsa_records),
-            *([f"  the certificate before, {previous.certificate_sha256}, matched {previous.tlsa_match}"]
-              if renewed else []),
+            words("{mx} presents certificate sha256 {sha256} (key sha256 {spki}), new since the check of {when} UTC",
+                  when=f"{since:%Y-%m-%d %H:%M}", **presents) if renewed
+            else words("{mx} presents certificate sha256 {sha256} (key sha256 {spki})", **presents),
+            *(words("  published at {name} (DNSSEC-signed): {record}", name=mx.tlsa_name, record=record)
+              for record in mx.tlsa_records),
+            *([words("  the certificate before, {sha256}, matched {record}", sha256=str(previous.certificate_sha256),
+                     record=str(previous.tlsa_match))] if renewed else []),
         )
         signals.append(Signal(
-            "tlsa-certificate-mismatch", mx.host, f"No TLSA record matches the certificate of MX {mx.host}", since,
-            f"DANE senders do not deliver to {mx.host} now. Publish `{mx.tlsa_name}. IN TLSA 3 1 1 {mx.spki_sha256}` "
-            "beside the records there, or put back the certificate a published record matches; next time "
-            "publish the next key two TTLs before deploying it (flask tlsa rollover).",
-            (Part(facts.name, since, (f"{facts.name}: MX {mx.host} is one of its MX hosts",), {"mx_host": mx.host}),),
+            "tlsa-certificate-mismatch", mx.host, words("No TLSA record matches the certificate of MX {mx}",
+                                                        mx=mx.host), since,
+            words("DANE senders do not deliver to {mx} now. Publish `{name}. IN TLSA 3 1 1 {spki}` beside the records "
+                  "there, or put back the certificate a published record matches; next time publish the next key two "
+                  "TTLs before deploying it (flask tlsa rollover).", mx=mx.host, name=mx.tlsa_name,
+                  spki=str(mx.spki_sha256)),
+            (Part(facts.name, since, (words("{domain}: MX {mx} is one of its MX hosts", domain=facts.name,
+                                            mx=mx.host),), {"mx_host": mx.host}),),
             lines=lines,
             evidence={"mx_host": mx.host, "certificate_sha256": mx.certificate_sha256, "spki_sha256": mx.spki_sha256,
                       "tlsa_records": list(mx.tlsa_records), "renewed": bool(renewed)}))
@@ -441,16 +468,19 @@ def enforce_ready(facts: DomainFacts, now: datetime, base_url: str) -> list[Sign
     since = considered[-1].observed_at
     named = ", ".join(organisations[:6]) + (", ..." if len(organisations) > 6 else "")
     lines = (
-        f"{facts.name}: no MTA-STS failure in {ok:,} sessions reported over {p['days']} days by "
-        f"{len(organisations)} organisations ({named})",
-        f"  DNS in sync with policy id {facts.policy_id} in every check since {since:%Y-%m-%d %H:%M} UTC",
-        f"  every MX ({', '.join(hosts)}) matches the policy and offers STARTTLS with a valid certificate",
+        words("{domain}: no MTA-STS failure in {sessions:,} sessions reported over {days} days by {count} "
+              "organisations ({named})", domain=facts.name, sessions=ok, days=p["days"], count=len(organisations),
+              named=named),
+        words("  DNS in sync with policy id {policy_id} in every check since {when} UTC", policy_id=facts.policy_id,
+              when=f"{since:%Y-%m-%d %H:%M}"),
+        words("  every MX ({hosts}) matches the policy and offers STARTTLS with a valid certificate",
+              hosts=", ".join(hosts)),
     )
     link = f"{base_url}/domains/{facts.name}#edit"
     return [Signal(
-        "enforce-ready", facts.name, f"{facts.name} is ready for mode enforce", since,
-        f"Switch {facts.name} to enforce in its policy form ({link}); the switch shows this evidence and asks "
-        "for confirmation.", (Part(facts.name, since, lines, {
+        "enforce-ready", facts.name, words("{domain} is ready for mode enforce", domain=facts.name), since,
+        words("Switch {domain} to enforce in its policy form ({link}); the switch shows this evidence and asks for "
+              "confirmation.", domain=facts.name, link=link), (Part(facts.name, since, lines, {
             "policy_id": facts.policy_id, "sessions": ok, "organisations": organisations, "mx_hosts": hosts}),),
         variant=facts.policy_id)]
 
@@ -475,12 +505,15 @@ def reporting_silent(facts: DomainFacts, today: date) -> list[Signal]:
         if len(regular) < p["regular_days"]:
             continue
         since = midnight(regular[-1] + timedelta(days=1))
-        lines = (f"{facts.name}: {organisation} reported on {len(regular)} of the {p['baseline_days']} days up to "
-                 f"{regular[-1]:%Y-%m-%d}, and on none since",)
+        lines = (words("{domain}: {organisation} reported on {count} of the {days} days up to {day}, and on none "
+                       "since", domain=facts.name, organisation=organisation, count=len(regular),
+                       days=p["baseline_days"], day=f"{regular[-1]:%Y-%m-%d}"),)
         signals.append(Signal(
-            "reporting-silent", organisation, f"{organisation} stopped sending TLS reports", since,
-            "Check that the _smtp._tls record still names this service (the DNS page shows it) and that report "
-            "mail and uploads reach the intake; when every organisation went silent at once, the intake is down.",
+            "reporting-silent", organisation, words("{organisation} stopped sending TLS reports",
+                                                    organisation=organisation), since,
+            words("Check that the _smtp._tls record still names this service (the DNS page shows it) and that report "
+                  "mail and uploads reach the intake; when every organisation went silent at once, the intake is "
+                  "down."),
             (Part(facts.name, since, lines, {"organisation": organisation, "last_day": regular[-1].isoformat(),
                                              "days_reported": len(regular)}),)))
     return signals
@@ -529,11 +562,12 @@ def refusal_signal(refused: dict[tuple[str, str], int], stored: int, percent_thr
     total = sum(refused.values())
     if total < minimum or 100 * total < percent_threshold * (total + stored):
         return None
-    lines = (f"{total:,} reports refused and {stored:,} stored ({percent(total, total + stored)} refused)",
+    lines = (words("{total:,} reports refused and {stored:,} stored ({rate} refused)", total=total, stored=stored,
+                   rate=percent(total, total + stored)),
              *(f"  {channel}: {reason} {count:,}" for (channel, reason), count in
                sorted(refused.items(), key=lambda item: -item[1])))
     return Signal(
-        REPORTS_REFUSED.name, "intake", "The report intake refuses many reports", since,
-        "See the intake's log for why (`journalctl -u stspolicy`): malformed reports from one sender, DKIM "
-        "failing for a sender (TLSRPT_DKIM), or a limit set too low (TLSRPT_MAX_*).",
+        REPORTS_REFUSED.name, "intake", words("The report intake refuses many reports"), since,
+        words("See the intake's log for why (`journalctl -u stspolicy`): malformed reports from one sender, DKIM "
+              "failing for a sender (TLSRPT_DKIM), or a limit set too low (TLSRPT_MAX_*)."),
         lines=lines, evidence={"refused": {f"{c}/{r}": n for (c, r), n in refused.items()}, "stored": stored})

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import JSON, ForeignKey, String, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from stspolicy.base.words import Words, words
 from stspolicy.extensions import UTCDateTime, db, utcnow
 
 if TYPE_CHECKING:
@@ -36,27 +37,27 @@ class AuditEvent(db.Model):
 
 # What each action means, for people reading the log; `detail` fills the blanks.
 DESCRIPTIONS = {
-    "domain.add": "hosted the domain with policy id {policy_id}",
-    "policy.update": "changed {changes} (policy id {previous_policy_id} to {policy_id})",
-    "policy.rollback": "rolled back to {rolled_back_to} (new policy id {policy_id})",
-    "policy.removal_scheduled": "scheduled the removal of {mx} from the policy for {due_at}",
-    "policy.removal_cancelled": "cancelled the scheduled removal of {mx}",
-    "policy.removal_skipped": "did not remove {mx} as scheduled: {reason}",
-    "domain.removal_started": "started removal: serving mode none",
-    "domain.delete": "deleted the domain",
-    "dns.mode": "set DNS publishing to {mode}{where}",
-    "grant.set": "gave {email} {role} access",
-    "grant.remove": "removed the access of {email}",
-    "user.create": "created the {role} account {email}",
-    "user.invite": "invited {email} as {role}",
-    "user.link": "made a set-password link ({purpose}) for {email}",
-    "user.password": "set a new password for {email}",
-    "user.remove": "removed the account {email}",
-    "token.create": "created API token #{token_id} '{name}' for {email}",
-    "token.revoke": "revoked API token #{token_id} '{name}' of {email}",
-    "alerts.rules": "changed the alert rules {changes}",
-    "alerts.webhook_add": "added an alert webhook to {url} for {email}",
-    "alerts.webhook_remove": "removed the alert webhook to {url} of {email}",
+    "domain.add": words("hosted the domain with policy id {policy_id}"),
+    "policy.update": words("changed {changes} (policy id {previous_policy_id} to {policy_id})"),
+    "policy.rollback": words("rolled back to {rolled_back_to} (new policy id {policy_id})"),
+    "policy.removal_scheduled": words("scheduled the removal of {mx} from the policy for {due_at}"),
+    "policy.removal_cancelled": words("cancelled the scheduled removal of {mx}"),
+    "policy.removal_skipped": words("did not remove {mx} as scheduled: {reason}"),
+    "domain.removal_started": words("started removal: serving mode none"),
+    "domain.delete": words("deleted the domain"),
+    "dns.mode": words("set DNS publishing to {mode}{where}"),
+    "grant.set": words("gave {email} {role} access"),
+    "grant.remove": words("removed the access of {email}"),
+    "user.create": words("created the {role} account {email}"),
+    "user.invite": words("invited {email} as {role}"),
+    "user.link": words("made a set-password link ({purpose}) for {email}"),
+    "user.password": words("set a new password for {email}"),
+    "user.remove": words("removed the account {email}"),
+    "token.create": words("created API token #{token_id} '{name}' for {email}"),
+    "token.revoke": words("revoked API token #{token_id} '{name}' of {email}"),
+    "alerts.rules": words("changed the alert rules {changes}"),
+    "alerts.webhook_add": words("added an alert webhook to {url} for {email}"),
+    "alerts.webhook_remove": words("removed the alert webhook to {url} of {email}"),
 }
 
 
@@ -93,16 +94,20 @@ def recent_events(session: Session, limit: int = 200) -> list[AuditEvent]:
 
 
 def describe(action: str, detail: dict) -> str:
-    """One line of plain text for an event (escaped by the template like any other text)."""
+    """One line of plain text for an event (escaped by the template like any other text): `Words`, which a page or
+    a mail may show in its reader's language."""
     values = dict(detail)
     if isinstance(values.get("changes"), dict):
-        values["changes"] = ", ".join(
-            f"{field} from {_show(old)} to {_show(new)}" for field, (old, new) in values["changes"].items()
-        )
+        changes = [words("{field} from {old} to {new}", field=field, old=_show(old), new=_show(new))
+                   for field, (old, new) in values["changes"].items()]
+        values["changes"] = Words(", ".join(f"{{change{n}}}" for n in range(len(changes))), None, None,
+                                  {f"change{n}": change for n, change in enumerate(changes)})
     try:
-        return DESCRIPTIONS[action].format(**values)
+        template = DESCRIPTIONS[action].template
+        template.format(**values)  # a value missing from `detail` (Words without values would keep the braces)
     except (KeyError, IndexError, ValueError):
         return action
+    return Words(template, None, None, values)
 
 
 def _show(value) -> str:

@@ -46,3 +46,29 @@ def translate(text, gettext: Callable[[str], str], ngettext: Callable[[str, str,
         return template.format(**values) if values else template
     except (KeyError, IndexError, ValueError):  # a translation that lost a placeholder: the English still reads
         return str(text)
+
+
+def as_json(text):
+    """`text` as JSON data that `from_json` makes `Words` again: a `Words` as its template and values (its values
+    being numbers, strings or `Words`), any other text as None (it has nothing to translate)."""
+    if not isinstance(text, Words):
+        return None
+    values = {name: as_json(value) if isinstance(value, Words) else value for name, value in text.values.items()}
+    return {"template": text.template, "plural": text.plural, "count": text.count, "values": values,
+            "words": sorted(name for name, value in text.values.items() if isinstance(value, Words))}
+
+
+def from_json(english: str, data) -> str:
+    """The `Words` that `as_json` stored, else `english` as it is (stored without a template, or unreadable)."""
+    if not isinstance(data, dict):
+        return english
+    try:
+        return _restored(data)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return english
+
+
+def _restored(data: dict) -> Words:
+    nested = set(data.get("words", ()))
+    values = {name: _restored(value) if name in nested else value for name, value in data["values"].items()}
+    return Words(data["template"], data["plural"], data["count"], values)

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from stspolicy.accounts.models import LANGUAGES
-from stspolicy.base.words import translate
+from stspolicy.base.words import Words, translate
 from stspolicy.extensions import babel
 
 # The roles of accounts (accounts.models.ROLES) and of grants (GRANT_ROLES) as the pages name them.
@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(percentage)
     app.add_template_filter(whole_number)
     app.add_template_filter(translated)
+    app.add_template_test(lambda text: isinstance(text, Words), "words")  # `lang="en"` for the rest
     app.add_template_filter(day)
     app.add_template_filter(role_name)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from bs4 import BeautifulSoup
 
-from stspolicy.base.words import plural_words, translate, words
+from stspolicy.base.words import as_json, from_json, plural_words, translate, words
 from stspolicy.web.admin.views import when
 from stspolicy.web.locale import day, percentage, role_name, translated, whole_number
 from tests.factories import csrf_token, sign_in
@@ -85,6 +85,13 @@ def test_texts_the_core_builds_stay_english_and_are_shown_in_the_page_language(a
                                     "2026-11-01")
         assert translated("plain text") == "plain text"
     assert translate(words("{name} expired", name="x"), lambda text: "{nom} a expiré", None) == "x expired"
+    stored = from_json(str(lead), json.loads(json.dumps(as_json(lead))))  # as an incident keeps it in the database
+    assert stored == lead and stored.template == lead.template
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert translated(stored) == translated(lead)
+    assert as_json("plain text") is None and from_json("plain text", None) == "plain text"
+    unreadable = {"template": "{gone}", "plural": None, "count": None, "values": {"kept": 1}}
+    assert from_json("the English", unreadable) == "the English"
     with app.test_request_context(headers={"Accept-Language": "fr"}):
         assert role_name("viewer") == "lecteur" and day(datetime(2026, 11, 1, tzinfo=UTC).date()) == "1 nov. 2026"
     with app.test_request_context(headers={"Accept-Language": "en"}):

@@ -1,15 +1,21 @@
 """The alert rules in the API and on the pages, the alerts page, subscriptions and webhooks: who may
 see and change what (anonymous -> sign-in, another tenant -> 404, viewer -> 403, wrong method -> 405)."""
 
+from datetime import timedelta
+
 import pytest
 from bs4 import BeautifulSoup
 
 from reports.alerts.configure import rules_of
+from reports.alerts.models import Incident
+from reports.alerts.service import run
 from reports.alerts.subscriptions import subscribed
 from reports.review.findings import KINDS
 from stspolicy.accounts.tokens import create_token
 from stspolicy.base.audit import AuditEvent
 from tests.factories import csrf_token, sign_in
+from tests.reports.alerts.craft import NOW
+from tests.reports.alerts.test_delivery import SHARED_MX, expiring_mx
 
 RULES_URL = "/api/v1/domains/shared.example/alert-rules"
 
@@ -134,3 +140,35 @@ def test_a_webhook_secret_is_shown_once_and_another_users_webhook_cannot_be_remo
 def test_the_alert_pages_need_a_sign_in(client, people):
     for path in ("/alerts", "/domains/shared.example/alerts"):
         assert client.get(path).headers["Location"].startswith("/login")
+
+
+def test_the_alerts_page_shows_an_incident_in_the_readers_language_and_an_older_one_in_its_english(
+        client, session, people, alert_settings):
+    expiring_mx(session, people.shared)
+    run(session, NOW, alert_settings, digest=False)
+    # As stored before incidents kept their texts' templates: English only.
+    session.add(Incident(rule="reporting-silent", subject="Old Org", key="reporting-silent:Old Org",
+                         title="Old Org stopped sending TLS reports", since=NOW, opened_at=NOW,
+                         last_seen_at=NOW, resolved_at=NOW + timedelta(hours=2), evidence={}, lines=[],
+                         fix="Check that the _smtp._tls record still names this service.", domains=[]))
+    session.commit()
+    sign_in(client, people.admin)
+    for path, language in (("/alerts", "fr"), ("/domains/shared.example/alerts", "fr"), ("/alerts", "en")):
+        soup = BeautifulSoup(client.get(path, headers={"Accept-Language": language}).get_data(as_text=True),
+                             "html.parser")
+        incidents = soup.find(id="incidents").get_text()
+        if language == "fr":
+            assert f"Le certificat du MX {SHARED_MX} expire" in incidents
+            assert f"{SHARED_MX} : expire le " in incidents and "(reste 5 jours)" in incidents
+            assert f"shared.example : le MX {SHARED_MX} l’utilise" in incidents
+            assert f"Renouvelez le certificat de {SHARED_MX}." in incidents
+            assert "The certificate" not in incidents and "Renew" not in incidents
+        else:
+            assert f"The certificate of MX {SHARED_MX} expires" in incidents
+            assert f"Renew the certificate of {SHARED_MX}." in incidents
+        english = [element.get_text() for element in soup.find(id="incidents").select("[lang=en]")]
+        if path == "/alerts":  # the older incident concerns the intake as a whole: an admin's
+            assert english == ["Old Org stopped sending TLS reports",
+                               "Check that the _smtp._tls record still names this service."]
+        else:
+            assert english == []

@@ -68,24 +68,34 @@ def test_an_incident_is_mailed_once_to_each_recipient_and_its_resolution_once(se
 
 
 def test_a_notice_goes_out_in_the_language_its_recipient_chose(session, people, mailbox, alert_settings):
-    """A French user's mail is in French: its headings, dates and links (the incident's title, lines and fix are
-    stored as the rules wrote them, in English, and marked so); the others' stays English."""
+    """A French user's mail is in French: its headings, dates and links, and the incident's title, evidence and fix
+    (stored in English with their templates); the others' stays English."""
     settings = with_smtp(alert_settings, mailbox)
     people.viewer.language = "fr"
     session.commit()
     expiring_mx(session, people.shared)
     run(session, NOW, settings)
     [french] = mailbox.to("viewer@customer.example")
-    assert french["Subject"] == f"[stspolicy] Alerte : The certificate of MX {SHARED_MX} expires"
+    assert french["Subject"] == f"[stspolicy] Alerte : Le certificat du MX {SHARED_MX} expire"
     text = french.get_body(("plain",)).get_content()
+    assert f"Le certificat du MX {SHARED_MX} expire" in text.splitlines()
+    assert f"  {SHARED_MX} : expire le " in text and "(reste 5 jours)" in text  # the evidence
+    assert f"  shared.example : le MX {SHARED_MX} l’utilise" in text
+    assert f"  Renouvelez le certificat de {SHARED_MX}. Les expéditeurs" in text  # the fix
+    assert "The certificate" not in text and "Renew" not in text and "uses it" not in text
     assert "Depuis : " in text and "Que faire :" in text and "Ce que vous recevez :" in text
     assert f"{NOW:%Y-%m-%d}" not in text and "UTC (incident n° " in text  # Babel's French date, not ISO
     assert "DNS et DANE : https://admin.provider.example/domains/shared.example/dns" in text
     html = french.get_body(("html",)).get_content()
     assert '<html lang="fr">' in html and "<h3>Que faire</h3>" in html
+    assert f">Le certificat du MX {SHARED_MX} expire</h2>" in html
+    assert f"<p>Renouvelez le certificat de {SHARED_MX}" in html
+    assert 'lang="en"' not in html
     [english] = mailbox.to("editor@customer.example")
-    assert english["Subject"].startswith("[stspolicy] Alert: ") and "What to do:" in english.get_body(
-        ("plain",)).get_content()
+    assert english["Subject"] == f"[stspolicy] Alert: The certificate of MX {SHARED_MX} expires"
+    english_text = english.get_body(("plain",)).get_content()
+    assert "What to do:" in english_text and f"  Renew the certificate of {SHARED_MX}. Senders" in english_text
+    assert f"  shared.example: MX {SHARED_MX} uses it" in english_text and "(5 days left)" in english_text
 
 
 def test_one_mx_failing_for_two_tenants_is_one_incident_and_each_hears_only_of_their_domain(

@@ -31,6 +31,8 @@ def test_the_digest_sums_the_week_per_domain_and_tells_each_user_only_of_theirs(
     session.commit()
     checked(session, people.shared, NOW - timedelta(hours=1),
             [mx_seen("mx1.shared.example", not_after=NOW + timedelta(days=2))])
+    people.viewer.language = "fr"
+    session.commit()
     with smtp_server(tmp_path, test_ca) as box:
         settings = with_smtp(settings, box)
         run(session, NOW, settings, digest=False)  # an open incident for the digest to list
@@ -46,6 +48,13 @@ def test_the_digest_sums_the_week_per_domain_and_tells_each_user_only_of_theirs(
     assert "The certificate of MX mx1.shared.example expires" in text
     assert "foreign.example" not in text and "foreign.example" not in digest.get_body(("html",)).get_content()
     assert "<td>sts</td>" in digest.get_body(("html",)).get_content()
+    [french] = [m for m in box.to("viewer@customer.example") if "Récapitulatif" in m["Subject"]]
+    for part in ("plain", "html"):  # its fixed lines, the changes and the open incidents in French too
+        content = french.get_body((part,)).get_content()
+        assert "web:editor@x a modifié mode de testing à enforce (id de politique " in content
+        assert "Le certificat du MX mx1.shared.example expire" in content
+        assert "changed" not in content and "The certificate" not in content
+    assert "MTA-STS : 7000 sessions, 90.0 % réussies" in french.get_body(("plain",)).get_content()
     [outsider] = [m for m in box.to("outsider@other.example") if "Weekly digest" in m["Subject"]]
     assert "Nothing to report" in outsider.get_body(("plain",)).get_content()
 
