@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from reports.models import DailyFailure, DailyTotal, FailureDetail, Report, ReportDomain
+from reports.models import DailyFailure, DailyRollup, DailyTotal, FailureDetail, Report, ReportDomain, ResultTypeSeen
 from tests.factories import host, store_report
 from tests.support.config import configure
 from tests.support.reportdata import daily_report, days_ago, encode, failure, sts_block, tlsa_block
@@ -131,6 +131,8 @@ def test_prune_folds_the_sending_ips_of_old_failure_rollups_and_keeps_the_other_
     old_by_ip = session.scalar(by_ip.where(DailyFailure.day == date.fromisoformat(old)))
     recent = {day: failures_of(session, day) for day in (days_ago(3), days_ago(2))}
     totals_before = session.execute(select(func.count(), func.sum(DailyTotal.failed_session_count))).one()
+    by_policy_domain = session.execute(select(func.count(), func.sum(DailyRollup.session_count))).one()
+    seen = session.execute(select(ResultTypeSeen.result_type, ResultTypeSeen.first_received_at)).all()
 
     result = cli("report", "prune")
     assert result.exit_code == 0, result.output
@@ -142,6 +144,8 @@ def test_prune_folds_the_sending_ips_of_old_failure_rollups_and_keeps_the_other_
                                          ("certificate-expired", "mx2.shop.example", "Yahoo", ""): 1}
     assert {day: failures_of(session, day) for day in recent} == recent  # 3 and 2 days ago, with their IPs
     assert session.execute(select(func.count(), func.sum(DailyTotal.failed_session_count))).one() == totals_before
+    assert session.execute(select(func.count(), func.sum(DailyRollup.session_count))).one() == by_policy_domain
+    assert session.execute(select(ResultTypeSeen.result_type, ResultTypeSeen.first_received_at)).all() == seen
     assert session.scalar(select(func.count()).select_from(Report)) == 5
     assert cli("report", "prune").output.splitlines()[1].startswith("deleted 0 failure rollup row(s)")
 
