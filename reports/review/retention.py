@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from reports.models import ROLLUP_CEILING, DailyFailure, Report
 from reports.storage import add_failures
 
-BATCH = 1000  # reports, or rollup rows, per transaction: each commit releases the locks, and a stop loses one batch at most
+BATCH = 1000  # reports or rollup rows a transaction: each commit releases the locks, a stop loses one batch at most
 
 _KEPT = ("domain_id", "day", "policy_type", "result_type", "mx_host", "organization_name")
 
