@@ -261,6 +261,7 @@ def fill(url: str, domains: int, days: int) -> None:
           flush=True)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
+        connection.execute("CHECKPOINT")  # the fill's writes flushed now, not during the measurement
         sizes = connection.execute(
             "SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE relname IN ('report', 'report_policy', "
             "'failure_detail', 'report_domain', 'report_daily_total', 'report_daily_failure') ORDER BY relname"
