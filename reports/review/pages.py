@@ -104,10 +104,11 @@ def review_overview():
                   numeric=(1, 2, 3, 4, 5, 6),
                   empty=_l("No report about these domains."))
     args = filters.as_args()
+    last_reports = rollups.last_reports(db.session, [domain.id for domain in shown])
     for domain in shown:
         summary = summaries[domain.id]
         sessions = summary.successful_session_count + summary.failed_session_count
-        last = summary.last_report
+        last = last_reports.get(domain.id)
         table.add(Cell(domain.unicode_name, url_for(".review_domain", name=domain.name, **args)), sessions,
                   _percent(summary.successful_session_count, sessions),
                   *(_policy_type_cell(summary, policy_type) for policy_type in POLICY_TYPES),
