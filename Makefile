@@ -1,7 +1,7 @@
 # make run   set up a virtual environment, migrate the SQLite database, serve on 127.0.0.1:8000
 # make test  set up, lint, run the suite on SQLite, then the database tests on PostgreSQL
 # make test-fast  lint and the tests that start no server (not marked slow), on SQLite: under a minute
-# make messages  extract the web UI's texts into the catalogues and compile them (commit the .po and .mo)
+# make messages  extract the texts of the web UI, the mails and the findings into the catalogues and compile them (commit the .po and .mo)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -54,7 +54,7 @@ bench: $(VENV)/.dev-installed $(INTEROP)/.installed
 
 # The compiled .mo files are committed beside their .po, so a fresh checkout serves every language.
 messages: $(VENV)/.runtime-installed
-	$(BIN)/pybabel -q extract -F babel.cfg --no-location --sort-output -k _l -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel -q extract -F babel.cfg --no-location --sort-output -k _l -k words -k plural_words:1,2 -o $(TRANSLATIONS)/messages.pot .
 	$(BIN)/pybabel -q update -N --no-fuzzy-matching -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
 	$(BIN)/pybabel -q compile -d $(TRANSLATIONS)
 

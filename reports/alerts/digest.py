@@ -146,7 +146,7 @@ def queue_digests(session: Session, now: datetime, settings: AlertSettings) -> i
     added = 0
     for user_id, digest in build_digests(session, end, settings, audience).items():
         recipient = next(r for r in audience if r.user.id == user_id)
-        subject, text, html = render_digest(digest)
+        subject, text, html = render_digest(digest, recipient.user.language)
         for channel, key, hook in keys[user_id]:
             if key in queued:
                 continue

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from reports.alerts.signals import Parameter, Part, RuleSpec, Signal
 from reports.review.findings import KINDS, RECEIVER, Finding
 from reports.review.result_types import describe
+from stspolicy.base.words import words
 
 PREFIX = "finding-"
 MX_KINDS = ("mx-not-in-policy", "tlsa-mismatch", "dnssec-invalid", "starttls-not-supported", "certificate-problem")
@@ -20,30 +21,40 @@ POLICY_HOSTS = "mta-sts"  # the subject of policy fetch failures: every policy h
 LISTED = 3  # organisations named in a line
 
 _ABOUT = {
-    "stale-sts-policy": ("Senders keep an old MTA-STS policy",
-                         "Senders still apply a policy version that a newer one replaced a day or more before."),
-    "unknown-sts-policy": ("Senders apply an MTA-STS policy this service never served",
-                           "Another server answers for the policy host, or the policy changed without a new id."),
-    "mx-not-in-policy": ("Senders deliver to an MX the policy does not list",
-                         "Senders report an MX host that no mx pattern of the policy in force matches."),
-    "tlsa-mismatch": ("TLSA records match no certificate of an MX",
-                      "DANE senders report tlsa-invalid or dane-required, or the TLSA records they saw match none of "
-                      "the certificates our checks saw the MX present."),
-    "dnssec-invalid": ("DNSSEC fails for an MX", "Senders' resolvers find no valid DNSSEC signatures for the MX "
-                                                 "host's records."),
-    "starttls-not-supported": ("An MX does not offer STARTTLS", "Senders report an MX that did not offer STARTTLS."),
-    "certificate-problem": ("Senders reject the certificate of an MX",
-                            "Senders report an expired, untrusted or misnamed MX certificate, or a failed validation."),
-    "policy-fetch-failure": ("Senders cannot fetch the MTA-STS policy",
-                             "Senders report that they could not fetch the policy, found it invalid, or did not trust "
-                             "the certificate of its host."),
+    "stale-sts-policy": (
+        words("Senders keep an old MTA-STS policy"),
+        words("Senders still apply a policy version that a newer one replaced a day or more before.")),
+    "unknown-sts-policy": (
+        words("Senders apply an MTA-STS policy this service never served"),
+        words("Another server answers for the policy host, or the policy changed without a new id.")),
+    "mx-not-in-policy": (
+        words("Senders deliver to an MX the policy does not list"),
+        words("Senders report an MX host that no mx pattern of the policy in force matches.")),
+    "tlsa-mismatch": (
+        words("TLSA records match no certificate of an MX"),
+        words("DANE senders report tlsa-invalid or dane-required, or the TLSA records they saw match none of the "
+              "certificates our checks saw the MX present.")),
+    "dnssec-invalid": (
+        words("DNSSEC fails for an MX"),
+        words("Senders' resolvers find no valid DNSSEC signatures for the MX host's records.")),
+    "starttls-not-supported": (
+        words("An MX does not offer STARTTLS"),
+        words("Senders report an MX that did not offer STARTTLS.")),
+    "certificate-problem": (
+        words("Senders reject the certificate of an MX"),
+        words("Senders report an expired, untrusted or misnamed MX certificate, or a failed validation.")),
+    "policy-fetch-failure": (
+        words("Senders cannot fetch the MTA-STS policy"),
+        words("Senders report that they could not fetch the policy, found it invalid, or did not trust the "
+              "certificate of its host.")),
 }
 # A sender's own trouble of a session or two a day is every domain's daily noise: not worth a mail.
-PARAMETERS = (Parameter("organisations", 1, 1, 20, "reported by at least, in organisations"),
-              Parameter("sessions", 10, 1, 1_000_000, "sessions reported over the last three days, at least"))
+PARAMETERS = (Parameter("organisations", 1, 1, 20, words("reported by at least, in organisations")),
+              Parameter("sessions", 10, 1, 1_000_000, words("sessions reported over the last three days, at least")))
 FINDING_RULES = {
-    PREFIX + kind: RuleSpec(PREFIX + kind, f"Finding: {_ABOUT[kind][0]}",
-                            _ABOUT[kind][1] + " (from the review's findings, refreshed at each run)", PARAMETERS)
+    PREFIX + kind: RuleSpec(PREFIX + kind, words("Finding: {about}", about=_ABOUT[kind][0]),
+                            words("{about} (from the review's findings, refreshed at each run)",
+                                  about=_ABOUT[kind][1]), PARAMETERS)
     for kind in KINDS
 }
 

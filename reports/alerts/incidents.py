@@ -95,7 +95,7 @@ def queue_notices(session: Session, now: datetime, settings: AlertSettings) -> i
                 else:
                     continue
                 notice = _notice(incident, event, rows, settings, now)
-                subject, text, html = render_notice(notice)
+                subject, text, html = render_notice(notice, recipient.user.language)
                 session.add(Delivery(
                     dedupe_key=key, incident_id=incident.id, user_id=recipient.user.id,
                     webhook_id=hook.id if hook else None, event=event, channel=channel,

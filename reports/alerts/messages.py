@@ -1,4 +1,6 @@
-"""Notices and digests as mail (plain text and HTML) and as webhook JSON. Pure but for reading templates.
+"""Notices and digests as mail (plain text and HTML) and as webhook JSON. Pure but for reading templates and the
+catalogues of the web UI (stspolicy/translations), whose texts the mail shares: each goes out in its recipient's
+language (the one they chose for the web pages, else English); the webhook JSON stays English.
 
 Everything that comes from reports or DNS (organisation names, MX hosts, records) is data
 in the templates: the HTML is rendered with autoescaping, the plain text has control
@@ -10,12 +12,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.resources import files
 from urllib.parse import quote, urlencode
 
+from babel.dates import format_date, format_time
+from babel.support import Translations
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from reports.alerts.finding_rules import PREFIX as FINDING_PREFIX
 from reports.alerts.rules import REPORTS_REFUSED, RULES
+from stspolicy.base.words import plural_words, translate, words
 
 MAX_DOMAINS_LISTED = 50
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -23,14 +29,38 @@ DNS_RULES = {"dns-drift", "certificate-expiry", "tlsa-certificate-mismatch", "fi
              "finding-dnssec-invalid", "finding-starttls-not-supported", "finding-certificate-problem"}
 
 
+ENGLISH = "en"
+
+
 @functools.cache
-def environment() -> Environment:
+def environment(language: str | None = None) -> Environment:
+    """The mail templates in `language` (None: English)."""
+    language = language or ENGLISH
     env = Environment(loader=PackageLoader("reports.alerts", "templates/alerts/mail"),
                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
-    env.filters["utc"] = lambda moment: f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
+                      keep_trailing_newline=True, extensions=["jinja2.ext.i18n"])
+    catalogue = catalogue_of(language)
+    env.install_gettext_translations(catalogue, newstyle=True)
+    env.globals["language"] = language
+    env.filters["utc"] = functools.partial(utc, language=language)
     env.filters["clean"] = clean
+    env.filters["translated"] = lambda text: translate(text, catalogue.ugettext, catalogue.ungettext)
     return env
+
+
+@functools.cache
+def catalogue_of(language: str) -> Translations:
+    """The web UI's catalogue of `language` (English needs none)."""
+    return Translations.load(str(files("stspolicy") / "translations"), [language])
+
+
+def utc(moment: datetime | None, language: str = ENGLISH) -> str:
+    """A UTC time as the web pages show it: 2026-11-01 12:00 UTC in English, 1 nov. 2026 12:00 UTC in French."""
+    if not moment:
+        return "-"
+    if language == ENGLISH:
+        return f"{moment:%Y-%m-%d %H:%M} UTC"
+    return f"{format_date(moment, 'medium', locale=language)} {format_time(moment, 'HH:mm', locale=language)} UTC"
 
 
 def clean(text) -> str:
@@ -93,23 +123,29 @@ def domain_links(base_url: str, rule: str, name: str, evidence: dict) -> list[tu
     checks found."""
     page = f"{base_url}/domains/{quote(name)}"
     if rule.startswith(FINDING_PREFIX):
-        links = [("review", findings_page(base_url, evidence))]
+        links = [(words("review"), findings_page(base_url, evidence))]
     else:
-        links = [("domain", page + ("#edit" if rule == "enforce-ready" else ""))]
+        links = [(words("domain"), page + ("#edit" if rule == "enforce-ready" else ""))]
     if rule in DNS_RULES:
-        links.append(("DNS and DANE", page + "/dns"))
+        links.append((words("DNS and DANE"), page + "/dns"))
     return links
 
 
-def subject_of(notice: Notice) -> str:
-    prefix = "Resolved" if notice.event == "resolved" else ("Good news" if notice.rule == "enforce-ready" else "Alert")
-    return one_line(f"[stspolicy] {prefix}: {notice.title}")
+def subject_of(notice: Notice, language: str | None = None) -> str:
+    if notice.event == "resolved":
+        subject = words("Resolved: {title}", title=notice.title)
+    elif notice.rule == "enforce-ready":
+        subject = words("Good news: {title}", title=notice.title)
+    else:
+        subject = words("Alert: {title}", title=notice.title)
+    catalogue = catalogue_of(language or ENGLISH)
+    return one_line(f"[stspolicy] {translate(subject, catalogue.ugettext, catalogue.ungettext)}")
 
 
-def render_notice(notice: Notice) -> tuple[str, str, str]:
-    """(Subject, plain text, HTML) of a notice."""
-    env = environment()
-    return (subject_of(notice), env.get_template("notice.txt").render(n=notice),
+def render_notice(notice: Notice, language: str | None = None) -> tuple[str, str, str]:
+    """(Subject, plain text, HTML) of a notice in `language` (None: English)."""
+    env = environment(language)
+    return (subject_of(notice, language), env.get_template("notice.txt").render(n=notice),
             env.get_template("notice.html").render(n=notice))
 
 
@@ -135,10 +171,14 @@ def notice_payload(notice: Notice, text: str, payload_format: str) -> str:
     })
 
 
-def render_digest(digest) -> tuple[str, str, str]:
-    env = environment()
-    subject = one_line(f"[stspolicy] Weekly digest {digest.start:%Y-%m-%d} to {digest.end:%Y-%m-%d}: "
-                       f"{_count(len(digest.domains), 'domain')}, {_count(digest.open_incidents, 'open incident')}")
+def render_digest(digest, language: str | None = None) -> tuple[str, str, str]:
+    """(Subject, plain text, HTML) of a digest in `language` (None: English)."""
+    env = environment(language)
+    catalogue = catalogue_of(language or ENGLISH)
+    title = words("Weekly digest {start} to {end}: {domains}, {incidents}", start=digest.start.strftime("%Y-%m-%d"),
+                  end=digest.end.strftime("%Y-%m-%d"), domains=_count(len(digest.domains), "domain"),
+                  incidents=_count(digest.open_incidents, "open incident"))
+    subject = one_line(f"[stspolicy] {translate(title, catalogue.ugettext, catalogue.ungettext)}")
     return subject, env.get_template("digest.txt").render(d=digest), env.get_template("digest.html").render(d=digest)
 
 
@@ -149,5 +189,7 @@ def digest_payload(digest, text: str, payload_format: str) -> str:
                        "domains": [row.as_dict() for row in digest.domains], "text": text})
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+def _count(number: int, noun: str):
+    if noun == "domain":
+        return plural_words("{count} domain", "{count} domains", number)
+    return plural_words("{count} open incident", "{count} open incidents", number)

@@ -15,6 +15,7 @@ from reports.alerts.finding_rules import FINDING_RULES, finding_signals
 from reports.alerts.signals import Parameter, Part, RuleSpec, Signal
 from reports.review.findings import Finding
 from reports.review.result_types import describe
+from stspolicy.base.words import words
 from stspolicy.dns.findings import ERROR, against_enforce
 
 
@@ -27,45 +28,45 @@ class RuleError(ValueError):
 
 
 RULES = FINDING_RULES | {rule.name: rule for rule in (
-    RuleSpec("failure-rate", "Failure rate above the domain's own baseline",
-             "The share of failed sessions of a policy type (sts, tlsa) over the last days is above a threshold "
-             "and well above what the domain usually sees.",
-             (Parameter("threshold_percent", 5, 1, 100, "failed sessions, in percent, at least"),
-              Parameter("window_days", 2, 1, 14, "over the last days"),
-              Parameter("baseline_days", 28, 7, 90, "baseline: the days before those"),
-              Parameter("baseline_factor", 3, 1, 100, "times the baseline rate, at least"),
-              Parameter("min_failed_sessions", 10, 1, 1_000_000, "failed sessions, at least"))),
-    RuleSpec("new-result-type", "A result type never seen before",
-             "Senders report a failure of a kind this domain has not had before.",
-             (Parameter("window_days", 2, 1, 14, "seen in the last days"),
-              Parameter("history_days", 90, 7, 365, "and not in the days before those")),
+    RuleSpec("failure-rate", words("Failure rate above the domain's own baseline"),
+             words("The share of failed sessions of a policy type (sts, tlsa) over the last days is above a threshold "
+                   "and well above what the domain usually sees."),
+             (Parameter("threshold_percent", 5, 1, 100, words("failed sessions, in percent, at least")),
+              Parameter("window_days", 2, 1, 14, words("over the last days")),
+              Parameter("baseline_days", 28, 7, 90, words("baseline: the days before those")),
+              Parameter("baseline_factor", 3, 1, 100, words("times the baseline rate, at least")),
+              Parameter("min_failed_sessions", 10, 1, 1_000_000, words("failed sessions, at least")))),
+    RuleSpec("new-result-type", words("A result type never seen before"),
+             words("Senders report a failure of a kind this domain has not had before."),
+             (Parameter("window_days", 2, 1, 14, words("seen in the last days")),
+              Parameter("history_days", 90, 7, 365, words("and not in the days before those"))),
              resolution_notice=False),
-    RuleSpec("dns-drift", "DNS drift",
-             "The published _mta-sts id is not the current one, or _smtp._tls no longer sends reports here, "
-             "for longer than a grace period (from the stored DNS checks).",
-             (Parameter("grace_hours", 6, 0, 720, "for longer than, in hours"),)),
-    RuleSpec("certificate-expiry", "Certificate expiry",
-             "The certificate of mta-sts.<domain> or of an MX host expires soon or has expired.",
-             (Parameter("days", 14, 1, 90, "expires within, in days"),)),
-    RuleSpec("tlsa-certificate-mismatch", "MX certificate matches no TLSA record",
-             "An MX presents a certificate that no published, DNSSEC-signed TLSA record matches: DANE senders "
-             "stop delivering (the outage after a certificate renewal without a TLSA update)."),
-    RuleSpec("enforce-ready", "Ready for enforce",
-             "Good news: a domain in testing whose reports show no MTA-STS failure, whose DNS is in sync and "
-             "whose every MX is covered by the policy and probed OK, for some days.",
-             (Parameter("days", 14, 3, 90, "for at least, in days"),
-              Parameter("min_organisations", 3, 1, 50, "reports from at least, in organisations")),
+    RuleSpec("dns-drift", words("DNS drift"),
+             words("The published _mta-sts id is not the current one, or _smtp._tls no longer sends reports here, "
+                   "for longer than a grace period (from the stored DNS checks)."),
+             (Parameter("grace_hours", 6, 0, 720, words("for longer than, in hours")),)),
+    RuleSpec("certificate-expiry", words("Certificate expiry"),
+             words("The certificate of mta-sts.<domain> or of an MX host expires soon or has expired."),
+             (Parameter("days", 14, 1, 90, words("expires within, in days")),)),
+    RuleSpec("tlsa-certificate-mismatch", words("MX certificate matches no TLSA record"),
+             words("An MX presents a certificate that no published, DNSSEC-signed TLSA record matches: DANE senders "
+                   "stop delivering (the outage after a certificate renewal without a TLSA update).")),
+    RuleSpec("enforce-ready", words("Ready for enforce"),
+             words("Good news: a domain in testing whose reports show no MTA-STS failure, whose DNS is in sync and "
+                   "whose every MX is covered by the policy and probed OK, for some days."),
+             (Parameter("days", 14, 3, 90, words("for at least, in days")),
+              Parameter("min_organisations", 3, 1, 50, words("reports from at least, in organisations"))),
              resolution_notice=False),
-    RuleSpec("reporting-silent", "Reporting went silent",
-             "An organisation that reported on this domain almost every day sent nothing for some days.",
-             (Parameter("silent_days", 3, 1, 30, "nothing for, in days"),
-              Parameter("baseline_days", 14, 7, 60, "after reporting in the days before those"),
-              Parameter("regular_days", 10, 2, 60, "on at least, in days"))),
+    RuleSpec("reporting-silent", words("Reporting went silent"),
+             words("An organisation that reported on this domain almost every day sent nothing for some days."),
+             (Parameter("silent_days", 3, 1, 30, words("nothing for, in days")),
+              Parameter("baseline_days", 14, 7, 60, words("after reporting in the days before those")),
+              Parameter("regular_days", 10, 2, 60, words("on at least, in days")))),
 )}
 
 # Not per domain: the intake as a whole, for admins; its settings are the operator's (ALERT_REFUSED_*).
-REPORTS_REFUSED = RuleSpec("reports-refused", "Reports refused",
-                           "Reports refused by the intake (parse errors, DKIM) above a share of those received.")
+REPORTS_REFUSED = RuleSpec("reports-refused", words("Reports refused"),
+                           words("Reports refused by the intake (parse errors, DKIM) above a share of those received."))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Pages: /alerts (your incidents, what you receive, your webhooks) and /domains/<n
 """
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from reports.alerts.configure import change_rules, rules_of
@@ -50,7 +51,7 @@ def alerts():
 def alert_preferences():
     set_preference(db.session, current_user, alerts=request.form.get("alerts") == "yes",
                    digest=request.form.get("digest") == "yes")
-    flash("Saved what you receive.")
+    flash(_("Saved what you receive."))
     return redirect(url_for(".alerts"))
 
 
@@ -75,7 +76,7 @@ def alert_webhook_remove():
     if hook is None:
         abort(404)
     remove_webhook(db.session, hook, actor=f"web:{current_user.email}")
-    flash("Removed the webhook.")
+    flash(_("Removed the webhook."))
     return redirect(url_for(".alerts"))
 
 
@@ -84,7 +85,10 @@ def alert_subscription(name):
     """Your own choice for a domain you may see (a viewer too: it changes nothing of the domain)."""
     domain = domain_for_user(db.session, current_user, name)
     set_subscription(db.session, current_user, domain, request.form.get("alerts") == "yes")
-    flash(f"You will {'' if request.form.get('alerts') == 'yes' else 'not '}receive alerts about {domain.name}.")
+    if request.form.get("alerts") == "yes":
+        flash(_("You will receive alerts about %(domain)s.", domain=domain.name))
+    else:
+        flash(_("You will not receive alerts about %(domain)s.", domain=domain.name))
     return redirect(url_for(".domain_alerts", name=domain.name))
 
 
@@ -108,7 +112,7 @@ def domain_alert_rules(name):
         change_rules(db.session, domain, changes, actor=f"web:{current_user.email}")
     except RuleError as error:
         return _rules_page(domain, error=error, status=422)
-    flash(f"Saved the alert rules of {domain.name}.")
+    flash(_("Saved the alert rules of %(domain)s.", domain=domain.name))
     return redirect(url_for(".domain_alerts", name=domain.name))
 
 

@@ -1,11 +1,14 @@
 """What a review page, API call or command is asked to show: a date range and filters that combine.
 
-Parsed at the edge from query parameters or options (strings); the first problem names its field.
+Parsed at the edge from query parameters or options (strings); the first problem names its field (in English
+Words, which the pages translate).
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+
+from stspolicy.base.words import words
 
 POLICY_TYPES = ("sts", "tlsa", "no-policy-found")
 # What failures group by; `organization` and `ip` name the reporting organisation and the sending MTA's address.
@@ -63,17 +66,17 @@ def parse_filters(args: Mapping[str, str], today: date, default_days: int = DEFA
     until = _day(args, "until") or today
     since = _day(args, "since") or until - timedelta(days=default_days - 1)
     if since > until:
-        raise FilterError("since", "must not be after until")
+        raise FilterError("since", words("must not be after until"))
     if (until - since).days >= MAX_DAYS:
-        raise FilterError("since", f"a range of at most {MAX_DAYS} days")
+        raise FilterError("since", words("a range of at most {days} days", days=MAX_DAYS))
     values = {}
     for name in FILTER_FIELDS:
         value = (args.get(name) or "").strip()
         if len(value) > MAX_TEXT or "\x00" in value:
-            raise FilterError(name, f"at most {MAX_TEXT} characters, no NUL")
+            raise FilterError(name, words("at most {count} characters, no NUL", count=MAX_TEXT))
         values[name] = value or None
     if values["policy_type"] not in (None, *POLICY_TYPES):
-        raise FilterError("policy_type", f"one of {', '.join(POLICY_TYPES)}")
+        raise FilterError("policy_type", words("one of {names}", names=", ".join(POLICY_TYPES)))
     if values["mx"]:
         values["mx"] = values["mx"].lower().rstrip(".")
     return Filters(since, until, **values)
@@ -84,7 +87,8 @@ def parse_dimensions(text: str, allowed: tuple[str, ...] = DIMENSIONS) -> tuple[
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in allowed]
     if not names or unknown or len(set(names)) != len(names):
-        raise FilterError("by", f"a comma-separated list of distinct names from {', '.join(allowed)}")
+        raise FilterError("by", words("a comma-separated list of distinct names from {names}",
+                                      names=", ".join(allowed)))
     return names
 
 
@@ -97,4 +101,4 @@ def _day(args: Mapping[str, str], name: str) -> date | None:
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
-        raise FilterError(name, "a date as YYYY-MM-DD") from None
+        raise FilterError(name, words("a date as YYYY-MM-DD")) from None

@@ -5,7 +5,7 @@ domain and one cause (an MX host and a result type, a policy version, a policy t
 the time the reports show it. Its `side` says where the fault likely lies: the receiver's (ours)
 when two or more organisations report the same result type for the same MX, the sender's
 when one organisation alone does. Report fields are the senders' words, kept verbatim here:
-escape them when rendering. Pure.
+escape them when rendering. A fix is `Words`: English, translated where it is shown. Pure.
 """
 
 import hashlib
@@ -19,6 +19,7 @@ from functools import cached_property
 from cryptography import x509
 
 from reports.review.result_types import describe
+from stspolicy.base.words import Words, plural_words, words
 from stspolicy.dns.dane import TlsaError, TlsaRecord, dane_check, parse_tlsa, unusable_reason
 from stspolicy.policies.rules import PolicyError, mx_pattern_matches, parse_policy
 
@@ -48,7 +49,7 @@ class Finding:
     since: datetime
     until: datetime
     evidence: Mapping  # JSON-serialisable
-    fix: str
+    fix: str  # Words when correlated, the English text when read back from the store
 
     @property
     def subject(self) -> str:
@@ -360,47 +361,52 @@ class _Correlation:
 
     def _starttls(self, domain: Hosted, mx: str, _subject: str, group: _Group) -> tuple[dict, str]:
         evidence, states = self._mx_evidence(mx, group)
-        ours = _ours(states, lambda s: s.starttls, "offered STARTTLS", "did not offer STARTTLS")
-        return evidence, (f"{_lead(group, 'starttls-not-supported', mx)}: make {mx or 'every MX'} offer STARTTLS on "
-                          f"port 25 to every sender (check its TLS settings and any firewall or proxy in front of "
-                          f"it that strips STARTTLS){ours}.")
+        ours = _ours(states, lambda s: s.starttls, words("offered STARTTLS"), words("did not offer STARTTLS"))
+        return evidence, words("{lead}: make {mx} offer STARTTLS on port 25 to every sender (check its TLS settings "
+                               "and any firewall or proxy in front of it that strips STARTTLS){ours}.",
+                               lead=_lead(group, "starttls-not-supported", mx), mx=mx or words("every MX"), ours=ours)
 
     def _certificate(self, domain: Hosted, mx: str, result_type: str, group: _Group) -> tuple[dict, str]:
         evidence, states = self._mx_evidence(mx, group)
-        host = mx or "the MX"
+        host = mx or words("the MX")
         with_cert = [s for s in states if s.certificate_sha256]
         latest = with_cert[-1] if with_cert else None
+        checked = _day(latest.last) if latest else ""
         if result_type == "certificate-expired":
-            todo = f"renew the certificate of {host} and reload its mail server"
-            ours = f" (our check of {latest.last:%Y-%m-%d} saw it valid until {latest.not_after:%Y-%m-%d})" \
-                if latest and latest.not_after else ""
+            todo = words("renew the certificate of {host} and reload its mail server", host=host)
+            ours = words(" (our check of {day} saw it valid until {until})", day=checked,
+                         until=_day(latest.not_after)) if latest and latest.not_after else ""
         elif result_type == "certificate-host-mismatch":
-            todo = f"give {host} a certificate that names {host}"
-            ours = (f" (our check of {latest.last:%Y-%m-%d} saw it name {', '.join(latest.names) or 'no DNS name'})"
-                    if latest else "")
+            todo = words("give {host} a certificate that names {host}", host=host)
+            ours = words(" (our check of {day} saw it name {names})", day=checked,
+                         names=", ".join(latest.names) or words("no DNS name")) if latest else ""
         elif result_type == "certificate-not-trusted":
-            todo = f"serve a certificate for {host} from a public CA, with its intermediate certificates"
-            ours = f" (our check of {latest.last:%Y-%m-%d}: {latest.webpki_error})" \
+            todo = words("serve a certificate for {host} from a public CA, with its intermediate certificates",
+                         host=host)
+            ours = words(" (our check of {day}: {error})", day=checked, error=latest.webpki_error) \
                 if latest and latest.webpki_error else ""
         else:
-            todo = f"check the certificate and chain {host} presents, and its TLS settings"
-            ours = f" (our check of {latest.last:%Y-%m-%d}: {latest.webpki_error})" \
+            todo = words("check the certificate and chain {host} presents, and its TLS settings", host=host)
+            ours = words(" (our check of {day}: {error})", day=checked, error=latest.webpki_error) \
                 if latest and latest.webpki_error else ""
-        return evidence | {"result_type": result_type}, f"{_lead(group, result_type, mx)}: {todo}{ours}."
+        fix = words("{lead}: {todo}{ours}.", lead=_lead(group, result_type, mx), todo=todo, ours=ours)
+        return evidence | {"result_type": result_type}, fix
 
     def _dnssec(self, domain: Hosted, mx: str, _subject: str, group: _Group) -> tuple[dict, str]:
         evidence, states = self._mx_evidence(mx, group)
         failed = [s for s in states if s.tlsa_state in ("bogus", "indeterminate")]
         if failed:
-            ours = (f" Our checks saw the TLSA look-up of {mx} {failed[-1].tlsa_state} from "
-                    f"{failed[0].first:%Y-%m-%d} to {failed[-1].last:%Y-%m-%d}.")
+            ours = words(" Our checks saw the TLSA look-up of {mx} {state} from {first} to {last}.", mx=mx,
+                         state=failed[-1].tlsa_state, first=_day(failed[0].first),
+                         last=_day(failed[-1].last))
         elif states:
-            ours = (f" Our checks saw the TLSA look-up of {mx} {states[-1].tlsa_state} meanwhile: a sender's "
-                    f"resolver, or a signature that expired between checks, may be at fault.")
+            ours = words(" Our checks saw the TLSA look-up of {mx} {state} meanwhile: a sender's resolver, or a "
+                         "signature that expired between checks, may be at fault.", mx=mx, state=states[-1].tlsa_state)
         else:
             ours = ""
-        return evidence, (f"{_lead(group, 'dnssec-invalid', mx)}: repair the DNSSEC signatures of the zone of "
-                          f"{mx or 'the MX host'} (expired signatures, a DS record for a removed key).{ours}")
+        return evidence, words("{lead}: repair the DNSSEC signatures of the zone of {host} (expired signatures, a DS "
+                               "record for a removed key).{ours}", lead=_lead(group, "dnssec-invalid", mx),
+                               host=mx or words("the MX host"), ours=ours)
 
     def _policy_fetch(self, domain: Hosted, _mx: str, result_type: str, group: _Group) -> tuple[dict, str]:
         policy_host = f"mta-sts.{domain.name}"
@@ -411,7 +417,7 @@ class _Correlation:
         ours = []
         if problems:
             evidence["dns_checks"] = [_problem(p) for p in problems]
-            ours.append(f"our DNS checks saw: {problems[-1].message}")
+            ours.append(words("our DNS checks saw: {message}", message=problems[-1].message))
         certificate = domain.certificate
         if certificate is not None:
             state = _certificate_state(certificate, group.first, group.last)
@@ -419,24 +425,25 @@ class _Correlation:
                 "not_before": _iso(certificate.not_before), "not_after": _iso(certificate.not_after),
                 "issued_at": _iso(certificate.issued_at), "failures": certificate.failures,
                 "last_error": certificate.last_error, "state_then": state}
-            ours.append(f"the certificate of {policy_host} was {state} then")
+            ours.append(words("the certificate of {host} was {state} then", host=policy_host, state=_STATES[state]))
         else:
-            ours.append(f"no certificate of {policy_host} is stored here")
+            ours.append(words("no certificate of {host} is stored here", host=policy_host))
         if not problems:
-            ours.append(f"no DNS check stored a problem with {policy_host} then")
-        fix = describe(result_type).fix(domain.name)
-        return evidence, (f"{_lead(group, result_type, policy_host)}: {fix[0].lower()}{fix[1:].rstrip('.')} "
-                          f"({'; '.join(ours)}).")
+            ours.append(words("no DNS check stored a problem with {host} then", host=policy_host))
+        return evidence, words("{lead}. {fix} What we saw: {ours}.", lead=_lead(group, result_type, policy_host),
+                               fix=describe(result_type).fix(domain.name), ours=_joined("; ", ours))
 
     def _tlsa(self, domain: Hosted, mx: str, _subject: str, group: _Group) -> tuple[dict, str]:
         evidence, states = self._mx_evidence(mx, group)
         who = _who({org: seen["sessions"] for org, seen in group.mismatched.items()})
-        saw = (f"the TLSA records {who} saw for {mx} match none of the certificates our checks "
-               f"saw it present" if group.mismatched else "")
         if group.by_type:
-            lead = _lead(group, " and ".join(sorted(group.by_type)), mx) + (f", and {saw}" if saw else "")
+            lead = _lead(group, _and(sorted(group.by_type)), mx)
+            if group.mismatched:
+                lead = words("{lead}, and the TLSA records {who} saw for {mx} match none of the certificates our "
+                             "checks saw it present", lead=lead, who=who, mx=mx)
         else:
-            lead = saw[0].upper() + saw[1:]
+            lead = words("The TLSA records {who} saw for {mx} match none of the certificates our checks saw it present",
+                         who=who, mx=mx)
         return evidence, _tlsa_fix(lead, mx, states)
 
     # What MTA-STS policy senders applied, against our versions.
@@ -457,9 +464,10 @@ class _Correlation:
             version = missing[-1]
             patterns = ", ".join(version.mx_patterns)
             evidence = group.evidence() | {"mx_host": mx, "versions": [_version(v) for v in missing]}
-            fix = (f"{_who(group.organisations)} delivered to MX {mx}, which no mx pattern of policy id "
-                   f"{version.policy_id} ({patterns}) matches: senders in enforce mode do not deliver to it. Add "
-                   f"`mx: {mx}` to the policy of {name}, or remove {mx} from the MX records of {name}.")
+            fix = words("{who} delivered to MX {mx}, which no mx pattern of policy id {policy_id} ({patterns}) "
+                        "matches: senders in enforce mode do not deliver to it. Add `mx: {mx}` to the policy of "
+                        "{name}, or remove {mx} from the MX records of {name}.", who=_who(group.organisations), mx=mx,
+                        policy_id=version.policy_id, patterns=patterns, name=name)
             found.append(Finding("mx-not-in-policy", name, group.side, group.first, group.last, evidence, fix))
         return found
 
@@ -497,15 +505,19 @@ class _Correlation:
                         and p.first <= group.last and p.last >= group.first]
             if stale_id:
                 evidence["dns_checks"] = [_problem(p) for p in stale_id]
-                publish = (f"Our DNS checks saw _mta-sts.{name} publish an old id from {stale_id[0].first:%Y-%m-%d}: "
-                           f"publish v=STSv1; id={current.policy_id}.")
+                publish = words("Our DNS checks saw _mta-sts.{name} publish an old id from {day}: publish v=STSv1; "
+                                "id={policy_id}.", name=name, day=_day(stale_id[0].first),
+                                policy_id=current.policy_id)
             else:
-                publish = (f"Check that _mta-sts.{name} says id={current.policy_id} (flask dns check {name}): "
-                           "senders fetch the new policy when they see a new id.")
-            fix = (f"{_who(group.organisations)} still appl{'y' if len(group.organisations) > 1 else 'ies'} policy "
-                   f"id {old.policy_id}, superseded on {new.created_at:%Y-%m-%d}"
-                   f"{', which lacks ' + ', '.join(lacks) if lacks else ''}. {publish} Senders may keep it until "
-                   f"{kept_until:%Y-%m-%d} at the latest (its max_age).")
+                publish = words("Check that _mta-sts.{name} says id={policy_id} (flask dns check {name}): senders "
+                                "fetch the new policy when they see a new id.", name=name, policy_id=current.policy_id)
+            applies = plural_words(
+                "{who} still applies policy id {policy_id}, superseded on {day}{lacking}.",
+                "{who} still apply policy id {policy_id}, superseded on {day}{lacking}.", len(group.organisations),
+                who=_who(group.organisations), policy_id=old.policy_id, day=_day(new.created_at),
+                lacking=words(", which lacks {patterns}", patterns=", ".join(lacks)) if lacks else "")
+            fix = words("{applies} {publish} Senders may keep it until {day} at the latest (its max_age).",
+                        applies=applies, publish=publish, day=_day(kept_until))
             found.append(Finding("stale-sts-policy", name, group.side, group.first, group.last, evidence, fix))
         return found
 
@@ -520,9 +532,10 @@ class _Correlation:
         for (name, lines), group in groups.items():
             try:
                 applied = parse_policy("\n".join(lines))
-                what = f"mode {applied.mode}, mx {', '.join(applied.mx_patterns) or 'none'}, max_age {applied.max_age}"
+                what = words("mode {mode}, mx {patterns}, max_age {max_age}", mode=applied.mode,
+                             patterns=", ".join(applied.mx_patterns) or words("none"), max_age=applied.max_age)
             except PolicyError as error:
-                what = f"not a valid policy: {error.message}"
+                what = words("not a valid policy: {message}", message=error.message)
             evidence = {"organisations": _ranked(group.organisations), "sessions": group.sessions,
                         "policy_string": list(lines),
                         "versions": [_version(v) for v in self.hosted[name].versions[-3:]]}
@@ -530,10 +543,11 @@ class _Correlation:
                          and p.first <= group.last and p.last >= group.first]
             if elsewhere:
                 evidence["dns_checks"] = [_problem(p) for p in elsewhere]
-            fix = (f"{_who(group.organisations)} applied a policy none of our versions of {name} has ({what}). "
-                   f"Another server may answer for mta-sts.{name}"
-                   f"{' (our DNS checks: ' + elsewhere[-1].message + ')' if elsewhere else ''}, or the policy "
-                   f"there changed without a new id: point mta-sts.{name} at this service, and publish a new id.")
+            checks = words(" (our DNS checks: {message})", message=elsewhere[-1].message) if elsewhere else ""
+            fix = words("{who} applied a policy none of our versions of {name} has ({what}). Another server may "
+                        "answer for mta-sts.{name}{checks}, or the policy there changed without a new id: point "
+                        "mta-sts.{name} at this service, and publish a new id.", who=_who(group.organisations),
+                        name=name, what=what, checks=checks)
             found.append(Finding("unknown-sts-policy", name, group.side, group.first, group.last, evidence, fix))
         return found
 
@@ -581,29 +595,46 @@ def _superseding(domain: Hosted, version_id: int) -> tuple[Version, Version] | N
     return None
 
 
-def _tlsa_fix(lead: str, mx: str, states: list[MxState]) -> str:
+def _tlsa_fix(lead: str, mx: str, states: list[MxState]) -> Words:
     with_key = [s for s in states if s.spki_sha256]
     if not with_key:
-        return (f"{lead}: publish a TLSA record at _25._tcp.{mx or '<MX host>'} that matches the certificate it "
-                "presents (flask tlsa generate --cert <its certificate>).")
+        return words("{lead}: publish a TLSA record at _25._tcp.{mx} that matches the certificate it presents (flask "
+                     "tlsa generate --cert <its certificate>).", lead=lead, mx=mx or words("<MX host>"))
     latest = with_key[-1]
-    return (f"{lead}: publish _25._tcp.{mx}. IN TLSA 3 1 1 {latest.spki_sha256} (the key {mx} presented at our check "
-            f"of {latest.last:%Y-%m-%d}) beside the records there, wait twice their TTL, then remove the records "
-            "that match nothing (flask tlsa publish).")
+    return words("{lead}: publish _25._tcp.{mx}. IN TLSA 3 1 1 {spki} (the key {mx} presented at our check of {day}) "
+                 "beside the records there, wait twice their TTL, then remove the records that match nothing (flask "
+                 "tlsa publish).", lead=lead, mx=mx, spki=latest.spki_sha256, day=_day(latest.last))
 
 
-def _lead(group: _Group, result_type: str, subject: str) -> str:
-    where = f" on {subject}" if subject else ""
-    ips = f" ({', '.join(sorted(group.ips)[:2])})" if group.ips else ""
-    return (f"{_who(group.organisations)} report{'' if len(group.organisations) > 1 else 's'} {result_type}{where}"
-            f"{ips}, {group.sessions} session{'s' if group.sessions != 1 else ''} since {group.first:%Y-%m-%d}")
+def _lead(group: _Group, result_type: str, subject: str) -> Words:
+    sessions = plural_words("{count} session since {day}", "{count} sessions since {day}", group.sessions,
+                            day=_day(group.first))
+    return plural_words("{who} reports {result_type}{where}{ips}, {sessions}",
+                        "{who} report {result_type}{where}{ips}, {sessions}", len(group.organisations),
+                        who=_who(group.organisations), result_type=result_type,
+                        where=words(" on {subject}", subject=subject) if subject else "",
+                        ips=" (" + ", ".join(sorted(group.ips)[:2]) + ")" if group.ips else "", sessions=sessions)
 
 
-def _ours(states: list[MxState], good, yes: str, no: str) -> str:
+def _ours(states: list[MxState], good, yes: Words, no: Words) -> Words | str:
     if not states:
         return ""
     latest = states[-1]
-    return f" (our check of {latest.last:%Y-%m-%d}: {latest.host} {yes if good(latest) else no})"
+    return words(" (our check of {day}: {host} {state})", day=_day(latest.last), host=latest.host,
+                 state=yes if good(latest) else no)
+
+
+# What the certificate of the policy host was over a finding's reports; the evidence keeps the English key.
+_STATES = {
+    "not known (the certificate stored now was issued later)":
+        words("not known (the certificate stored now was issued later)"),
+    "expired": words("expired"), "not yet valid": words("not yet valid"), "valid": words("valid"),
+    "missing": words("missing"),
+}
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
 
 
 def _certificate_state(certificate: PolicyHostCertificate, first: datetime, last: datetime) -> str:
@@ -618,11 +649,22 @@ def _certificate_state(certificate: PolicyHostCertificate, first: datetime, last
 
 def _who(organisations: Mapping[str, int]) -> str:
     names = [name for name, _ in sorted(organisations.items(), key=lambda item: (-item[1], item[0]))]
-    if len(names) <= 2:
-        return " and ".join(names)
     if len(names) <= LISTED:
-        return f"{', '.join(names[:-1])} and {names[-1]}"
-    return f"{', '.join(names[:LISTED - 1])} and {len(names) - LISTED + 1} more"
+        return _and(names)
+    return words("{names} and {count} more", names=", ".join(names[:LISTED - 1]), count=len(names) - LISTED + 1)
+
+
+def _and(names: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    if len(names) <= 1:
+        return "".join(names)
+    return words("{names} and {last}", names=", ".join(names[:-1]), last=names[-1])
+
+
+def _joined(separator: str, parts: list) -> Words:
+    """Parts joined, each translated where the whole is."""
+    template = separator.join(f"{{part{index}}}" for index in range(len(parts)))
+    return Words(template, None, None, {f"part{index}": part for index, part in enumerate(parts)})
 
 
 def _ranked(counts: Mapping[str, int]) -> dict[str, int]:

@@ -10,6 +10,8 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Response, abort, current_app, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from reports.review import rollups, timeline
@@ -26,15 +28,16 @@ from reports.review.tables import Cell, Table, csv_text
 from stspolicy.accounts.service import domain_for_user, visible_domains
 from stspolicy.extensions import db
 from stspolicy.web.admin.views import bp as pages
+from stspolicy.web.locale import local_datetime, translated, whole_number
 
 TOP = 10  # rows of each breakdown; the rest summed in one more
 OVERVIEW_DAYS = 7
 OVERVIEW_PER_PAGE = 100  # domains, those with the most failed sessions first; the CSV has them all
 DASHBOARD_DAYS = 30
-BREAKDOWNS = (("result_type", "Failures by result type", "Result type"),
-              ("mx", "Failures by receiving MX", "Receiving MX"),
-              ("org", "Failures by reporting organisation", "Organisation"),
-              ("ip", "Failures by sending IP", "Sending IP"))
+BREAKDOWNS = (("result_type", _l("Failures by result type"), _l("Result type")),
+              ("mx", _l("Failures by receiving MX"), _l("Receiving MX")),
+              ("org", _l("Failures by reporting organisation"), _l("Organisation")),
+              ("ip", _l("Failures by sending IP"), _l("Sending IP")))
 
 
 CSV_ROWS = 10_000  # the reports of a CSV download: years of a domain's
@@ -96,32 +99,34 @@ def review_overview():
     wanted_csv = request.args.get("csv") is not None
     page = 1 if wanted_csv else min(_page_number(), max(1, -(-len(ordered) // OVERVIEW_PER_PAGE)))
     shown = ordered if wanted_csv else ordered[(page - 1) * OVERVIEW_PER_PAGE:page * OVERVIEW_PER_PAGE]
-    table = Table("domains", "Domains", ["Domain", "Sessions", "Success", "sts", "tlsa", "no-policy-found", "Failed",
-                                         "Last report", "From", "New result types (24 h)", "Findings"],
+    table = Table("domains", _l("Domains"), [_l("Domain"), _l("Sessions"), _l("Success"), "sts", "tlsa",
+                                             "no-policy-found", _l("Failed"), _l("Last report"), _l("From"),
+                                             _l("New result types (24 h)"), _l("Findings")],
                   numeric=(1, 2, 3, 4, 5, 6),
-                  empty="No report about these domains.")
+                  empty=_l("No report about these domains."))
     args = filters.as_args()
+    last_reports = rollups.last_reports(db.session, [domain.id for domain in shown])
     for domain in shown:
         summary = summaries[domain.id]
         sessions = summary.successful_session_count + summary.failed_session_count
-        last = summary.last_report
+        last = last_reports.get(domain.id)
         table.add(Cell(domain.unicode_name, url_for(".review_domain", name=domain.name, **args)), sessions,
                   _percent(summary.successful_session_count, sessions),
                   *(_policy_type_cell(summary, policy_type) for policy_type in POLICY_TYPES),
                   summary.failed_session_count,
-                  f"{last[1]:%Y-%m-%d %H:%M} UTC" if last else "no reports", last[2] if last else None,
+                  f"{local_datetime(last[1])} UTC" if last else _("no reports"), last[2] if last else None,
                   Cell(", ".join(summary.new_result_types) or None, code=True,
                        href=url_for(".review_domain", name=domain.name, **filters.narrowed(
                            result_type=summary.new_result_types[0]).as_args()) if summary.new_result_types else None),
                   _findings_cell(domain, args, findings.get(domain.name, [])))
     days = rollups.reports_per_day(review_session(), ids, filters)
-    per_day = Table("reports_per_day", "Reports per day", ["Day", "Reports"], numeric=(1,))
+    per_day = Table("reports_per_day", _l("Reports per day"), [_l("Day"), _l("Reports")], numeric=(1,))
     for day, count in days:
         per_day.add(day.isoformat(), count)
     tables = [table, per_day]
     if current_user.is_admin:
         tables.append(_unhosted_table())
-    chart = daily_chart([(day, {"reports": (count,)}) for day, count in days], [], titles=("Reports",))
+    chart = daily_chart([(day, {"reports": (count,)}) for day, count in days], [], titles=(_("Reports"),))
     return _render("review/overview.html", tables, "overview", error, filters=filters, chart=chart,
                    domain_count=len(domains), page=page, pages=max(1, -(-len(ordered) // OVERVIEW_PER_PAGE)))
 
@@ -143,16 +148,18 @@ def _policy_type_cell(summary, policy_type: str) -> Cell:
     successful, failed = summary.by_policy_type.get(policy_type, [0, 0])
     if not successful + failed:
         return Cell(None)
-    return Cell(_percent(successful, successful + failed), title=f"{successful:,} successful, {failed:,} failed")
+    title = _("%(successful)s successful, %(failed)s failed", successful=whole_number(successful),
+              failed=whole_number(failed))
+    return Cell(_percent(successful, successful + failed), title=title)
 
 
 def _unhosted_table() -> Table:
-    table = Table("unhosted", "Reports about no hosted domain", ["Received", "Organisation", "Report id",
-                                                                  "Policy domains"], empty="None.")
+    table = Table("unhosted", _("Reports about no hosted domain"), [_("Received"), _("Organisation"), _("Report id"),
+                                                                     _("Policy domains")], empty=_("None."))
     for report_id in rollups.unhosted_report_ids(review_session()):
         shown = report_of(review_session(), report_id, details_limit=0)
         report = shown.report
-        table.add(f"{report.received_at:%Y-%m-%d %H:%M} UTC", report.organization_name,
+        table.add(f"{local_datetime(report.received_at)} UTC", report.organization_name,
                   Cell(report.report_id, code=True),
                   Cell(", ".join(sorted({b.block.policy_domain or "(none)" for b in shown.blocks})), code=True))
     return table
@@ -165,7 +172,8 @@ def review_domain(name):
     days = rollups.daily_sessions(review_session(), [domain.id], filters)
     changes = timeline.changes(review_session(), domain, filters.since, filters.until)
     chart = daily_chart([(day.day, day.by_policy_type) for day in days],
-                        [(change.day, change.kind, change.text) for change in changes])
+                        [(change.day, change.kind, change.text) for change in changes],
+                        titles=(_("Successful sessions"), _("Failed sessions")))
     tables, choices = [_daily_table(days, chart)], {}
     for dimension, title, label in BREAKDOWNS:
         groups = rollups.top(rollups.failure_groups(review_session(), [domain.id], filters, (dimension,)), TOP)
@@ -199,20 +207,21 @@ def _finding_filters(finding: Finding) -> dict[str, str]:
 
 
 def _findings_table(shown: list) -> Table:
-    table = Table("findings", "Findings", ["Finding", "Likely side", "From", "To", "What to do", "Reports",
-                                           "Evidence"], empty="No finding in this range.")
+    table = Table("findings", _l("Findings"), [_l("Finding"), _l("Likely side"), _l("From"), _l("To"), _l("What to do"),
+                                               _l("Reports"), _l("Evidence")], empty=_l("No finding in this range."))
     for finding, reports_url, evidence in shown:
-        table.add(Cell(finding.kind, code=True), "ours" if finding.side == RECEIVER else "the sender's",
-                  f"{finding.since:%Y-%m-%d %H:%M}", f"{finding.until:%Y-%m-%d %H:%M}", finding.fix,
-                  Cell("reports", reports_url), evidence)
+        table.add(Cell(finding.kind, code=True), _("ours") if finding.side == RECEIVER else _("the sender's"),
+                  f"{finding.since:%Y-%m-%d %H:%M}", f"{finding.until:%Y-%m-%d %H:%M}", translated(finding.fix),
+                  Cell(_("reports"), reports_url), evidence)
     return table
 
 
 def _daily_table(days: list[rollups.DaySessions], chart) -> Table:
-    headers = ["Day"]
+    headers = [_("Day")]
     for policy_type in POLICY_TYPES:
-        headers += [f"{policy_type} successful", f"{policy_type} failed"]
-    table = Table("daily", "Sessions per day", [*headers, "Changes"], numeric=tuple(range(1, len(headers))))
+        headers += [_("%(policy_type)s successful", policy_type=policy_type),
+                    _("%(policy_type)s failed", policy_type=policy_type)]
+    table = Table("daily", _("Sessions per day"), [*headers, _("Changes")], numeric=tuple(range(1, len(headers))))
     marks = {}
     for mark in chart.marks:
         marks.setdefault(mark.day, []).append(f"[{mark.number}] {mark.text}")
@@ -228,30 +237,31 @@ def _daily_table(days: list[rollups.DaySessions], chart) -> Table:
 def _breakdown_table(domain, filters: Filters, groups: rollups.Top, dimension: str, title: str, label: str) -> Table:
     """One breakdown; result types also say their category, what they mean (the title) and what to do."""
     explained = dimension == "result_type"
-    headers = [label, *(["Category"] if explained else []), "Failed sessions", "Share", "Reports",
-               *(["What to do"] if explained else [])]
-    table = Table(dimension, title, headers, numeric=(2, 3) if explained else (1, 2), empty="No failure in this range.")
+    headers = [label, *([_("Category")] if explained else []), _("Failed sessions"), _("Share"), _("Reports"),
+               *([_("What to do")] if explained else [])]
+    table = Table(dimension, title, headers, numeric=(2, 3) if explained else (1, 2),
+                  empty=_("No failure in this range."))
     for group in groups.shown:
         value = group.values[0]
         narrowed = filters.narrowed(**{dimension: value}).as_args() if value else filters.as_args()
         meaning = describe(value) if explained else None
-        table.add(Cell(value or "(not given)", url_for(".review_domain", name=domain.name, **narrowed), code=True,
-                       title=meaning.explanation if meaning else None),
-                  *([meaning.category] if meaning else []),
+        table.add(Cell(value or _("(not given)"), url_for(".review_domain", name=domain.name, **narrowed), code=True,
+                       title=translated(meaning.explanation) if meaning else None),
+                  *([translated(meaning.category)] if meaning else []),
                   group.failed_session_count, _percent(group.failed_session_count, groups.total),
-                  Cell("reports", url_for(".review_reports", name=domain.name, **narrowed)),
-                  *([meaning.fix(domain.name)] if meaning else []))
+                  Cell(_("reports"), url_for(".review_reports", name=domain.name, **narrowed)),
+                  *([translated(meaning.fix(domain.name))] if meaning else []))
     if groups.rest_groups:
-        table.add(f"{groups.rest_groups} more", *([None] if explained else []), groups.rest_failed,
+        table.add(_("%(count)s more", count=groups.rest_groups), *([None] if explained else []), groups.rest_failed,
                   _percent(groups.rest_failed, groups.total), None, *([None] if explained else []))
     return table
 
 
 def _changes_table(changes: list) -> Table:
-    table = Table("changes", "Changes on our side", ["When", "What", "Change"],
-                  empty="No policy, TLSA or certificate change in this range.")
+    table = Table("changes", _("Changes on our side"), [_("When"), _("What"), _("Change")],
+                  empty=_("No policy, TLSA or certificate change in this range."))
     for change in changes:
-        table.add(f"{change.at:%Y-%m-%d %H:%M} UTC", change.kind, change.text)
+        table.add(f"{local_datetime(change.at)} UTC", change.kind, change.text)
     return table
 
 
@@ -262,14 +272,15 @@ def review_reports(name):
     wanted_csv = request.args.get("csv") is not None
     found = reports_of(review_session(), domain.id, filters, 1 if wanted_csv else _page_number(),
                        CSV_ROWS if wanted_csv else DEFAULT_PER_PAGE)
-    table = Table("reports", "Reports", ["Day", "Organisation", "Report id", "Policy types", "Successful", "Failed",
-                                         "Received", "By"], numeric=(4, 5), empty="No report matches.")
+    table = Table("reports", _("Reports"), [_("Day"), _("Organisation"), _("Report id"), _("Policy types"),
+                                            _("Successful"), _("Failed"), _("Received"), _("By")], numeric=(4, 5),
+                  empty=_("No report matches."))
     for row in found.rows:
         report = row.report
         table.add(row.day.isoformat(), report.organization_name,
                   Cell(report.report_id, url_for(".review_report", name=domain.name, report_id=report.id), code=True),
                   " ".join(row.policy_types), row.successful_session_count, row.failed_session_count,
-                  f"{report.received_at:%Y-%m-%d %H:%M} UTC", report.source)
+                  f"{local_datetime(report.received_at)} UTC", report.source)
     return _render("review/reports.html", [table], f"{domain.name}-reports", error, domain=domain, filters=filters,
                    found=found, policy_types=POLICY_TYPES)
 
@@ -287,11 +298,12 @@ def review_report(name, report_id):
     shown = report_of(review_session(), report_id, domain.id, _visible_ids(), details_limit=None if wanted_csv else 200)
     if shown is None:
         abort(404)
-    blocks = Table("policies", "Policies", ["Policy type", "Policy domain", "Our version", "Successful", "Failed",
-                                            "Failure details"], numeric=(3, 4, 5))
-    details = Table("details", "Failure details", ["Policy domain", "Result type", "Failed sessions", "Sending IP",
-                                                   "Receiving MX", "Receiving IP", "MX HELO", "Reason code",
-                                                   "Additional information"], numeric=(2,), empty="None.")
+    blocks = Table("policies", _("Policies"), [_("Policy type"), _("Policy domain"), _("Our version"), _("Successful"),
+                                               _("Failed"), _("Failure details")], numeric=(3, 4, 5))
+    details = Table("details", _("Failure details"), [_("Policy domain"), _("Result type"), _("Failed sessions"),
+                                                      _("Sending IP"), _("Receiving MX"), _("Receiving IP"), "MX HELO",
+                                                      _("Reason code"), _("Additional information")], numeric=(2,),
+                    empty=_("None."))
     for block in shown.blocks:
         policy = block.block
         version = (Cell(block.version.policy_id, url_for(".domain", name=domain.name) + "#history", code=True)
@@ -300,7 +312,7 @@ def review_report(name, report_id):
                    policy.failed_session_count, block.detail_count)
         for detail in block.details:
             details.add(Cell(policy.policy_domain, code=True),
-                        Cell(detail.result_type, code=True, title=describe(detail.result_type).explanation),
+                        Cell(detail.result_type, code=True, title=translated(describe(detail.result_type).explanation)),
                         detail.failed_session_count, detail.sending_mta_ip, detail.receiving_mx_hostname,
                         detail.receiving_ip, detail.receiving_mx_helo, detail.failure_reason_code,
                         detail.additional_information)
@@ -317,7 +329,7 @@ def review_report_raw(name, report_id):
     if shown is None:
         abort(404)
     if not shown.raw_allowed:
-        abort(403, "This report is also about domains you may not see: ask an admin for it.")
+        abort(403, _("This report is also about domains you may not see: ask an admin for it."))
     return raw_response(shown.report)
 
 

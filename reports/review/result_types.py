@@ -2,12 +2,14 @@
 
 Each has a category, what it means and what to do about it. Reports may carry result types
 the registry does not know (it is open to new ones under Expert Review): those are shown as
-given, in the category "other". Pure.
+given, in the category "other". The texts are `Words`: English, and translated where they are shown. Pure.
 """
 
 from dataclasses import dataclass
 
-TLS_NEGOTIATION, MTA_STS, DANE, OTHER = "TLS negotiation", "MTA-STS", "DANE", "other"
+from stspolicy.base.words import Words, words
+
+TLS_NEGOTIATION, MTA_STS, DANE, OTHER = words("TLS negotiation"), "MTA-STS", "DANE", words("other")
 CATEGORIES = (TLS_NEGOTIATION, MTA_STS, DANE, OTHER)
 
 
@@ -16,70 +18,70 @@ class ResultType:
     name: str
     category: str
     explanation: str
-    remediation: str  # may name `<domain>`: `fix` fills it in
+    remediation: str  # may name `{domain}`: `fix` fills it in
 
-    def fix(self, domain: str) -> str:
+    def fix(self, domain: str) -> Words:
         """The remediation for `domain`."""
-        return self.remediation.replace("<domain>", domain)
+        return words(self.remediation, domain=domain)
 
 
 REGISTRY = {result.name: result for result in (
     # Section 4.3.1, negotiation failures.
     ResultType(
         "starttls-not-supported", TLS_NEGOTIATION,
-        "The MX did not offer STARTTLS, so the sender could not encrypt the session.",
-        "Make the MX offer STARTTLS on port 25 to every sender."),
+        words("The MX did not offer STARTTLS, so the sender could not encrypt the session."),
+        words("Make the MX offer STARTTLS on port 25 to every sender.")),
     ResultType(
         "certificate-host-mismatch", TLS_NEGOTIATION,
-        "The certificate the MX presented does not name the MX host (no matching DNS name in its subject "
-        "alternative names), or does not meet the constraints of the MTA-STS or DANE policy.",
-        "Give the MX a certificate that names the MX host."),
+        words("The certificate the MX presented does not name the MX host (no matching DNS name in its subject "
+              "alternative names), or does not meet the constraints of the MTA-STS or DANE policy."),
+        words("Give the MX a certificate that names the MX host.")),
     ResultType(
         "certificate-expired", TLS_NEGOTIATION,
-        "The certificate the MX presented has expired.",
-        "Renew the MX certificate and reload the mail server."),
+        words("The certificate the MX presented has expired."),
+        words("Renew the MX certificate and reload the mail server.")),
     ResultType(
         "certificate-not-trusted", TLS_NEGOTIATION,
-        "The sender could not validate the MX certificate: an unknown or untrusted CA, an incomplete chain, "
-        "name constraints or another chain error.",
-        "Serve a certificate from a public CA with its full chain."),
+        words("The sender could not validate the MX certificate: an unknown or untrusted CA, an incomplete chain, "
+              "name constraints or another chain error."),
+        words("Serve a certificate from a public CA with its full chain.")),
     ResultType(
         "validation-failure", TLS_NEGOTIATION,
-        "A general failure to validate the session that none of the other result types covers; the "
-        "failure-reason-code often says more.",
-        "Check the MX certificate and its chain with `flask dns check`."),
+        words("A general failure to validate the session that none of the other result types covers; the "
+              "failure-reason-code often says more."),
+        words("Check the MX certificate and its chain with `flask dns check`.")),
     # Section 4.3.2.1, DANE.
     ResultType(
         "tlsa-invalid", DANE,
-        "None of the TLSA records of the MX matched the certificate it presented, or none was usable: "
-        "senders that validate DANE do not deliver to it.",
-        "Publish a TLSA record that matches the certificate the MX presents."),
+        words("None of the TLSA records of the MX matched the certificate it presented, or none was usable: "
+              "senders that validate DANE do not deliver to it."),
+        words("Publish a TLSA record that matches the certificate the MX presents.")),
     ResultType(
         "dnssec-invalid", DANE,
-        "The sender's resolver returned no valid records: the DNSSEC signatures of the MX host's zone (or "
-        "its TLSA records) did not validate, or the look-up failed.",
-        "Repair the DNSSEC signatures of the MX host's zone (expired signatures, a DS for a removed key)."),
+        words("The sender's resolver returned no valid records: the DNSSEC signatures of the MX host's zone (or "
+              "its TLSA records) did not validate, or the look-up failed."),
+        words("Repair the DNSSEC signatures of the MX host's zone (expired signatures, a DS for a removed key).")),
     ResultType(
         "dane-required", DANE,
-        "The sender requires DANE for this domain (by agreement, RFC 7672 section 6), but found no "
-        "DNSSEC-validated TLSA records for the MX.",
-        "Publish usable TLSA records or stop requiring DANE."),
+        words("The sender requires DANE for this domain (by agreement, RFC 7672 section 6), but found no "
+              "DNSSEC-validated TLSA records for the MX."),
+        words("Publish usable TLSA records or stop requiring DANE.")),
     # Section 4.3.2.2, MTA-STS.
     ResultType(
         "sts-policy-fetch-error", MTA_STS,
-        "The sender could not fetch the MTA-STS policy: the policy host did not resolve, did not answer, or "
-        "answered with an error.",
-        "Make https://mta-sts.<domain>/.well-known/mta-sts.txt answer: its DNS name, the service and its "
-        "certificate."),
+        words("The sender could not fetch the MTA-STS policy: the policy host did not resolve, did not answer, or "
+              "answered with an error."),
+        words("Make https://mta-sts.{domain}/.well-known/mta-sts.txt answer: its DNS name, the service and its "
+              "certificate.")),
     ResultType(
         "sts-policy-invalid", MTA_STS,
-        "The sender fetched the MTA-STS policy but found it invalid.",
-        "Serve a valid policy text (it is served from here: check the policy host's DNS)."),
+        words("The sender fetched the MTA-STS policy but found it invalid."),
+        words("Serve a valid policy text (it is served from here: check the policy host's DNS).")),
     ResultType(
         "sts-webpki-invalid", MTA_STS,
-        "The certificate of the policy host (mta-sts. before the domain) did not validate: expired, "
-        "untrusted, or not naming the host; so the sender could not trust the policy.",
-        "Renew the certificate of mta-sts.<domain> (flask cert renew)."),
+        words("The certificate of the policy host (mta-sts. before the domain) did not validate: expired, "
+              "untrusted, or not naming the host; so the sender could not trust the policy."),
+        words("Renew the certificate of mta-sts.{domain} (flask cert renew).")),
 )}
 
 
@@ -90,7 +92,7 @@ def describe(result_type: str) -> ResultType:
         return known
     return ResultType(
         result_type, OTHER,
-        f"{result_type} is not a result type of RFC 8460 or of its IANA registry: it is the sender's own "
-        "label, and what it means is the sender's to say.",
-        "Read the failure-reason-code and additional-information of the reports behind it, or ask the "
-        "reporting organisation (its contact-info).")
+        words("{result_type} is not a result type of RFC 8460 or of its IANA registry: it is the sender's own "
+              "label, and what it means is the sender's to say.", result_type=result_type),
+        words("Read the failure-reason-code and additional-information of the reports behind it, or ask the "
+              "reporting organisation (its contact-info)."))

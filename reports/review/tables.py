@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
+from stspolicy.base.words import words
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -47,7 +49,7 @@ class Table:
     headers: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
     numeric: tuple[int, ...] = ()  # columns of numbers, aligned right
-    empty: str = "Nothing in this range."
+    empty: str = words("Nothing in this range.")
 
     def add(self, *values) -> None:
         """A row of plain values, or of Cells for links and code."""

@@ -2,14 +2,19 @@
 Accept-Language, else English. Texts come from the catalogues in stspolicy/translations
 (`make messages` extracts and compiles them); dates and numbers are formatted by Babel."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import Flask, request
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale, get_translations
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from stspolicy.accounts.models import LANGUAGES
+from stspolicy.base.words import translate
 from stspolicy.extensions import babel
+
+# The roles of accounts (accounts.models.ROLES) and of grants (GRANT_ROLES) as the pages name them.
+ROLE_NAMES = {"admin": _l("admin"), "member": _l("member"), "editor": _l("editor"), "viewer": _l("viewer")}
 
 
 def select_language() -> str:
@@ -23,6 +28,9 @@ def init_app(app: Flask) -> None:
     app.add_template_global(get_locale)  # <html lang="...">
     app.add_template_filter(percentage)
     app.add_template_filter(whole_number)
+    app.add_template_filter(translated)
+    app.add_template_filter(day)
+    app.add_template_filter(role_name)
 
 
 def local_datetime(moment: datetime, precision: str = "minutes") -> str:
@@ -42,3 +50,23 @@ def percentage(rate: float) -> str:
 def whole_number(value: float) -> str:
     """A count rounded to a whole number, grouped in the page's language: 1,234 or 1 234."""
     return format_decimal(round(value), "#,##0")
+
+
+def translated(text) -> str:
+    """Words (stspolicy.base.words) in the page's language; any other text as it is."""
+    catalogue = get_translations()
+    return translate(text, catalogue.ugettext, catalogue.ungettext)
+
+
+def day(moment: date | None) -> str:
+    """A UTC day in the page's language: 2026-11-01 in English (as in `local_datetime`), 1 nov. 2026 in French."""
+    if moment is None:
+        return "–"
+    if str(get_locale()) == LANGUAGES[0]:
+        return moment.strftime("%Y-%m-%d")
+    return format_date(moment, "medium")
+
+
+def role_name(role: str) -> str:
+    """A role in the page's language (the stored value stays English)."""
+    return str(ROLE_NAMES.get(role, role))

@@ -1,5 +1,8 @@
 """The main pages in French in a real browser (Debian's chromium under Playwright, against gunicorn):
-a browser set to French signs in and walks them, and the member's own choice of English wins."""
+a browser set to French signs in and walks them, the review's overview and a domain's dashboard among them,
+and the member's own choice of English wins."""
+
+import re
 
 import pytest
 
@@ -8,7 +11,7 @@ from tests.web.test_catalogue import english_sentences
 
 pytestmark = pytest.mark.slow
 
-# (path, its heading in French)
+# (path, its heading in French, the dates and counts of its <small> left out)
 FRENCH_PAGES = [
     ("/", "Domaines"),
     ("/domains/customer.example", "customer.example"),
@@ -16,7 +19,10 @@ FRENCH_PAGES = [
     ("/tlsa", "Enregistrements TLSA d’un certificat"),
     ("/tokens", "Jetons d’API"),
     ("/account", "Votre compte"),
+    ("/reports", "Rapports TLS"),
+    ("/domains/customer.example/review", "Rapports de customer.example"),
 ]
+HEADING = "h => [...h.childNodes].filter(n => n.nodeName !== 'SMALL').map(n => n.textContent).join('').trim()"
 
 
 @pytest.fixture
@@ -42,12 +48,15 @@ def test_a_browser_set_to_french_walks_the_main_pages_in_french(french_page, ser
     sign_in_in_french(page, server)
     for path, heading in FRENCH_PAGES:
         page.goto(f"{server}{path}")
-        assert page.locator("h1").first.inner_text() == heading, path
+        assert page.locator("h1").first.evaluate(HEADING) == heading, path
         texts = page.evaluate("""() => [...document.querySelectorAll('main *:not(script):not(code):not(pre)')]
             .filter(e => !e.closest('[lang=en], code, pre, textarea, datalist'))
             .flatMap(e => [...e.childNodes].filter(n => n.nodeType === 3 && n.textContent.trim()))
             .map(n => n.textContent)""")
         assert english_sentences(texts) == [], path
+        if path == "/reports":  # the range in Babel's French dates: "du 1 nov. 2026 au 7 nov. 2026 (UTC)"
+            shown = page.locator("h1 small").inner_text()
+            assert shown.startswith("du ") and " au " in shown and not re.search(r"\d{4}-\d{2}-\d{2}", shown)
 
     page.goto(f"{server}/account")
     page.get_by_label("Langue de ces pages").select_option("en")

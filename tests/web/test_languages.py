@@ -1,12 +1,14 @@
 """The web UI speaks the operator's language: the browser's Accept-Language chooses, a choice on the
 account page wins over it, and dates and numbers follow the language."""
 
+import json
 from datetime import UTC, datetime
 
 from bs4 import BeautifulSoup
 
+from stspolicy.base.words import plural_words, translate, words
 from stspolicy.web.admin.views import when
-from stspolicy.web.locale import percentage, whole_number
+from stspolicy.web.locale import day, percentage, role_name, translated, whole_number
 from tests.factories import csrf_token, sign_in
 
 FRENCH = {"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"}
@@ -66,3 +68,24 @@ def test_numbers_are_written_in_the_page_language(app):
         assert (percentage(0.125), whole_number(12345.4)) == ("12,5 %", "12\u202f345")
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert (percentage(0.125), whole_number(12345.4)) == ("12.5 %", "12,345")
+
+
+def test_texts_the_core_builds_stay_english_and_are_shown_in_the_page_language(app):
+    """A finding's fix is Words: the English string itself for the API and the CLI, its French on a French page,
+    the values (names, counts) kept; a translation that lost a placeholder shows the English rather than fail."""
+    lead = plural_words("{who} reports {result_type}{where}{ips}, {sessions}",
+                        "{who} report {result_type}{where}{ips}, {sessions}", 2, who="A and B",
+                        result_type="starttls-not-supported", where=words(" on {subject}", subject="mx.example"),
+                        ips="", sessions=plural_words("{count} session since {day}", "{count} sessions since {day}", 3,
+                                                      day="2026-11-01"))
+    assert lead == "A and B report starttls-not-supported on mx.example, 3 sessions since 2026-11-01"
+    assert json.dumps(lead) == json.dumps(str(lead))
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert translated(lead) == ("A and B signalent starttls-not-supported sur mx.example, 3 sessions depuis le "
+                                    "2026-11-01")
+        assert translated("plain text") == "plain text"
+    assert translate(words("{name} expired", name="x"), lambda text: "{nom} a expiré", None) == "x expired"
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert role_name("viewer") == "lecteur" and day(datetime(2026, 11, 1, tzinfo=UTC).date()) == "1 nov. 2026"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert role_name("viewer") == "viewer" and day(datetime(2026, 11, 1, tzinfo=UTC).date()) == "2026-11-01"

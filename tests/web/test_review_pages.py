@@ -256,7 +256,7 @@ def test_blocks_about_a_domain_the_reader_may_not_see_are_hidden_and_so_is_the_r
     sign_in(client, people.viewer)
     soup = page(client.get(f"/domains/shared.example/reports/{both}"))
     assert [row[1] for row in table(soup, "policies")] == ["shared.example"]
-    assert "1 policy block(s) about domains you may not see" in soup.text and not soup.select("#raw")
+    assert "1 policy block about domains you may not see" in soup.text and not soup.select("#raw")
     assert client.get(f"/domains/shared.example/reports/{both}/raw").status_code == 403
     sign_in(client, people.admin)
     assert client.get(f"/domains/shared.example/reports/{both}/raw").status_code == 200
@@ -312,3 +312,21 @@ def test_the_enforce_confirmation_shows_the_breakdown_and_links_to_the_dashboard
     assert by_type == [["sts", "1950", "65"], ["tlsa", "20", "10"]]
     assert by_result[:2] == [["certificate-expired", "sts", "60"], ["tlsa-invalid", "tlsa", "10"]]
     assert soup.select_one("a[href^='/domains/shared.example/review?since=']")
+
+
+def test_a_french_reader_reads_the_findings_and_the_result_types_in_french(client, people, reported):
+    """The fix of a finding and the meaning of a result type are translated on the page, while the API keeps the
+    English (tests/reports/review/test_findings_entry_points.py)."""
+    sign_in(client, people.viewer)
+    french = {"Accept-Language": "fr"}
+    soup = page(client.get("/domains/shared.example/review", headers=french))
+    findings = {item.select_one("code.kind").text: item for item in soup.select("#findings li.finding")}
+    fix = " ".join(findings["certificate-problem"].select_one("p.fix").text.split())
+    assert fix.startswith("Google Inc. signale certificate-expired sur mx1.shared.example")
+    assert "sessions depuis le" in fix
+    assert "renouvelez le certificat de mx1.shared.example" in fix
+    assert "probablement chez l’expéditeur" in findings["certificate-problem"].text
+    assert table(soup, "result_type")[0][1] in ("Négociation TLS", "DANE", "MTA-STS")
+    meaning = " ".join(page(client.get(f"/domains/shared.example/reports/{reported['microsoft-1']}", headers=french))
+                       .select_one("dl.meanings").text.split())
+    assert "Que faire : Publiez un enregistrement TLSA" in meaning

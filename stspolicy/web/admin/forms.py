@@ -23,6 +23,7 @@ from stspolicy.accounts.service import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from stspolicy.dns.dane import PemError, load_certificates, load_public_key
 from stspolicy.policies.names import InvalidName, normalize_domain
 from stspolicy.policies.rules import MAX_AGE_LIMIT, MODES, PolicyError, normalize_mx_pattern
+from stspolicy.web.locale import ROLE_NAMES
 
 # (seconds, label): the usual choices; any other value 0..31557600 may be typed.
 MAX_AGE_PRESETS = [
@@ -86,7 +87,8 @@ class GrantForm(FlaskForm):
     """Access for an account by e-mail; an unknown address is invited as a member."""
 
     email = EmailField(_l("E-mail of the member"), validators=[InputRequired(), Length(max=254)])
-    role = SelectField(_l("Access"), choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
+    role = SelectField(_l("Access"), choices=[SelectChoice(role, ROLE_NAMES[role]) for role in GRANT_ROLES],
+                       default="viewer")
 
 
 class InviteForm(FlaskForm):
@@ -100,7 +102,8 @@ class AccountGrantForm(FlaskForm):
     """Access for one account to a domain chosen from the hosted ones."""
 
     domain = SelectField(_l("Domain"), validators=[InputRequired()])
-    role = SelectField(_l("Access"), choices=[SelectChoice(role) for role in GRANT_ROLES], default="viewer")
+    role = SelectField(_l("Access"), choices=[SelectChoice(role, ROLE_NAMES[role]) for role in GRANT_ROLES],
+                       default="viewer")
 
 
 PASSWORD_HINT = _l("At least %(num)d characters; a few unrelated words are easy to type and hard to guess.",

@@ -23,6 +23,7 @@ from stspolicy.policies.queries import get_domain, list_domains
 from stspolicy.web.admin.forms import PASSWORD_HINT, AccountGrantForm, ChangePasswordForm, InviteForm, LanguageForm
 from stspolicy.web.admin.views import actor, both_forms, bp, require_admin, show_password_link, take_shown_once
 from stspolicy.web.auth import login_limit
+from stspolicy.web.locale import role_name
 
 
 @bp.get("/users")
@@ -42,7 +43,8 @@ def invite():
             form.email.errors = [*form.email.errors, error.message]
         else:
             show_password_link(user, secret)
-            flash(_("Invited %(email)s as %(role)s: pass the link below on to them.", email=user.email, role=user.role))
+            flash(_("Invited %(email)s as %(role)s: pass the link below on to them.", email=user.email,
+                    role=role_name(user.role)))
             return redirect(url_for(".user", user_id=user.id))
     return _users_page(form, status=422)
 
@@ -71,7 +73,7 @@ def user_grant(user_id):
             form.domain.errors = [*form.domain.errors, error.message]
         else:
             flash(_("%(email)s is now %(role)s of %(domain)s.",
-                    email=account.email, role=grant.role, domain=grant.domain.unicode_name))
+                    email=account.email, role=role_name(grant.role), domain=grant.domain.unicode_name))
             return redirect(url_for(".user", user_id=account.id) + "#access")
     return _user_page(account, form, status=422)
 

@@ -57,7 +57,7 @@ from stspolicy.web.admin.forms import (
     RemoveForm,
     TokenForm,
 )
-from stspolicy.web.locale import local_datetime
+from stspolicy.web.locale import local_datetime, role_name
 from stspolicy.web.security import require_login
 
 bp = Blueprint("admin", __name__)
@@ -276,7 +276,7 @@ def add_grant(name):
             form.email.errors = [*form.email.errors, error.message]
         else:
             flash(_("%(email)s is now %(role)s of %(domain)s.",
-                    email=grant.user.email, role=grant.role, domain=domain.unicode_name))
+                    email=grant.user.email, role=role_name(grant.role), domain=domain.unicode_name))
             return redirect(url_for(".domain", name=domain.name) + "#access")
     return _domain_page(domain, _current_policy_form(domain), grant_form=form, status=422)
 

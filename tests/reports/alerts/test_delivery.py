@@ -67,6 +67,27 @@ def test_an_incident_is_mailed_once_to_each_recipient_and_its_resolution_once(se
     assert run(session, renewed + timedelta(hours=3), settings).sent == 0
 
 
+def test_a_notice_goes_out_in_the_language_its_recipient_chose(session, people, mailbox, alert_settings):
+    """A French user's mail is in French: its headings, dates and links (the incident's title, lines and fix are
+    stored as the rules wrote them, in English, and marked so); the others' stays English."""
+    settings = with_smtp(alert_settings, mailbox)
+    people.viewer.language = "fr"
+    session.commit()
+    expiring_mx(session, people.shared)
+    run(session, NOW, settings)
+    [french] = mailbox.to("viewer@customer.example")
+    assert french["Subject"] == f"[stspolicy] Alerte : The certificate of MX {SHARED_MX} expires"
+    text = french.get_body(("plain",)).get_content()
+    assert "Depuis : " in text and "Que faire :" in text and "Ce que vous recevez :" in text
+    assert f"{NOW:%Y-%m-%d}" not in text and "UTC (incident n° " in text  # Babel's French date, not ISO
+    assert "DNS et DANE : https://admin.provider.example/domains/shared.example/dns" in text
+    html = french.get_body(("html",)).get_content()
+    assert '<html lang="fr">' in html and "<h3>Que faire</h3>" in html
+    [english] = mailbox.to("editor@customer.example")
+    assert english["Subject"].startswith("[stspolicy] Alert: ") and "What to do:" in english.get_body(
+        ("plain",)).get_content()
+
+
 def test_one_mx_failing_for_two_tenants_is_one_incident_and_each_hears_only_of_their_domain(
         session, people, mailbox, alert_settings):
     settings = with_smtp(alert_settings, mailbox)
