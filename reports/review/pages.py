@@ -105,7 +105,7 @@ def review_overview():
                   numeric=(1, 2, 3, 4, 5, 6),
                   empty=_l("No report about these domains."))
     args = filters.as_args()
-    last_reports = rollups.last_reports(db.session, [domain.id for domain in shown])
+    last_reports = rollups.last_reports(review_session(), [domain.id for domain in shown])
     for domain in shown:
         summary = summaries[domain.id]
         sessions = summary.successful_session_count + summary.failed_session_count
