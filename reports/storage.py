@@ -288,6 +288,13 @@ def review_rows(report: schema.ParsedReport, blocks: list[dict], received_at) ->
     }
 
 
+def add_failures(session: Session, rows: list[dict]) -> None:
+    """Add failed sessions to the review's failure rollups (DailyFailure keys), below the ceiling as a report
+    adds them; `rows` in key order, so that concurrent reports never deadlock on them."""
+    if rows:
+        session.execute(_statements(session.connection().dialect.name)["failures"], rows)
+
+
 def _columns(table, *skipped: str) -> list:
     return [c for c in table.c if c.name != "id" and c.name not in skipped]
 

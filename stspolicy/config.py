@@ -408,6 +408,7 @@ def report_settings(env: Mapping[str, str]) -> dict:
         "TLSRPT_RATE_LIMIT": _rate_limit(env, "TLSRPT_RATE_LIMIT", "60 per minute"),
         "TLSRPT_FAILURE_DETAIL_LIMIT": _rate_limit(env, "TLSRPT_FAILURE_DETAIL_LIMIT", "100000 per hour"),
         "TLSRPT_RETENTION_DAYS": _integer(env, "TLSRPT_RETENTION_DAYS", 400),
+        "TLSRPT_IP_ROLLUP_RETENTION_DAYS": _integer(env, "TLSRPT_IP_ROLLUP_RETENTION_DAYS", 90),
         "RATELIMIT_STORAGE_URI": _secret(env, "RATELIMIT_STORAGE_URI") or "memory://",
         # While that storage is unreachable, count in each worker rather than fail every sign-in.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

@@ -16,7 +16,7 @@ from reports.ingest import DATABASE_ERRORS
 from reports.review.documents import group_document, report_document
 from reports.review.filters import FilterError, parse_dimensions, parse_filters
 from reports.review.listing import raw_report, report_of
-from reports.review.retention import prune_reports
+from reports.review.retention import ip_rollup_start, prune_ip_rollups, prune_reports
 from reports.review.rollups import failure_groups
 from stspolicy.extensions import db
 from stspolicy.policies.errors import DomainError
@@ -116,11 +116,16 @@ def failures_command(domain, since, until, by, policy_type, result_type, mx, org
 @click.option("--older-than", "days", type=click.IntRange(min=1), metavar="DAYS",
               help="Delete reports whose period ended more than DAYS days ago (default: TLSRPT_RETENTION_DAYS).")
 def prune_command(days):
-    """Delete old reports; the daily rollups behind charts and totals stay."""
-    days = days or current_app.config["TLSRPT_RETENTION_DAYS"]
-    before = datetime.now(UTC) - timedelta(days=days)
+    """Delete old reports, and the sending IPs of the failure rollups older than TLSRPT_IP_ROLLUP_RETENTION_DAYS;
+    the daily rollups behind charts and totals stay."""
+    now = datetime.now(UTC)
+    before = now - timedelta(days=days or current_app.config["TLSRPT_RETENTION_DAYS"])
     deleted = _database(lambda: prune_reports(db.session, before))
-    click.echo(f"deleted {deleted} report(s) that ended before {before:%Y-%m-%d %H:%M} UTC; the daily rollups stay")
+    click.echo(f"deleted {deleted} report(s) that ended before {before:%Y-%m-%d %H:%M} UTC")
+    ip_before = ip_rollup_start(now.date(), current_app.config["TLSRPT_IP_ROLLUP_RETENTION_DAYS"])
+    folded = _database(lambda: prune_ip_rollups(db.session, ip_before))
+    click.echo(f"deleted {folded} failure rollup row(s) by sending IP of days before {ip_before}, their counts kept "
+               "by result type, MX and organisation; the other daily rollups stay")
 
 
 def _database(work):

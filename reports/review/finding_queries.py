@@ -140,12 +140,19 @@ def _failures(session: Session, about, window) -> tuple[FailureRow, ...]:
     ip = func.coalesce(FailureDetail.receiving_ip, "")
     key = (ReportPolicy.policy_domain, ReportPolicy.policy_type, Report.organization_name, FailureDetail.result_type,
            mx, ip)
+    blocks = select(ReportPolicy.id).join(Report, ReportPolicy.report_row_id == Report.id).where(about, window)
+    if session.get_bind().dialect.name == "postgresql":
+        # Expecting thousands of blocks, PostgreSQL would read every failure detail of every domain rather
+        # than look up the few blocks that have some in the index; given an array of their ids, it looks up.
+        of_blocks = FailureDetail.report_policy_id == func.any(func.array(blocks.scalar_subquery()))
+    else:
+        of_blocks = FailureDetail.report_policy_id.in_(blocks)
     rows = session.execute(
         select(*key, func.sum(FailureDetail.failed_session_count), func.min(Report.start_datetime),
                func.max(Report.end_datetime), func.min(FailureDetail.failure_reason_code))
         .join(ReportPolicy, FailureDetail.report_policy_id == ReportPolicy.id)
         .join(Report, ReportPolicy.report_row_id == Report.id)
-        .where(about, window)
+        .where(of_blocks)
         .group_by(*key)
     )
     return tuple(

@@ -9,7 +9,7 @@ dashboard; /domains/<name>/reports: its reports; /domains/<name>/reports/<id>: o
 import json
 from datetime import UTC, date, datetime, time, timedelta
 
-from flask import Response, abort, render_template, request, url_for
+from flask import Response, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -23,6 +23,7 @@ from reports.review.findings import RECEIVER, Finding
 from reports.review.listing import DEFAULT_PER_PAGE, raw_report, report_of, reports_of
 from reports.review.reading import review_session
 from reports.review.result_types import describe
+from reports.review.retention import ip_rollup_start
 from reports.review.tables import Cell, Table, csv_text
 from stspolicy.accounts.service import domain_for_user, visible_domains
 from stspolicy.extensions import db
@@ -104,10 +105,11 @@ def review_overview():
                   numeric=(1, 2, 3, 4, 5, 6),
                   empty=_l("No report about these domains."))
     args = filters.as_args()
+    last_reports = rollups.last_reports(review_session(), [domain.id for domain in shown])
     for domain in shown:
         summary = summaries[domain.id]
         sessions = summary.successful_session_count + summary.failed_session_count
-        last = summary.last_report
+        last = last_reports.get(domain.id)
         table.add(Cell(domain.unicode_name, url_for(".review_domain", name=domain.name, **args)), sessions,
                   _percent(summary.successful_session_count, sessions),
                   *(_policy_type_cell(summary, policy_type) for policy_type in POLICY_TYPES),
@@ -178,13 +180,16 @@ def review_domain(name):
         tables.append(_breakdown_table(domain, filters, groups, dimension, title, label))
         choices[dimension] = [group.values[0] for group in groups.shown if group.values[0]]
     tables.append(_changes_table(changes))
+    ip_days = current_app.config["TLSRPT_IP_ROLLUP_RETENTION_DAYS"]
+    ip_start = ip_rollup_start(_today(), ip_days)  # before it, `flask report prune` drops the IPs of failures
     findings = load_findings(review_session(), [domain.name], since=_start(filters.since),
                              until=_start(filters.until + timedelta(days=1)))
     shown = [(finding, url_for(".review_reports", name=domain.name, **_finding_filters(finding)),
               json.dumps(finding.evidence, indent=2, ensure_ascii=False)) for finding in findings]
     tables.append(_findings_table(shown))
     return _render("review/domain.html", tables, f"{domain.name}-review", error, domain=domain, filters=filters,
-                   chart=chart, policy_types=POLICY_TYPES, choices=choices, findings=shown, receiver=RECEIVER)
+                   chart=chart, policy_types=POLICY_TYPES, choices=choices, findings=shown, receiver=RECEIVER,
+                   ip_days=ip_days, ip_start=ip_start if filters.since < ip_start else None)
 
 
 def _finding_filters(finding: Finding) -> dict[str, str]:

@@ -107,7 +107,6 @@ class DomainSummary:
 
     domain_id: int
     by_policy_type: dict[str, list[int]] = field(default_factory=dict)  # policy type: [successful, failed]
-    last_report: tuple[date, datetime, str] | None = None  # the newest report: its day, when it came, from whom
     new_result_types: list[str] = field(default_factory=list)
 
     @property
@@ -124,7 +123,8 @@ NEW_RESULT_TYPE_HOURS = 24
 
 def domain_summaries(session: Session, domain_ids: list[int], filters: Filters,
                      now: datetime) -> dict[int, DomainSummary]:
-    """Per domain: sessions by policy type, the last report and from whom, result types new in the last day."""
+    """Per domain: sessions by policy type, result types new in the last day (`last_reports` gives the last
+    report, for the domains a page shows)."""
     summaries = {domain_id: DomainSummary(domain_id) for domain_id in domain_ids}
     for domain_id, policy_type, successful, failed in session.execute(
         select(DailyTotal.domain_id, DailyTotal.policy_type, func.sum(DailyTotal.successful_session_count),
@@ -132,8 +132,6 @@ def domain_summaries(session: Session, domain_ids: list[int], filters: Filters,
         .where(*_total_conditions(domain_ids, filters)).group_by(DailyTotal.domain_id, DailyTotal.policy_type)
     ):
         summaries[domain_id].by_policy_type[policy_type] = [int(successful), int(failed)]
-    for domain_id, last in last_reports(session, domain_ids).items():
-        summaries[domain_id].last_report = last
     for domain_id, result_type in session.execute(
         select(ResultTypeSeen.domain_id, ResultTypeSeen.result_type)
         .where(ResultTypeSeen.domain_id.in_(domain_ids),

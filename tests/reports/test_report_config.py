@@ -10,6 +10,9 @@ from stspolicy.config import ConfigError, load_config
     [
         ("TLSRPT_RATE_LIMIT", "lots", "is not a rate limit"),
         ("TLSRPT_MAX_FAILURE_DETAILS", "0", "is below 1"),
+        ("TLSRPT_IP_ROLLUP_RETENTION_DAYS", "0", "is below 1"),
+        ("TLSRPT_IP_ROLLUP_RETENTION_DAYS", "ninety", "is not a number"),
+        ("TLSRPT_IP_ROLLUP_RETENTION_DAYS", "90.5", "not a whole number"),
         ("TLSRPT_MAX_COMPRESSED_BYTES", "5.5", "not a whole number"),
         ("TLSRPT_DKIM", "maybe", "is not one of require, record, off"),
         ("TLSRPT_ACCEPT_UNHOSTED", "yes", "is not one of false, true"),
@@ -26,3 +29,4 @@ def test_report_defaults(tmp_path):
     assert (config["TLSRPT_MAX_COMPRESSED_BYTES"], config["TLSRPT_MAX_DECOMPRESSED_BYTES"]) == (10 << 20, 50 << 20)
     assert (config["TLSRPT_DKIM"], config["TLSRPT_ACCEPT_UNHOSTED"], config["RATELIMIT_STORAGE_URI"]) == (
         "require", False, "memory://")
+    assert (config["TLSRPT_RETENTION_DAYS"], config["TLSRPT_IP_ROLLUP_RETENTION_DAYS"]) == (400, 90)

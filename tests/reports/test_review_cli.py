@@ -4,11 +4,12 @@ import csv
 import gzip
 import io
 import json
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
-from reports.models import DailyFailure, DailyTotal, FailureDetail, Report, ReportDomain
+from reports.models import DailyFailure, DailyRollup, DailyTotal, FailureDetail, Report, ReportDomain, ResultTypeSeen
 from tests.factories import host, store_report
 from tests.support.config import configure
 from tests.support.reportdata import daily_report, days_ago, encode, failure, sts_block, tlsa_block
@@ -103,3 +104,55 @@ def test_prune_deletes_old_reports_and_keeps_the_rollups(cli, session, stored):
 def test_prune_defaults_to_the_retention_setting(cli, app, session, stored, monkeypatch):
     configure(monkeypatch, app, TLSRPT_RETENTION_DAYS=2)
     assert cli("report", "prune").output.startswith("deleted 1 report(s)")  # the one that ended 3 days ago
+
+
+def failures_of(session, day: str) -> dict[tuple[str, str, str, str], int]:
+    """The failure rollups of one day: failed sessions by result type, MX, organisation and sending IP."""
+    rows = session.execute(
+        select(DailyFailure.result_type, DailyFailure.mx_host, DailyFailure.organization_name, DailyFailure.sending_ip,
+               func.sum(DailyFailure.failed_session_count))
+        .where(DailyFailure.day == date.fromisoformat(day))
+        .group_by(DailyFailure.result_type, DailyFailure.mx_host, DailyFailure.organization_name,
+                  DailyFailure.sending_ip))
+    return {tuple(key): int(count) for *key, count in rows}
+
+
+def test_prune_folds_the_sending_ips_of_old_failure_rollups_and_keeps_the_other_rollups(cli, session, stored):
+    old = days_ago(100)
+    for report_id, details in (("old-1", (failure("certificate-expired", 5, "mx2.shop.example", "192.0.2.1"),
+                                          failure("certificate-expired", 3, "mx2.shop.example", "192.0.2.2"),
+                                          failure("dnssec-invalid", 2))),
+                               ("old-2", (failure("certificate-expired", 4, "mx2.shop.example", "192.0.2.1"),)),
+                               ("old-3", (failure("certificate-expired", 1, "mx2.shop.example", "192.0.2.9"),))):
+        store_report(session, daily_report(report_id, sts_block("shop.example", 10, sum(d["failed-session-count"]
+                                                                                       for d in details), *details),
+                                           organization="Yahoo" if report_id == "old-3" else "Google Inc.", day=old))
+    by_ip = select(func.count()).select_from(DailyFailure).where(DailyFailure.sending_ip != "")
+    old_by_ip = session.scalar(by_ip.where(DailyFailure.day == date.fromisoformat(old)))
+    recent = {day: failures_of(session, day) for day in (days_ago(3), days_ago(2))}
+    totals_before = session.execute(select(func.count(), func.sum(DailyTotal.failed_session_count))).one()
+    by_policy_domain = session.execute(select(func.count(), func.sum(DailyRollup.session_count))).one()
+    seen = session.execute(select(ResultTypeSeen.result_type, ResultTypeSeen.first_received_at)).all()
+
+    result = cli("report", "prune")
+    assert result.exit_code == 0, result.output
+    first, second = result.output.splitlines()
+    assert first.startswith("deleted 0 report(s)")
+    assert second.startswith(f"deleted {old_by_ip} failure rollup row(s) by sending IP of days before {days_ago(90)}")
+    assert failures_of(session, old) == {("certificate-expired", "mx2.shop.example", "Google Inc.", ""): 12,
+                                         ("dnssec-invalid", "", "Google Inc.", ""): 2,
+                                         ("certificate-expired", "mx2.shop.example", "Yahoo", ""): 1}
+    assert {day: failures_of(session, day) for day in recent} == recent  # 3 and 2 days ago, with their IPs
+    assert session.execute(select(func.count(), func.sum(DailyTotal.failed_session_count))).one() == totals_before
+    assert session.execute(select(func.count(), func.sum(DailyRollup.session_count))).one() == by_policy_domain
+    assert session.execute(select(ResultTypeSeen.result_type, ResultTypeSeen.first_received_at)).all() == seen
+    assert session.scalar(select(func.count()).select_from(Report)) == 5
+    assert cli("report", "prune").output.splitlines()[1].startswith("deleted 0 failure rollup row(s)")
+
+
+def test_prune_keeps_the_sending_ips_for_their_setting(cli, app, session, stored, monkeypatch):
+    configure(monkeypatch, app, TLSRPT_IP_ROLLUP_RETENTION_DAYS=2)
+    assert cli("report", "prune").output.splitlines()[1].startswith("deleted 1 failure rollup row(s)")
+    assert failures_of(session, days_ago(3)) == {("certificate-expired", "mx2.shop.example", "Google Inc.", ""): 60}
+    assert failures_of(session, days_ago(2)) == {
+        ("tlsa-invalid", "mx1.shop.example", "Microsoft Corporation", "203.0.113.4"): 7}

@@ -36,12 +36,15 @@ def example_history(settings: dict[str, str]) -> None:
 
 def example_reports(settings: dict[str, str]) -> None:
     """Two months of reports about customer.example from Google, Microsoft and Mail.ru, a certificate that
-    expired on mx2 for a week, and DNS checks that saw its renewal."""
+    expired on mx2 for a week, and DNS checks that saw its renewal; its policy versions made over the months
+    before."""
     app = create_app(settings)
     rng = random.Random(7)
     with app.app_context():
         session = db.session
         customer = get_domain(session, "customer.example")
+        for version, age in zip(customer.versions, (75, 45, 25), strict=False):  # made before the reports, not today
+            version.created_at = datetime.now(UTC) - timedelta(days=age)
         patterns = tuple(customer.versions[-1].mx_patterns)
         for age in range(60, 0, -1):
             expired = 12 <= age <= 18
@@ -86,9 +89,7 @@ def main() -> None:
             page.screenshot(path=str(DOCS / "domain.png"), full_page=True,
                             clip={"x": 0, "y": 0, "width": 1100, "height": 1480})
             example_reports(settings)
-            page.goto(f"{base_url}/domains/customer.example/review?since={days_ago(59)}")
-            page.screenshot(path=str(DOCS / "review.png"), full_page=True,
-                            clip={"x": 0, "y": 0, "width": 1100, "height": 1500})
+            review_page(browser, base_url)
             people_pages(page, base_url)
             phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1)
             sign_in(phone, base_url, "member@customer.example")
@@ -98,6 +99,16 @@ def main() -> None:
             phone.locator("#error-summary:focus").wait_for()
             phone.screenshot(path=str(DOCS / "error-summary-phone.png"))
     print(f"wrote {', '.join(sorted(path.name for path in DOCS.glob('*.png')))} in {DOCS}")
+
+
+def review_page(browser, base_url: str) -> None:
+    """customer.example's dashboard over the two months of example reports: the chart, the breakdowns and
+    the findings with their evidence open."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, device_scale_factor=1)
+    sign_in(page, base_url, "admin@provider.example")
+    page.goto(f"{base_url}/domains/customer.example/review?since={days_ago(59)}")
+    page.screenshot(path=str(DOCS / "review.png"), full_page=True)
+    page.close()
 
 
 def people_pages(page, base_url: str) -> None:

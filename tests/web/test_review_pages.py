@@ -90,6 +90,15 @@ def test_the_dashboard_charts_each_day_by_policy_type_and_marks_our_changes(clie
     assert [mark.text for mark in svg.select("g.mark text")] == ["1", "2"]  # the domain's first version, and this
 
 
+def test_the_dashboard_says_when_its_range_reaches_before_the_kept_sending_ips(client, people, reported):
+    sign_in(client, people.viewer)
+    assert page(client.get("/domains/shared.example/review")).select_one("#ip-kept") is None
+    assert page(client.get(f"/domains/shared.example/review?since={day(90)}")).select_one("#ip-kept") is None
+    hint = page(client.get(f"/domains/shared.example/review?since={day(91)}")).select_one("#by-ip #ip-kept")
+    assert " ".join(hint.text.split()) == (f'Sending IPs are kept for 90 days: the failures of days before {day(90)} '
+                                           'count as "(not given)".')
+
+
 def test_the_dashboard_marks_tlsa_and_certificate_changes_seen_by_dns_checks(client, session, people):
     first = stored_check(session, people.shared, [], mx_hosts=("mx1.shared.example",))
     first.observed_at = datetime.now(UTC) - timedelta(days=3)
