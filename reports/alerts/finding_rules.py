@@ -48,9 +48,11 @@ _ABOUT = {
         words("Senders report that they could not fetch the policy, found it invalid, or did not trust the "
               "certificate of its host.")),
 }
-# A sender's own trouble of a session or two a day is every domain's daily noise: not worth a mail.
+# A sender's own trouble (a session or two a day, or a few among the domain's many) is every domain's daily
+# noise: not worth a mail.
 PARAMETERS = (Parameter("organisations", 1, 1, 20, words("reported by at least, in organisations")),
-              Parameter("sessions", 10, 1, 1_000_000, words("sessions reported over the last three days, at least")))
+              Parameter("sessions", 10, 1, 1_000_000, words("sessions reported over the last three days, at least")),
+              Parameter("share_percent", 2, 0, 100, words("of the domain's sessions then, in percent, at least")))
 FINDING_RULES = {
     PREFIX + kind: RuleSpec(PREFIX + kind, words("Finding: {about}", about=_ABOUT[kind][0]),
                             words("{about} (from the review's findings, refreshed at each run)",
@@ -67,16 +69,28 @@ def reported_by(finding: Finding) -> dict[str, int]:
     return counts
 
 
-def finding_signals(findings: tuple[Finding, ...], settings: Mapping) -> list[Signal]:
-    """A signal for each open finding whose rule is on and that enough organisations and sessions show."""
+def finding_signals(findings: tuple[Finding, ...], settings: Mapping, sessions: Mapping) -> list[Signal]:
+    """A signal for each open finding whose rule is on and that enough organisations and sessions show.
+
+    `sessions` is the domain's (day, policy_type) -> (successful, failed): a sender's own trouble is a
+    few sessions among the domain's many, while a fault of ours fails a share of them."""
     signals = []
     for finding in findings:
         setting = settings[PREFIX + finding.kind]
         counts = reported_by(finding)
+        behind = sum(counts.values())
         if (setting.enabled and len(counts) >= setting.parameters["organisations"]
-                and sum(counts.values()) >= setting.parameters["sessions"]):
+                and behind >= setting.parameters["sessions"]
+                and 100 * behind >= setting.parameters["share_percent"] * _sessions_over(finding, sessions, behind)):
             signals.append(_signal(finding))
     return signals
+
+
+def _sessions_over(finding: Finding, sessions: Mapping, at_least: int) -> int:
+    """Every session reported for the domain over the finding's days (at least those behind the finding)."""
+    first, last = finding.since.date(), finding.until.date()
+    total = sum(successful + failed for (day, _), (successful, failed) in sessions.items() if first <= day <= last)
+    return max(total, at_least)
 
 
 def _signal(finding: Finding) -> Signal:

@@ -523,7 +523,7 @@ def evaluate(facts: DomainFacts, now: datetime, base_url: str) -> list[Signal]:
     """Every signal of the domain's enabled rules."""
     today = now.date()
     on = {name for name, setting in facts.settings.items() if setting.enabled}
-    signals = finding_signals(facts.findings, facts.settings)
+    signals = finding_signals(facts.findings, facts.settings, facts.sessions)
     if "failure-rate" in on:
         signals += failure_rate(facts, today)
     if "new-result-type" in on:

@@ -162,6 +162,25 @@ def test_a_rule_turned_off_or_wanting_more_organisations_or_sessions_raises_no_i
     assert addressed(mailbox) == ["admin@provider.example"] * 2 + ["outsider@other.example"] * 2
 
 
+def test_a_senders_few_failures_among_a_domains_many_sessions_raise_no_incident_until_they_are_a_share(
+        session, people, mailbox, alert_settings):
+    settings = with_smtp(alert_settings, mailbox)
+    only_finding_rules(session, people.foreign)
+    patterns = ("mx1.foreign.example", "*.mx.foreign.example")
+    for ago in (2, 1):  # a busy domain: one sender's 15 untrusted sessions a day against 1,500 that went well
+        report(session, MICROSOFT, day(ago), [block("foreign.example", 1500, 0, mx=patterns)])
+        report(session, GOOGLE, day(ago), [block("foreign.example", 1500, 15, (
+            ("certificate-not-trusted", "mx1.foreign.example", 15),), mx=patterns)])
+    quiet = run(session, NOW, settings)
+    assert quiet.findings["open"] == 1 and quiet.incidents["opened"] == 0 and mailbox.messages == []
+
+    session.add(AlertRule(domain_id=people.foreign.id, rule="finding-certificate-problem", enabled=True,
+                          parameters={"share_percent": 0}, updated_by="test"))
+    session.commit()
+    assert run(session, NOW + timedelta(minutes=5), settings).incidents["opened"] == 1
+    assert "certificate-not-trusted" in text(mailbox.to("outsider@other.example")[0])
+
+
 def test_a_stale_policy_at_senders_is_an_incident_of_that_domain_with_the_findings_fix(session, people, mailbox,
                                                                                        alert_settings):
     settings = with_smtp(alert_settings, mailbox)
