@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import statistics
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
@@ -196,6 +197,8 @@ def measure(session, settings, now: datetime, rounds: int) -> None:
     trivial, flagged = best(rounds, lambda: baseline(session, now))
     print(f"rules: {rules / ours:10,.0f} rules/s ({len(RULES)} rules x {len(domains)} domains in {ours:.2f} s, "
           f"{len(signals)} signals)")
+    by_rule = Counter(signal.rule for signal in signals)
+    print("signals by rule: " + ", ".join(f"{rule} {count:,}" for rule, count in by_rule.most_common()))
     print(f"baseline: {len(domains) / trivial:7,.0f} rules/s (one threshold over the rollups per domain in "
           f"{trivial:.3f} s, {flagged} domains over it)")
     print(f"ratio baseline/ours per rule: {(len(domains) / trivial) / (rules / ours):.1f}")
