@@ -71,7 +71,8 @@ def test_an_invited_member_sets_a_password_edits_their_domain_and_sees_errors_in
     assert admin.reload_sends_nothing() and admin.page.locator("#password-link-url").count() == 0
     admin.page.get_by_label("Domain").select_option("customer.example")
     admin.page.get_by_label("Access").select_option("editor")
-    admin.page.get_by_role("button", name="Give access").click()
+    with admin.page.expect_navigation():  # the grant's POST, then the page it redirects to
+        admin.page.get_by_role("button", name="Give access").click()
     assert admin.page.locator("#access tbody td a").all_inner_texts() == ["customer.example"]
     assert admin.reload_sends_nothing()
 
